@@ -1,0 +1,69 @@
+//! The command line: clap definitions ("what the user typed") converted once into the
+//! library's typed configs, one file per command. The library never sees clap.
+//!
+//! Exit codes: 0 success, 1 failure (one line on stderr naming the problem and the fix),
+//! 2 bad command line, 3 damage found (`verify`), 130 interrupted before anything ran.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Night-sky long-exposure capture into a raw frame journal, and stacking from it.
+#[derive(Debug, Parser)]
+#[command(name = "nightcap", version, about, long_about = None)]
+pub struct Cli {
+    /// Print more detail about what is happening.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Print nothing but errors (and results asked for, such as --json).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {}
+
+/// Exit code for a command that ran but found damage (`verify`).
+pub const EXIT_DAMAGED: u8 = 3;
+
+/// Runs the command line and maps the result to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("nightcap: {}", one_line(&err));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {}
+}
+
+/// The error and its causes as one line: "what failed: because: because".
+pub fn one_line(err: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}
