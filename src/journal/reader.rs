@@ -1,0 +1,561 @@
+//! Reading segments and journals: open through the footer index or by scanning, return
+//! frames bit-exactly, report every damage with segment, offset and seq.
+//!
+//! Promises: no panic and no allocation above the format caps on any input; a frame is
+//! returned only if its header CRC, payload CRC and zstd checksum match and it decodes to
+//! exactly `raw_len` bytes; a damaged frame in a sealed segment costs that frame only; an
+//! active segment yields its valid prefix. Sealed segments are memory-mapped; active ones
+//! are read with `pread`, since their writer may truncate them when it seals.
+
+use std::fs::{self, File};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use memmap2::Mmap;
+
+use super::codec::{CodecSpec, Compression, Decoder, Transform};
+use super::error::{Damage, JournalError};
+use super::format::{
+    decode_footer, FormatFault, Gap, IndexEntry, Kind, RecordHeader, SegmentHeader, SegmentName,
+    SegmentState, Trailer, HEADER_LEN, MAX_FOOTER_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
+};
+use super::mmap::map_sealed;
+use super::recovery::{on_bad_record, Action};
+use crate::frame::{Frame, FrameMeta};
+
+/// The bytes of a segment: mapped when sealed, read on demand otherwise.
+pub enum SegmentBytes {
+    Mapped(Mmap),
+    File(File),
+}
+
+impl SegmentBytes {
+    /// Reads `len` bytes at `offset` into `buf`; Err(short count) if the file is shorter.
+    fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+        buf.clear();
+        match self {
+            SegmentBytes::Mapped(m) => {
+                let start = usize::try_from(offset).unwrap_or(usize::MAX);
+                let slice = start
+                    .checked_add(len)
+                    .and_then(|end| m.get(start..end))
+                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+                buf.extend_from_slice(slice);
+            }
+            SegmentBytes::File(f) => {
+                buf.resize(len, 0);
+                f.read_exact_at(buf, offset)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a segment's record list was obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpenedBy {
+    /// From the footer index, without scanning.
+    Footer,
+    /// By scanning a sealed segment whose footer or trailer is damaged.
+    Scan,
+    /// By scanning an active segment for its valid prefix.
+    Prefix,
+}
+
+/// A segment opened for reading.
+pub struct Segment {
+    pub path: PathBuf,
+    pub name: SegmentName,
+    pub header: SegmentHeader,
+    /// File length in bytes.
+    pub len: u64,
+    /// Valid records (frames, gaps, notes, unknown skippable kinds) in file order.
+    pub records: Vec<IndexEntry>,
+    pub opened_by: OpenedBy,
+    /// End of the last valid record (where a writer would append next).
+    pub valid_end: u64,
+    /// Damage found while opening.
+    pub damage: Vec<Damage>,
+    bytes: SegmentBytes,
+}
+
+impl Segment {
+    /// Opens a segment file. Errors are I/O errors and headers that cannot be used (bad
+    /// magic, CRC, newer major version); damage after the header is reported, not an error.
+    pub fn open(path: &Path, name: SegmentName) -> Result<Segment, JournalError> {
+        let file = File::open(path).map_err(JournalError::io("opening", path))?;
+        let len = file
+            .metadata()
+            .map_err(JournalError::io("reading size of", path))?
+            .len();
+        let bytes = if name.state == SegmentState::Sealed && len > 0 {
+            SegmentBytes::Mapped(map_sealed(&file).map_err(JournalError::io("mapping", path))?)
+        } else {
+            SegmentBytes::File(file)
+        };
+        let mut buf = Vec::new();
+        if len < HEADER_LEN as u64 {
+            return Err(JournalError::Segment {
+                path: path.to_path_buf(),
+                fault: FormatFault::Short(len as usize, HEADER_LEN),
+            });
+        }
+        bytes
+            .read_into(0, HEADER_LEN, &mut buf)
+            .map_err(JournalError::io("reading", path))?;
+        let header = SegmentHeader::decode(&buf).map_err(|fault| JournalError::Segment {
+            path: path.to_path_buf(),
+            fault,
+        })?;
+        let mut seg = Segment {
+            path: path.to_path_buf(),
+            name,
+            header,
+            len,
+            records: Vec::new(),
+            opened_by: OpenedBy::Prefix,
+            valid_end: HEADER_LEN as u64,
+            damage: Vec::new(),
+            bytes,
+        };
+        if seg.name.state == SegmentState::Sealed {
+            if let Some(fault) = seg.try_footer(&mut buf)? {
+                seg.report(
+                    len.saturating_sub(TRAILER_LEN as u64),
+                    None,
+                    format!("{fault}; scanning instead"),
+                );
+                seg.scan(&mut buf)?;
+                seg.opened_by = OpenedBy::Scan;
+            } else {
+                seg.opened_by = OpenedBy::Footer;
+            }
+        } else {
+            seg.scan(&mut buf)?;
+        }
+        seg.check_sequence();
+        Ok(seg)
+    }
+
+    fn report(&mut self, offset: u64, seq: Option<u64>, what: String) {
+        self.damage.push(Damage {
+            segment: self.path.clone(),
+            offset,
+            seq,
+            what,
+        });
+    }
+
+    /// Reads the record list from the trailer and footer. `Ok(Some(fault))` when they
+    /// are damaged (the caller scans instead).
+    fn try_footer(&mut self, buf: &mut Vec<u8>) -> Result<Option<FormatFault>, JournalError> {
+        let Some(trailer_at) = self.len.checked_sub(TRAILER_LEN as u64) else {
+            return Ok(Some(FormatFault::Trailer));
+        };
+        self.bytes
+            .read_into(trailer_at, TRAILER_LEN, buf)
+            .map_err(JournalError::io("reading", &self.path))?;
+        let trailer = match Trailer::decode(buf, &self.header, self.len) {
+            Ok(t) => t,
+            Err(f) => return Ok(Some(f)),
+        };
+        let room = trailer_at - trailer.footer_offset;
+        self.bytes
+            .read_into(trailer.footer_offset, RECORD_HEADER_LEN, buf)
+            .map_err(JournalError::io("reading", &self.path))?;
+        let fh = match RecordHeader::decode(buf, &self.header, room) {
+            Ok(h) if h.kind == Kind::Footer && h.stored_len <= MAX_FOOTER_LEN => h,
+            Ok(_) => return Ok(Some(FormatFault::Footer)),
+            Err(f) => return Ok(Some(f)),
+        };
+        self.bytes
+            .read_into(
+                trailer.footer_offset + RECORD_HEADER_LEN as u64,
+                fh.stored_len as usize,
+                buf,
+            )
+            .map_err(JournalError::io("reading", &self.path))?;
+        if super::format::crc(buf) != fh.payload_crc {
+            return Ok(Some(FormatFault::PayloadCrc));
+        }
+        match decode_footer(buf, trailer.footer_offset) {
+            Ok(entries) if entries.len() as u64 == trailer.entry_count => {
+                self.records = entries
+                    .into_iter()
+                    .filter(|e| e.kind != Kind::Footer)
+                    .collect();
+                self.valid_end = trailer.footer_offset;
+                Ok(None)
+            }
+            Ok(_) | Err(_) => Ok(Some(FormatFault::Footer)),
+        }
+    }
+
+    /// Scans records from the header on, applying the recovery policy.
+    fn scan(&mut self, buf: &mut Vec<u8>) -> Result<(), JournalError> {
+        let state = self.name.state;
+        let mut off = HEADER_LEN as u64;
+        let mut resyncing: Option<u64> = None;
+        while off + RECORD_HEADER_LEN as u64 <= self.len {
+            match self.record_at(off, state, buf)? {
+                Ok(h) if h.kind == Kind::Footer => break,
+                Ok(h) => {
+                    if let Some(from) = resyncing.take() {
+                        self.report(from, None, format!("{} damaged bytes skipped", off - from));
+                    }
+                    self.records.push(IndexEntry::of(off, &h));
+                    off = h.next_offset(off);
+                    self.valid_end = off;
+                }
+                Err(fault) => match on_bad_record(state, &fault) {
+                    Action::End => break,
+                    Action::Truncate => {
+                        self.report(off, None, format!("{fault}: the valid prefix ends here"));
+                        break;
+                    }
+                    Action::Resync => {
+                        resyncing.get_or_insert(off);
+                        off += super::format::ALIGN;
+                    }
+                },
+            }
+        }
+        if let Some(from) = resyncing {
+            self.report(
+                from,
+                None,
+                format!("{} damaged bytes at the end", self.len - from),
+            );
+        }
+        Ok(())
+    }
+
+    /// Decodes the record header at `off`; for active segments also checks the payload
+    /// CRC (a record is part of the valid prefix only when intact).
+    fn record_at(
+        &self,
+        off: u64,
+        state: SegmentState,
+        buf: &mut Vec<u8>,
+    ) -> Result<Result<RecordHeader, FormatFault>, JournalError> {
+        self.bytes
+            .read_into(off, RECORD_HEADER_LEN, buf)
+            .map_err(JournalError::io("reading", &self.path))?;
+        let h = match RecordHeader::decode(buf, &self.header, self.len - off) {
+            Ok(h) => h,
+            Err(f) => return Ok(Err(f)),
+        };
+        if state != SegmentState::Sealed {
+            self.bytes
+                .read_into(off + RECORD_HEADER_LEN as u64, h.stored_len as usize, buf)
+                .map_err(JournalError::io("reading", &self.path))?;
+            if super::format::crc(buf) != h.payload_crc {
+                return Ok(Err(FormatFault::PayloadCrc));
+            }
+        }
+        Ok(Ok(h))
+    }
+
+    /// Reports frames whose seq does not continue from the previous one.
+    fn check_sequence(&mut self) {
+        let mut expect = self.header.first_seq;
+        let frames: Vec<(u64, u64)> = self
+            .records
+            .iter()
+            .filter(|e| e.kind == Kind::Frame)
+            .map(|e| (e.offset, e.seq))
+            .collect();
+        for (offset, seq) in frames {
+            if seq > expect {
+                let what = if seq == expect + 1 {
+                    format!("frame seq {expect} is missing (damaged record)")
+                } else {
+                    format!(
+                        "frames seq {expect}..={} are missing (damaged records)",
+                        seq - 1
+                    )
+                };
+                self.report(offset, Some(expect), what);
+            } else if seq < expect {
+                self.report(
+                    offset,
+                    Some(seq),
+                    format!("frame seq {seq} out of order (expected {expect})"),
+                );
+            }
+            expect = expect.max(seq + 1);
+        }
+    }
+
+    /// The FRAME entries.
+    pub fn frames(&self) -> impl Iterator<Item = &IndexEntry> {
+        self.records.iter().filter(|e| e.kind == Kind::Frame)
+    }
+
+    /// Reads and verifies the record at `entry`, returning its header and payload in `buf`.
+    fn read_record(
+        &self,
+        entry: &IndexEntry,
+        buf: &mut Vec<u8>,
+    ) -> Result<RecordHeader, ReadError> {
+        let damage = |what: String| {
+            ReadError::Damaged(Damage {
+                segment: self.path.clone(),
+                offset: entry.offset,
+                seq: Some(entry.seq),
+                what,
+            })
+        };
+        let room = self.len.saturating_sub(entry.offset);
+        self.bytes
+            .read_into(entry.offset, RECORD_HEADER_LEN, buf)
+            .map_err(|e| damage(format!("unreadable: {e}")))?;
+        let h = RecordHeader::decode(buf, &self.header, room).map_err(|f| damage(f.to_string()))?;
+        if h.kind != entry.kind || h.seq != entry.seq || h.time_ns != entry.time_ns {
+            return Err(damage("record does not match the footer index".into()));
+        }
+        self.bytes
+            .read_into(
+                entry.offset + RECORD_HEADER_LEN as u64,
+                h.stored_len as usize,
+                buf,
+            )
+            .map_err(|e| damage(format!("unreadable payload: {e}")))?;
+        if super::format::crc(buf) != h.payload_crc {
+            return Err(damage(FormatFault::PayloadCrc.to_string()));
+        }
+        Ok(h)
+    }
+
+    /// Reads, verifies and decodes one frame into `out` (reusing its allocation).
+    pub fn read_frame(
+        &self,
+        entry: &IndexEntry,
+        dec: &mut Decoder,
+        scratch: &mut Vec<u8>,
+        out: &mut Vec<u8>,
+    ) -> Result<FrameMeta, ReadError> {
+        let h = self.read_record(entry, scratch)?;
+        let bad = |what: String| {
+            ReadError::Damaged(Damage {
+                segment: self.path.clone(),
+                offset: entry.offset,
+                seq: Some(entry.seq),
+                what,
+            })
+        };
+        let spec = CodecSpec {
+            transform: Transform::from_code(h.transform).ok_or_else(|| {
+                bad(format!(
+                    "unknown transform code {} (newer nightcap?)",
+                    h.transform
+                ))
+            })?,
+            compression: Compression::from_code(h.compression)
+                .ok_or_else(|| bad(format!("unknown compression code {}", h.compression)))?,
+        };
+        dec.decode(spec, &self.header.format, scratch, h.raw_len as usize, out)
+            .map_err(|e| bad(format!("payload does not decode: {e}")))?;
+        Ok(FrameMeta {
+            seq: h.seq,
+            time_utc_ns: h.time_ns,
+            exposure_us: h.exposure_us,
+            gain_milli: h.gain_milli,
+            driver_seq: h.driver_seq,
+            driver_ts_ns: h.driver_ts_ns,
+        })
+    }
+
+    /// Reads a GAP record.
+    pub fn read_gap(&self, entry: &IndexEntry) -> Result<Gap, ReadError> {
+        let mut buf = Vec::new();
+        self.read_record(entry, &mut buf)?;
+        Gap::decode(&buf).map_err(|f| {
+            ReadError::Damaged(Damage {
+                segment: self.path.clone(),
+                offset: entry.offset,
+                seq: Some(entry.seq),
+                what: f.to_string(),
+            })
+        })
+    }
+
+    /// Reads a NOTE record's text.
+    pub fn read_note(&self, entry: &IndexEntry) -> Result<String, ReadError> {
+        let mut buf = Vec::new();
+        self.read_record(entry, &mut buf)?;
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    /// Stored (compressed) bytes of all FRAME records, from their headers' offsets.
+    pub fn stored_frame_bytes(&self) -> u64 {
+        let mut total = 0;
+        let mut it = self.records.iter().peekable();
+        while let Some(e) = it.next() {
+            if e.kind == Kind::Frame {
+                let next = it.peek().map_or(self.valid_end, |n| n.offset);
+                total += next.saturating_sub(e.offset);
+            }
+        }
+        total
+    }
+}
+
+/// Why one record could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    #[error("{0}")]
+    Damaged(Damage),
+}
+
+/// Lists the segment files of `dir`, ordered by segment number (then state).
+pub fn list_segments(dir: &Path) -> Result<Vec<(PathBuf, SegmentName)>, JournalError> {
+    let meta = fs::metadata(dir).map_err(|e| JournalError::NotAJournal {
+        dir: dir.to_path_buf(),
+        why: format!("{e} (check the path)"),
+    })?;
+    if !meta.is_dir() {
+        return Err(JournalError::NotAJournal {
+            dir: dir.to_path_buf(),
+            why: "not a directory".into(),
+        });
+    }
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).map_err(JournalError::io("listing", dir))? {
+        let entry = entry.map_err(JournalError::io("listing", dir))?;
+        let name = entry.file_name();
+        if let Some(parsed) = name.to_str().and_then(SegmentName::parse) {
+            out.push((entry.path(), parsed));
+        }
+    }
+    out.sort_by(|a, b| (a.1.segno, a.1.state).cmp(&(b.1.segno, b.1.state)));
+    Ok(out)
+}
+
+/// A frame's place in a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FrameRef {
+    /// Index into [`Journal::segments`].
+    pub segment: usize,
+    pub entry: IndexEntry,
+}
+
+/// All readable segments of a journal directory, in order.
+pub struct Journal {
+    pub dir: PathBuf,
+    pub segments: Vec<Segment>,
+    /// Segments that could not be opened at all, and seq holes between segments.
+    pub damage: Vec<Damage>,
+}
+
+impl Journal {
+    /// Opens every segment of `dir` (`.seg` and `.active`; `.tmp` files are never valid).
+    /// A segment written by a newer major version is an error: reading on would misread it.
+    pub fn open(dir: &Path) -> Result<Journal, JournalError> {
+        let mut segments = Vec::new();
+        let mut damage = Vec::new();
+        for (path, name) in list_segments(dir)? {
+            if name.state == SegmentState::Tmp {
+                continue;
+            }
+            match Segment::open(&path, name) {
+                Ok(s) => segments.push(s),
+                Err(
+                    e @ JournalError::Segment {
+                        fault: FormatFault::NewerMajor { .. },
+                        ..
+                    },
+                ) => return Err(e),
+                Err(JournalError::Segment { path, fault }) => damage.push(Damage {
+                    segment: path,
+                    offset: 0,
+                    seq: None,
+                    what: format!("segment unreadable: {fault}"),
+                }),
+                Err(e) => return Err(e),
+            }
+        }
+        let mut journal = Journal {
+            dir: dir.to_path_buf(),
+            segments,
+            damage,
+        };
+        journal.check_continuity();
+        Ok(journal)
+    }
+
+    fn check_continuity(&mut self) {
+        let mut prev_end: Option<u64> = None;
+        for seg in &self.segments {
+            let first = seg.header.first_seq;
+            if let Some(end) = prev_end {
+                if first > end {
+                    self.damage.push(Damage {
+                        segment: seg.path.clone(),
+                        offset: 0,
+                        seq: Some(end),
+                        what: format!("frames seq {end}..{first} are not in the journal (segment deleted by retention or lost)"),
+                    });
+                }
+            }
+            let last = seg.frames().last().map_or(first, |e| e.seq + 1);
+            prev_end = Some(prev_end.map_or(last, |p| p.max(last)));
+        }
+    }
+
+    /// Every frame, in journal order.
+    pub fn frames(&self) -> Vec<FrameRef> {
+        self.segments
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| {
+                s.frames().map(move |e| FrameRef {
+                    segment: i,
+                    entry: *e,
+                })
+            })
+            .collect()
+    }
+
+    /// All damage found while opening (per segment and across segments).
+    pub fn all_damage(&self) -> Vec<Damage> {
+        let mut all = self.damage.clone();
+        for s in &self.segments {
+            all.extend(s.damage.iter().cloned());
+        }
+        all
+    }
+
+    /// Reads one frame into a new [`Frame`].
+    pub fn read_frame(
+        &self,
+        r: &FrameRef,
+        dec: &mut Decoder,
+        scratch: &mut Vec<u8>,
+    ) -> Result<Frame, ReadError> {
+        let seg = &self.segments[r.segment];
+        let mut data = Vec::new();
+        let meta = seg.read_frame(&r.entry, dec, scratch, &mut data)?;
+        Ok(Frame {
+            format: seg.header.format,
+            meta,
+            data,
+        })
+    }
+
+    /// Every GAP record (unreadable ones are returned as damage).
+    pub fn gaps(&self) -> (Vec<Gap>, Vec<Damage>) {
+        let mut gaps = Vec::new();
+        let mut damage = Vec::new();
+        for seg in &self.segments {
+            for e in seg.records.iter().filter(|e| e.kind == Kind::Gap) {
+                match seg.read_gap(e) {
+                    Ok(g) => gaps.push(g),
+                    Err(ReadError::Damaged(d)) => damage.push(d),
+                }
+            }
+        }
+        (gaps, damage)
+    }
+}

@@ -1,0 +1,277 @@
+//! One active segment being appended: creation (`.tmp` → `.active`), appends into the
+//! preallocated mapping, and sealing (footer, trailer, truncate, sync, rename to `.seg`).
+//!
+//! Promises: a record is written payload first and header last, so a process killed
+//! mid-append never leaves a record whose header is valid over a partial payload; space
+//! for the footer and trailer is always kept free, so sealing never fails for lack of room;
+//! after `seal` returns, the `.seg` file and its directory entry are durable.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::error::JournalError;
+use super::format::{
+    align_up, encode_footer, IndexEntry, Kind, RecordHeader, SegmentHeader, SegmentName,
+    SegmentState, Trailer, HEADER_LEN, INDEX_ENTRY_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
+};
+use super::mmap::WriteMap;
+
+/// The segment being appended.
+pub struct ActiveSegment {
+    dir: PathBuf,
+    path: PathBuf,
+    file: File,
+    map: WriteMap,
+    header: SegmentHeader,
+    /// Offset of the next record.
+    end: u64,
+    entries: Vec<IndexEntry>,
+    next_seq: u64,
+    first_frame_ns: Option<i64>,
+}
+
+/// Bytes the footer record and trailer need for `entries` index entries.
+pub fn footer_space(entries: usize) -> u64 {
+    align_up((RECORD_HEADER_LEN + 8 + INDEX_ENTRY_LEN * entries) as u64) + TRAILER_LEN as u64
+}
+
+/// Capacity a segment needs to hold one record of `payload` bytes (and its footer).
+pub fn capacity_for(payload: u64) -> u64 {
+    HEADER_LEN as u64 + align_up(RECORD_HEADER_LEN as u64 + payload) + footer_space(1)
+}
+
+impl ActiveSegment {
+    /// Creates segment `header.segno` with `capacity` preallocated bytes and makes it the
+    /// active segment: `.tmp`, fallocate, header, sync, rename `.active`, sync directory.
+    pub fn create(
+        dir: &Path,
+        header: SegmentHeader,
+        capacity: u64,
+    ) -> Result<ActiveSegment, JournalError> {
+        let stem = SegmentName::stem(header.segno, header.created_ns);
+        let tmp = dir.join(format!("{stem}.{}", SegmentState::Tmp.extension()));
+        let path = dir.join(format!("{stem}.{}", SegmentState::Active.extension()));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(JournalError::io("creating segment", &tmp))?;
+        let made = preallocate(&file, capacity)
+            .and_then(|()| (&file).write_all(&header.encode()))
+            .and_then(|()| file.sync_all());
+        if let Err(e) = made {
+            let _ = fs::remove_file(&tmp);
+            return Err(JournalError::io("preallocating segment", &tmp)(e));
+        }
+        fs::rename(&tmp, &path).map_err(JournalError::io("renaming segment", &tmp))?;
+        sync_dir(dir)?;
+        let map =
+            WriteMap::new(&file, capacity).map_err(JournalError::io("mapping segment", &path))?;
+        Ok(ActiveSegment {
+            dir: dir.to_path_buf(),
+            path,
+            file,
+            map,
+            next_seq: header.first_seq,
+            header,
+            end: HEADER_LEN as u64,
+            entries: Vec::new(),
+            first_frame_ns: None,
+        })
+    }
+
+    /// Continues an existing `.active` segment whose valid records end at `end` and whose
+    /// bytes from `end` on are zero (crash recovery has made sure of both).
+    pub fn resume(
+        dir: &Path,
+        path: PathBuf,
+        header: SegmentHeader,
+        end: u64,
+        entries: Vec<IndexEntry>,
+    ) -> Result<ActiveSegment, JournalError> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(JournalError::io("opening segment", &path))?;
+        let capacity = file
+            .metadata()
+            .map_err(JournalError::io("reading size of", &path))?
+            .len();
+        // Re-assert the allocation: the file may have been copied sparse.
+        preallocate(&file, capacity).map_err(JournalError::io("preallocating segment", &path))?;
+        let map =
+            WriteMap::new(&file, capacity).map_err(JournalError::io("mapping segment", &path))?;
+        let next_seq = entries
+            .iter()
+            .rev()
+            .find(|e| e.kind == Kind::Frame)
+            .map_or(header.first_seq, |e| e.seq + 1);
+        let first_frame_ns = entries
+            .iter()
+            .find(|e| e.kind == Kind::Frame)
+            .map(|e| e.time_ns);
+        Ok(ActiveSegment {
+            dir: dir.to_path_buf(),
+            path,
+            file,
+            map,
+            header,
+            end,
+            entries,
+            next_seq,
+            first_frame_ns,
+        })
+    }
+
+    pub fn header(&self) -> &SegmentHeader {
+        &self.header
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The sequence number the next FRAME gets.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// Exposure start of the first frame in this segment.
+    pub fn first_frame_ns(&self) -> Option<i64> {
+        self.first_frame_ns
+    }
+
+    /// Number of FRAME records.
+    pub fn frames(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|e| e.kind == Kind::Frame)
+            .count()
+    }
+
+    /// Bytes used so far (header and records).
+    pub fn used(&self) -> u64 {
+        self.end
+    }
+
+    pub fn capacity(&self) -> u64 {
+        self.map.len()
+    }
+
+    /// A clone of the file handle, for the background syncer.
+    pub fn file_handle(&self) -> Result<File, JournalError> {
+        self.file
+            .try_clone()
+            .map_err(JournalError::io("duplicating handle of", &self.path))
+    }
+
+    /// Whether a record with `payload_len` bytes fits, leaving room for the footer.
+    pub fn has_room(&self, payload_len: usize) -> bool {
+        let after = align_up(self.end + (RECORD_HEADER_LEN + payload_len) as u64);
+        after + footer_space(self.entries.len() + 1) <= self.map.len()
+    }
+
+    /// Appends a record. `header.seq` is overwritten with the segment's next seq; the
+    /// caller has checked [`has_room`](Self::has_room). Returns the record's seq.
+    pub fn append(&mut self, mut header: RecordHeader, payload: &[u8]) -> u64 {
+        debug_assert!(self.has_room(payload.len()));
+        header.seq = self.next_seq;
+        header.salt_lo = self.header.salt_lo();
+        header.stored_len = payload.len() as u32;
+        let offset = self.end;
+        self.map
+            .write_at(offset + RECORD_HEADER_LEN as u64, payload);
+        self.map.write_at(offset, &header.encode());
+        self.end = header.next_offset(offset);
+        self.entries.push(IndexEntry::of(offset, &header));
+        if header.kind == Kind::Frame {
+            self.next_seq += 1;
+            self.first_frame_ns.get_or_insert(header.time_ns);
+        }
+        header.seq
+    }
+
+    /// Writes footer and trailer, truncates, syncs and renames to `.seg`. Returns the
+    /// sealed path.
+    pub fn seal(mut self, now_ns: i64) -> Result<PathBuf, JournalError> {
+        let footer = encode_footer(&self.entries);
+        let fh = RecordHeader::meta_record(
+            Kind::Footer,
+            self.next_seq,
+            now_ns,
+            &footer,
+            self.header.salt_lo(),
+        );
+        let footer_offset = self.end;
+        self.map
+            .write_at(footer_offset + RECORD_HEADER_LEN as u64, &footer);
+        self.map.write_at(footer_offset, &fh.encode());
+        let trailer_at = fh.next_offset(footer_offset);
+        let trailer = Trailer {
+            footer_offset,
+            entry_count: self.entries.len() as u64,
+            salt_lo: self.header.salt_lo(),
+        };
+        self.map.write_at(trailer_at, &trailer.encode());
+        let len = trailer_at + TRAILER_LEN as u64;
+        self.map
+            .flush_range(0, len)
+            .map_err(JournalError::io("syncing segment", &self.path))?;
+        let ActiveSegment {
+            dir,
+            path,
+            file,
+            map,
+            header,
+            ..
+        } = self;
+        drop(map); // unmap before truncating (mmap module contract)
+        file.set_len(len)
+            .map_err(JournalError::io("truncating segment", &path))?;
+        file.sync_all()
+            .map_err(JournalError::io("syncing segment", &path))?;
+        let sealed = dir.join(SegmentName::file_name(
+            header.segno,
+            header.created_ns,
+            SegmentState::Sealed,
+        ));
+        fs::rename(&path, &sealed).map_err(JournalError::io("renaming segment", &path))?;
+        sync_dir(&dir)?;
+        Ok(sealed)
+    }
+}
+
+/// Allocates `len` bytes of disk for `file`, so that writes through a mapping never need
+/// new blocks. Falls back to writing zeros where `fallocate` is not supported.
+pub fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
+        Ok(()) => Ok(()),
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
+            write_zeros(file, len)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn write_zeros(file: &File, len: u64) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let have = file.metadata()?.len();
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = have;
+    while at < len {
+        let n = (len - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)?;
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Makes renames and creations in `dir` durable.
+pub fn sync_dir(dir: &Path) -> Result<(), JournalError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(JournalError::io("syncing directory", dir))
+}

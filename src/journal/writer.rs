@@ -1,0 +1,685 @@
+//! The journal writer: one per journal directory (exclusive lock), appending frames, gaps
+//! and notes into the active segment, rolling segments on size and time, applying ring
+//! retention before each new segment, and recovering after an unclean shutdown.
+//!
+//! Durability promises: a process crash loses at most the record being written (the
+//! mapping is shared with the page cache); a power cut loses at most what was appended
+//! since the last background sync (`sync_interval`, default 1 s); sealed segments are
+//! durable once sealed. After an error the writer refuses further appends
+//! ([`JournalError::Poisoned`]); what it had sealed stays sealed and the active segment is
+//! recovered by the next writer.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use super::codec::{CodecSpec, Encoder};
+use super::error::JournalError;
+use super::format::{
+    Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentName, SegmentState, TAIL_EXTENSION,
+};
+use super::reader::{list_segments, Segment};
+use super::ring::{self, Budget, Plan, Sealed};
+use super::segment::{capacity_for, ActiveSegment};
+use crate::frame::{FrameMeta, PixelFormat};
+
+/// How a journal is written.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    pub dir: PathBuf,
+    /// Preallocated size of each segment; segments roll when full.
+    pub segment_bytes: u64,
+    /// Segments also roll when their first frame is this old (by frame timestamps).
+    pub segment_duration_ns: i64,
+    pub budget: Budget,
+    /// zstd level (0 = store uncompressed).
+    pub zstd_level: i32,
+    /// Interval of the background fdatasync; zero syncs after every record.
+    pub sync_interval: Duration,
+}
+
+impl WriterConfig {
+    pub fn new(dir: impl Into<PathBuf>) -> WriterConfig {
+        WriterConfig {
+            dir: dir.into(),
+            segment_bytes: 256 << 20,
+            segment_duration_ns: 15 * 60 * 1_000_000_000,
+            budget: Budget {
+                ring_bytes: None,
+                reserve_bytes: 64 << 20,
+            },
+            zstd_level: 1,
+            sync_interval: Duration::from_secs(1),
+        }
+    }
+}
+
+/// What the writer has done so far.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct WriterStats {
+    pub frames: u64,
+    pub raw_bytes: u64,
+    pub stored_bytes: u64,
+    pub gaps: u64,
+    pub missed_frames: u64,
+    pub segments_sealed: u64,
+    pub segments_deleted: u64,
+    pub deleted_bytes: u64,
+    /// What recovery found at open, if the previous writer did not shut down cleanly.
+    pub recovered: Vec<String>,
+}
+
+/// The journal writer. See the module docs for its promises.
+pub struct JournalWriter {
+    cfg: WriterConfig,
+    format: PixelFormat,
+    run_id: u64,
+    active: Option<ActiveSegment>,
+    next_segno: u64,
+    next_seq: u64,
+    sealed: Vec<Sealed>,
+    encoder: Encoder,
+    payload: Vec<u8>,
+    stats: WriterStats,
+    pending_restart: Option<i64>,
+    poisoned: bool,
+    syncer: Syncer,
+    _lock: File,
+}
+
+impl JournalWriter {
+    /// Opens (creating if needed) the journal in `cfg.dir` for frames of `format`: takes
+    /// the lock, recovers any active segment left by a crash, and continues its seqs.
+    pub fn open(cfg: WriterConfig, format: PixelFormat) -> Result<JournalWriter, JournalError> {
+        format.validate()?;
+        fs::create_dir_all(&cfg.dir).map_err(JournalError::io("creating journal", &cfg.dir))?;
+        let lock = take_lock(&cfg.dir)?;
+        let mut w = JournalWriter {
+            encoder: Encoder::new(cfg.zstd_level),
+            syncer: Syncer::start(cfg.sync_interval),
+            cfg,
+            format,
+            run_id: random_u64(),
+            active: None,
+            next_segno: 0,
+            next_seq: 0,
+            sealed: Vec::new(),
+            payload: Vec::new(),
+            stats: WriterStats::default(),
+            pending_restart: None,
+            poisoned: false,
+            _lock: lock,
+        };
+        w.recover()?;
+        Ok(w)
+    }
+
+    /// Scans the directory, removes `.tmp` files, and resumes or seals `.active` ones.
+    fn recover(&mut self) -> Result<(), JournalError> {
+        let dir = self.cfg.dir.clone();
+        let files = list_segments(&dir)?;
+        let last_active = files
+            .iter()
+            .rev()
+            .find(|(_, n)| n.state == SegmentState::Active)
+            .map(|(p, _)| p.clone());
+        for (path, name) in files {
+            self.next_segno = self.next_segno.max(name.segno + 1);
+            match name.state {
+                SegmentState::Tmp => {
+                    fs::remove_file(&path).map_err(JournalError::io("removing", &path))?
+                }
+                SegmentState::Sealed => {
+                    let bytes = fs::metadata(&path)
+                        .map_err(JournalError::io("reading size of", &path))?
+                        .len();
+                    self.sealed.push(Sealed {
+                        segno: name.segno,
+                        bytes,
+                    });
+                    if let Ok(seg) = Segment::open(&path, name) {
+                        self.note_seq_end(&seg);
+                    }
+                }
+                SegmentState::Active => {
+                    let resume = Some(&path) == last_active.as_ref();
+                    self.recover_active(&path, name, resume)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn note_seq_end(&mut self, seg: &Segment) {
+        let end = seg
+            .frames()
+            .last()
+            .map_or(seg.header.first_seq, |e| e.seq + 1);
+        self.next_seq = self.next_seq.max(end);
+    }
+
+    fn recover_active(
+        &mut self,
+        path: &Path,
+        name: SegmentName,
+        resume: bool,
+    ) -> Result<(), JournalError> {
+        let seg = match Segment::open(path, name.clone()) {
+            Ok(seg) => seg,
+            Err(JournalError::Segment { fault, .. }) => {
+                let aside = path.with_extension(TAIL_EXTENSION);
+                fs::rename(path, &aside).map_err(JournalError::io("moving aside", path))?;
+                self.stats.recovered.push(format!(
+                    "{}: header unreadable ({fault}); moved to {}",
+                    path.display(),
+                    aside.display()
+                ));
+                return Ok(());
+            }
+            Err(e) => return Err(e),
+        };
+        self.note_seq_end(&seg);
+        let cut = cut_tail(path, seg.valid_end)?;
+        let frames = seg.frames().count();
+        self.stats.recovered.push(format!(
+            "{}: unclean shutdown; {frames} frames kept{}",
+            path.display(),
+            cut.map(|(n, p)| format!(", {n} damaged bytes moved to {}", p.display()))
+                .unwrap_or_default()
+        ));
+        let last_end = seg
+            .frames()
+            .last()
+            .map(|e| e.time_ns + i64::from(e.exposure_us) * 1000);
+        let Segment {
+            header,
+            valid_end,
+            records,
+            ..
+        } = seg;
+        let mut active = ActiveSegment::resume(
+            &self.cfg.dir,
+            path.to_path_buf(),
+            header,
+            valid_end,
+            records,
+        )?;
+        self.pending_restart = last_end.or(self.pending_restart);
+        if resume && header.format == self.format && active.used() < self.cfg.segment_bytes {
+            self.syncer.watch(active.file_handle()?);
+            self.active = Some(active);
+        } else {
+            let now = now_ns();
+            if self.pending_restart.is_some() && active.has_room(4096) {
+                self.append_restart_gap(&mut active, now);
+            }
+            let sealed = active.seal(now)?;
+            self.track_sealed(&sealed, header.segno)?;
+        }
+        Ok(())
+    }
+
+    fn append_restart_gap(&mut self, active: &mut ActiveSegment, until_ns: i64) {
+        if let Some(start) = self.pending_restart.take() {
+            let gap = Gap {
+                count: 0,
+                start_ns: start,
+                end_ns: until_ns.max(start),
+                reason: GapReason::Restart,
+                text: "capture restarted after an unclean shutdown".into(),
+            };
+            let payload = gap.encode();
+            let h = RecordHeader::meta_record(Kind::Gap, 0, start, &payload, 0);
+            active.append(h, &payload);
+            self.stats.gaps += 1;
+        }
+    }
+
+    fn track_sealed(&mut self, path: &Path, segno: u64) -> Result<(), JournalError> {
+        let bytes = fs::metadata(path)
+            .map_err(JournalError::io("reading size of", path))?
+            .len();
+        self.sealed.push(Sealed { segno, bytes });
+        self.stats.segments_sealed += 1;
+        Ok(())
+    }
+
+    pub fn format(&self) -> &PixelFormat {
+        &self.format
+    }
+
+    pub fn stats(&self) -> &WriterStats {
+        &self.stats
+    }
+
+    /// Bytes the journal's segments occupy (sealed plus the active one's allocation).
+    pub fn journal_bytes(&self) -> u64 {
+        self.sealed.iter().map(|s| s.bytes).sum::<u64>()
+            + self.active.as_ref().map_or(0, |a| a.capacity())
+    }
+
+    /// The seq the next frame will get.
+    pub fn next_seq(&self) -> u64 {
+        self.next_seq
+    }
+
+    /// The encoder used by [`append_frame`](Self::append_frame) (to change its level).
+    pub fn encoder(&mut self) -> &mut Encoder {
+        &mut self.encoder
+    }
+
+    /// Encodes and appends one frame; returns its seq.
+    pub fn append_frame(&mut self, meta: &FrameMeta, raw: &[u8]) -> Result<u64, JournalError> {
+        self.check_frame(raw.len())?;
+        let mut payload = std::mem::take(&mut self.payload);
+        let spec = self.encoder.encode(&self.format, raw, &mut payload);
+        let result = spec
+            .map_err(JournalError::from)
+            .and_then(|spec| self.append_encoded(meta, spec, raw.len(), &payload));
+        self.payload = payload;
+        result
+    }
+
+    fn check_frame(&self, len: usize) -> Result<(), JournalError> {
+        let want = self.format.max_frame_bytes();
+        let ok = if self.format.fixed_size() {
+            len as u64 == want
+        } else {
+            len as u64 <= want
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(JournalError::FrameSize { got: len, want })
+        }
+    }
+
+    /// Appends a frame already encoded (by a compression worker); returns its seq.
+    pub fn append_encoded(
+        &mut self,
+        meta: &FrameMeta,
+        spec: CodecSpec,
+        raw_len: usize,
+        payload: &[u8],
+    ) -> Result<u64, JournalError> {
+        self.check_frame(raw_len)?;
+        let header = RecordHeader {
+            kind: Kind::Frame,
+            flags: 0,
+            transform: spec.transform.code(),
+            compression: spec.compression.code(),
+            stored_len: payload.len() as u32,
+            raw_len: raw_len as u32,
+            seq: 0,
+            time_ns: meta.time_utc_ns,
+            exposure_us: meta.exposure_us,
+            gain_milli: meta.gain_milli,
+            driver_seq: meta.driver_seq,
+            payload_crc: super::format::crc(payload),
+            driver_ts_ns: meta.driver_ts_ns,
+            salt_lo: 0,
+        };
+        let seq = self.append_record(header, payload, Some(meta.time_utc_ns))?;
+        self.stats.frames += 1;
+        self.stats.raw_bytes += raw_len as u64;
+        self.stats.stored_bytes += payload.len() as u64;
+        Ok(seq)
+    }
+
+    /// Appends a GAP record.
+    pub fn append_gap(&mut self, gap: &Gap) -> Result<(), JournalError> {
+        let payload = gap.encode();
+        let h = RecordHeader::meta_record(Kind::Gap, 0, gap.start_ns, &payload, 0);
+        self.append_record(h, &payload, None)?;
+        self.stats.gaps += 1;
+        self.stats.missed_frames += gap.count;
+        Ok(())
+    }
+
+    /// Appends a NOTE record (truncated to the format's cap).
+    pub fn append_note(&mut self, time_ns: i64, text: &str) -> Result<(), JournalError> {
+        let mut end = text.len().min(super::format::MAX_NOTE_LEN as usize);
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        let payload = text[..end].as_bytes();
+        let h = RecordHeader::meta_record(Kind::Note, 0, time_ns, payload, 0);
+        self.append_record(h, payload, None)?;
+        Ok(())
+    }
+
+    fn append_record(
+        &mut self,
+        header: RecordHeader,
+        payload: &[u8],
+        frame_ns: Option<i64>,
+    ) -> Result<u64, JournalError> {
+        if self.poisoned {
+            return Err(JournalError::Poisoned);
+        }
+        let result = self.try_append(header, payload, frame_ns);
+        if result.is_err() {
+            self.poisoned = true;
+        }
+        result
+    }
+
+    fn try_append(
+        &mut self,
+        header: RecordHeader,
+        payload: &[u8],
+        frame_ns: Option<i64>,
+    ) -> Result<u64, JournalError> {
+        let roll = match (&self.active, frame_ns) {
+            (None, _) => false,
+            (Some(a), _) if !a.has_room(payload.len()) => true,
+            (Some(a), Some(t)) => a
+                .first_frame_ns()
+                .is_some_and(|t0| t - t0 >= self.cfg.segment_duration_ns),
+            (Some(_), None) => false,
+        };
+        if roll {
+            self.seal_active()?;
+        }
+        if self.active.is_none() {
+            self.start_segment(payload.len())?;
+        }
+        let mut active = self.active.take().expect("a segment was just started");
+        if let Some(t) = frame_ns {
+            self.append_restart_gap(&mut active, t);
+        }
+        let seq = active.append(header, payload);
+        self.next_seq = active.next_seq();
+        self.active = Some(active);
+        if self.cfg.sync_interval.is_zero() {
+            self.syncer
+                .sync_now()
+                .map_err(JournalError::io("syncing", &self.cfg.dir))?;
+        }
+        Ok(seq)
+    }
+
+    /// Applies retention and creates the next segment, big enough for `payload_len`.
+    fn start_segment(&mut self, payload_len: usize) -> Result<(), JournalError> {
+        // Room for this record plus a restart GAP that may precede it.
+        let capacity = self
+            .cfg
+            .segment_bytes
+            .max(capacity_for(payload_len as u64 + 8192));
+        self.apply_retention(capacity)?;
+        let header = SegmentHeader {
+            run_id: self.run_id,
+            segno: self.next_segno,
+            salt: random_u64(),
+            created_ns: now_ns(),
+            first_seq: self.next_seq,
+            format: self.format,
+            default_transform: 0,
+            default_compression: u8::from(self.cfg.zstd_level != 0),
+            zstd_level: self.cfg.zstd_level.clamp(-128, 127) as i8,
+        };
+        let active = match ActiveSegment::create(&self.cfg.dir, header, capacity) {
+            Err(JournalError::Io { source, .. }) if source.raw_os_error() == Some(28) => {
+                return Err(JournalError::DiskFull {
+                    dir: self.cfg.dir.clone(),
+                    needed: capacity,
+                    reserve: self.cfg.budget.reserve_bytes,
+                    available: free_bytes(&self.cfg.dir).unwrap_or(0),
+                })
+            }
+            other => other?,
+        };
+        self.next_segno += 1;
+        self.syncer.watch(active.file_handle()?);
+        self.active = Some(active);
+        Ok(())
+    }
+
+    fn apply_retention(&mut self, new_bytes: u64) -> Result<(), JournalError> {
+        let free = free_bytes(&self.cfg.dir)
+            .map_err(JournalError::io("checking free space in", &self.cfg.dir))?;
+        match ring::plan(&self.sealed, 0, new_bytes, free, self.cfg.budget) {
+            Plan::Delete(segnos) => {
+                for segno in segnos {
+                    self.delete_sealed(segno)?;
+                }
+                Ok(())
+            }
+            Plan::RingTooSmall { needed } => Err(JournalError::RingFull {
+                dir: self.cfg.dir.clone(),
+                budget: self.cfg.budget.ring_bytes.unwrap_or(0),
+                needed,
+            }),
+            Plan::DiskTooFull { needed, available } => Err(JournalError::DiskFull {
+                dir: self.cfg.dir.clone(),
+                needed,
+                reserve: self.cfg.budget.reserve_bytes,
+                available,
+            }),
+        }
+    }
+
+    fn delete_sealed(&mut self, segno: u64) -> Result<(), JournalError> {
+        for (path, name) in list_segments(&self.cfg.dir)? {
+            if name.segno == segno && name.state == SegmentState::Sealed {
+                fs::remove_file(&path).map_err(JournalError::io("deleting old segment", &path))?;
+            }
+        }
+        if let Some(i) = self.sealed.iter().position(|s| s.segno == segno) {
+            let s = self.sealed.remove(i);
+            self.stats.segments_deleted += 1;
+            self.stats.deleted_bytes += s.bytes;
+        }
+        Ok(())
+    }
+
+    /// Seals the active segment, if any; returns its sealed path.
+    pub fn seal_active(&mut self) -> Result<Option<PathBuf>, JournalError> {
+        let Some(active) = self.active.take() else {
+            return Ok(None);
+        };
+        self.syncer.unwatch();
+        let segno = active.header().segno;
+        let sealed = active.seal(now_ns())?;
+        self.track_sealed(&sealed, segno)?;
+        Ok(Some(sealed))
+    }
+
+    /// Seals the active segment and releases the journal.
+    pub fn close(mut self) -> Result<WriterStats, JournalError> {
+        self.seal_active()?;
+        Ok(std::mem::take(&mut self.stats))
+    }
+}
+
+impl Drop for JournalWriter {
+    fn drop(&mut self) {
+        // Not sealing here: a writer dropped without `close` behaves like a crash, which
+        // the next writer recovers from. A last sync keeps what was appended.
+        let _ = self.syncer.sync_now();
+        self.syncer.stop();
+    }
+}
+
+/// Moves the non-zero bytes after `valid_end` of an active segment into a `.tail` file
+/// and zeroes them, so appending can continue at `valid_end`.
+fn cut_tail(path: &Path, valid_end: u64) -> Result<Option<(u64, PathBuf)>, JournalError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(JournalError::io("opening", path))?;
+    let len = file
+        .metadata()
+        .map_err(JournalError::io("reading size of", path))?
+        .len();
+    let mut last_nonzero = None;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = valid_end;
+    while at < len {
+        let n = (len - at).min(buf.len() as u64) as usize;
+        file.read_exact_at(&mut buf[..n], at)
+            .map_err(JournalError::io("reading", path))?;
+        if let Some(i) = buf[..n].iter().rposition(|&b| b != 0) {
+            last_nonzero = Some(at + i as u64);
+        }
+        at += n as u64;
+    }
+    let Some(last) = last_nonzero else {
+        return Ok(None);
+    };
+    let tail_len = last + 1 - valid_end;
+    let tail_path = path.with_extension(TAIL_EXTENSION);
+    let mut tail = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&tail_path)
+        .map_err(JournalError::io("creating", &tail_path))?;
+    let mut src = &file;
+    src.seek(std::io::SeekFrom::Start(valid_end))
+        .map_err(JournalError::io("reading", path))?;
+    std::io::copy(&mut src.take(tail_len), &mut tail)
+        .map_err(JournalError::io("writing", &tail_path))?;
+    tail.sync_all()
+        .map_err(JournalError::io("syncing", &tail_path))?;
+    let zeros = vec![0u8; 1 << 20];
+    let mut at = valid_end;
+    while at <= last {
+        let n = (last + 1 - at).min(zeros.len() as u64) as usize;
+        file.write_all_at(&zeros[..n], at)
+            .map_err(JournalError::io("zeroing tail of", path))?;
+        at += n as u64;
+    }
+    file.sync_data()
+        .map_err(JournalError::io("syncing", path))?;
+    Ok(Some((tail_len, tail_path)))
+}
+
+fn take_lock(dir: &Path) -> Result<File, JournalError> {
+    let path = dir.join(super::format::LOCK_FILE);
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(JournalError::io("opening lock", &path))?;
+    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
+        let mut text = String::new();
+        let _ = file.read_to_string(&mut text);
+        return Err(JournalError::Locked {
+            dir: dir.to_path_buf(),
+            pid: text.trim().parse().ok(),
+        });
+    }
+    file.set_len(0)
+        .map_err(JournalError::io("writing lock", &path))?;
+    write!(file, "{}", std::process::id()).map_err(JournalError::io("writing lock", &path))?;
+    Ok(file)
+}
+
+/// Free bytes available to us on the file system holding `dir`.
+pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
+    let s = rustix::fs::statvfs(dir)?;
+    Ok(s.f_bavail.saturating_mul(s.f_frsize))
+}
+
+/// Wall-clock now, UTC ns.
+pub fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// A random u64 from the OS (run ids and salts need not be cryptographic, only unique).
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    if File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut b))
+        .is_err()
+    {
+        let t = now_ns() as u64 ^ (u64::from(std::process::id()) << 32);
+        return t.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+    u64::from_le_bytes(b)
+}
+
+/// The background syncer: fdatasyncs the active segment every interval, so a power cut
+/// loses at most about one interval of frames. (On Linux, fdatasync writes back pages
+/// dirtied through a shared mapping.)
+struct Syncer {
+    shared: Arc<SyncShared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct SyncShared {
+    file: Mutex<Option<File>>,
+    stop: AtomicBool,
+    wake: Condvar,
+}
+
+impl Syncer {
+    fn start(interval: Duration) -> Syncer {
+        let shared = Arc::new(SyncShared {
+            file: Mutex::new(None),
+            stop: AtomicBool::new(false),
+            wake: Condvar::new(),
+        });
+        let thread = (!interval.is_zero()).then(|| {
+            let shared = Arc::clone(&shared);
+            std::thread::Builder::new()
+                .name("journal-sync".into())
+                .spawn(move || {
+                    let mut guard = shared.file.lock().unwrap_or_else(|e| e.into_inner());
+                    while !shared.stop.load(Ordering::Relaxed) {
+                        guard = shared
+                            .wake
+                            .wait_timeout(guard, interval)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                        if let Some(f) = guard.as_ref() {
+                            // An error here resurfaces at seal, which syncs again.
+                            let _ = f.sync_data();
+                        }
+                    }
+                })
+                .expect("spawning the journal sync thread")
+        });
+        Syncer { shared, thread }
+    }
+
+    fn watch(&self, file: File) {
+        *self.shared.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+    }
+
+    fn unwatch(&self) {
+        *self.shared.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    fn sync_now(&self) -> std::io::Result<()> {
+        match self
+            .shared
+            .file
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+        {
+            Some(f) => f.sync_data(),
+            None => Ok(()),
+        }
+    }
+
+    fn stop(&mut self) {
+        self.shared.stop.store(true, Ordering::Relaxed);
+        self.shared.wake.notify_all();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
