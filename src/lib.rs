@@ -4,5 +4,6 @@ pub mod frame;
 pub mod journal;
 pub mod pixels;
 pub mod source;
+pub mod time;
 
 use v4l as _;

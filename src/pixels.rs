@@ -94,9 +94,9 @@ pub fn unpack_csi2_10(line: &[u8], out: &mut [u16]) {
 pub fn pack_csi2_10(samples: &[u16], line: &mut [u8]) {
     for (px, group) in samples.chunks(4).zip(line.chunks_exact_mut(5)) {
         let mut low = 0u8;
-        for i in 0..4 {
+        for (i, g) in group[..4].iter_mut().enumerate() {
             let v = px.get(i).copied().unwrap_or(0) & 0x3ff;
-            group[i] = (v >> 2) as u8;
+            *g = (v >> 2) as u8;
             low |= ((v & 0x3) as u8) << (2 * i);
         }
         group[4] = low;

@@ -8,6 +8,14 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod export;
+pub mod info;
+pub mod repair;
+pub mod ui;
+pub mod verify;
+
+use ui::Ui;
+
 /// Night-sky long-exposure capture into a raw frame journal, and stacking from it.
 #[derive(Debug, Parser)]
 #[command(name = "nightcap", version, about, long_about = None)]
@@ -24,7 +32,12 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    Info(info::InfoArgs),
+    Verify(verify::VerifyArgs),
+    Repair(repair::RepairArgs),
+    Export(export::ExportArgs),
+}
 
 /// Exit code for a command that ran but found damage (`verify`).
 pub const EXIT_DAMAGED: u8 = 3;
@@ -42,7 +55,16 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    let ui = Ui {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match cli.command {
+        Command::Info(a) => info::run(a, ui),
+        Command::Verify(a) => verify::run(a, ui),
+        Command::Repair(a) => repair::run(a, ui),
+        Command::Export(a) => export::run(a, ui),
+    }
 }
 
 /// The error and its causes as one line: "what failed: because: because".

@@ -82,7 +82,7 @@ impl Encoder {
         raw: &[u8],
         out: &mut Vec<u8>,
     ) -> Result<CodecSpec, CodecError> {
-        let transform = if format.packing == Packing::U16Le && raw.len() % 2 == 0 {
+        let transform = if format.packing == Packing::U16Le && raw.len().is_multiple_of(2) {
             Transform::Shuffle16
         } else {
             Transform::None

@@ -551,7 +551,7 @@ pub fn decode_footer(b: &[u8], records_end: u64) -> Result<Vec<IndexEntry>, Form
             kind: Kind::from_code(chunk[24]),
             exposure_us: u32_at(chunk, 28),
         };
-        let ok = e.offset % ALIGN == 0
+        let ok = e.offset.is_multiple_of(ALIGN)
             && e.offset >= prev_end
             && e.offset + RECORD_HEADER_LEN as u64 <= records_end
             && e.kind != Kind::Footer;
@@ -605,7 +605,7 @@ impl Trailer {
         let trailer_at = file_len
             .checked_sub(TRAILER_LEN as u64)
             .ok_or(FormatFault::Trailer)?;
-        if t.footer_offset % ALIGN != 0
+        if !t.footer_offset.is_multiple_of(ALIGN)
             || t.footer_offset < HEADER_LEN as u64
             || t.footer_offset + RECORD_HEADER_LEN as u64 > trailer_at
         {

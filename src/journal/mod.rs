@@ -12,9 +12,11 @@
 pub mod codec;
 pub mod error;
 pub mod format;
+pub mod inspect;
 pub mod mmap;
 pub mod reader;
 pub mod recovery;
+pub mod repair;
 pub mod ring;
 pub mod segment;
 pub mod writer;

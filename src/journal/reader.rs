@@ -294,7 +294,7 @@ impl Segment {
     }
 
     /// Reads and verifies the record at `entry`, returning its header and payload in `buf`.
-    fn read_record(
+    pub fn read_record(
         &self,
         entry: &IndexEntry,
         buf: &mut Vec<u8>,
@@ -429,7 +429,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(PathBuf, SegmentName)>, JournalE
             out.push((entry.path(), parsed));
         }
     }
-    out.sort_by(|a, b| (a.1.segno, a.1.state).cmp(&(b.1.segno, b.1.state)));
+    out.sort_by_key(|(_, n)| (n.segno, n.state));
     Ok(out)
 }
 

@@ -98,7 +98,8 @@ mod tests {
             ring_bytes: ring,
             reserve_bytes: reserve,
         };
-        let cases: &[(&[u64], u64, u64, u64, Budget, Plan)] = &[
+        type Case = (&'static [u64], u64, u64, u64, Budget, Plan);
+        let cases: &[Case] = &[
             // Fits already.
             (&[10, 10], 0, 10, BIG, b(Some(100), 0), Plan::Delete(vec![])),
             // Budget forces the two oldest out.

@@ -194,6 +194,23 @@ impl ActiveSegment {
         header.seq
     }
 
+    /// Appends a record copied from another segment, keeping its seq (repair). The
+    /// caller has checked [`has_room`](Self::has_room).
+    pub fn append_copy(&mut self, mut header: RecordHeader, payload: &[u8]) {
+        debug_assert!(self.has_room(payload.len()));
+        header.salt_lo = self.header.salt_lo();
+        let offset = self.end;
+        self.map
+            .write_at(offset + RECORD_HEADER_LEN as u64, payload);
+        self.map.write_at(offset, &header.encode());
+        self.end = header.next_offset(offset);
+        self.entries.push(IndexEntry::of(offset, &header));
+        if header.kind == Kind::Frame {
+            self.next_seq = self.next_seq.max(header.seq + 1);
+            self.first_frame_ns.get_or_insert(header.time_ns);
+        }
+    }
+
     /// Writes footer and trailer, truncates, syncs and renames to `.seg`. Returns the
     /// sealed path.
     pub fn seal(mut self, now_ns: i64) -> Result<PathBuf, JournalError> {

@@ -347,7 +347,7 @@ impl JournalWriter {
         while !text.is_char_boundary(end) {
             end -= 1;
         }
-        let payload = text[..end].as_bytes();
+        let payload = &text.as_bytes()[..end];
         let h = RecordHeader::meta_record(Kind::Note, 0, time_ns, payload, 0);
         self.append_record(h, payload, None)?;
         Ok(())

@@ -1,0 +1,52 @@
+//! `nightcap verify JOURNAL`: decode every frame and check every checksum.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use super::ui::Ui;
+use super::EXIT_DAMAGED;
+use crate::journal::inspect::verify;
+use crate::journal::Journal;
+
+/// Check every record of a journal (CRCs, zstd checksums, sequence numbers); exits 3 if
+/// anything is damaged.
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The journal directory.
+    pub journal: PathBuf,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: VerifyArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let j = Journal::open(&args.journal)
+        .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
+    let total = j.frames().len() as u64;
+    let bar = ui.bar(total, "verify");
+    let report = verify(&j, &|n| bar.set_position(n));
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} segments, {} records, {} of {} frames intact",
+            report.segments, report.records_checked, report.frames_ok, report.frames_checked
+        );
+        for d in &report.damage {
+            println!("damaged: {d}");
+        }
+        if report.is_clean() {
+            println!("ok: no damage found");
+        } else {
+            println!("{} problems found: `nightcap repair {}` keeps every intact record and sets the damage aside", report.damage.len(), args.journal.display());
+        }
+    }
+    Ok(if report.is_clean() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(EXIT_DAMAGED)
+    })
+}

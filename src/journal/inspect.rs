@@ -1,0 +1,184 @@
+//! Offline inspection of a journal: summaries (`nightcap info`) and full verification
+//! (`nightcap verify`). Pure library code: the CLI only formats what this returns.
+
+use std::path::PathBuf;
+
+use rayon::prelude::*;
+
+use super::codec::Decoder;
+use super::error::Damage;
+use super::format::{GapReason, Kind, SegmentState};
+use super::reader::{Journal, OpenedBy, ReadError};
+
+/// One segment in a summary.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SegmentSummary {
+    pub file: PathBuf,
+    pub segno: u64,
+    pub state: SegmentState,
+    pub opened_by: OpenedBy,
+    pub bytes: u64,
+    pub frames: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    pub start_ns: Option<i64>,
+    pub end_ns: Option<i64>,
+    pub format: String,
+}
+
+/// A GAP, for summaries.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct GapSummary {
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub count: u64,
+    pub reason: GapReason,
+    pub text: String,
+}
+
+/// What `nightcap info` shows.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct JournalSummary {
+    pub dir: PathBuf,
+    pub segments: Vec<SegmentSummary>,
+    pub frames: u64,
+    pub first_seq: Option<u64>,
+    pub last_seq: Option<u64>,
+    /// Exposure start of the first frame, UTC ns.
+    pub start_ns: Option<i64>,
+    /// Exposure end of the last frame, UTC ns.
+    pub end_ns: Option<i64>,
+    pub total_exposure_us: u64,
+    pub bytes_on_disk: u64,
+    /// Bytes of the frames as the camera delivered them.
+    pub raw_bytes: u64,
+    /// Bytes the frame records take in the segments.
+    pub stored_bytes: u64,
+    pub compression_ratio: f64,
+    pub gaps: Vec<GapSummary>,
+    pub missed_frames: u64,
+    pub damage: Vec<Damage>,
+}
+
+/// Summarises a journal from its indexes, without decoding frames.
+pub fn summarize(j: &Journal) -> JournalSummary {
+    let mut segments = Vec::new();
+    let (mut frames, mut raw, mut stored, mut exposure) = (0u64, 0u64, 0u64, 0u64);
+    for s in &j.segments {
+        let fr: Vec<_> = s.frames().collect();
+        let n = fr.len() as u64;
+        frames += n;
+        raw += n * s.header.format.max_frame_bytes();
+        stored += s.stored_frame_bytes();
+        exposure += fr.iter().map(|e| u64::from(e.exposure_us)).sum::<u64>();
+        segments.push(SegmentSummary {
+            file: s.path.clone(),
+            segno: s.name.segno,
+            state: s.name.state,
+            opened_by: s.opened_by,
+            bytes: s.len,
+            frames: n,
+            first_seq: fr.first().map(|e| e.seq),
+            last_seq: fr.last().map(|e| e.seq),
+            start_ns: fr.first().map(|e| e.time_ns),
+            end_ns: fr
+                .last()
+                .map(|e| e.time_ns + i64::from(e.exposure_us) * 1000),
+            format: s.header.format.to_string(),
+        });
+    }
+    let (gaps, mut damage) = j.gaps();
+    damage.extend(j.all_damage());
+    let gaps: Vec<GapSummary> = gaps
+        .into_iter()
+        .map(|g| GapSummary {
+            start_ns: g.start_ns,
+            end_ns: g.end_ns,
+            count: g.count,
+            reason: g.reason,
+            text: g.text,
+        })
+        .collect();
+    JournalSummary {
+        dir: j.dir.clone(),
+        frames,
+        first_seq: segments.iter().find_map(|s| s.first_seq),
+        last_seq: segments.iter().rev().find_map(|s| s.last_seq),
+        start_ns: segments.iter().find_map(|s| s.start_ns),
+        end_ns: segments.iter().rev().find_map(|s| s.end_ns),
+        total_exposure_us: exposure,
+        bytes_on_disk: segments.iter().map(|s| s.bytes).sum(),
+        raw_bytes: raw,
+        stored_bytes: stored,
+        compression_ratio: if stored > 0 {
+            raw as f64 / stored as f64
+        } else {
+            0.0
+        },
+        missed_frames: gaps.iter().map(|g| g.count).sum(),
+        gaps,
+        segments,
+        damage,
+    }
+}
+
+/// What `nightcap verify` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyReport {
+    pub segments: u64,
+    pub frames_checked: u64,
+    pub frames_ok: u64,
+    pub records_checked: u64,
+    pub damage: Vec<Damage>,
+}
+
+impl VerifyReport {
+    pub fn is_clean(&self) -> bool {
+        self.damage.is_empty()
+    }
+}
+
+/// Reads and decodes every record of every segment (frames in parallel), verifying all
+/// CRCs and zstd checksums. `progress` is called with the number of frames done so far.
+pub fn verify(j: &Journal, progress: &(dyn Fn(u64) + Sync)) -> VerifyReport {
+    let frames = j.frames();
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let frame_damage: Vec<Damage> = frames
+        .par_iter()
+        .map_init(
+            || (Decoder::new(), Vec::new(), Vec::new()),
+            |(dec, scratch, out), r| {
+                let seg = &j.segments[r.segment];
+                let result = seg.read_frame(&r.entry, dec, scratch, out);
+                let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                progress(n);
+                result.err()
+            },
+        )
+        .flatten()
+        .map(|ReadError::Damaged(d)| d)
+        .collect();
+    let mut damage = j.all_damage();
+    let mut records = frames.len() as u64;
+    for s in &j.segments {
+        for e in s.records.iter().filter(|e| e.kind != Kind::Frame) {
+            records += 1;
+            let result = match e.kind {
+                Kind::Gap => s.read_gap(e).map(|_| ()),
+                _ => s.read_note(e).map(|_| ()),
+            };
+            if let Err(ReadError::Damaged(d)) = result {
+                damage.push(d);
+            }
+        }
+    }
+    let frames_ok = frames.len() as u64 - frame_damage.len() as u64;
+    damage.extend(frame_damage);
+    VerifyReport {
+        segments: j.segments.len() as u64,
+        frames_checked: frames.len() as u64,
+        frames_ok,
+        records_checked: records,
+        damage,
+    }
+}

@@ -1,0 +1,247 @@
+//! The journal commands (`info`, `verify`, `repair`, `export`) driven through the real
+//! binary on journals written with the library.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap::journal::format::{Gap, GapReason};
+use nightcap::journal::{JournalWriter, WriterConfig};
+
+fn nightcap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nightcap"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+const FMT: PixelFormat = PixelFormat {
+    fourcc: *b"pRCC",
+    width: 64,
+    height: 16,
+    stride: 96,
+    bit_depth: 12,
+    cfa: Cfa::Rggb,
+    packing: Packing::Csi2P12,
+};
+
+fn frame(i: u64) -> Vec<u8> {
+    let samples: Vec<u16> = (0..64 * 16)
+        .map(|p| ((p as u64 * 7 + i * 13) % 4096) as u16)
+        .collect();
+    nightcap::pixels::pack_frame(&FMT, &samples)
+}
+
+fn meta(i: u64) -> FrameMeta {
+    FrameMeta {
+        time_utc_ns: 1_795_999_500_000_000_000 + i as i64 * 5_000_000_000,
+        exposure_us: 5_000_000,
+        gain_milli: 1000,
+        driver_seq: i as u32,
+        ..FrameMeta::default()
+    }
+}
+
+/// A journal of 6 frames in two sealed segments, with one GAP.
+fn journal() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let mut cfg = WriterConfig::new(&dir);
+    cfg.budget.reserve_bytes = 0;
+    let mut w = JournalWriter::open(cfg, FMT).unwrap();
+    for i in 0..3 {
+        w.append_frame(&meta(i), &frame(i)).unwrap();
+    }
+    w.append_gap(&Gap {
+        count: 2,
+        start_ns: meta(3).time_utc_ns,
+        end_ns: meta(5).time_utc_ns,
+        reason: GapReason::Timeout,
+        text: "camera timed out".into(),
+    })
+    .unwrap();
+    w.seal_active().unwrap();
+    for i in 5..8 {
+        w.append_frame(&meta(i), &frame(i)).unwrap();
+    }
+    w.close().unwrap();
+    (tmp, dir)
+}
+
+fn sealed(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn info_reports_frames_span_gaps_and_ratio() {
+    let (_t, dir) = journal();
+    let d = dir.to_str().unwrap();
+    let o = nightcap(&["info", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("frames     6 (seq 0..=5)"), "{t}");
+    assert!(
+        t.contains("2026-11-30 00:45:00 .. 2026-11-30 00:45:40 UTC"),
+        "{t}"
+    );
+    assert!(t.contains("gaps       1 (2 frames missed)"), "{t}");
+
+    let o = nightcap(&["info", "--json", d]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("valid JSON");
+    assert_eq!(v["frames"], 6);
+    assert_eq!(v["segments"].as_array().unwrap().len(), 2);
+    assert_eq!(v["gaps"][0]["reason"], "timeout");
+    assert!(v["compression_ratio"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn verify_detects_a_flipped_byte_and_repair_keeps_everything_else() {
+    let (_t, dir) = journal();
+    let d = dir.to_str().unwrap();
+    let o = nightcap(&["verify", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("6 of 6 frames intact"));
+
+    // Flip a byte inside the second frame's payload of the first segment.
+    let seg = &sealed(&dir)[0];
+    let j = nightcap::journal::Journal::open(&dir).unwrap();
+    let victim = j.segments[0].frames().nth(1).unwrap().offset + 64 + 10;
+    drop(j);
+    let mut bytes = fs::read(seg).unwrap();
+    bytes[victim as usize] ^= 0x40;
+    fs::write(seg, &bytes).unwrap();
+
+    let o = nightcap(&["verify", d]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let t = text(&o);
+    assert!(t.contains("5 of 6 frames intact"), "{t}");
+    assert!(
+        t.contains(&format!("at offset {}", victim - 74)),
+        "damage names the record offset: {t}"
+    );
+    assert!(t.contains("frame seq 1"), "{t}");
+
+    let o = nightcap(&["repair", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("3 records kept, 1 damaged records dropped"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        seg.with_extension("seg.damaged").exists(),
+        "original kept aside"
+    );
+    let o = nightcap(&["verify", d]);
+    let t = text(&o);
+    // The repaired journal verifies, except for the now-missing seq 1, which it names.
+    assert!(t.contains("5 of 5 frames intact"), "{t}");
+    assert!(t.contains("frame seq 1 is missing"), "{t}");
+}
+
+#[test]
+fn export_raw_gives_the_exact_camera_bytes_and_png_the_samples() {
+    let (t, dir) = journal();
+    let out = t.path().join("raw");
+    let o = nightcap(&[
+        "export",
+        dir.to_str().unwrap(),
+        out.to_str().unwrap(),
+        "--format",
+        "raw",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = out.join("00000000-20261130-004500.raw");
+    assert_eq!(fs::read(first).unwrap(), frame(0));
+    assert_eq!(
+        fs::read(out.join("00000005-20261130-004535.raw")).unwrap(),
+        frame(7)
+    );
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 6);
+
+    let png = t.path().join("png");
+    let o = nightcap(&[
+        "export",
+        dir.to_str().unwrap(),
+        png.to_str().unwrap(),
+        "--format",
+        "png",
+        "--from",
+        "2026-11-30T00:45:05",
+        "--to",
+        "2026-11-30T00:45:10",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let names: Vec<_> = fs::read_dir(&png)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    let img = image::open(png.join("00000001-20261130-004505.png"))
+        .unwrap_or_else(|e| panic!("{e}: {names:?}"))
+        .into_luma16();
+    assert_eq!(img.dimensions(), (64, 16));
+    let want = nightcap::pixels::to_image16(&FMT, &frame(1)).unwrap();
+    assert_eq!(img.into_raw(), want.data);
+    assert_eq!(fs::read_dir(&png).unwrap().count(), 1);
+}
+
+#[test]
+fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nope");
+    let cases: Vec<(Vec<String>, i32, &str)> = vec![
+        (
+            vec!["info".into(), missing.display().to_string()],
+            1,
+            "not a nightcap journal",
+        ),
+        (
+            vec!["verify".into(), "/etc/hostname".into()],
+            1,
+            "not a directory",
+        ),
+        (vec!["info".into()], 2, "JOURNAL"),
+        (vec!["frobnicate".into()], 2, "unrecognized subcommand"),
+        (
+            vec![
+                "export".into(),
+                tmp.path().display().to_string(),
+                "x".into(),
+                "--from".into(),
+                "yesterday".into(),
+            ],
+            2,
+            "not a UTC time",
+        ),
+    ];
+    for (args, code, needle) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let o = nightcap(&args);
+        assert_eq!(o.status.code(), Some(code), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains(needle), "{args:?}: {}", text(&o));
+        if code == 1 {
+            let err = String::from_utf8_lossy(&o.stderr);
+            assert_eq!(err.lines().count(), 1, "one line: {err}");
+            assert!(err.starts_with("nightcap: "), "{err}");
+        }
+    }
+    // An empty journal directory is not an error for info.
+    let o = nightcap(&["info", tmp.path().to_str().unwrap()]);
+    assert!(o.status.success());
+    assert!(text(&o).contains("empty: no segments yet"));
+}
