@@ -1,4 +1,5 @@
 //! nightcap: night-sky long-exposure capture into a raw frame journal, and stacking.
+pub mod capture;
 pub mod cli;
 pub mod frame;
 pub mod journal;

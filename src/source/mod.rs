@@ -19,6 +19,14 @@ pub trait FrameSource: Send {
 
     /// One line naming the source for logs and journal notes.
     fn describe(&self) -> String;
+
+    /// Whether frames arrive in real time (a camera, a paced simulation). A live source
+    /// is never kept waiting: when the pipeline is full its frames are dropped (and
+    /// recorded as a gap). A source that is not live (a folder of images, a simulation
+    /// as fast as possible) is simply read more slowly, and nothing is dropped.
+    fn is_live(&self) -> bool {
+        true
+    }
 }
 
 /// Why a source did not deliver a frame.

@@ -1,0 +1,9 @@
+//! The capture stage: frames from a [`crate::source::FrameSource`] into the journal,
+//! without ever keeping the camera waiting.
+//!
+//! - [`pipeline`]: threads, buffer pool, ordered writing, shutdown.
+//! - [`policy`]: back-pressure (compression level ladder) and driver gap accounting.
+pub mod pipeline;
+pub mod policy;
+
+pub use pipeline::{run, CaptureConfig, CaptureError, CaptureSummary, Counters, StopReason};

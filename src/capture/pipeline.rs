@@ -1,0 +1,651 @@
+//! The capture pipeline: capture thread → bounded buffer pool → compression workers →
+//! ordered journal writer.
+//!
+//! Promises:
+//! - The capture thread never waits for compression or disk. It takes a free buffer from
+//!   the pool without blocking; when none is free it still takes the frame from the source
+//!   (into a discard buffer, so the camera keeps its pace) and records the drop. Every
+//!   missed frame ends up in a GAP record with its count and reason; none is silent.
+//! - Before dropping, compression gets cheaper (see [`super::policy`]): lower zstd levels,
+//!   then storing uncompressed.
+//! - Frames reach the journal in capture order, whatever order the workers finish in.
+//! - Shutdown (stop flag, frame or time limit, source ended, or an error) drains every
+//!   frame already captured and seals the journal; a writer error (disk full) stops capture
+//!   with everything written so far sealed.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use super::policy::{driver_skipped, ladder, next_rung};
+use crate::frame::{FrameMeta, PixelFormat};
+use crate::journal::codec::{CodecSpec, Encoder};
+use crate::journal::{Gap, GapReason, JournalError, JournalWriter, WriterConfig, WriterStats};
+use crate::source::{FrameSource, SourceError};
+
+/// How to capture.
+#[derive(Debug, Clone)]
+pub struct CaptureConfig {
+    pub writer: WriterConfig,
+    /// Compression worker threads (at least 1).
+    pub workers: usize,
+    /// Frame buffers in the pool (at least 2); frames in flight beyond this are dropped.
+    pub buffers: usize,
+    /// Stop after this many frames from the source.
+    pub frames: Option<u64>,
+    /// Stop once a frame starts this long after the first one (frame timestamps, ns).
+    pub duration_ns: Option<i64>,
+    /// Pause after a transient source error before trying again (no busy loop).
+    pub retry_pause: Duration,
+    /// Artificial delay per record in the writer thread: simulates a slow disk, to test
+    /// and demonstrate back-pressure (`--debug-slow-writer`). `None` in normal use.
+    pub throttle: Option<Duration>,
+}
+
+impl CaptureConfig {
+    pub fn new(writer: WriterConfig) -> CaptureConfig {
+        let cores = thread::available_parallelism().map_or(1, |n| n.get());
+        CaptureConfig {
+            writer,
+            workers: cores,
+            buffers: cores + 2,
+            frames: None,
+            duration_ns: None,
+            retry_pause: Duration::from_millis(200),
+            throttle: None,
+        }
+    }
+}
+
+/// Live counters, readable from any thread while capture runs.
+#[derive(Debug, Default)]
+pub struct Counters {
+    pub captured: AtomicU64,
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+    pub gaps: AtomicU64,
+    pub raw_bytes: AtomicU64,
+    pub stored_bytes: AtomicU64,
+    pub in_flight: AtomicU64,
+    pub level: AtomicI32,
+    /// The cheapest compression level used so far (furthest down the ladder).
+    pub cheapest_level: AtomicI32,
+    pub journal_bytes: AtomicU64,
+}
+
+impl Counters {
+    /// Compression ratio of the frames written so far.
+    pub fn ratio(&self) -> f64 {
+        let stored = self.stored_bytes.load(Ordering::Relaxed);
+        if stored == 0 {
+            0.0
+        } else {
+            self.raw_bytes.load(Ordering::Relaxed) as f64 / stored as f64
+        }
+    }
+}
+
+/// Why capture ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StopReason {
+    FrameLimit,
+    TimeLimit,
+    SourceEnded,
+    Stopped,
+    Error,
+}
+
+/// What a capture did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CaptureSummary {
+    pub stop: StopReason,
+    pub captured: u64,
+    pub written: u64,
+    pub dropped: u64,
+    pub writer: WriterStats,
+    /// Time the capture thread spent per frame after the source delivered it, before it
+    /// could ask for the next (µs): median and 99th percentile.
+    pub handoff_p50_us: u64,
+    pub handoff_p99_us: u64,
+    pub elapsed_s: f64,
+}
+
+/// Why capture failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+    #[error("camera: {0}")]
+    Source(SourceError),
+    #[error("a capture thread failed: {0}")]
+    Thread(String),
+}
+
+enum Item {
+    Frame {
+        idx: u64,
+        meta: FrameMeta,
+        buf: Vec<u8>,
+    },
+    Gap {
+        idx: u64,
+        gap: Gap,
+    },
+}
+
+enum Ready {
+    Frame {
+        meta: FrameMeta,
+        spec: CodecSpec,
+        raw_len: usize,
+        payload: Vec<u8>,
+    },
+    Gap(Gap),
+    Failed {
+        meta: FrameMeta,
+        why: String,
+    },
+}
+
+/// A result for the writer: capture index, what to write, and the pool buffer to return.
+type Done = (u64, (Ready, Option<Vec<u8>>));
+
+struct Pool {
+    free: Mutex<Vec<Vec<u8>>>,
+    returned: Condvar,
+    capacity: usize,
+}
+
+impl Pool {
+    fn take(&self) -> Option<Vec<u8>> {
+        self.free.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+    /// Waits for a free buffer (sources that are not live only); `None` once `stop` is set.
+    fn take_waiting(&self, stop: &AtomicBool) -> Option<Vec<u8>> {
+        let mut free = self.free.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(b) = free.pop() {
+                return Some(b);
+            }
+            if stop.load(Ordering::Relaxed) {
+                return None;
+            }
+            free = self
+                .returned
+                .wait_timeout(free, Duration::from_millis(50))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+    fn give(&self, buf: Vec<u8>) {
+        self.free
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(buf);
+        self.returned.notify_one();
+    }
+    fn busy(&self) -> usize {
+        self.capacity - self.free.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
+/// Runs a capture from `source` into the journal until a limit, the source's end, `stop`,
+/// or an error. `on_progress` is called from the writer thread after each record.
+pub fn run(
+    mut source: Box<dyn FrameSource>,
+    cfg: CaptureConfig,
+    stop: Arc<AtomicBool>,
+    counters: Arc<Counters>,
+) -> Result<CaptureSummary, CaptureError> {
+    let started = Instant::now();
+    let format = source.format();
+    let mut writer = JournalWriter::open(cfg.writer.clone(), format)?;
+    writer.append_note(
+        crate::journal::writer::now_ns(),
+        &format!("source={}\nformat={format}", source.describe()),
+    )?;
+    let frame_bytes = format.max_frame_bytes() as usize;
+    let buffers = cfg.buffers.max(2);
+    let pool = Arc::new(Pool {
+        free: Mutex::new(
+            (0..buffers)
+                .map(|_| Vec::with_capacity(frame_bytes))
+                .collect(),
+        ),
+        returned: Condvar::new(),
+        capacity: buffers,
+    });
+    let rungs = ladder(cfg.writer.zstd_level);
+    counters.level.store(rungs[0], Ordering::Relaxed);
+    counters.cheapest_level.store(rungs[0], Ordering::Relaxed);
+
+    // Unbounded, yet bounded in practice: frames in it hold pool buffers.
+    let (work_tx, work_rx) = mpsc::channel::<Item>();
+    let (done_tx, done_rx) = mpsc::channel::<Done>();
+    let work_rx = Arc::new(Mutex::new(work_rx));
+    let workers: Vec<_> = (0..cfg.workers.max(1))
+        .map(|i| {
+            spawn_worker(
+                i,
+                format,
+                Arc::clone(&work_rx),
+                done_tx.clone(),
+                Arc::clone(&counters),
+            )
+        })
+        .collect();
+    drop(done_tx);
+    let writer_thread = {
+        let (counters, pool, stop) = (Arc::clone(&counters), Arc::clone(&pool), Arc::clone(&stop));
+        let throttle = cfg.throttle;
+        thread::Builder::new()
+            .name("journal-writer".into())
+            .spawn(move || {
+                write_in_order(
+                    &mut writer,
+                    done_rx,
+                    &counters,
+                    &pool,
+                    &rungs,
+                    &stop,
+                    throttle,
+                )
+                .map(|()| writer)
+            })
+            .map_err(|e| CaptureError::Thread(e.to_string()))?
+    };
+
+    let mut cap = CaptureLoop {
+        source: source.as_mut(),
+        cfg: &cfg,
+        pool: &pool,
+        tx: work_tx,
+        counters: &counters,
+        stop: &stop,
+        idx: 0,
+        handoffs: Vec::new(),
+        prev_driver_seq: None,
+        first_ns: None,
+        last_end_ns: None,
+    };
+    let outcome = cap.run();
+    let handoffs = std::mem::take(&mut cap.handoffs);
+    drop(cap); // closes the work channel: workers drain and exit
+
+    for w in workers {
+        w.join()
+            .map_err(|_| CaptureError::Thread("compression worker panicked".into()))?;
+    }
+    let writer = writer_thread
+        .join()
+        .map_err(|_| CaptureError::Thread("journal writer panicked".into()))?;
+    let (stop_reason, source_err) = outcome;
+    let writer_stats = match writer {
+        Ok(w) => w.close()?,
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(e) = source_err {
+        return Err(CaptureError::Source(e));
+    }
+    let (p50, p99) = percentiles(handoffs);
+    Ok(CaptureSummary {
+        stop: stop_reason,
+        captured: counters.captured.load(Ordering::Relaxed),
+        written: counters.written.load(Ordering::Relaxed),
+        dropped: counters.dropped.load(Ordering::Relaxed),
+        writer: writer_stats,
+        handoff_p50_us: p50,
+        handoff_p99_us: p99,
+        elapsed_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn percentiles(mut v: Vec<u32>) -> (u64, u64) {
+    if v.is_empty() {
+        return (0, 0);
+    }
+    v.sort_unstable();
+    let at = |q: f64| u64::from(v[((v.len() - 1) as f64 * q).round() as usize]);
+    (at(0.5), at(0.99))
+}
+
+/// The capture thread's state.
+struct CaptureLoop<'a> {
+    source: &'a mut dyn FrameSource,
+    cfg: &'a CaptureConfig,
+    pool: &'a Pool,
+    tx: Sender<Item>,
+    counters: &'a Counters,
+    stop: &'a AtomicBool,
+    idx: u64,
+    handoffs: Vec<u32>,
+    prev_driver_seq: Option<u32>,
+    first_ns: Option<i64>,
+    last_end_ns: Option<i64>,
+}
+
+/// Frames dropped in a row, reported as one GAP when the run ends.
+struct DropRun {
+    count: u64,
+    start_ns: i64,
+    end_ns: i64,
+}
+
+impl CaptureLoop<'_> {
+    fn run(&mut self) -> (StopReason, Option<SourceError>) {
+        let mut discard = Vec::new();
+        let mut drops: Option<DropRun> = None;
+        let mut source_down: Option<(GapReason, u64, i64, String)> = None;
+        let reason = loop {
+            if self.stop.load(Ordering::Relaxed) {
+                break (StopReason::Stopped, None);
+            }
+            if self
+                .cfg
+                .frames
+                .is_some_and(|n| self.counters.captured.load(Ordering::Relaxed) >= n)
+            {
+                break (StopReason::FrameLimit, None);
+            }
+            let mut buf = if self.source.is_live() {
+                self.pool.take()
+            } else {
+                match self.pool.take_waiting(self.stop) {
+                    Some(b) => Some(b),
+                    None => break (StopReason::Stopped, None),
+                }
+            };
+            let target = buf.as_mut().unwrap_or(&mut discard);
+            let meta = match self.source.next_frame(target) {
+                Ok(meta) => meta,
+                Err(SourceError::Ended) => break (StopReason::SourceEnded, None),
+                Err(e) if e.is_transient() => {
+                    if let SourceError::CorruptBuffer { driver_seq } = e {
+                        // Counted here; the next frame must not count it again as a skip.
+                        self.prev_driver_seq = Some(driver_seq);
+                    }
+                    if let Some(b) = buf {
+                        self.pool.give(b);
+                    }
+                    let (reason, pause) = match &e {
+                        SourceError::Timeout { .. } => (GapReason::Timeout, false),
+                        SourceError::CorruptBuffer { .. } => (GapReason::CorruptBuffer, false),
+                        _ => (GapReason::CameraGone, true),
+                    };
+                    let now = self
+                        .last_end_ns
+                        .unwrap_or_else(crate::journal::writer::now_ns);
+                    let entry = source_down.get_or_insert((reason, 0, now, e.to_string()));
+                    entry.1 += u64::from(reason == GapReason::CorruptBuffer);
+                    if pause {
+                        thread::sleep(self.cfg.retry_pause);
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    if let Some(b) = buf {
+                        self.pool.give(b);
+                    }
+                    break (StopReason::Error, Some(e));
+                }
+            };
+            let t0 = Instant::now();
+            if self
+                .cfg
+                .duration_ns
+                .is_some_and(|d| self.first_ns.is_some_and(|f| meta.time_utc_ns - f >= d))
+            {
+                if let Some(b) = buf {
+                    self.pool.give(b);
+                }
+                break (StopReason::TimeLimit, None);
+            }
+            self.first_ns.get_or_insert(meta.time_utc_ns);
+            self.counters.captured.fetch_add(1, Ordering::Relaxed);
+            if let Some((reason, count, start, text)) = source_down.take() {
+                self.send_gap(Gap {
+                    count,
+                    start_ns: start,
+                    end_ns: meta.time_utc_ns,
+                    reason,
+                    text,
+                });
+            }
+            let skipped = driver_skipped(self.prev_driver_seq, meta.driver_seq);
+            self.prev_driver_seq = Some(meta.driver_seq);
+            if skipped > 0 {
+                self.send_gap(Gap {
+                    count: skipped,
+                    start_ns: self.last_end_ns.unwrap_or(meta.time_utc_ns),
+                    end_ns: meta.time_utc_ns,
+                    reason: GapReason::DriverSkip,
+                    text: format!("driver sequence jumped by {}", skipped + 1),
+                });
+            }
+            self.last_end_ns = Some(meta.end_utc_ns());
+            match buf {
+                Some(b) => {
+                    if let Some(run) = drops.take() {
+                        self.send_gap(Gap {
+                            count: run.count,
+                            start_ns: run.start_ns,
+                            end_ns: run.end_ns,
+                            reason: GapReason::WriterBehind,
+                            text: format!(
+                                "{} frames dropped: compression and disk could not keep up",
+                                run.count
+                            ),
+                        });
+                    }
+                    self.send(Item::Frame {
+                        idx: self.idx,
+                        meta,
+                        buf: b,
+                    });
+                    self.idx += 1;
+                }
+                None => {
+                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                    let run = drops.get_or_insert(DropRun {
+                        count: 0,
+                        start_ns: meta.time_utc_ns,
+                        end_ns: 0,
+                    });
+                    run.count += 1;
+                    run.end_ns = meta.end_utc_ns();
+                }
+            }
+            if self.handoffs.len() < 1 << 20 {
+                self.handoffs
+                    .push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
+            }
+        };
+        if let Some(run) = drops.take() {
+            self.send_gap(Gap {
+                count: run.count,
+                start_ns: run.start_ns,
+                end_ns: run.end_ns,
+                reason: GapReason::WriterBehind,
+                text: format!(
+                    "{} frames dropped: compression and disk could not keep up",
+                    run.count
+                ),
+            });
+        }
+        if let Some((reason, count, start, text)) = source_down.take() {
+            let end = self.last_end_ns.unwrap_or(start).max(start);
+            self.send_gap(Gap {
+                count,
+                start_ns: start,
+                end_ns: end,
+                reason,
+                text,
+            });
+        }
+        reason
+    }
+
+    fn send_gap(&mut self, gap: Gap) {
+        self.send(Item::Gap { idx: self.idx, gap });
+        self.idx += 1;
+    }
+
+    fn send(&mut self, item: Item) {
+        self.counters
+            .in_flight
+            .store(self.pool.busy() as u64, Ordering::Relaxed);
+        // Never blocks (unbounded channel); an error means the workers are gone because
+        // the writer stopped, which has set the stop flag.
+        let _ = self.tx.send(item);
+    }
+}
+
+fn spawn_worker(
+    i: usize,
+    format: PixelFormat,
+    rx: Arc<Mutex<Receiver<Item>>>,
+    tx: Sender<Done>,
+    counters: Arc<Counters>,
+) -> thread::JoinHandle<()> {
+    thread::Builder::new()
+        .name(format!("compress-{i}"))
+        .spawn(move || {
+            let mut encoder = Encoder::new(counters.level.load(Ordering::Relaxed));
+            loop {
+                let item = {
+                    let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
+                    guard.recv()
+                };
+                let Ok(item) = item else { return };
+                let (idx, ready) = match item {
+                    Item::Gap { idx, gap } => (idx, (Ready::Gap(gap), None)),
+                    Item::Frame { idx, meta, buf } => {
+                        let level = counters.level.load(Ordering::Relaxed);
+                        if encoder.level() != level {
+                            encoder.set_level(level);
+                        }
+                        let mut payload = Vec::new();
+                        let ready = match encoder.encode(&format, &buf, &mut payload) {
+                            Ok(spec) => Ready::Frame {
+                                meta,
+                                spec,
+                                raw_len: buf.len(),
+                                payload,
+                            },
+                            Err(e) => Ready::Failed {
+                                meta,
+                                why: e.to_string(),
+                            },
+                        };
+                        // The buffer goes back to the pool only once the frame is written,
+                        // so the pool bounds everything in flight, payloads included.
+                        (idx, (ready, Some(buf)))
+                    }
+                };
+                if tx.send((idx, ready)).is_err() {
+                    return;
+                }
+            }
+        })
+        .expect("spawning a compression worker")
+}
+
+/// The writer thread: appends results in capture order and adapts the compression level.
+fn write_in_order(
+    writer: &mut JournalWriter,
+    rx: Receiver<Done>,
+    counters: &Counters,
+    pool: &Pool,
+    rungs: &[i32],
+    stop: &AtomicBool,
+    throttle: Option<Duration>,
+) -> Result<(), JournalError> {
+    let mut pending: BTreeMap<u64, (Ready, Option<Vec<u8>>)> = BTreeMap::new();
+    let mut next = 0u64;
+    let mut rung = 0usize;
+    let mut cheapest = 0usize;
+    let result = (|| {
+        for (idx, ready) in rx.iter() {
+            pending.insert(idx, ready);
+            while let Some((ready, buf)) = pending.remove(&next) {
+                next += 1;
+                if let Some(t) = throttle {
+                    thread::sleep(t);
+                }
+                let appended = append(writer, ready, counters);
+                // Decide on the backlog as it was while this frame was in flight.
+                rung = next_rung(rung, rungs.len(), pool.busy(), pool.capacity);
+                if let Some(b) = buf {
+                    pool.give(b);
+                }
+                appended?;
+                counters.level.store(rungs[rung], Ordering::Relaxed);
+                cheapest = cheapest.max(rung);
+                counters
+                    .cheapest_level
+                    .store(rungs[cheapest], Ordering::Relaxed);
+                counters
+                    .in_flight
+                    .store(pool.busy() as u64, Ordering::Relaxed);
+                counters
+                    .journal_bytes
+                    .store(writer.journal_bytes(), Ordering::Relaxed);
+            }
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        stop.store(true, Ordering::Relaxed);
+        // Keep draining (returning buffers) so the capture thread can finish.
+        for (_, (_, buf)) in rx.iter() {
+            if let Some(b) = buf {
+                pool.give(b);
+            }
+        }
+    }
+    result
+}
+
+fn append(
+    writer: &mut JournalWriter,
+    ready: Ready,
+    counters: &Counters,
+) -> Result<(), JournalError> {
+    match ready {
+        Ready::Frame {
+            meta,
+            spec,
+            raw_len,
+            payload,
+        } => {
+            writer.append_encoded(&meta, spec, raw_len, &payload)?;
+            counters.written.fetch_add(1, Ordering::Relaxed);
+            counters
+                .raw_bytes
+                .fetch_add(raw_len as u64, Ordering::Relaxed);
+            counters
+                .stored_bytes
+                .fetch_add(payload.len() as u64, Ordering::Relaxed);
+        }
+        Ready::Gap(gap) => {
+            writer.append_gap(&gap)?;
+            counters.gaps.fetch_add(1, Ordering::Relaxed);
+        }
+        Ready::Failed { meta, why } => {
+            writer.append_gap(&Gap {
+                count: 1,
+                start_ns: meta.time_utc_ns,
+                end_ns: meta.end_utc_ns(),
+                reason: GapReason::Other,
+                text: format!("frame lost: encoding failed: {why}"),
+            })?;
+            counters.dropped.fetch_add(1, Ordering::Relaxed);
+            counters.gaps.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    Ok(())
+}
