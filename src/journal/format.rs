@@ -689,32 +689,18 @@ impl SegmentName {
     }
 }
 
-/// `YYYYMMDDTHHMMSSZ` for a UTC time in ns (clamped to years 0..=9999).
+/// `YYYYMMDDTHHMMSSZ` for a UTC time in ns (the segment file-name stamp).
 pub fn compact_utc(ns: i64) -> String {
-    let secs = ns.div_euclid(1_000_000_000);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    let y = y.clamp(0, 9999);
+    let p = crate::time::utc_parts(ns);
     format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        s / 3600,
-        (s / 60) % 60,
-        s % 60
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        p.year.clamp(0, 9999),
+        p.month,
+        p.day,
+        p.hour,
+        p.minute,
+        p.second
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian (H. Hinnant).
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]

@@ -1,0 +1,533 @@
+//! Display images: JPEG (8-bit, quality 95, like the original program), 16-bit PNG and
+//! 16-bit TIFF, plus the metadata that travels with them.
+//!
+//! Input is a display-referred [`Image16`] (what [`crate::stack::tone::render`] returns).
+//! Metadata ([`OutputMeta`]) is embedded where the format allows it: JPEG and PNG get an
+//! EXIF block (DateTimeOriginal = window start in UTC with OffsetTimeOriginal `+00:00`,
+//! ExposureTime = total exposure, ImageDescription = the metadata as JSON, Software). A JSON
+//! sidecar `<file>.json` is written as well when [`OutputMeta::sidecar`] is set (TIFF has no
+//! embedded metadata, so ask for the sidecar there). Every file is written atomically.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ::image::codecs::jpeg::JpegEncoder;
+use ::image::codecs::png::{CompressionType, FilterType, PngEncoder};
+use ::image::codecs::tiff::TiffEncoder;
+use ::image::{ExtendedColorType, ImageEncoder};
+use serde::{Deserialize, Serialize};
+
+use super::{check_shape, write_atomic, OutputError};
+use crate::pixels::Image16;
+
+/// JPEG quality of every JPEG nightcap writes (the original program used 95).
+pub const JPEG_QUALITY: u8 = 95;
+
+/// The file formats of finished images.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OutputFormat {
+    Jpeg,
+    Png,
+    Tiff,
+    Fits,
+}
+
+impl OutputFormat {
+    /// The format a user names on the command line or by file extension
+    /// (`jpg`/`jpeg`, `png`, `tif`/`tiff`, `fits`/`fit`/`fts`; any case).
+    pub fn from_name(name: &str) -> Option<OutputFormat> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "jpg" | "jpeg" => OutputFormat::Jpeg,
+            "png" => OutputFormat::Png,
+            "tif" | "tiff" => OutputFormat::Tiff,
+            "fits" | "fit" | "fts" => OutputFormat::Fits,
+            _ => return None,
+        })
+    }
+
+    /// The extension nightcap gives files of this format (no dot).
+    pub fn extension(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "jpg",
+            OutputFormat::Png => "png",
+            OutputFormat::Tiff => "tiff",
+            OutputFormat::Fits => "fits",
+        }
+    }
+
+    /// The name used in messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            OutputFormat::Jpeg => "JPEG",
+            OutputFormat::Png => "PNG",
+            OutputFormat::Tiff => "TIFF",
+            OutputFormat::Fits => "FITS",
+        }
+    }
+}
+
+/// What an output image is: the window it covers and how it was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutputMeta {
+    /// Start of the stacking window (first exposure start), UTC ns.
+    pub start_utc_ns: i64,
+    /// End of the window (last exposure end), UTC ns.
+    pub end_utc_ns: i64,
+    /// Frames combined.
+    pub frames: u32,
+    /// Sum of the exposure times of the combined frames, µs.
+    pub exposure_total_us: u64,
+    /// Stacking mode (`max`, `mean`, ...).
+    pub mode: String,
+    /// Whether the window was cut short (capture stopped, frames missing).
+    pub partial: bool,
+    /// Frames rejected (clouds, bright frames) and not combined.
+    pub rejected: u32,
+    /// CFA pattern of the sensor data (`RGGB`, ...), if any.
+    pub cfa: Option<String>,
+    /// `nightcap <version>`.
+    pub software: String,
+    /// Also write the JSON sidecar `<file>.json`. Not part of the serialized metadata.
+    #[serde(skip)]
+    pub sidecar: bool,
+}
+
+impl OutputMeta {
+    /// Metadata with the software name filled in and everything else empty.
+    pub fn new(mode: &str) -> OutputMeta {
+        OutputMeta {
+            start_utc_ns: 0,
+            end_utc_ns: 0,
+            frames: 0,
+            exposure_total_us: 0,
+            mode: mode.to_string(),
+            partial: false,
+            rejected: 0,
+            cfa: None,
+            software: concat!("nightcap ", env!("CARGO_PKG_VERSION")).to_string(),
+            sidecar: false,
+        }
+    }
+
+    /// The metadata as one line of JSON.
+    pub fn to_json(&self) -> String {
+        // Serializing a struct of plain fields cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// The path of the JSON sidecar of `path`: the full file name plus `.json`.
+pub fn sidecar_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".json");
+    PathBuf::from(name)
+}
+
+/// Writes `meta` as pretty JSON to `<path>.json`, atomically.
+pub fn write_sidecar(path: &Path, meta: &OutputMeta) -> Result<(), OutputError> {
+    let side = sidecar_path(path);
+    let mut json = serde_json::to_string_pretty(meta).unwrap_or_default();
+    json.push('\n');
+    super::write_bytes_atomic(&side, json.as_bytes())
+}
+
+/// Writes a display image in `format` (FITS goes to [`super::fits::write_fits`]), then the
+/// sidecar if `meta.sidecar` is set.
+pub fn write_image(
+    path: &Path,
+    img_display: &Image16,
+    format: OutputFormat,
+    meta: &OutputMeta,
+) -> Result<(), OutputError> {
+    check_shape(img_display)?;
+    match format {
+        OutputFormat::Jpeg => write_jpeg(path, img_display, meta)?,
+        OutputFormat::Png => write_png(path, img_display, meta)?,
+        OutputFormat::Tiff => write_tiff(path, img_display)?,
+        OutputFormat::Fits => super::fits::write_fits(path, img_display, meta, &[])?,
+    }
+    if meta.sidecar {
+        write_sidecar(path, meta)?;
+    }
+    Ok(())
+}
+
+fn colour(img: &Image16, sixteen: bool) -> ExtendedColorType {
+    match (img.channels, sixteen) {
+        (1, false) => ExtendedColorType::L8,
+        (1, true) => ExtendedColorType::L16,
+        (_, false) => ExtendedColorType::Rgb8,
+        (_, true) => ExtendedColorType::Rgb16,
+    }
+}
+
+/// Samples scaled to 8 bits, channels kept.
+fn to_8bit(img: &Image16) -> Vec<u8> {
+    let max = u32::from(img.max_value()).max(1);
+    img.data
+        .iter()
+        .map(|&v| ((u32::from(v).min(max) * 255 + max / 2) / max) as u8)
+        .collect()
+}
+
+/// Samples scaled to the full 16-bit range, as native-endian bytes (what the image crate's
+/// 16-bit encoders take).
+fn to_16bit_ne(img: &Image16) -> Vec<u8> {
+    let max = u32::from(img.max_value()).max(1);
+    let mut out = Vec::with_capacity(img.data.len() * 2);
+    for &v in &img.data {
+        let s = if max == 65535 {
+            v
+        } else {
+            ((u32::from(v).min(max) * 65535 + max / 2) / max) as u16
+        };
+        out.extend_from_slice(&s.to_ne_bytes());
+    }
+    out
+}
+
+fn encode_err(path: &Path) -> impl Fn(::image::ImageError) -> OutputError + '_ {
+    move |source| OutputError::Encode {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), OutputError> {
+    if img.width > 65_535 || img.height > 65_535 {
+        return Err(OutputError::Unsupported {
+            path: path.to_path_buf(),
+            format: "JPEG",
+            reason: format!(
+                "{}x{} exceeds JPEG's 65535-pixel limit; use PNG or TIFF",
+                img.width, img.height
+            ),
+        });
+    }
+    let pixels = to_8bit(img);
+    write_atomic(path, |w| {
+        let mut enc = JpegEncoder::new_with_quality(&mut *w, JPEG_QUALITY);
+        // The JPEG encoder supports EXIF; an error here would mean it does not, and the
+        // sidecar remains the way to carry metadata.
+        let _ = enc.set_exif_metadata(exif_tiff(meta));
+        enc.write_image(&pixels, img.width, img.height, colour(img, false))
+            .map_err(encode_err(path))
+    })
+}
+
+fn write_png(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), OutputError> {
+    let bytes = to_16bit_ne(img);
+    write_atomic(path, |w| {
+        // Fast deflate: a 12 MP 16-bit PNG at the default level takes seconds on a Pi.
+        let mut enc =
+            PngEncoder::new_with_quality(&mut *w, CompressionType::Fast, FilterType::Adaptive);
+        let _ = enc.set_exif_metadata(exif_tiff(meta));
+        enc.write_image(&bytes, img.width, img.height, colour(img, true))
+            .map_err(encode_err(path))
+    })
+}
+
+fn write_tiff(path: &Path, img: &Image16) -> Result<(), OutputError> {
+    let bytes = to_16bit_ne(img);
+    write_atomic(path, |w| {
+        TiffEncoder::new(&mut *w)
+            .write_image(&bytes, img.width, img.height, colour(img, true))
+            .map_err(encode_err(path))?;
+        w.flush().map_err(|e| OutputError::io(path, e))
+    })
+}
+
+// ---- EXIF ---------------------------------------------------------------------------
+//
+// A little-endian TIFF structure (what follows `Exif\0\0` in the APP1 segment):
+//   header "II" 42 offset(8)
+//   IFD0:    ImageDescription(0x010E) Software(0x0131) DateTime(0x0132) ExifIFD(0x8769)
+//   ExifIFD: ExposureTime(0x829A) DateTimeOriginal(0x9003) OffsetTimeOriginal(0x9010)
+//   then the out-of-line values (strings longer than 4 bytes, the rational).
+
+const ASCII: u16 = 2;
+const LONG: u16 = 4;
+const RATIONAL: u16 = 5;
+/// The APP1 segment holds at most 65533 bytes; keep the description well inside.
+const MAX_DESCRIPTION: usize = 60_000;
+
+struct Entry {
+    tag: u16,
+    kind: u16,
+    count: u32,
+    /// Value bytes; ≤ 4 are stored inline, longer ones out of line.
+    value: Vec<u8>,
+}
+
+fn ascii(tag: u16, s: &str) -> Entry {
+    let mut value: Vec<u8> = s
+        .bytes()
+        .map(|b| if (0x20..0x7f).contains(&b) { b } else { b'?' })
+        .collect();
+    value.push(0);
+    Entry {
+        tag,
+        kind: ASCII,
+        count: value.len() as u32,
+        value,
+    }
+}
+
+/// Exposure time in seconds as a TIFF rational, reduced to fit in 32 bits.
+fn exposure_rational(us: u64) -> (u32, u32) {
+    fn gcd(a: u64, b: u64) -> u64 {
+        if b == 0 {
+            a
+        } else {
+            gcd(b, a % b)
+        }
+    }
+    let g = gcd(us, 1_000_000).max(1);
+    let (n, d) = (us / g, 1_000_000 / g);
+    match u32::try_from(n) {
+        Ok(n) => (n, d as u32),
+        // Over ~71 minutes in µs: whole seconds are precise enough.
+        Err(_) => (u32::try_from(us / 1_000_000).unwrap_or(u32::MAX), 1),
+    }
+}
+
+/// Builds the EXIF TIFF block for `meta` (without the `Exif\0\0` prefix).
+pub fn exif_tiff(meta: &OutputMeta) -> Vec<u8> {
+    let date = crate::time::utc_exif(meta.start_utc_ns);
+    let mut description = meta.to_json();
+    if description.len() > MAX_DESCRIPTION {
+        description = format!("{} stack (description too long for EXIF)", meta.mode);
+    }
+    let (num, den) = exposure_rational(meta.exposure_total_us);
+    let mut rational = num.to_le_bytes().to_vec();
+    rational.extend_from_slice(&den.to_le_bytes());
+    let ifd0 = vec![
+        ascii(0x010E, &description),
+        ascii(0x0131, &meta.software),
+        ascii(0x0132, &date),
+        Entry {
+            tag: 0x8769,
+            kind: LONG,
+            count: 1,
+            value: vec![0; 4], // patched with the Exif IFD offset below
+        },
+    ];
+    let exif = vec![
+        Entry {
+            tag: 0x829A,
+            kind: RATIONAL,
+            count: 1,
+            value: rational,
+        },
+        ascii(0x9003, &date),
+        ascii(0x9010, "+00:00"),
+    ];
+    let mut out = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
+    let ifd0_len = ifd_len(&ifd0);
+    let exif_offset = 8 + ifd0_len;
+    write_ifd(&mut out, ifd0, Some(exif_offset as u32));
+    write_ifd(&mut out, exif, None);
+    out
+}
+
+/// Bytes an IFD takes including its out-of-line values (padded to even offsets).
+fn ifd_len(entries: &[Entry]) -> usize {
+    let extra: usize = entries
+        .iter()
+        .filter(|e| e.value.len() > 4)
+        .map(|e| e.value.len().next_multiple_of(2))
+        .sum();
+    2 + 12 * entries.len() + 4 + extra
+}
+
+/// Appends one IFD (entries sorted by tag, as TIFF requires) and its values at the end of
+/// `out`; `exif_ptr` fills the value of the 0x8769 entry.
+fn write_ifd(out: &mut Vec<u8>, mut entries: Vec<Entry>, exif_ptr: Option<u32>) {
+    entries.sort_by_key(|e| e.tag);
+    let start = out.len();
+    let mut data_at = start + 2 + 12 * entries.len() + 4;
+    let mut data = Vec::new();
+    out.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for e in &entries {
+        out.extend_from_slice(&e.tag.to_le_bytes());
+        out.extend_from_slice(&e.kind.to_le_bytes());
+        out.extend_from_slice(&e.count.to_le_bytes());
+        if e.tag == 0x8769 {
+            out.extend_from_slice(&exif_ptr.unwrap_or(0).to_le_bytes());
+        } else if e.value.len() <= 4 {
+            let mut inline = [0u8; 4];
+            inline[..e.value.len()].copy_from_slice(&e.value);
+            out.extend_from_slice(&inline);
+        } else {
+            out.extend_from_slice(&(data_at as u32).to_le_bytes());
+            data.extend_from_slice(&e.value);
+            if e.value.len() % 2 == 1 {
+                data.push(0);
+            }
+            data_at += e.value.len().next_multiple_of(2);
+        }
+    }
+    out.extend_from_slice(&0u32.to_le_bytes()); // no next IFD
+    out.extend_from_slice(&data);
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::frame::Cfa;
+    use ::image::ImageDecoder;
+
+    pub(crate) fn meta() -> OutputMeta {
+        OutputMeta {
+            start_utc_ns: 1_795_486_500_000_000_000,
+            end_utc_ns: 1_795_486_560_000_000_000,
+            frames: 12,
+            exposure_total_us: 60_000_000,
+            mode: "max".into(),
+            partial: false,
+            rejected: 1,
+            cfa: Some("RGGB".into()),
+            software: "nightcap test".into(),
+            sidecar: false,
+        }
+    }
+
+    fn pattern(w: u32, h: u32, channels: u8) -> Image16 {
+        let mut img = Image16::zeroed(w, h, channels, Cfa::None, 16);
+        let mut x = 0x9e37_79b9u32;
+        for v in &mut img.data {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            *v = x as u16;
+        }
+        img
+    }
+
+    /// Reads an ASCII or RATIONAL tag from a little-endian EXIF TIFF block, following the
+    /// Exif IFD pointer. Independent of the writer's structures.
+    pub(crate) fn exif_tag(tiff: &[u8], tag: u16) -> Option<Vec<u8>> {
+        let tiff = tiff.strip_prefix(b"Exif\0\0").unwrap_or(tiff);
+        assert_eq!(&tiff[..4], b"II\x2a\x00");
+        let u16_at = |o: usize| u16::from_le_bytes([tiff[o], tiff[o + 1]]);
+        let u32_at = |o: usize| u32::from_le_bytes(tiff[o..o + 4].try_into().unwrap()) as usize;
+        let mut ifds = vec![u32_at(4)];
+        while let Some(ifd) = ifds.pop() {
+            for i in 0..u16_at(ifd) as usize {
+                let e = ifd + 2 + 12 * i;
+                let (t, kind, count) = (u16_at(e), u16_at(e + 2), u32_at(e + 4));
+                if t == 0x8769 {
+                    ifds.push(u32_at(e + 8));
+                }
+                if t == tag {
+                    let len = count * if kind == 5 { 8 } else { 1 };
+                    let at = if len <= 4 { e + 8 } else { u32_at(e + 8) };
+                    return Some(tiff[at..at + len].to_vec());
+                }
+            }
+        }
+        None
+    }
+
+    #[test]
+    fn format_names() {
+        assert_eq!(OutputFormat::from_name("JPG"), Some(OutputFormat::Jpeg));
+        assert_eq!(OutputFormat::from_name("tif"), Some(OutputFormat::Tiff));
+        assert_eq!(OutputFormat::from_name("fit"), Some(OutputFormat::Fits));
+        assert_eq!(OutputFormat::from_name("gif"), None);
+        for f in [
+            OutputFormat::Jpeg,
+            OutputFormat::Png,
+            OutputFormat::Tiff,
+            OutputFormat::Fits,
+        ] {
+            assert_eq!(OutputFormat::from_name(f.extension()), Some(f));
+        }
+    }
+
+    #[test]
+    fn png16_and_tiff16_round_trip_exactly() {
+        let dir = tempfile::tempdir().unwrap();
+        for channels in [1, 3] {
+            let img = pattern(37, 23, channels);
+            for (format, ext) in [(OutputFormat::Png, "png"), (OutputFormat::Tiff, "tiff")] {
+                let path = dir.path().join(format!("x{channels}.{ext}"));
+                write_image(&path, &img, format, &meta()).unwrap();
+                let back = ::image::open(&path).unwrap();
+                assert_eq!((back.width(), back.height()), (37, 23));
+                let data: Vec<u16> = if channels == 1 {
+                    back.into_luma16().into_raw()
+                } else {
+                    back.into_rgb16().into_raw()
+                };
+                assert_eq!(data, img.data, "{ext} with {channels} channels");
+            }
+        }
+    }
+
+    #[test]
+    fn lower_bit_depths_are_scaled_to_full_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = Image16::zeroed(2, 1, 1, Cfa::None, 12);
+        img.data = vec![4095, 2048];
+        let path = dir.path().join("a.png");
+        write_image(&path, &img, OutputFormat::Png, &meta()).unwrap();
+        let back = ::image::open(&path).unwrap().into_luma16().into_raw();
+        assert_eq!(back, vec![65535, 32776]);
+    }
+
+    #[test]
+    fn jpeg_has_size_and_exif_with_window_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("stack.jpg");
+        let img = pattern(64, 48, 3);
+        write_image(&path, &img, OutputFormat::Jpeg, &meta()).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let mut dec =
+            ::image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(&bytes)).unwrap();
+        assert_eq!(dec.dimensions(), (64, 48));
+        let exif = dec.exif_metadata().unwrap().expect("EXIF present");
+        assert_eq!(
+            exif_tag(&exif, 0x9003).unwrap(),
+            b"2026:11:24 02:15:00\0".to_vec()
+        );
+        assert_eq!(exif_tag(&exif, 0x9010).unwrap(), b"+00:00\0".to_vec());
+        let rational = exif_tag(&exif, 0x829A).unwrap();
+        assert_eq!(rational, [60, 0, 0, 0, 1, 0, 0, 0]);
+        let desc = exif_tag(&exif, 0x010E).unwrap();
+        let parsed: OutputMeta = serde_json::from_slice(&desc[..desc.len() - 1]).unwrap();
+        assert_eq!(parsed, meta());
+        // And the pixels are there.
+        let back = ::image::load_from_memory(&bytes).unwrap().into_rgb8();
+        assert_eq!(back.dimensions(), (64, 48));
+    }
+
+    #[test]
+    fn exposure_rationals() {
+        assert_eq!(exposure_rational(5_000_000), (5, 1));
+        assert_eq!(exposure_rational(250), (1, 4000));
+        assert_eq!(exposure_rational(1_500_000), (3, 2));
+        assert_eq!(exposure_rational(10_000_000_000_123), (10_000_000, 1));
+    }
+
+    #[test]
+    fn sidecar_written_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.tiff");
+        let mut m = meta();
+        m.sidecar = true;
+        write_image(&path, &pattern(4, 4, 1), OutputFormat::Tiff, &m).unwrap();
+        let json = std::fs::read(dir.path().join("a.tiff.json")).unwrap();
+        let parsed: OutputMeta = serde_json::from_slice(&json).unwrap();
+        assert_eq!(parsed, meta());
+    }
+
+    #[test]
+    fn inconsistent_image_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut img = pattern(4, 4, 3);
+        img.data.pop();
+        let err = write_image(&dir.path().join("a.png"), &img, OutputFormat::Png, &meta());
+        assert!(matches!(err, Err(OutputError::Shape { got: 47, .. })));
+    }
+}

@@ -1,0 +1,170 @@
+//! Outputs: writing finished images, FITS files, ffmpeg concat lists and videos.
+//!
+//! Owns every file nightcap writes outside its journal. Promises:
+//! - an output appears under its final name only when complete: each file is written to a
+//!   hidden temporary name in the same directory, flushed to disk, then renamed
+//!   ([`write_atomic`]), so a crash or power cut never leaves half an image;
+//! - errors say which file and what failed ([`OutputError`]).
+//!
+//! [`image`] writes display-rendered JPEG/PNG/TIFF, [`fits`] writes and reads raw 16-bit
+//! FITS, [`concat`] writes ffmpeg concat lists and runs ffmpeg, [`time`] spells UTC
+//! timestamps for headers and file names.
+
+pub mod concat;
+pub mod fits;
+pub mod image;
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+pub use self::image::{write_image, write_sidecar, OutputFormat, OutputMeta};
+pub use crate::time::{utc_compact, utc_iso};
+
+/// Why an output could not be written (or a FITS file read).
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("cannot write or read {path}: {source}; check the directory exists, is writable and the disk has room")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("cannot encode {path}: {source}")]
+    Encode {
+        path: PathBuf,
+        source: ::image::ImageError,
+    },
+    #[error("cannot write {path} as {format}: {reason}")]
+    Unsupported {
+        path: PathBuf,
+        format: &'static str,
+        reason: String,
+    },
+    #[error(
+        "image is not consistent: {width}x{height}x{channels} needs {need} samples, has {got}"
+    )]
+    Shape {
+        width: u32,
+        height: u32,
+        channels: u8,
+        need: u64,
+        got: usize,
+    },
+    #[error("{path} is not a FITS file nightcap can read: {problem}")]
+    Fits {
+        path: PathBuf,
+        problem: fits::FitsProblem,
+    },
+    #[error("concat list {path}: {problem}")]
+    Concat {
+        path: PathBuf,
+        problem: concat::ConcatProblem,
+    },
+    #[error("ffmpeg failed ({status}) running `{command}`: {stderr_tail}")]
+    Ffmpeg {
+        command: String,
+        status: String,
+        stderr_tail: String,
+    },
+}
+
+impl OutputError {
+    pub(crate) fn io(path: &Path, source: io::Error) -> OutputError {
+        OutputError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// Checks that `img` is a usable image: 1 or 3 channels, non-empty, data of the right size.
+pub(crate) fn check_shape(img: &crate::pixels::Image16) -> Result<(), OutputError> {
+    let need = u64::from(img.width) * u64::from(img.height) * u64::from(img.channels);
+    let ok = matches!(img.channels, 1 | 3) && need > 0 && need == img.data.len() as u64;
+    if ok {
+        Ok(())
+    } else {
+        Err(OutputError::Shape {
+            width: img.width,
+            height: img.height,
+            channels: img.channels,
+            need,
+            got: img.data.len(),
+        })
+    }
+}
+
+/// The hidden temporary name `path` is written under before the rename.
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output".to_string());
+    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes a file atomically: `write` fills a buffered temporary file in the same directory,
+/// which is flushed, synced and renamed to `path`. On any error the temporary file is
+/// removed and `path` is left as it was.
+pub fn write_atomic<F>(path: &Path, write: F) -> Result<(), OutputError>
+where
+    F: FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>,
+{
+    let tmp = temp_path(path);
+    let result = (|| {
+        let file = File::create(&tmp).map_err(|e| OutputError::io(path, e))?;
+        let mut w = BufWriter::with_capacity(1 << 20, file);
+        write(&mut w)?;
+        let file = w
+            .into_inner()
+            .map_err(|e| OutputError::io(path, e.into_error()))?;
+        // Sync before the rename: otherwise a power cut can leave the final name pointing
+        // at an empty file on some file systems.
+        file.sync_all().map_err(|e| OutputError::io(path, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| OutputError::io(path, e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// Writes `bytes` to `path` atomically (see [`write_atomic`]).
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> {
+    write_atomic(path, |w| {
+        w.write_all(bytes).map_err(|e| OutputError::io(path, e))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failed_write_leaves_no_file_and_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.jpg");
+        let err = write_atomic(&path, |w| {
+            w.write_all(b"partial").unwrap();
+            Err(OutputError::io(&path, io::Error::other("disk full")))
+        });
+        assert!(err.is_err());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn successful_write_replaces_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, b"old").unwrap();
+        write_bytes_atomic(&path, b"new contents").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"new contents");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn missing_directory_is_an_io_error_naming_the_file() {
+        let path = Path::new("/nonexistent-nightcap-dir/x.png");
+        match write_bytes_atomic(path, b"x") {
+            Err(OutputError::Io { path: p, .. }) => assert_eq!(p, path),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! Stacking: turning many frames into one image, and rendering that image for display.
+//!
+//! Reduction happens in the sensor's own layout (a CFA mosaic stays a mosaic); only the
+//! finished stack is demosaiced ([`debayer`]) and tone-mapped ([`tone`]), once per output.
+
+pub mod debayer;
+pub mod tone;

@@ -1,0 +1,482 @@
+//! Rendering: from stacked sensor values to display values.
+//!
+//! [`render`] demosaics a CFA mosaic ([`super::debayer`]), then maps every sample through
+//! one lookup table per channel ([`ToneMap`]), built from:
+//! 1. **black level**: given, or estimated as the 0.1th percentile of all samples (the
+//!    sensor pedestal plus the darkest sky), capped at half the range so a saturated image
+//!    stays white;
+//! 2. **white balance**: grey world on the *background* — the per-channel median above
+//!    black, which stars (a tiny fraction of pixels) do not move — or fixed gains. Gains are
+//!    scaled so the smallest is 1, so a sample saturated in every channel stays white
+//!    instead of turning pink, and capped at 4. Grey world is exact when the black level
+//!    is the sensor's pedestal (pass it when known, e.g. from the camera metadata); an
+//!    estimated black sits at the weakest channel's sky, so that channel gets the cap;
+//! 3. **stretch**: linear, gamma `x^(1/g)` or `asinh(b·x)/asinh(b)`;
+//! 4. **DRC** (the original program's `-drc off|low|medium|high`): a blend of the stretched
+//!    value `y` with the log curve `ln(1 + k·y) / ln(1 + k)`, which lifts shadows and
+//!    compresses highlights: low = 35 % of `k = 10`, medium = 60 % of `k = 30`, high = 85 %
+//!    of `k = 100`. Every curve maps 0 to 0 and 1 to 1 and is increasing.
+//!
+//! The result is a 16-bit display-referred image (`bit_depth = 16`). A [`ToneMap`] can be
+//! estimated once and applied to many frames, so a timelapse does not flicker.
+
+use rayon::prelude::*;
+
+use super::debayer::debayer;
+use crate::frame::Cfa;
+use crate::pixels::Image16;
+
+/// How linear values in 0..=1 become display values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Stretch {
+    Linear,
+    /// `x^(1/g)`; `g <= 0` or not finite behaves as linear.
+    Gamma(f32),
+    /// `asinh(b·x) / asinh(b)`; strong shadow stretch that keeps star colour. `b <= 0` or not
+    /// finite behaves as linear.
+    Asinh(f32),
+}
+
+impl Stretch {
+    /// The stretched value of `x` (clamped to 0..=1).
+    pub fn apply(self, x: f32) -> f32 {
+        let x = x.clamp(0.0, 1.0);
+        match self {
+            Stretch::Gamma(g) if g > 0.0 && g.is_finite() => x.powf(1.0 / g),
+            Stretch::Asinh(b) if b > 0.0 && b.is_finite() => (b * x).asinh() / b.asinh(),
+            _ => x,
+        }
+    }
+}
+
+/// Dynamic range compression strength (the original program's `-drc` flag).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Drc {
+    #[default]
+    Off,
+    Low,
+    Medium,
+    High,
+}
+
+impl Drc {
+    /// `off`, `low`, `med`/`medium`, `high` (any case).
+    pub fn from_name(name: &str) -> Option<Drc> {
+        Some(match name.to_ascii_lowercase().as_str() {
+            "off" => Drc::Off,
+            "low" => Drc::Low,
+            "med" | "medium" => Drc::Medium,
+            "high" => Drc::High,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Drc::Off => "off",
+            Drc::Low => "low",
+            Drc::Medium => "medium",
+            Drc::High => "high",
+        }
+    }
+
+    /// (weight of the log curve, its steepness k).
+    fn params(self) -> (f32, f32) {
+        match self {
+            Drc::Off => (0.0, 1.0),
+            Drc::Low => (0.35, 10.0),
+            Drc::Medium => (0.6, 30.0),
+            Drc::High => (0.85, 100.0),
+        }
+    }
+
+    /// The compressed value of `y` in 0..=1.
+    pub fn apply(self, y: f32) -> f32 {
+        let (m, k) = self.params();
+        if m == 0.0 {
+            return y;
+        }
+        let log = (k * y).ln_1p() / k.ln_1p();
+        (1.0 - m) * y + m * log
+    }
+}
+
+/// How channels are balanced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum WhiteBalance {
+    None,
+    /// Equalise the per-channel background medians.
+    GreyWorld,
+    /// Fixed relative gains for R, G, B (scaled so the smallest is 1).
+    Gains([f32; 3]),
+}
+
+/// Everything that decides how a stack looks.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RenderSettings {
+    /// Sample value shown as black; `None` estimates it from the image.
+    pub black_level: Option<u16>,
+    pub white_balance: WhiteBalance,
+    pub stretch: Stretch,
+    pub drc: Drc,
+}
+
+impl Default for RenderSettings {
+    /// Night sky: automatic black, grey-world background, gamma 2.2, no DRC.
+    fn default() -> RenderSettings {
+        RenderSettings {
+            black_level: None,
+            white_balance: WhiteBalance::GreyWorld,
+            stretch: Stretch::Gamma(2.2),
+            drc: Drc::Off,
+        }
+    }
+}
+
+/// The auto black level percentile (fraction of samples at or below it).
+const BLACK_PERCENTILE: f64 = 0.001;
+/// Statistics look at about this many pixels (a regular subsample) at most.
+const STAT_PIXELS: usize = 1 << 20;
+/// Grey-world gains are capped: a larger one means the background has almost no signal
+/// in some channel (usually because the black level was estimated, not known) and
+/// boosting it further would only show noise.
+const MAX_GAIN: f32 = 4.0;
+
+/// Per-channel lookup tables from sample values (of one bit depth) to display values.
+#[derive(Debug, Clone)]
+pub struct ToneMap {
+    black: u16,
+    gains: [f32; 3],
+    max: u16,
+    luts: Vec<Vec<u16>>,
+}
+
+impl ToneMap {
+    /// Estimates black level and white balance from `img` (mono or RGB, not a mosaic) and
+    /// builds the tables.
+    pub fn estimate(img: &Image16, settings: &RenderSettings) -> ToneMap {
+        let max = img.max_value();
+        let channels = usize::from(img.channels.clamp(1, 3));
+        let hists = histograms(img, channels, max);
+        let black = settings
+            .black_level
+            .unwrap_or_else(|| auto_black(&hists, max))
+            .min(max.saturating_sub(1));
+        let gains = if channels == 3 {
+            match settings.white_balance {
+                WhiteBalance::None => [1.0; 3],
+                WhiteBalance::GreyWorld => grey_world(&hists, black),
+                WhiteBalance::Gains(g) => normalise(g),
+            }
+        } else {
+            [1.0; 3]
+        };
+        let luts = (0..channels)
+            .map(|c| build_lut(black, max, gains[c], settings))
+            .collect();
+        ToneMap {
+            black,
+            gains,
+            max,
+            luts,
+        }
+    }
+
+    /// The black level used.
+    pub fn black(&self) -> u16 {
+        self.black
+    }
+
+    /// The white-balance gains used (R, G, B; smallest 1).
+    pub fn gains(&self) -> [f32; 3] {
+        self.gains
+    }
+
+    /// The display value of sample `v` of channel `c`.
+    pub fn map(&self, c: usize, v: u16) -> u16 {
+        self.luts[c.min(self.luts.len() - 1)][usize::from(v.min(self.max))]
+    }
+
+    /// Maps every sample of `img` (same channel count as the image this map was built
+    /// for; a mosaic is debayered first). Samples above the bit depth's maximum map as
+    /// the maximum.
+    pub fn apply(&self, img: &Image16) -> Image16 {
+        let rgb;
+        let img = if img.channels == 1 && img.cfa != Cfa::None {
+            rgb = debayer(img);
+            &rgb
+        } else {
+            img
+        };
+        let ch = usize::from(img.channels.max(1));
+        let mut out = Image16::zeroed(img.width, img.height, img.channels, Cfa::None, 16);
+        if out.data.len() != img.data.len() || out.data.is_empty() {
+            return out;
+        }
+        let row = img.width as usize * ch;
+        let max = usize::from(self.max);
+        out.data
+            .par_chunks_mut(row)
+            .zip(img.data.par_chunks(row))
+            .for_each(|(dst, src)| {
+                for (d, s) in dst.chunks_exact_mut(ch).zip(src.chunks_exact(ch)) {
+                    for c in 0..ch {
+                        let lut = &self.luts[c.min(self.luts.len() - 1)];
+                        d[c] = lut[usize::from(s[c]).min(max)];
+                    }
+                }
+            });
+        out
+    }
+}
+
+/// Renders a stack for display: debayers a mosaic, then estimates and applies a
+/// [`ToneMap`]. Returns 16-bit display values (mono stays mono).
+pub fn render(img: &Image16, settings: &RenderSettings) -> Image16 {
+    let rgb;
+    let img = if img.channels == 1 && img.cfa != Cfa::None {
+        rgb = debayer(img);
+        &rgb
+    } else {
+        img
+    };
+    ToneMap::estimate(img, settings).apply(img)
+}
+
+/// Display samples (any bit depth, usually 16) to 8-bit RGB bytes, 3 per pixel; mono is
+/// repeated into the three channels.
+pub fn to_rgb8(img: &Image16) -> Vec<u8> {
+    let max = u32::from(img.max_value()).max(1);
+    let to8 = |v: u16| ((u32::from(v).min(max) * 255 + max / 2) / max) as u8;
+    if img.channels == 1 {
+        img.data.iter().flat_map(|&v| [to8(v); 3]).collect()
+    } else {
+        img.data.iter().map(|&v| to8(v)).collect()
+    }
+}
+
+/// Per-channel histograms of a regular subsample of the pixels.
+fn histograms(img: &Image16, channels: usize, max: u16) -> Vec<Vec<u32>> {
+    let mut hists = vec![vec![0u32; usize::from(max) + 1]; channels];
+    let pixels = img.data.len() / channels;
+    let step = pixels.div_ceil(STAT_PIXELS).max(1);
+    for px in img.data.chunks_exact(channels).step_by(step) {
+        for (h, &v) in hists.iter_mut().zip(px) {
+            h[usize::from(v.min(max))] += 1;
+        }
+    }
+    hists
+}
+
+/// Smallest value with at least `fraction` of the histogram's samples at or below it.
+fn percentile(hist: &[u32], fraction: f64) -> u16 {
+    let total: u64 = hist.iter().map(|&n| u64::from(n)).sum();
+    let want = ((total as f64 * fraction).ceil() as u64).max(1);
+    let mut seen = 0u64;
+    for (v, &n) in hist.iter().enumerate() {
+        seen += u64::from(n);
+        if seen >= want {
+            return v as u16;
+        }
+    }
+    hist.len().saturating_sub(1) as u16
+}
+
+fn auto_black(hists: &[Vec<u32>], max: u16) -> u16 {
+    let black = hists
+        .iter()
+        .map(|h| percentile(h, BLACK_PERCENTILE))
+        .min()
+        .unwrap_or(0);
+    black.min(max / 2)
+}
+
+fn grey_world(hists: &[Vec<u32>], black: u16) -> [f32; 3] {
+    let mut med = [0f32; 3];
+    for (m, h) in med.iter_mut().zip(hists) {
+        *m = f32::from(percentile(h, 0.5).saturating_sub(black));
+    }
+    let top = med.iter().copied().fold(0.0, f32::max);
+    if top < 1.0 {
+        // No background signal at all: nothing to balance against.
+        return [1.0; 3];
+    }
+    // A channel whose background is barely above black (an estimated black sits at the
+    // weakest channel's sky) is boosted at most MAX_GAIN times, so its noise stays tame.
+    med.map(|m| top / m.max(top / MAX_GAIN))
+}
+
+fn normalise(g: [f32; 3]) -> [f32; 3] {
+    if g.iter().any(|&x| !(x.is_finite() && x > 0.0)) {
+        return [1.0; 3];
+    }
+    let min = g.iter().copied().fold(f32::INFINITY, f32::min);
+    g.map(|x| x / min)
+}
+
+fn build_lut(black: u16, max: u16, gain: f32, s: &RenderSettings) -> Vec<u16> {
+    let range = f32::from(max - black).max(1.0);
+    (0..=max)
+        .map(|v| {
+            let x = f32::from(v.saturating_sub(black)) * gain / range;
+            let y = s.drc.apply(s.stretch.apply(x.min(1.0)));
+            (y.clamp(0.0, 1.0) * 65535.0).round() as u16
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mosaic(cfa: Cfa, w: u32, h: u32, f: impl Fn(usize, usize, usize) -> u16) -> Image16 {
+        let mut img = Image16::zeroed(w, h, 1, cfa, 12);
+        for y in 0..h as usize {
+            for x in 0..w as usize {
+                img.data[y * w as usize + x] = f(cfa.colour_at(x, y).unwrap(), x, y);
+            }
+        }
+        img
+    }
+
+    fn noise(x: usize, y: usize) -> u16 {
+        ((x * 7919 + y * 104_729) % 23) as u16
+    }
+
+    #[test]
+    fn black_stays_black_and_saturated_stays_white() {
+        let settings = RenderSettings::default();
+        let black = render(&mosaic(Cfa::Rggb, 16, 12, |_, _, _| 0), &settings);
+        assert_eq!((black.channels, black.bit_depth), (3, 16));
+        assert!(black.data.iter().all(|&v| v == 0));
+        let white = render(&mosaic(Cfa::Bggr, 16, 12, |_, _, _| 4095), &settings);
+        assert!(white.data.iter().all(|&v| v == 65535));
+    }
+
+    #[test]
+    fn saturated_star_on_coloured_sky_is_white() {
+        // Sky with a strong colour cast, one saturated 5x5 star.
+        let sky = [300u16, 600, 200];
+        let img = mosaic(Cfa::Rggb, 64, 48, |c, x, y| {
+            if (30..35).contains(&x) && (20..25).contains(&y) {
+                4095
+            } else {
+                100 + sky[c] + noise(x, y)
+            }
+        });
+        let out = render(&img, &RenderSettings::default());
+        let i = (22 * 64 + 32) * 3;
+        assert_eq!(&out.data[i..i + 3], &[65535, 65535, 65535]);
+    }
+
+    fn channel_median(img: &Image16, c: usize) -> u16 {
+        let mut v: Vec<u16> = img.data.iter().skip(c).step_by(3).copied().collect();
+        v.sort_unstable();
+        v[v.len() / 2]
+    }
+
+    #[test]
+    fn grey_world_neutralises_the_background_despite_stars() {
+        let sky = [300u16, 600, 200];
+        let img = mosaic(Cfa::Grbg, 96, 64, |c, x, y| {
+            // 2 % of pixels are bright red "stars".
+            if (x * 31 + y * 17) % 50 == 0 {
+                if c == 0 {
+                    4000
+                } else {
+                    900
+                }
+            } else {
+                100 + sky[c] + noise(x, y)
+            }
+        });
+        let settings = RenderSettings {
+            black_level: Some(100),
+            ..RenderSettings::default()
+        };
+        let map = ToneMap::estimate(&debayer(&img), &settings);
+        let g = map.gains();
+        assert!((g[0] - 2.0).abs() < 0.1 && g[1] == 1.0, "{g:?}");
+        assert!((g[2] - 3.0).abs() < 0.2, "{g:?}");
+        let out = render(&img, &settings);
+        let m: Vec<f32> = (0..3).map(|c| f32::from(channel_median(&out, c))).collect();
+        let (lo, hi) = (m.iter().copied().fold(f32::MAX, f32::min), m[1]);
+        assert!(hi > 10_000.0 && hi - lo < 0.02 * hi, "{m:?}");
+        // With an estimated black the weakest channel gets the capped gain, not infinity.
+        let auto = ToneMap::estimate(&debayer(&img), &RenderSettings::default());
+        assert!(auto.gains().iter().all(|&g| (1.0..=MAX_GAIN).contains(&g)));
+    }
+
+    #[test]
+    fn explicit_black_level_maps_to_zero() {
+        let mut img = Image16::zeroed(4, 1, 1, Cfa::None, 12);
+        img.data = vec![50, 100, 2000, 4095];
+        let settings = RenderSettings {
+            black_level: Some(100),
+            white_balance: WhiteBalance::None,
+            stretch: Stretch::Linear,
+            drc: Drc::Off,
+        };
+        let out = render(&img, &settings);
+        assert_eq!(out.channels, 1);
+        let mid = ((2000.0 - 100.0) / 3995.0 * 65535.0f32).round() as u16;
+        assert_eq!(out.data, vec![0, 0, mid, 65535]);
+    }
+
+    #[test]
+    fn every_lut_is_monotonic_and_spans_the_range() {
+        let stretches = [
+            Stretch::Linear,
+            Stretch::Gamma(2.2),
+            Stretch::Gamma(-1.0),
+            Stretch::Asinh(50.0),
+        ];
+        for stretch in stretches {
+            for drc in [Drc::Off, Drc::Low, Drc::Medium, Drc::High] {
+                let s = RenderSettings {
+                    black_level: Some(64),
+                    white_balance: WhiteBalance::None,
+                    stretch,
+                    drc,
+                };
+                let lut = build_lut(64, 1023, 1.0, &s);
+                assert_eq!((lut[0], lut[64], lut[1023]), (0, 0, 65535));
+                assert!(lut.windows(2).all(|p| p[0] <= p[1]), "{stretch:?} {drc:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn drc_lifts_shadows_more_as_it_gets_stronger() {
+        let y = 0.1;
+        let lifted: Vec<f32> = [Drc::Off, Drc::Low, Drc::Medium, Drc::High]
+            .iter()
+            .map(|d| d.apply(y))
+            .collect();
+        assert_eq!(lifted[0], y);
+        assert!(lifted.windows(2).all(|p| p[0] < p[1]), "{lifted:?}");
+        for d in [Drc::Off, Drc::Low, Drc::Medium, Drc::High] {
+            assert_eq!(Drc::from_name(d.name()), Some(d));
+            assert!((d.apply(1.0) - 1.0).abs() < 1e-6 && d.apply(0.0) == 0.0);
+        }
+        assert_eq!(Drc::from_name("MED"), Some(Drc::Medium));
+        assert_eq!(Drc::from_name("max"), None);
+    }
+
+    #[test]
+    fn fixed_gains_are_normalised_to_a_minimum_of_one() {
+        assert_eq!(normalise([2.0, 1.0, 4.0]), [2.0, 1.0, 4.0]);
+        assert_eq!(normalise([1.0, 0.5, 1.0]), [2.0, 1.0, 2.0]);
+        assert_eq!(normalise([1.0, 0.0, f32::NAN]), [1.0; 3]);
+    }
+
+    #[test]
+    fn rgb8_conversion() {
+        let mut img = Image16::zeroed(2, 1, 1, Cfa::None, 16);
+        img.data = vec![0, 65535];
+        assert_eq!(to_rgb8(&img), vec![0, 0, 0, 255, 255, 255]);
+        let mut rgb = Image16::zeroed(1, 1, 3, Cfa::None, 16);
+        rgb.data = vec![257, 32896, 65535];
+        assert_eq!(to_rgb8(&rgb), vec![1, 128, 255]);
+    }
+}
