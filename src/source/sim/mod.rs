@@ -96,7 +96,8 @@ impl SimConfig {
     /// The metadata of frame `index` (what [`SimSky::render`] returns).
     pub fn frame_meta(&self, index: u64) -> FrameMeta {
         let offset = i128::from(index) * i128::from(self.period_ns());
-        let time = (i128::from(self.start_utc_ns) + offset).clamp(0, i128::from(i64::MAX));
+        let time = (i128::from(self.start_utc_ns) + offset)
+            .clamp(i128::from(i64::MIN), i128::from(i64::MAX));
         let exposure_ns = u64::from(self.exposure_us) * 1000;
         let mono = i128::from(MONOTONIC_BASE_NS) + offset + i128::from(exposure_ns);
         FrameMeta {
@@ -220,7 +221,7 @@ impl SimSky {
     /// equal the frames generated.
     pub fn render(config: &SimConfig, index: u64, buf: &mut Vec<u8>) -> FrameMeta {
         let sky = Sky::new(config);
-        buf.clear();
+        // No clearing: rendering writes every byte, padding included.
         buf.resize(config.sensor.format().max_frame_bytes() as usize, 0);
         sky.render(index, buf);
         config.frame_meta(index)

@@ -172,7 +172,8 @@ impl Sky {
     /// Virtual UTC start of frame `index`'s exposure.
     pub fn frame_time(&self, index: u64) -> i64 {
         let offset = i128::from(index) * i128::from(self.period_ns);
-        (i128::from(self.start_utc_ns) + offset).clamp(0, i128::from(i64::MAX)) as i64
+        (i128::from(self.start_utc_ns) + offset).clamp(i128::from(i64::MIN), i128::from(i64::MAX))
+            as i64
     }
 
     /// The sidereal rotation angle (radians, increasing with time) at mid-exposure.
@@ -276,10 +277,11 @@ impl Sky {
             .collect();
     }
 
-    /// Renders frame `index` into `out` (exactly `stride * height` bytes).
-    pub fn render(&self, index: u64, out: &mut [u8]) {
+    /// Renders frame `index` into `out` (exactly `stride * height` bytes; every byte,
+    /// padding included, is written).
+    pub(super) fn render(&self, index: u64, out: &mut [u8]) {
         let f = &self.format;
-        debug_assert_eq!(out.len() as u64, f.max_frame_bytes());
+        assert_eq!(out.len() as u64, f.max_frame_bytes(), "frame buffer size");
         let clouds = self.clouds.then(|| CloudGrid::new(self, index));
         let splats = self.splats(index, clouds.as_ref());
         let quant = Quantizer::new(
@@ -667,10 +669,29 @@ impl CloudGrid {
         top + (bottom - top) * fy
     }
 
-    /// Cover along row `y`.
+    /// Cover along row `y`: the two grid rows around it blended once, then a linear
+    /// ramp between grid columns (a per-pixel bilinear lookup would cost more than the
+    /// rest of the frame).
     fn row(&self, y: usize, out: &mut [f32]) {
-        for (x, o) in out.iter_mut().enumerate() {
-            *o = self.at(x as f64, y as f64);
+        let rows = self.values.len() / self.cols;
+        let j = (y / self.step).min(rows - 2);
+        let fy = (y - j * self.step) as f32 / self.step as f32;
+        let (top, bottom) = (
+            &self.values[j * self.cols..(j + 1) * self.cols],
+            &self.values[(j + 1) * self.cols..(j + 2) * self.cols],
+        );
+        let blended: Vec<f32> = top
+            .iter()
+            .zip(bottom)
+            .map(|(&t, &b)| t + (b - t) * fy)
+            .collect();
+        let inv = 1.0 / self.step as f32;
+        for (i, seg) in out.chunks_mut(self.step).enumerate() {
+            let (a, b) = (blended[i], blended[i + 1]);
+            let slope = (b - a) * inv;
+            for (k, o) in seg.iter_mut().enumerate() {
+                *o = a + slope * k as f32;
+            }
         }
     }
 }
