@@ -264,9 +264,15 @@ impl FrameSource for SimSky {
         // A queue slot is free: a generator blocked at speed 0 may continue.
         self.shared.cond.notify_all();
         match item {
-            Item::Frame { meta, buf: frame } => {
-                buf.clear();
-                buf.extend_from_slice(&frame);
+            Item::Frame {
+                meta,
+                buf: mut frame,
+            } => {
+                // Zero-copy hand-over, like a driver's buffer exchange: the caller gets
+                // the exposed buffer and the camera exposes into the caller's old one
+                // (sized once, the first time a buffer enters this pool).
+                std::mem::swap(buf, &mut frame);
+                frame.resize(self.format.max_frame_bytes() as usize, 0);
                 self.shared.lock().free.push(frame);
                 self.shared.cond.notify_all();
                 Ok(meta)
@@ -291,6 +297,12 @@ impl FrameSource for SimSky {
                 Err(SourceError::Ended)
             }
         }
+    }
+
+    /// Paced simulations behave like a camera (frames are dropped, not delayed, when the
+    /// pipeline is full); at speed 0 the simulation waits for the pipeline instead.
+    fn is_live(&self) -> bool {
+        self.config.speed > 0.0
     }
 
     fn describe(&self) -> String {
