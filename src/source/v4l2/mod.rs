@@ -1,0 +1,3 @@
+//! V4L2 cameras.
+pub mod controls;
+pub mod formats;
