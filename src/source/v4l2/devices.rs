@@ -173,7 +173,7 @@ impl SizeRange {
             } => (w, h) == (width, height),
             SizeRange::Stepwise { min, max, step } => {
                 let on = |v: u32, lo: u32, hi: u32, s: u32| {
-                    (lo..=hi).contains(&v) && (v - lo) % s.max(1) == 0
+                    (lo..=hi).contains(&v) && (v - lo).is_multiple_of(s.max(1))
                 };
                 on(width, min.0, max.0, step.0) && on(height, min.1, max.1, step.1)
             }

@@ -115,7 +115,8 @@ pub fn fourcc_text(fourcc: [u8; 4]) -> String {
 }
 
 /// The [`PixelFormat`] of frames a device delivers in `fourcc` at `width`x`height`
-/// with `bytesperline` bytes per line (0 means "not reported": the packed minimum).
+/// with `bytesperline` bytes per line (0 means "not reported": the packed minimum; for
+/// MJPEG, whose "stride" only bounds the frame size, 3 bytes per pixel).
 pub fn pixel_format(
     fourcc: [u8; 4],
     width: u32,
@@ -128,6 +129,7 @@ pub fn pixel_format(
         (0, Some(need)) => {
             u32::try_from(need).map_err(|_| FormatMapError::Invalid(format!("width {width}")))?
         }
+        (0, None) => width.saturating_mul(3),
         (bpl, _) => bpl,
     };
     let format = PixelFormat {
@@ -353,7 +355,10 @@ mod tests {
             Err(FormatMapError::UnknownFourcc(s)) if s == "H264"
         ));
         let f = pixel_format(*b"MJPG", 1280, 720, 0).unwrap();
-        assert_eq!(f.packing, Packing::Mjpeg);
+        assert_eq!(
+            (f.packing, f.max_frame_bytes()),
+            (Packing::Mjpeg, 1280 * 720 * 3)
+        );
     }
 
     fn offer(f: &[u8; 4], w: u32, h: u32) -> Offered {
