@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod devices;
+
 /// Night-sky long-exposure capture into a raw frame journal, and stacking from it.
 #[derive(Debug, Parser)]
 #[command(name = "nightcap", version, about, long_about = None)]
@@ -24,7 +26,10 @@ pub struct Cli {
 
 /// The commands.
 #[derive(Debug, Subcommand)]
-pub enum Command {}
+pub enum Command {
+    /// List cameras: formats, sizes and exposure/gain controls.
+    Devices(devices::DevicesArgs),
+}
 
 /// Exit code for a command that ran but found damage (`verify`).
 pub const EXIT_DAMAGED: u8 = 3;
@@ -42,7 +47,9 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
-    match cli.command {}
+    match cli.command {
+        Command::Devices(args) => devices::run(args),
+    }
 }
 
 /// The error and its causes as one line: "what failed: because: because".
