@@ -285,7 +285,6 @@ struct Open {
     dev: Device,
     /// `None` after an error: recreated (and restarted) by the next read.
     stream: Option<MmapStream<'static>>,
-    offset: ClockOffset,
 }
 
 impl Open {
@@ -397,7 +396,11 @@ impl V4l2Source {
         if open.stream.is_none() {
             let stream = start_stream(&open.dev, self.config.buffers, self.timeout);
             match stream {
-                Ok(stream) => open.stream = Some(stream),
+                Ok(stream) => {
+                    open.stream = Some(stream);
+                    // A restarted stream restarts the driver's sequence numbers.
+                    self.tracker.reset();
+                }
                 Err(e) => {
                     let err = io_err(&self.config.device, "allocating frame buffers", e);
                     if matches!(err, SourceError::DeviceGone { .. }) {
@@ -407,7 +410,6 @@ impl V4l2Source {
                 }
             }
         }
-        let offset = open.offset;
         let Some(stream) = open.stream.as_mut() else {
             return Err(self.gone("stream could not be created".to_string()));
         };
@@ -433,6 +435,9 @@ impl V4l2Source {
         match outcome {
             Ok(Ok((flags, seq, ts))) => {
                 self.tracker.observe(seq);
+                // Sampled per frame: realtime − monotonic only changes when the clock is
+                // stepped (a Pi without RTC syncing NTP after boot), and then at once.
+                let offset = ClockOffset::sample();
                 let now = realtime_now_ns();
                 Ok(frame_meta(
                     &offset,
@@ -536,11 +541,7 @@ fn configure(
     let (plan, frame_us) = set_exposure(&dev, config, &format)?;
     let timeout = frame_timeout(plan.exposure_us, frame_us);
     Ok(Configured {
-        open: Open {
-            dev,
-            stream: None,
-            offset: ClockOffset::sample(),
-        },
+        open: Open { dev, stream: None },
         format,
         plan,
         card: caps.card,
@@ -637,6 +638,11 @@ fn set_exposure(
     };
     let plan = controls::plan_exposure(&controls, config.exposure_us, config.gain_milli)
         .map_err(|e| SourceError::Unsupported(format!("{}: {e}", path.display())))?;
+    // Webcams cap the exposure at the frame interval: lengthen the interval first.
+    let frame_us = match controls {
+        ExposureControls::Absolute { .. } => set_frame_interval(dev, format, plan.exposure_us),
+        ExposureControls::Sensor { .. } => plan.frame_us,
+    };
     for &(id, value) in &plan.writes {
         let ctrl = Control {
             id,
@@ -645,10 +651,6 @@ fn set_exposure(
         guard("VIDIOC_S_EXT_CTRLS", || target.set_control(ctrl))
             .map_err(|e| io_err(path, &format!("setting {} to {value}", ids::name(id)), e))?;
     }
-    let frame_us = match controls {
-        ExposureControls::Absolute { .. } => set_frame_interval(dev, format, plan.exposure_us),
-        ExposureControls::Sensor { .. } => plan.frame_us,
-    };
     Ok((plan, frame_us))
 }
 

@@ -2,8 +2,9 @@
 //!
 //! V4L2 drivers stamp buffers with `CLOCK_MONOTONIC` (flag `TIMESTAMP_MONOTONIC`), which
 //! does not jump with NTP steps but has no relation to the date. [`ClockOffset`] samples
-//! `CLOCK_REALTIME − CLOCK_MONOTONIC` once when a stream starts (and again on reopen), so
-//! every frame of a stream is mapped with the same offset and frame spacing stays exact.
+//! `CLOCK_REALTIME − CLOCK_MONOTONIC`. Both clocks are slewed alike by NTP, so the offset
+//! only changes when the realtime clock is stepped; the capture source samples it as each
+//! frame is dequeued, so a step (a Pi without RTC syncing after boot) is followed at once.
 //!
 //! Where in the exposure the stamp falls: the Pi raw receivers (unicam, rp1-cfe) stamp at
 //! frame start, when the first line is read out, i.e. when line 0's exposure *ends*; UVC
