@@ -146,20 +146,31 @@ impl Sensor {
         }
     }
 
-    /// Analogue gain code for a gain (×1000), and the gain that code gives.
+    /// The gain (×1000) an analogue gain code gives, for sensors whose code is known.
+    /// libcamera: IMX219 g = 256/(256−c); IMX477/IMX708 g = 1024/(1024−c); OV5647 g = c/16.
+    pub fn gain_of_code(self, code: i64) -> Option<u32> {
+        let c = code as f64;
+        let g = match self {
+            Sensor::Imx219 => 256.0 / (256.0 - c),
+            Sensor::Imx477 | Sensor::Imx708 => 1024.0 / (1024.0 - c),
+            Sensor::Ov5647 => c / 16.0,
+            Sensor::Other => return None,
+        };
+        // Saturating float-to-int casts: a nonsense code cannot panic.
+        (g.is_finite() && g > 0.0).then(|| (g * 1000.0).round() as u32)
+    }
+
+    /// Analogue gain code for a gain (×1000), clamped to `range`, and the gain it gives.
     fn gain_code(self, gain_milli: u32, range: &ControlRange) -> Option<(i64, u32)> {
         let g = f64::from(gain_milli.max(1)) / 1000.0;
-        // libcamera: IMX219 g = 256/(256-c); IMX477/IMX708 g = 1024/(1024-c); OV5647 g = c/16.
-        let (code, back): (f64, fn(i64) -> f64) = match self {
-            Sensor::Imx219 => (256.0 - 256.0 / g, |c| 256.0 / (256.0 - c as f64)),
-            Sensor::Imx477 | Sensor::Imx708 => {
-                (1024.0 - 1024.0 / g, |c| 1024.0 / (1024.0 - c as f64))
-            }
-            Sensor::Ov5647 => (16.0 * g, |c| c as f64 / 16.0),
+        let code = match self {
+            Sensor::Imx219 => 256.0 - 256.0 / g,
+            Sensor::Imx477 | Sensor::Imx708 => 1024.0 - 1024.0 / g,
+            Sensor::Ov5647 => 16.0 * g,
             Sensor::Other => return None,
         };
         let code = range.clamp(code.round() as i64);
-        Some((code, (back(code) * 1000.0).round() as u32))
+        Some((code, self.gain_of_code(code)?))
     }
 }
 
@@ -194,8 +205,9 @@ pub struct ExposurePlan {
     pub writes: Vec<(u32, i64)>,
     /// The exposure the writes give, µs (after clamping and rounding to units).
     pub exposure_us: u32,
-    /// The gain the writes give (×1000), or for a raw gain control its raw value ×1000;
-    /// `None` if no gain was asked for.
+    /// The gain the writes give (×1000), or for a raw gain control its raw value ×1000.
+    /// When no gain was asked for: the sensor's current gain if its gain code is known,
+    /// else `None`.
     pub gain_milli: Option<u32>,
     /// Frame period the writes give, µs, if known (sensor sub-devices).
     pub frame_us: Option<u64>,
@@ -367,7 +379,9 @@ fn plan_sensor(
         ));
     }
     let gain_milli = match (gain_milli, analogue_gain) {
-        (None, _) => None,
+        // Not asked: report the sensor's current gain if its code is known.
+        (None, Some(range)) => sensor.gain_of_code(range.value),
+        (None, None) => None,
         (Some(_), None) => {
             notes.push("this sensor has no analogue gain control; gain ignored".to_string());
             None
@@ -498,6 +512,11 @@ mod tests {
         let plan = plan_exposure(&imx477(), 10_000, None).unwrap();
         assert_eq!(plan.writes, vec![(ids::VBLANK, 22), (ids::EXPOSURE, 350)]);
         assert_eq!(plan.exposure_us, 10_000);
+        assert_eq!(
+            plan.gain_milli,
+            Some(1000),
+            "current gain (code 0) reported, not written"
+        );
         // Gain 30x is beyond the sensor's 22.3x: clamped to code 978.
         let plan = plan_exposure(&imx477(), 10_000, Some(30_000)).unwrap();
         assert_eq!(plan.writes[2], (ids::ANALOGUE_GAIN, 978));
@@ -609,5 +628,16 @@ mod tests {
         assert_eq!(r.clamp_up(17), 24);
         assert_eq!(r.clamp_up(99), 96, "no step above 99 fits under 100");
         assert_eq!(r.clamp(-5), 0);
+    }
+
+    #[test]
+    fn gain_codes() {
+        assert_eq!(Sensor::Imx219.gain_of_code(0), Some(1000));
+        assert_eq!(Sensor::Imx219.gain_of_code(232), Some(10_667));
+        assert_eq!(Sensor::Imx477.gain_of_code(978), Some(22_261));
+        assert_eq!(Sensor::Ov5647.gain_of_code(32), Some(2000));
+        assert_eq!(Sensor::Imx219.gain_of_code(256), None, "division by zero");
+        assert_eq!(Sensor::Ov5647.gain_of_code(-5), None);
+        assert_eq!(Sensor::Other.gain_of_code(10), None);
     }
 }
