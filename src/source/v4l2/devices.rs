@@ -18,7 +18,7 @@ use v4l::prelude::*;
 use v4l::video::Capture;
 
 use super::controls::{ids, ControlRange, Sensor};
-use super::formats::{fourcc_info, fourcc_text};
+use super::formats::{fourcc_info, fourcc_text, SensorMode};
 
 /// Runs `f`, turning a panic inside the v4l crate into an error naming `what`.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
@@ -313,6 +313,63 @@ pub fn discover(dev_dir: &Path) -> (Vec<DeviceInfo>, Vec<ProbeFailure>) {
     (found, failed)
 }
 
+/// `struct v4l2_mbus_framefmt` (linux/v4l2-mediabus.h).
+#[repr(C)]
+#[derive(Default)]
+struct MbusFrameFmt {
+    width: u32,
+    height: u32,
+    code: u32,
+    field: u32,
+    colorspace: u32,
+    ycbcr_enc: u16,
+    quantization: u16,
+    xfer_func: u16,
+    flags: u16,
+    reserved: [u16; 10],
+}
+
+/// `struct v4l2_subdev_format` (linux/v4l2-subdev.h).
+#[repr(C)]
+#[derive(Default)]
+struct SubdevFormat {
+    which: u32,
+    pad: u32,
+    format: MbusFrameFmt,
+    reserved: [u32; 8],
+}
+
+const _: () = assert!(std::mem::size_of::<SubdevFormat>() == 88);
+
+/// `_IOWR('V', 4, struct v4l2_subdev_format)`.
+pub const VIDIOC_SUBDEV_G_FMT: u32 =
+    (3 << 30) | ((std::mem::size_of::<SubdevFormat>() as u32) << 16) | ((b'V' as u32) << 8) | 4;
+
+/// The active format of a sensor sub-device's image pad (pad 0), if it answers.
+pub fn sensor_mode(dev: &Device) -> Option<SensorMode> {
+    const V4L2_SUBDEV_FORMAT_ACTIVE: u32 = 1;
+    let mut f = SubdevFormat {
+        which: V4L2_SUBDEV_FORMAT_ACTIVE,
+        ..SubdevFormat::default()
+    };
+    // SAFETY: SubdevFormat mirrors the kernel's struct v4l2_subdev_format (size checked
+    // above); the ioctl reads `which`/`pad` and fills `format` within the struct, which
+    // lives across the call.
+    unsafe {
+        v4l::v4l2::ioctl(
+            dev.handle().fd(),
+            VIDIOC_SUBDEV_G_FMT as v4l::v4l2::vidioc::_IOC_TYPE,
+            &mut f as *mut _ as *mut std::os::raw::c_void,
+        )
+        .ok()?;
+    }
+    Some(SensorMode {
+        code: f.format.code,
+        width: f.format.width,
+        height: f.format.height,
+    })
+}
+
 /// A sensor sub-device able to take exposure in lines.
 pub struct SensorNode {
     pub path: PathBuf,
@@ -569,6 +626,12 @@ mod tests {
             height: 480
         }
         .contains(640, 480));
+    }
+
+    #[test]
+    fn subdev_ioctl_number_matches_the_kernel_header() {
+        // _IOWR('V', 4, struct v4l2_subdev_format) with sizeof = 88.
+        assert_eq!(VIDIOC_SUBDEV_G_FMT, 0xc058_5604);
     }
 
     #[test]

@@ -204,6 +204,70 @@ fn rank(c: &Choice) -> (u8, u8, u64, bool, [u8; 4]) {
     )
 }
 
+/// The mode a sensor sub-device is set to (`VIDIOC_SUBDEV_G_FMT` on its source pad).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SensorMode {
+    /// Media-bus code, e.g. `MEDIA_BUS_FMT_SRGGB12_1X12` = 0x3012.
+    pub code: u32,
+    pub width: u32,
+    pub height: u32,
+}
+
+/// Bit depth and CFA of a raw media-bus code (`linux/media-bus-format.h`).
+pub fn mbus_code_info(code: u32) -> Option<(u8, Cfa)> {
+    use Cfa::{Bggr, Gbrg, Grbg, Rggb};
+    Some(match code {
+        0x3001 => (8, Bggr),
+        0x3013 => (8, Gbrg),
+        0x3002 => (8, Grbg),
+        0x3014 => (8, Rggb),
+        0x3007 => (10, Bggr),
+        0x300e => (10, Gbrg),
+        0x300a => (10, Grbg),
+        0x300f => (10, Rggb),
+        0x3008 => (12, Bggr),
+        0x3010 => (12, Gbrg),
+        0x3011 => (12, Grbg),
+        0x3012 => (12, Rggb),
+        0x3019 => (14, Bggr),
+        0x301a => (14, Gbrg),
+        0x301b => (14, Grbg),
+        0x301c => (14, Rggb),
+        0x301d => (16, Bggr),
+        0x301e => (16, Gbrg),
+        0x301f => (16, Grbg),
+        0x3020 => (16, Rggb),
+        0x2001 => (8, Cfa::None),
+        0x200a => (10, Cfa::None),
+        0x2013 => (12, Cfa::None),
+        0x202d => (14, Cfa::None),
+        _ => return None,
+    })
+}
+
+/// The offered formats a sensor in `mode` can feed: same CFA, bit depth and size. On
+/// media-controller drivers (unicam, rp1-cfe) the capture node lists every format it
+/// could receive, but streaming fails unless the format matches the sensor's mode. If
+/// nothing matches (an unknown code, a driver that converts), all offers are kept.
+pub fn filter_for_sensor(offered: &[Offered], mode: &SensorMode) -> Vec<Offered> {
+    let Some((depth, cfa)) = mbus_code_info(mode.code) else {
+        return offered.to_vec();
+    };
+    let matching: Vec<Offered> = offered
+        .iter()
+        .filter(|o| {
+            fourcc_info(o.fourcc).is_some_and(|i| i.bit_depth == depth && i.cfa == cfa)
+                && (o.width, o.height) == (mode.width, mode.height)
+        })
+        .copied()
+        .collect();
+    if matching.is_empty() {
+        offered.to_vec()
+    } else {
+        matching
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,5 +471,55 @@ mod tests {
         assert_eq!(&choose_format(&offered).unwrap().fourcc, b"MJPG");
         offered.retain(|o| &o.fourcc != b"MJPG");
         assert_eq!(choose_format(&offered), None, "H264 alone is not usable");
+    }
+
+    #[test]
+    fn sensor_mode_restricts_the_choice() {
+        // unicam lists 10- and 12-bit formats whatever the sensor; an IMX219 gives 10-bit.
+        let offered = [
+            offer(b"pRCC", 3280, 2464),
+            offer(b"RG12", 3280, 2464),
+            offer(b"pRAA", 3280, 2464),
+            offer(b"RG10", 3280, 2464),
+            offer(b"pRAA", 1640, 1232),
+            offer(b"pBAA", 3280, 2464),
+        ];
+        let mode = SensorMode {
+            code: 0x300f,
+            width: 3280,
+            height: 2464,
+        };
+        let kept = filter_for_sensor(&offered, &mode);
+        assert_eq!(
+            kept,
+            [offer(b"pRAA", 3280, 2464), offer(b"RG10", 3280, 2464)]
+        );
+        assert_eq!(&choose_format(&kept).unwrap().fourcc, b"pRAA");
+        // Flipped sensor (BGGR): the CFA follows.
+        let flipped = SensorMode {
+            code: 0x3007,
+            ..mode
+        };
+        assert_eq!(
+            filter_for_sensor(&offered, &flipped),
+            [offer(b"pBAA", 3280, 2464)]
+        );
+        // Unknown code or no match: everything stays.
+        let unknown = SensorMode {
+            code: 0x1234,
+            ..mode
+        };
+        assert_eq!(filter_for_sensor(&offered, &unknown).len(), offered.len());
+        let other_size = SensorMode {
+            width: 4056,
+            height: 3040,
+            ..mode
+        };
+        assert_eq!(
+            filter_for_sensor(&offered, &other_size).len(),
+            offered.len()
+        );
+        assert_eq!(mbus_code_info(0x3012), Some((12, Cfa::Rggb)));
+        assert_eq!(mbus_code_info(0x300a), Some((10, Cfa::Grbg)));
     }
 }

@@ -16,6 +16,15 @@
 //!   that retries at once does not busy-loop. A reopened device must deliver the same
 //!   format, else [`SourceError::Unsupported`].
 //!
+//! Pi cameras on the libcamera-era stack (unicam, rp1-cfe) are media-controller devices:
+//! exposure, VBLANK and gain live on the sensor sub-device (`/dev/v4l-subdevN`, the first
+//! one with exposure, VBLANK and pixel-rate controls is used), and the capture node lists
+//! formats the sensor may not deliver. The sensor's current mode is read
+//! (`VIDIOC_SUBDEV_G_FMT`) and only formats of its bit depth, CFA and size are chosen.
+//! nightcap does not change the sensor mode or media links: the boot default (full
+//! resolution on IMX219/IMX477 with a Pi 4) works as is; for another mode, or on a Pi 5
+//! (whose CSI-2 receiver feeds the ISP by default), set it up with `media-ctl` first.
+//!
 //! Controls are written before streaming starts, so the first frame already has the
 //! asked exposure (drivers program the sensor from the current control values at
 //! `STREAMON`; the multi-frame pipeline delay only applies to changes while streaming).
@@ -47,7 +56,7 @@ use v4l::{Format, FourCC, Fraction};
 
 use self::controls::{ids, ExposureControls, ExposurePlan, Sensor};
 use self::devices::{guard, query_control, FormatInfo, SizeRange};
-use self::formats::{fourcc_text, Offered};
+use self::formats::{fourcc_text, Offered, SensorMode};
 use self::timing::{ClockOffset, SequenceTracker, StampPoint};
 use super::{FrameSource, SourceError};
 use crate::frame::{FrameMeta, Packing, PixelFormat};
@@ -531,14 +540,24 @@ fn configure(
             caps.card
         )));
     }
-    let format = negotiate_format(&dev, config)?;
+    // Exposure in lines lives on a sensor sub-device unless the node itself has the
+    // controls (webcams, legacy firmware driver, unicam without media controller).
+    let on_node = query_control(&dev, ids::EXPOSURE_ABSOLUTE).is_some()
+        || query_control(&dev, ids::EXPOSURE).is_some();
+    let sensor = if on_node {
+        None
+    } else {
+        devices::find_sensor_subdev(Path::new("/dev"))
+    };
+    let mode = sensor.as_ref().and_then(|s| devices::sensor_mode(&s.dev));
+    let format = negotiate_format(&dev, config, mode.as_ref())?;
     if let Some(req) = required.filter(|r| **r != format) {
         return Err(SourceError::Unsupported(format!(
             "after reconnecting, {} delivers {format} instead of {req}; restart the capture",
             path.display()
         )));
     }
-    let (plan, frame_us) = set_exposure(&dev, config, &format)?;
+    let (plan, frame_us) = set_exposure(&dev, sensor.as_ref(), config, &format)?;
     let timeout = frame_timeout(plan.exposure_us, frame_us);
     Ok(Configured {
         open: Open { dev, stream: None },
@@ -550,7 +569,11 @@ fn configure(
     })
 }
 
-fn negotiate_format(dev: &Device, config: &V4l2Config) -> Result<PixelFormat, SourceError> {
+fn negotiate_format(
+    dev: &Device,
+    config: &V4l2Config,
+    mode: Option<&SensorMode>,
+) -> Result<PixelFormat, SourceError> {
     let path = config.device.as_path();
     let formats = devices::formats_of(dev).map_err(|e| io_err(path, "listing formats", e))?;
     let current =
@@ -561,6 +584,10 @@ fn negotiate_format(dev: &Device, config: &V4l2Config) -> Result<PixelFormat, So
         config.fourcc,
         config.size,
     );
+    let candidates = match mode {
+        Some(m) => formats::filter_for_sensor(&candidates, m),
+        None => candidates,
+    };
     let choice = formats::choose_format(&candidates).ok_or_else(|| {
         let list: Vec<String> = formats.iter().map(|f| fourcc_text(f.fourcc)).collect();
         SourceError::Unsupported(format!(
@@ -608,11 +635,11 @@ fn negotiate_format(dev: &Device, config: &V4l2Config) -> Result<PixelFormat, So
 /// and the frame period, µs, if known.
 fn set_exposure(
     dev: &Device,
+    sensor: Option<&devices::SensorNode>,
     config: &V4l2Config,
     format: &PixelFormat,
 ) -> Result<(ExposurePlan, Option<u64>), SourceError> {
     let path = config.device.as_path();
-    let sensor_node;
     let (target, controls) = if let Some(exposure) = query_control(dev, ids::EXPOSURE_ABSOLUTE) {
         let controls = ExposureControls::Absolute {
             exposure: exposure.range,
@@ -622,12 +649,11 @@ fn set_exposure(
         (dev, controls)
     } else if let Some(c) = sensor_controls(dev, Sensor::Other, format) {
         (dev, c)
-    } else if let Some(node) = devices::find_sensor_subdev(Path::new("/dev")) {
-        sensor_node = node;
-        let c = sensor_controls(&sensor_node.dev, sensor_node.sensor, format).ok_or_else(|| {
-            SourceError::Unsupported(format!("sensor {} lost its controls", sensor_node.name))
+    } else if let Some(node) = sensor {
+        let c = sensor_controls(&node.dev, node.sensor, format).ok_or_else(|| {
+            SourceError::Unsupported(format!("sensor {} lost its controls", node.name))
         })?;
-        (&sensor_node.dev, c)
+        (&node.dev, c)
     } else {
         return Err(SourceError::Unsupported(format!(
             "{} has no exposure control nightcap can set (exposure_time_absolute, or a sensor \
