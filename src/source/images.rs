@@ -115,24 +115,20 @@ impl ImageFolder {
             }
         }
         files.sort();
-        let mut entries = Vec::new();
-        let mut first: Option<(u32, u32, Kind)> = None;
+        let mut probed = Vec::new();
         for path in files {
             match probe(&path, naive_utc_offset_s) {
                 Err(reason) => skipped.push(Skipped { path, reason }),
-                Ok((entry, w, h, kind)) => match first {
-                    Some((fw, fh, _)) if (fw, fh) != (w, h) => skipped.push(Skipped {
-                        path,
-                        reason: format!("image is {w}x{h}, the stream is {fw}x{fh}"),
-                    }),
-                    _ => {
-                        first.get_or_insert((w, h, kind));
-                        entries.push(entry);
-                    }
-                },
+                Ok(p) => probed.push(p),
             }
         }
-        let Some((width, height, kind)) = first else {
+        probed.sort_by(|(a, ..), (b, ..)| {
+            a.time_utc_ns
+                .cmp(&b.time_utc_ns)
+                .then_with(|| a.path.cmp(&b.path))
+        });
+        // The first image in time sets the stream's size and layout.
+        let Some(&(_, width, height, kind)) = probed.first() else {
             return Err(SourceError::Unsupported(format!(
                 "no readable JPEG, PNG or TIFF images in {}{}",
                 dir.display(),
@@ -143,11 +139,17 @@ impl ImageFolder {
                 }
             )));
         };
-        entries.sort_by(|a, b| {
-            a.time_utc_ns
-                .cmp(&b.time_utc_ns)
-                .then_with(|| a.path.cmp(&b.path))
-        });
+        let mut entries = Vec::new();
+        for (entry, w, h, _) in probed {
+            if (w, h) == (width, height) {
+                entries.push(entry);
+            } else {
+                skipped.push(Skipped {
+                    path: entry.path,
+                    reason: format!("image is {w}x{h}, the stream is {width}x{height}"),
+                });
+            }
+        }
         let times: Vec<UtcNanos> = entries.iter().map(|e| e.time_utc_ns).collect();
         let format = stream_format(kind, width, height);
         format
@@ -803,7 +805,8 @@ mod tests {
         rgb_png(&d.join("a_img20200428-013100.png"), 4, 3, 1);
         rgb_png(&d.join("b_img20200428-013000.png"), 4, 3, 0);
         rgb_png(&d.join("c_img20200428-013200.png"), 4, 3, 2);
-        rgb_png(&d.join("d_img20200428-013300.png"), 5, 3, 3);
+        // First by name, last in time: the stream follows the first in time.
+        rgb_png(&d.join("0_img20200428-013300.png"), 5, 3, 3);
         std::fs::write(d.join("notes.txt"), b"clear sky").unwrap();
         std::fs::write(d.join("broken.png"), b"not really a png").unwrap();
         std::fs::create_dir(d.join("sub")).unwrap();
@@ -825,14 +828,14 @@ mod tests {
             .collect();
         reasons.sort();
         assert_eq!(reasons.len(), 3, "{reasons:?}");
-        assert_eq!(reasons[0].0, "broken.png");
         assert_eq!(
-            reasons[1],
+            reasons[0],
             (
-                "d_img20200428-013300.png".into(),
+                "0_img20200428-013300.png".into(),
                 "image is 5x3, the stream is 4x3".into()
             )
         );
+        assert_eq!(reasons[1].0, "broken.png");
         assert_eq!(
             reasons[2],
             ("notes.txt".into(), "not a JPEG, PNG or TIFF file".into())
