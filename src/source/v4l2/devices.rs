@@ -18,7 +18,7 @@ use v4l::prelude::*;
 use v4l::video::Capture;
 
 use super::controls::{ids, ControlRange, Sensor};
-use super::formats::{fourcc_info, fourcc_text, SensorMode};
+use super::formats::{fourcc_info, fourcc_text, mbus_code_info, SensorMode};
 
 /// Runs `f`, turning a panic inside the v4l crate into an error naming `what`.
 pub fn guard<T>(what: &str, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
@@ -199,6 +199,8 @@ pub struct DeviceInfo {
     pub caps: Option<Caps>,
     pub formats: Vec<FormatInfo>,
     pub controls: Vec<ControlInfo>,
+    /// The active mode of a sensor sub-device.
+    pub sensor_mode: Option<SensorMode>,
 }
 
 /// Driver identity of a video node.
@@ -273,6 +275,7 @@ pub fn probe_video(path: &Path) -> io::Result<DeviceInfo> {
         }),
         formats,
         controls: relevant_controls(&dev),
+        sensor_mode: None,
     })
 }
 
@@ -285,6 +288,7 @@ pub fn probe_subdev(path: &Path) -> io::Result<DeviceInfo> {
         caps: None,
         formats: Vec::new(),
         controls: relevant_controls(&dev),
+        sensor_mode: sensor_mode(&dev),
     })
 }
 
@@ -449,6 +453,17 @@ fn render_device(out: &mut String, info: &DeviceInfo) {
             );
         }
     }
+    if let Some(m) = &info.sensor_mode {
+        let what = match mbus_code_info(m.code) {
+            Some((depth, cfa)) => format!("{depth}-bit {}", cfa.name().unwrap_or("mono")),
+            None => "media-bus".to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "  sensor mode {}x{} {what} (code 0x{:04x})",
+            m.width, m.height, m.code
+        );
+    }
     for f in &info.formats {
         let usable = if fourcc_info(f.fourcc).is_some() {
             ""
@@ -561,6 +576,7 @@ mod tests {
                     sizes: vec![],
                 },
             ],
+            sensor_mode: None,
             controls: vec![ControlInfo {
                 range: ControlRange {
                     id: ids::EXPOSURE_ABSOLUTE,
@@ -579,6 +595,11 @@ mod tests {
             name: Some("imx477 10-001a".into()),
             caps: None,
             formats: vec![],
+            sensor_mode: Some(SensorMode {
+                code: 0x3012,
+                width: 4056,
+                height: 3040,
+            }),
             controls: vec![ControlInfo {
                 range: ControlRange {
                     id: ids::PIXEL_RATE,
@@ -603,6 +624,7 @@ mod tests {
   format H264 H.264 (not supported by nightcap): sizes not listed
   control Exposure Time, Absolute [exposure_time_absolute (100 us)] = 250 (range 3..2047 step 1, default 250)
 /dev/v4l-subdev0 (imx477 10-001a): camera sensor sub-device
+  sensor mode 4056x3040 12-bit RGGB (code 0x3012)
   control Pixel Rate [pixel_rate (Hz)] = 840000000 (range 840000000..840000000 step 1, default 840000000), read-only
 /dev/video1: cannot open: Permission denied
 ";
