@@ -343,8 +343,13 @@ impl V4l2Source {
     /// starts with the first [`next_frame`](FrameSource::next_frame).
     pub fn open(config: &V4l2Config) -> Result<V4l2Source, SourceError> {
         let c = configure(config, None)?;
+        let gain = c
+            .plan
+            .gain_milli
+            .map(|g| format!(", gain {:.2}", f64::from(g) / 1000.0))
+            .unwrap_or_default();
         let label = format!(
-            "V4L2 {} ({}, {}): {}, exposure {:.3} s",
+            "V4L2 {} ({}, {}): {}, exposure {:.3} s{gain}",
             config.device.display(),
             c.card,
             c.driver,
@@ -470,9 +475,13 @@ impl V4l2Source {
     fn stream_error(&mut self, err: io::Error, waited: Duration) -> SourceError {
         let path = self.config.device.display().to_string();
         match err.kind() {
-            io::ErrorKind::TimedOut | io::ErrorKind::Interrupted => SourceError::Timeout {
-                timeout_ms: waited.as_millis() as u64,
-            },
+            // Interrupted: a signal woke the poll (the pipeline may want to stop);
+            // WouldBlock: a spurious wake-up of the non-blocking dequeue.
+            io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {
+                SourceError::Timeout {
+                    timeout_ms: waited.as_millis() as u64,
+                }
+            }
             _ if is_device_gone(&err) => self.gone(err.to_string()),
             // STREAMON fails with EPIPE when the sensor's format does not match the node's.
             _ if err.raw_os_error() == Some(32) => SourceError::Unsupported(format!(
@@ -626,6 +635,9 @@ fn negotiate_format(
         // MJPEG frames vary in size: accept up to the driver's buffer size.
         let per_line = got.size.div_ceil(got.height.max(1));
         format.stride = format.stride.max(per_line);
+        format
+            .validate()
+            .map_err(|e| SourceError::Unsupported(format!("{}: MJPEG {e}", path.display())))?;
     }
     Ok(format)
 }
