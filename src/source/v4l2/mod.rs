@@ -467,33 +467,45 @@ impl V4l2Source {
             Err(e) => {
                 // The v4l stream cannot continue after a failed next(): recreate it.
                 open.stop_stream();
-                Err(self.stream_error(e, started.elapsed()))
+                let err = stream_error(&self.config.device, &self.format, e, started.elapsed());
+                if matches!(err, SourceError::DeviceGone { .. }) {
+                    self.open = None;
+                }
+                Err(err)
             }
         }
     }
+}
 
-    fn stream_error(&mut self, err: io::Error, waited: Duration) -> SourceError {
-        let path = self.config.device.display().to_string();
-        match err.kind() {
-            // Interrupted: a signal woke the poll (the pipeline may want to stop);
-            // WouldBlock: a spurious wake-up of the non-blocking dequeue.
-            io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {
-                SourceError::Timeout {
-                    timeout_ms: waited.as_millis() as u64,
-                }
+/// What a failed read of the stream means. `waited` is how long the read blocked.
+pub fn stream_error(
+    path: &Path,
+    format: &PixelFormat,
+    err: io::Error,
+    waited: Duration,
+) -> SourceError {
+    let path = path.display();
+    match err.kind() {
+        // Interrupted: a signal woke the poll (the pipeline may want to stop);
+        // WouldBlock: a spurious wake-up of the non-blocking dequeue.
+        io::ErrorKind::TimedOut | io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock => {
+            SourceError::Timeout {
+                timeout_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
             }
-            _ if is_device_gone(&err) => self.gone(err.to_string()),
-            // STREAMON fails with EPIPE when the sensor's format does not match the node's.
-            _ if err.raw_os_error() == Some(32) => SourceError::Unsupported(format!(
-                "{path} would not start streaming {}: the sensor is set to a different mode. \
-                 Set the sensor format with media-ctl, or pass the fourcc and size it delivers",
-                self.format
-            )),
-            _ => SourceError::Io {
-                what: format!("frames from {path}"),
-                source: err,
-            },
         }
+        _ if is_device_gone(&err) => SourceError::DeviceGone {
+            device: path.to_string(),
+            reason: err.to_string(),
+        },
+        // STREAMON fails with EPIPE when the sensor's format does not match the node's.
+        _ if err.raw_os_error() == Some(32) => SourceError::Unsupported(format!(
+            "{path} would not start streaming {format}: the sensor is set to a different mode. \
+             Set the sensor format with media-ctl, or pass the fourcc and size it delivers"
+        )),
+        _ => SourceError::Io {
+            what: format!("frames from {path}"),
+            source: err,
+        },
     }
 }
 
@@ -977,6 +989,33 @@ mod tests {
         assert!(matches!(
             V4l2Source::open(&config),
             Err(SourceError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn stream_errors_are_classified() {
+        let p = Path::new("/dev/video0");
+        let f = raw_format();
+        let w = Duration::from_millis(1500);
+        let timed_out = io::Error::new(io::ErrorKind::TimedOut, "VIDIOC_DQBUF");
+        assert!(matches!(
+            stream_error(p, &f, timed_out, w),
+            SourceError::Timeout { timeout_ms: 1500 }
+        ));
+        let eintr = io::Error::from_raw_os_error(4);
+        assert!(stream_error(p, &f, eintr, w).is_transient());
+        let enodev = io::Error::from_raw_os_error(19);
+        let SourceError::DeviceGone { device, .. } = stream_error(p, &f, enodev, w) else {
+            panic!("ENODEV means the camera is gone")
+        };
+        assert_eq!(device, "/dev/video0");
+        let epipe = io::Error::from_raw_os_error(32);
+        let msg = stream_error(p, &f, epipe, w).to_string();
+        assert!(msg.contains("media-ctl") && msg.contains("pRAA"), "{msg}");
+        let einval = io::Error::from_raw_os_error(22);
+        assert!(matches!(
+            stream_error(p, &f, einval, w),
+            SourceError::Io { .. }
         ));
     }
 }
