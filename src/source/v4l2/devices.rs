@@ -418,7 +418,7 @@ pub fn render(found: &[DeviceInfo], failed: &[ProbeFailure]) -> String {
         render_device(&mut out, info);
     }
     for f in failed {
-        let _ = writeln!(out, "{}: cannot open: {}", f.path.display(), f.error);
+        let _ = writeln!(out, "{}: not usable: {}", f.path.display(), f.error);
     }
     out
 }
@@ -626,7 +626,7 @@ mod tests {
 /dev/v4l-subdev0 (imx477 10-001a): camera sensor sub-device
   sensor mode 4056x3040 12-bit RGGB (code 0x3012)
   control Pixel Rate [pixel_rate (Hz)] = 840000000 (range 840000000..840000000 step 1, default 840000000), read-only
-/dev/video1: cannot open: Permission denied
+/dev/video1: not usable: Permission denied
 ";
         assert_eq!(text, expected);
     }
@@ -648,6 +648,22 @@ mod tests {
             height: 480
         }
         .contains(640, 480));
+    }
+
+    #[test]
+    fn non_devices_are_reported_not_listed() {
+        // Regular files named like device nodes: opening works, the ioctls fail.
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("video0"), b"").unwrap();
+        std::fs::write(dir.path().join("v4l-subdev0"), b"").unwrap();
+        let (found, failed) = discover(dir.path());
+        assert!(found.is_empty(), "{found:?}");
+        assert_eq!(failed.len(), 1);
+        assert_eq!(failed[0].path, dir.path().join("video0"));
+        assert!(render(&found, &failed).contains("video0: not usable: "));
+        assert!(find_sensor_subdev(dir.path()).is_none());
+        let (found, failed) = discover(&dir.path().join("missing"));
+        assert_eq!(render(&found, &failed), format!("{NO_DEVICES}\n"));
     }
 
     #[test]
