@@ -960,4 +960,43 @@ mod tests {
         assert_eq!(&buf[..6], &[9, 0, 0, 9, 1, 0]);
         assert_eq!(meta.driver_seq, 1);
     }
+
+    #[test]
+    fn exif_blocks_are_found_in_png_jpeg_and_tiff_headers() {
+        let blob = exif_blob("2021:08:12 22:15:30", "+02:00", 5, 1);
+        let chunk = |kind: &[u8], body: &[u8]| {
+            let mut c = (body.len() as u32).to_be_bytes().to_vec();
+            c.extend_from_slice(kind);
+            c.extend_from_slice(body);
+            c.extend_from_slice(&[0; 4]); // CRC, not checked here
+            c
+        };
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend(chunk(b"IHDR", &[0; 13]));
+        png.extend(chunk(b"eXIf", &blob));
+        png.extend(chunk(b"IDAT", &[1, 2, 3]));
+        assert_eq!(exif_block(&png), Some(&blob[..]));
+        // eXIf after IDAT is not looked for; a truncated chunk is not an error.
+        let mut late = b"\x89PNG\r\n\x1a\n".to_vec();
+        late.extend(chunk(b"IDAT", &[1]));
+        late.extend(chunk(b"eXIf", &blob));
+        assert_eq!(exif_block(&late), None);
+        assert_eq!(exif_block(&png[..40]), None);
+        // JPEG: a JFIF APP0 first, fill bytes, then the EXIF APP1.
+        let mut jpeg = vec![0xff, 0xd8, 0xff, 0xe0, 0, 4, 0, 0, 0xff];
+        jpeg.extend_from_slice(&[0xff, 0xe1]);
+        jpeg.extend_from_slice(&((2 + 6 + blob.len()) as u16).to_be_bytes());
+        jpeg.extend_from_slice(b"Exif\0\0");
+        jpeg.extend_from_slice(&blob);
+        assert_eq!(exif_block(&jpeg), Some(&blob[..]));
+        for cut in 0..jpeg.len() {
+            let _ = exif_block(&jpeg[..cut]);
+        }
+        assert_eq!(
+            exif_block(&blob),
+            Some(&blob[..]),
+            "a TIFF file is its own block"
+        );
+        assert_eq!(exif_block(b"GIF89a"), None);
+    }
 }
