@@ -605,7 +605,7 @@ impl<'a> Tiff<'a> {
     fn u16_at(&self, off: u32) -> Option<u16> {
         let s: [u8; 2] = self
             .b
-            .get(off as usize..off as usize + 2)?
+            .get(off as usize..(off as usize).checked_add(2)?)?
             .try_into()
             .ok()?;
         Some(if self.le {
@@ -618,7 +618,7 @@ impl<'a> Tiff<'a> {
     fn u32_at(&self, off: u32) -> Option<u32> {
         let s: [u8; 4] = self
             .b
-            .get(off as usize..off as usize + 4)?
+            .get(off as usize..(off as usize).checked_add(4)?)?
             .try_into()
             .ok()?;
         Some(if self.le {
@@ -635,9 +635,9 @@ impl<'a> Tiff<'a> {
                 let at = ifd.checked_add(2 + 12 * k)?;
                 Some(Entry {
                     tag: self.u16_at(at)?,
-                    typ: self.u16_at(at + 2)?,
-                    count: self.u32_at(at + 4)?,
-                    value_at: at + 8,
+                    typ: self.u16_at(at.checked_add(2)?)?,
+                    count: self.u32_at(at.checked_add(4)?)?,
+                    value_at: at.checked_add(8)?,
                 })
             })
             .collect()
@@ -998,5 +998,23 @@ mod tests {
             "a TIFF file is its own block"
         );
         assert_eq!(exif_block(b"GIF89a"), None);
+    }
+
+    #[test]
+    fn hostile_exif_offsets_do_not_panic() {
+        // IFD0 pointing at the end of the address space, entries with huge offsets/counts.
+        let mut b = b"II*\0".to_vec();
+        b.extend_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(exif_fields(&b), ExifFields::default());
+        let mut b = b"MM\0*".to_vec();
+        b.extend_from_slice(&8u32.to_be_bytes());
+        b.extend_from_slice(&2u16.to_be_bytes());
+        for tag in [0x8769u16, 0x0132] {
+            b.extend_from_slice(&tag.to_be_bytes());
+            b.extend_from_slice(&2u16.to_be_bytes());
+            b.extend_from_slice(&u32::MAX.to_be_bytes());
+            b.extend_from_slice(&(u32::MAX - 3).to_be_bytes());
+        }
+        assert_eq!(exif_fields(&b), ExifFields::default());
     }
 }
