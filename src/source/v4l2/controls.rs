@@ -87,8 +87,22 @@ impl ControlRange {
     /// `v` clamped into the range and rounded down onto the step grid.
     pub fn clamp(&self, v: i64) -> i64 {
         let v = v.clamp(self.min, self.max.max(self.min));
-        let step = i64::try_from(self.step).unwrap_or(1).max(1);
-        self.min + (v - self.min) / step * step
+        // i128: min and v may be far apart (any i64 range is accepted here).
+        let step = i128::from(self.step.max(1));
+        let (v, min) = (i128::from(v), i128::from(self.min));
+        (min + (v - min) / step * step) as i64
+    }
+
+    /// Whether the range and value are within what any real control reports (|x| ≤ 2^40,
+    /// min ≤ max), so arithmetic on them cannot overflow.
+    pub fn is_sane(&self) -> bool {
+        const LIMIT: i64 = 1 << 40;
+        let ok = |v: i64| (-LIMIT..=LIMIT).contains(&v);
+        ok(self.min)
+            && ok(self.max)
+            && ok(self.value)
+            && self.min <= self.max
+            && self.step < 1 << 40
     }
 
     /// The smallest value on the step grid that is ≥ `v`, or the maximum if none is.
@@ -222,6 +236,13 @@ pub enum ControlError {
     PixelRate(i64),
     #[error("the sensor reports a line length of {0} pixels; cannot convert exposure to lines")]
     LineLength(i64),
+    #[error("the device reports a nonsensical range {min}..{max} (value {value}) for {name}")]
+    Range {
+        name: &'static str,
+        min: i64,
+        max: i64,
+        value: i64,
+    },
 }
 
 /// The writes that set `exposure_us` and (if given) `gain_milli` on a device.
@@ -230,6 +251,40 @@ pub fn plan_exposure(
     exposure_us: u32,
     gain_milli: Option<u32>,
 ) -> Result<ExposurePlan, ControlError> {
+    let insane = |r: &ControlRange| ControlError::Range {
+        name: ids::name(r.id),
+        min: r.min,
+        max: r.max,
+        value: r.value,
+    };
+    let ranges: Vec<&ControlRange> = match controls {
+        ExposureControls::Absolute {
+            exposure,
+            auto,
+            gain,
+        } => [Some(exposure), auto.as_ref(), gain.as_ref()]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ExposureControls::Sensor {
+            exposure,
+            vblank,
+            hblank,
+            analogue_gain,
+            ..
+        } => [
+            Some(exposure),
+            Some(vblank),
+            hblank.as_ref(),
+            analogue_gain.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+    };
+    if let Some(bad) = ranges.into_iter().find(|r| !r.is_sane()) {
+        return Err(insane(bad));
+    }
     match controls {
         ExposureControls::Absolute {
             exposure,
@@ -324,7 +379,7 @@ fn plan_sensor(
     else {
         unreachable!("plan_sensor is only called for sensor controls")
     };
-    if *pixel_rate <= 0 {
+    if *pixel_rate <= 0 || *pixel_rate > 1 << 40 {
         return Err(ControlError::PixelRate(*pixel_rate));
     }
     let (width, height, rate) = (i64::from(*width), i64::from(*height), *pixel_rate as f64);
@@ -639,5 +694,78 @@ mod tests {
         assert_eq!(Sensor::Imx219.gain_of_code(256), None, "division by zero");
         assert_eq!(Sensor::Ov5647.gain_of_code(-5), None);
         assert_eq!(Sensor::Other.gain_of_code(10), None);
+    }
+
+    #[test]
+    fn nonsense_ranges_are_errors_not_panics() {
+        let mut c = webcam();
+        if let ExposureControls::Absolute { exposure, .. } = &mut c {
+            exposure.min = i64::MIN;
+            exposure.max = i64::MAX;
+        }
+        assert!(matches!(
+            plan_exposure(&c, 1000, None),
+            Err(ControlError::Range { .. })
+        ));
+        let wide = ControlRange {
+            id: 1,
+            min: i64::MIN,
+            max: i64::MAX,
+            step: u64::MAX,
+            default: 0,
+            value: 0,
+            read_only: false,
+        };
+        assert_eq!(wide.clamp(5), i64::MIN, "one step spans the whole range");
+    }
+
+    proptest::proptest! {
+        /// Whatever sane ranges a sensor reports, the plan only writes values inside them
+        /// and writes VBLANK before EXPOSURE.
+        #[test]
+        fn sensor_plans_stay_in_range(
+            width in 16u32..10_000,
+            height in 16u32..10_000,
+            rate in 1i64..2_000_000_000,
+            exp_max in 1i64..100_000,
+            vb_min in 0i64..1000,
+            vb_span in 0i64..10_000_000,
+            hb_min in 0i64..5000,
+            hb_span in 0i64..60_000,
+            hb_ro in proptest::bool::ANY,
+            step in 1u64..16,
+            exposure_us in proptest::num::u32::ANY,
+            gain in proptest::option::of(proptest::num::u32::ANY),
+            sensor in proptest::sample::select(vec![Sensor::Imx219, Sensor::Imx477, Sensor::Ov5647, Sensor::Imx708, Sensor::Other]),
+        ) {
+            let mut vblank = range(ids::VBLANK, vb_min, vb_min + vb_span, vb_min);
+            vblank.step = step;
+            let mut hblank = range(ids::HBLANK, hb_min, hb_min + hb_span, hb_min);
+            hblank.read_only = hb_ro;
+            let controls = ExposureControls::Sensor {
+                sensor,
+                width,
+                height,
+                pixel_rate: rate,
+                exposure: range(ids::EXPOSURE, 1, exp_max, 1),
+                vblank,
+                hblank: Some(hblank),
+                analogue_gain: Some(range(ids::ANALOGUE_GAIN, 0, 978, 0)),
+            };
+            let plan = plan_exposure(&controls, exposure_us, gain).unwrap();
+            let limits = |id| match id {
+                ids::VBLANK => (vblank.min, vblank.max),
+                ids::HBLANK => (hblank.min, hblank.max),
+                ids::EXPOSURE => (1, i64::MAX),
+                ids::ANALOGUE_GAIN => (0, 978),
+                other => panic!("unexpected write to {other:#x}"),
+            };
+            for &(id, v) in &plan.writes {
+                let (lo, hi) = limits(id);
+                proptest::prop_assert!((lo..=hi).contains(&v), "{id:#x} = {v} outside {lo}..={hi}");
+            }
+            let pos = |id| plan.writes.iter().position(|w| w.0 == id);
+            proptest::prop_assert!(pos(ids::VBLANK) < pos(ids::EXPOSURE));
+        }
     }
 }
