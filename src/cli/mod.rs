@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod devices;
 pub mod export;
 pub mod info;
 pub mod repair;
@@ -33,6 +34,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// List cameras: formats, sizes and exposure/gain controls.
+    Devices(devices::DevicesArgs),
     Info(info::InfoArgs),
     Verify(verify::VerifyArgs),
     Repair(repair::RepairArgs),
@@ -60,6 +63,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         verbose: cli.verbose,
     };
     match cli.command {
+        Command::Devices(a) => devices::run(a),
         Command::Info(a) => info::run(a, ui),
         Command::Verify(a) => verify::run(a, ui),
         Command::Repair(a) => repair::run(a, ui),

@@ -6,7 +6,9 @@
 //! Errors keep "try again" (timeouts, error-flagged buffers) apart from "the device is
 //! gone" and "the source has ended", so the pipeline can apply its policy.
 
+pub mod images;
 pub mod sim;
+pub mod v4l2;
 
 use crate::frame::{FrameMeta, PixelFormat};
 
