@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+pub mod args;
+pub mod capture;
 pub mod devices;
 pub mod export;
 pub mod info;
@@ -34,6 +36,8 @@ pub struct Cli {
 /// The commands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    Capture(capture::CaptureArgs),
+    Import(capture::ImportArgs),
     /// List cameras: formats, sizes and exposure/gain controls.
     Devices(devices::DevicesArgs),
     Info(info::InfoArgs),
@@ -47,7 +51,9 @@ pub const EXIT_DAMAGED: u8 = 3;
 
 /// Runs the command line and maps the result to an exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // The original program spelled its DRC flag `-drc`; keep that working.
+    let args = std::env::args_os().map(|a| if a == "-drc" { "--drc".into() } else { a });
+    let cli = Cli::parse_from(args);
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -63,6 +69,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         verbose: cli.verbose,
     };
     match cli.command {
+        Command::Capture(a) => capture::run(a, ui),
+        Command::Import(a) => capture::run_import(a, ui),
         Command::Devices(a) => devices::run(a),
         Command::Info(a) => info::run(a, ui),
         Command::Verify(a) => verify::run(a, ui),

@@ -4,4 +4,5 @@
 //! finished stack is demosaiced ([`debayer`]) and tone-mapped ([`tone`]), once per output.
 
 pub mod debayer;
+pub mod live;
 pub mod tone;

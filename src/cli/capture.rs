@@ -1,0 +1,331 @@
+//! `nightcap capture` and `nightcap import`: frames from a camera, the simulated sky or a
+//! folder of images into a journal.
+//!
+//! The original program's flags keep their meaning: `-e/--exposure` ms, `-d/--duration` s
+//! (a stacked JPEG every so often, written by the stacker following the journal),
+//! `-f/--fileprefix`, `-drc` (also spelled `--drc`), `-v`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+
+use super::args::{parse_bytes, parse_source, SourceSpec};
+use super::ui::Ui;
+use crate::capture::{self, CaptureConfig, CaptureSummary, Counters};
+use crate::journal::ring::Budget;
+use crate::journal::WriterConfig;
+use crate::source::images::ImageFolder;
+use crate::source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
+use crate::source::v4l2::{V4l2Config, V4l2Source};
+use crate::source::FrameSource;
+use crate::stack::tone::Drc;
+use crate::time::{human_duration, parse_duration, parse_utc};
+
+/// Capture frames into a journal: from a V4L2 camera, the simulated sky, or a folder of
+/// images. Stops at --frames, --for, the end of the source, or Ctrl-C (everything sealed).
+#[derive(Debug, clap::Args)]
+pub struct CaptureArgs {
+    /// Where frames come from: `v4l2:/dev/video0`, `sim` (the simulated sky), or `images:DIR`.
+    #[arg(long, default_value = "sim", value_parser = parse_source)]
+    pub source: SourceSpec,
+    /// Exposure time in milliseconds (as the original program's -e).
+    #[arg(short = 'e', long, default_value_t = 5000)]
+    pub exposure: u32,
+    /// Write a stacked image every this many seconds while capturing (as the original
+    /// program's -d); 0 turns live stacks off. Any duration can be stacked later with
+    /// `nightcap stack`.
+    #[arg(short = 'd', long, default_value_t = 60)]
+    pub duration: u32,
+    /// Prefix of the live stacked images (as the original program's -f).
+    #[arg(short = 'f', long, default_value = "./img")]
+    pub fileprefix: String,
+    /// Dynamic range compression of the live stacks (as the original program's -drc).
+    #[arg(long, default_value = "off", value_parser = ["off", "low", "medium", "high"])]
+    pub drc: String,
+    /// Sensor gain (1.0 = unity); the camera's own setting when omitted.
+    #[arg(long)]
+    pub gain: Option<f64>,
+    /// The journal directory.
+    #[arg(long, default_value = "./journal")]
+    pub journal: PathBuf,
+    /// Byte budget of the journal ring (e.g. 8G); oldest sealed segments are deleted to stay within it.
+    #[arg(long, value_parser = parse_bytes)]
+    pub ring_size: Option<u64>,
+    /// Free space to keep on the disk (e.g. 512M).
+    #[arg(long, value_parser = parse_bytes, default_value = "256M")]
+    pub reserve: u64,
+    /// Size of each segment file (e.g. 256M).
+    #[arg(long, value_parser = parse_bytes, default_value = "256M")]
+    pub segment_size: u64,
+    /// Seal a segment once it spans this much time (e.g. 15m), so rsync can ship a night piece by piece.
+    #[arg(long, value_parser = parse_duration, default_value = "15m")]
+    pub segment_time: i64,
+    /// zstd level (0 stores frames uncompressed; the pipeline lowers it when it falls behind).
+    #[arg(long, default_value_t = 1, allow_negative_numbers = true)]
+    pub zstd_level: i32,
+    /// Compression threads (default: one per core).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Stop after this many frames.
+    #[arg(long)]
+    pub frames: Option<u64>,
+    /// Stop once frames span this long (by their timestamps, e.g. 1h).
+    #[arg(long = "for", value_parser = parse_duration)]
+    pub for_: Option<i64>,
+    /// Print the summary as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// The simulated sensor: imx477, imx219, ov5647, webcam, small, tiny.
+    #[arg(long, default_value = "imx477")]
+    pub sim_sensor: String,
+    /// Speed of the simulated clock: 1 = real time, 720 = an hour in 5 s, 0 = as fast as possible.
+    #[arg(long, default_value_t = 1.0)]
+    pub sim_speed: f64,
+    /// Seed of the simulated sky (same seed, same sky, same frames).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// UTC time of the first simulated exposure (default: a night in August 2026).
+    #[arg(long, value_parser = parse_utc)]
+    pub sim_start: Option<i64>,
+    /// Drifting clouds in the simulated sky.
+    #[arg(long)]
+    pub sim_clouds: bool,
+    /// Faults to inject into the simulated camera, e.g. "timeout@10,skip@20:3,error@30,gone@40:5".
+    #[arg(long)]
+    pub sim_faults: Option<String>,
+    /// UTC offset (hours) of times in image file names without a zone (images: source).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub utc_offset: f64,
+    /// Testing aid: delay the journal writer by this many ms per record (simulates a slow disk).
+    #[arg(long, hide = true)]
+    pub debug_slow_writer: Option<u64>,
+}
+
+/// Import a folder of JPEG/PNG/TIFF frames (such as the original program's) into a
+/// journal, ordered and timestamped from EXIF, file names or modification times.
+#[derive(Debug, clap::Args)]
+pub struct ImportArgs {
+    /// The folder of images.
+    pub dir: PathBuf,
+    /// The journal directory to write (created if missing).
+    pub journal: PathBuf,
+    /// UTC offset (hours) of times in file names and EXIF without a zone.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub utc_offset: f64,
+}
+
+pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let source = open_source(&args)?;
+    let mut cfg = CaptureConfig::new(writer_config(&args));
+    if let Some(w) = args.workers {
+        if w == 0 {
+            bail!("--workers must be at least 1");
+        }
+        cfg.workers = w;
+        cfg.buffers = w + 2;
+    }
+    cfg.frames = args.frames;
+    cfg.duration_ns = args.for_;
+    cfg.throttle = args.debug_slow_writer.map(Duration::from_millis);
+    let live = (args.duration > 0).then(|| LiveStacks {
+        every_s: args.duration,
+        prefix: args.fileprefix.clone(),
+        drc: Drc::from_name(&args.drc).unwrap_or(Drc::Off),
+    });
+    run_pipeline(source, cfg, &args.journal, live, args.json, ui)
+}
+
+pub fn run_import(args: ImportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let offset = (args.utc_offset * 3600.0).round() as i32;
+    let source = ImageFolder::open(&args.dir, offset)
+        .with_context(|| format!("cannot import {}", args.dir.display()))?;
+    for s in source.skipped() {
+        ui.say(format!("skipped {}: {}", s.path.display(), s.reason));
+    }
+    let mut w = WriterConfig::new(&args.journal);
+    w.budget.reserve_bytes = 0;
+    run_pipeline(
+        Box::new(source),
+        CaptureConfig::new(w),
+        &args.journal,
+        None,
+        false,
+        ui,
+    )
+}
+
+fn writer_config(args: &CaptureArgs) -> WriterConfig {
+    let mut w = WriterConfig::new(&args.journal);
+    w.segment_bytes = args.segment_size;
+    w.segment_duration_ns = args.segment_time;
+    w.zstd_level = args.zstd_level;
+    w.budget = Budget {
+        ring_bytes: args.ring_size,
+        reserve_bytes: args.reserve,
+    };
+    w
+}
+
+fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
+    let gain_milli = args
+        .gain
+        .map(|g| (g * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32);
+    if args.exposure == 0 {
+        bail!("--exposure must be at least 1 ms");
+    }
+    Ok(match &args.source {
+        SourceSpec::Sim => {
+            let sensor = SensorPreset::from_name(&args.sim_sensor).with_context(|| {
+                format!(
+                    "unknown --sim-sensor '{}': use one of {}",
+                    args.sim_sensor,
+                    SensorPreset::names().join(", ")
+                )
+            })?;
+            let faults = match &args.sim_faults {
+                Some(spec) => FaultPlan::parse(spec).context("bad --sim-faults")?,
+                None => FaultPlan::none(),
+            };
+            let defaults = SimConfig::default();
+            let config = SimConfig {
+                sensor,
+                seed: args.seed,
+                exposure_us: args.exposure.saturating_mul(1000),
+                gain_milli: gain_milli.unwrap_or(defaults.gain_milli),
+                start_utc_ns: args.sim_start.unwrap_or(defaults.start_utc_ns),
+                speed: args.sim_speed,
+                clouds: args.sim_clouds,
+                faults,
+                ..defaults
+            };
+            Box::new(SimSky::new(config).context("cannot start the simulated sky")?)
+        }
+        SourceSpec::V4l2(path) => {
+            let mut c = V4l2Config::new(path.clone(), args.exposure.saturating_mul(1000));
+            c.gain_milli = gain_milli;
+            Box::new(V4l2Source::open(&c).context("cannot open the camera")?)
+        }
+        SourceSpec::Images(dir) => {
+            let offset = (args.utc_offset * 3600.0).round() as i32;
+            Box::new(
+                ImageFolder::open(dir, offset)
+                    .with_context(|| format!("cannot read images from {}", dir.display()))?,
+            )
+        }
+    })
+}
+
+/// Settings of the live stacks written while capturing (`-d`).
+struct LiveStacks {
+    every_s: u32,
+    prefix: String,
+    drc: Drc,
+}
+
+fn run_pipeline(
+    source: Box<dyn FrameSource>,
+    cfg: CaptureConfig,
+    journal: &std::path::Path,
+    live: Option<LiveStacks>,
+    json: bool,
+    ui: Ui,
+) -> anyhow::Result<ExitCode> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    ui.say(format!(
+        "capturing from {} into {}",
+        source.describe(),
+        journal.display()
+    ));
+    let counters = Arc::new(Counters::default());
+    let status = spawn_status(ui, Arc::clone(&counters), Arc::clone(&stop));
+    let live_thread =
+        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&stop), ui));
+    let result = capture::run(source, cfg, Arc::clone(&stop), Arc::clone(&counters));
+    stop.store(true, Ordering::Relaxed);
+    let _ = status.join();
+    if let Some(t) = live_thread {
+        let _ = t.join();
+    }
+    let summary = result.with_context(|| format!("capture into {} stopped", journal.display()))?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+    } else {
+        ui.say(summary_text(&summary, journal));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn spawn_status(ui: Ui, c: Arc<Counters>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let bar = ui.status();
+        let started = std::time::Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            let written = c.written.load(Ordering::Relaxed);
+            let rate = written as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            bar.set_message(format!(
+                "{written} frames ({rate:.1}/s), queue {}, ratio {:.2}:1, level {}, dropped {}, gaps {}, journal {:.0} MiB",
+                c.in_flight.load(Ordering::Relaxed),
+                c.ratio(),
+                c.level.load(Ordering::Relaxed),
+                c.dropped.load(Ordering::Relaxed),
+                c.gaps.load(Ordering::Relaxed),
+                c.journal_bytes.load(Ordering::Relaxed) as f64 / 1048576.0,
+            ));
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        bar.finish_and_clear();
+    })
+}
+
+fn spawn_live_stacks(
+    live: LiveStacks,
+    journal: PathBuf,
+    stop: Arc<AtomicBool>,
+    ui: Ui,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        if let Err(e) =
+            crate::stack::live::live_stacks(&journal, live.every_s, &live.prefix, live.drc, &stop)
+        {
+            ui.say(format!("nightcap: live stacks stopped: {e:#}"));
+        }
+    })
+}
+
+fn summary_text(s: &CaptureSummary, journal: &std::path::Path) -> String {
+    let w = &s.writer;
+    let ratio = if w.stored_bytes > 0 {
+        w.raw_bytes as f64 / w.stored_bytes as f64
+    } else {
+        0.0
+    };
+    let mut t = format!(
+        "{:?}: {} frames captured, {} written, {} dropped, {} gaps ({} frames missed) in {}; compression {:.2}:1; {} segments sealed{}",
+        s.stop,
+        s.captured,
+        s.written,
+        s.dropped,
+        w.gaps,
+        w.missed_frames,
+        human_duration((s.elapsed_s * 1e9) as i64),
+        ratio,
+        w.segments_sealed,
+        if w.segments_deleted > 0 { format!(", {} old segments deleted by the ring", w.segments_deleted) } else { String::new() },
+    );
+    for r in &w.recovered {
+        t.push_str(&format!("\nrecovered: {r}"));
+    }
+    t.push_str(&format!(
+        "\njournal: {} (nightcap info {0})",
+        journal.display()
+    ));
+    t
+}
