@@ -55,6 +55,39 @@ pub fn debayer(img: &Image16) -> Image16 {
     out
 }
 
+fn avg2(a: u16, b: u16) -> u16 {
+    (u32::from(a) + u32::from(b)).div_ceil(2) as u16
+}
+
+fn avg4(a: u16, b: u16, c: u16, d: u16) -> u16 {
+    ((u32::from(a) + u32::from(b) + u32::from(c) + u32::from(d) + 2) / 4) as u16
+}
+
+/// Bilinear RGB of the centre of a 3x3 neighbourhood (rows up, mid, down).
+#[inline(always)]
+fn interpolate(site: Site, u: &[u16; 3], m: &[u16; 3], d: &[u16; 3]) -> [u16; 3] {
+    match site {
+        Site::Chroma(c) => {
+            let g = avg4(m[0], m[2], u[1], d[1]);
+            let other = avg4(u[0], u[2], d[0], d[2]);
+            if c == 0 {
+                [m[1], g, other]
+            } else {
+                [other, g, m[1]]
+            }
+        }
+        Site::Green { horizontal } => {
+            let h = avg2(m[0], m[2]);
+            let v = avg2(u[1], d[1]);
+            if horizontal == 0 {
+                [h, m[1], v]
+            } else {
+                [v, m[1], h]
+            }
+        }
+    }
+}
+
 fn debayer_row(img: &Image16, y: usize, row: &mut [u16]) {
     let (w, h) = (img.width as usize, img.height as usize);
     if y == 0 || y + 1 == h || w < 3 {
@@ -68,25 +101,17 @@ fn debayer_row(img: &Image16, y: usize, row: &mut [u16]) {
     let dn = &img.data[(y + 1) * w..(y + 2) * w];
     let sites = [site(img.cfa, 0, y), site(img.cfa, 1, y)];
     row[..3].copy_from_slice(&border_pixel(img, 0, y));
-    for x in 1..w - 1 {
-        let avg2 = |a: u16, b: u16| (u32::from(a) + u32::from(b)).div_ceil(2) as u16;
-        let avg4 = |a: u16, b: u16, c: u16, d: u16| {
-            ((u32::from(a) + u32::from(b) + u32::from(c) + u32::from(d) + 2) / 4) as u16
-        };
-        let mut px = [0u16; 3];
-        match sites[x & 1] {
-            Site::Chroma(c) => {
-                px[c] = mid[x];
-                px[1] = avg4(mid[x - 1], mid[x + 1], up[x], dn[x]);
-                px[2 - c] = avg4(up[x - 1], up[x + 1], dn[x - 1], dn[x + 1]);
-            }
-            Site::Green { horizontal } => {
-                px[1] = mid[x];
-                px[horizontal] = avg2(mid[x - 1], mid[x + 1]);
-                px[2 - horizontal] = avg2(up[x], dn[x]);
-            }
-        }
-        row[3 * x..3 * x + 3].copy_from_slice(&px);
+    // 3x3 neighbourhoods as fixed-size arrays, so the inner loop has no bounds checks.
+    let windows = up
+        .windows(3)
+        .zip(mid.windows(3))
+        .zip(dn.windows(3))
+        .map(|((u, m), d)| {
+            let arr = |s: &[u16]| [s[0], s[1], s[2]];
+            (arr(u), arr(m), arr(d))
+        });
+    for (x, (px, (u, m, d))) in (1..).zip(row[3..3 * (w - 1)].chunks_exact_mut(3).zip(windows)) {
+        px.copy_from_slice(&interpolate(sites[x & 1], &u, &m, &d));
     }
     row[3 * (w - 1)..].copy_from_slice(&border_pixel(img, w - 1, y));
 }
