@@ -152,9 +152,12 @@ pub struct ToneMap {
 }
 
 impl ToneMap {
-    /// Estimates black level and white balance from `img` (mono or RGB, not a mosaic) and
-    /// builds the tables.
+    /// Estimates black level and white balance from `img` and builds the tables. A mosaic
+    /// is measured after debayering (pass the debayered image if you have it).
     pub fn estimate(img: &Image16, settings: &RenderSettings) -> ToneMap {
+        if img.channels == 1 && img.cfa != Cfa::None {
+            return ToneMap::estimate(&debayer(img), settings);
+        }
         let max = img.max_value();
         let channels = usize::from(img.channels.clamp(1, 3));
         let hists = histograms(img, channels, max);
@@ -192,9 +195,10 @@ impl ToneMap {
         self.luts[c.min(self.luts.len() - 1)][usize::from(v)]
     }
 
-    /// Maps every sample of `img` (same channel count as the image this map was built
-    /// for; a mosaic is debayered first). Samples above the bit depth's maximum map as
-    /// the maximum.
+    /// Maps every sample of `img` (a mosaic is debayered first). Meant for images like the
+    /// one the map was estimated from (same bit depth and channels; a map from a mono image
+    /// applies its one table to every channel). Samples above the bit depth's maximum map
+    /// as the maximum.
     pub fn apply(&self, img: &Image16) -> Image16 {
         let rgb;
         let img = if img.channels == 1 && img.cfa != Cfa::None {
