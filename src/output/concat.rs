@@ -79,7 +79,8 @@ fn duration_text(s: f64) -> String {
     t.strip_suffix('.').unwrap_or(t).to_string()
 }
 
-/// The text of a concat list for `entries` stored in `list_dir`.
+/// The text of a concat list for `entries` stored in `list_dir` (entry paths and
+/// `list_dir` both absolute, or both relative to the same directory).
 pub fn concat_text(list_dir: &Path, entries: &[ConcatEntry]) -> Result<Vec<u8>, ConcatProblem> {
     let last = entries.last().ok_or(ConcatProblem::Empty)?;
     let mut out = b"ffconcat version 1.0\n".to_vec();
@@ -114,9 +115,24 @@ pub fn concat_text(list_dir: &Path, entries: &[ConcatEntry]) -> Result<Vec<u8>, 
 }
 
 /// Writes the concat list `list_path` (atomically).
+/// Relative frame paths are taken relative to the current directory (like every other
+/// path the user gives) and rewritten relative to the list's directory, or absolute.
 pub fn write_concat(list_path: &Path, entries: &[ConcatEntry]) -> Result<(), OutputError> {
-    let dir = list_path.parent().unwrap_or(Path::new(""));
-    let text = concat_text(dir, entries).map_err(|problem| OutputError::Concat {
+    // ffmpeg resolves relative names against the list's directory, not our working
+    // directory, so compare absolute forms.
+    let absolute = |p: &Path| std::path::absolute(p).map_err(|e| OutputError::io(p, e));
+    let list_abs = absolute(list_path)?;
+    let dir = list_abs.parent().unwrap_or(Path::new("/"));
+    let entries = entries
+        .iter()
+        .map(|e| {
+            Ok(ConcatEntry {
+                path: absolute(&e.path)?,
+                duration_s: e.duration_s,
+            })
+        })
+        .collect::<Result<Vec<_>, OutputError>>()?;
+    let text = concat_text(dir, &entries).map_err(|problem| OutputError::Concat {
         path: list_path.to_path_buf(),
         problem,
     })?;
@@ -296,6 +312,32 @@ mod tests {
             concat_text(dir, &[entry("/d/a\nb.png", 1.0)]),
             Err(ConcatProblem::LineBreak { index: 0, .. })
         ));
+    }
+
+    #[test]
+    fn relative_entries_are_resolved_against_the_working_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let list = dir.path().join("sub").join("l.ffconcat");
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        // A relative name means "in the working directory", not "next to the list".
+        write_concat(&list, &[entry("frame.png", 1.0)]).unwrap();
+        let t = std::fs::read_to_string(&list).unwrap();
+        let want = String::from_utf8(quote_path(&cwd.join("frame.png"))).unwrap();
+        assert!(t.contains(&format!("file {want}\n")), "{t}");
+        // A frame next to the list is written relative to it.
+        let next = dir.path().join("sub").join("f.png");
+        write_concat(
+            &list,
+            &[ConcatEntry {
+                path: next,
+                duration_s: 1.0,
+            }],
+        )
+        .unwrap();
+        assert!(std::fs::read_to_string(&list)
+            .unwrap()
+            .contains("file 'f.png'\n"));
     }
 
     #[test]

@@ -567,6 +567,33 @@ mod tests {
         assert!(!path.exists());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_image_round_trips(
+            w in 1u32..40, h in 1u32..30, rgb in proptest::bool::ANY,
+            cfa_code in 0u8..5, depth in 8u8..=16, seed in proptest::num::u64::ANY,
+        ) {
+            let (channels, cfa) = if rgb {
+                (3, Cfa::None)
+            } else {
+                (1, Cfa::from_code(cfa_code).unwrap())
+            };
+            let mut img = Image16::zeroed(w, h, channels, cfa, depth);
+            let mut x = seed | 1;
+            let max = img.max_value();
+            for v in &mut img.data {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                *v = x as u16 & max;
+            }
+            let (bytes, back) = write_read(&img, &[]);
+            proptest::prop_assert_eq!(bytes.len() % BLOCK, 0);
+            proptest::prop_assert_eq!(back.image, img);
+        }
+    }
+
     fn problem_of(bytes: &[u8]) -> FitsProblem {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.fits");

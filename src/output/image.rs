@@ -461,6 +461,12 @@ pub(crate) mod tests {
                     back.into_rgb16().into_raw()
                 };
                 assert_eq!(data, img.data, "{ext} with {channels} channels");
+                if format == OutputFormat::Png {
+                    let file = std::io::BufReader::new(std::fs::File::open(&path).unwrap());
+                    let mut dec = ::image::codecs::png::PngDecoder::new(file).unwrap();
+                    let exif = dec.exif_metadata().unwrap().expect("PNG eXIf chunk");
+                    assert_eq!(exif_tag(&exif, 0x9003).unwrap(), b"2026:11:24 02:15:00\0");
+                }
             }
         }
     }

@@ -17,6 +17,7 @@ pub mod image;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use self::image::{write_image, write_sidecar, OutputFormat, OutputMeta};
 pub use crate::time::{utc_compact, utc_iso};
@@ -97,7 +98,10 @@ fn temp_path(path: &Path) -> PathBuf {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "output".to_string());
-    path.with_file_name(format!(".{name}.{}.tmp", std::process::id()))
+    // Process id and a counter: concurrent writers (threads or processes) never share one.
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
 }
 
 /// Writes a file atomically: `write` fills a buffered temporary file in the same directory,

@@ -147,14 +147,17 @@ const MAX_GAIN: f32 = 4.0;
 pub struct ToneMap {
     black: u16,
     gains: [f32; 3],
-    max: u16,
-    luts: Vec<Vec<u16>>,
+    /// One table per channel, 65536 entries each (values above `max` map as `max`).
+    luts: Vec<Box<[u16; 65536]>>,
 }
 
 impl ToneMap {
-    /// Estimates black level and white balance from `img` (mono or RGB, not a mosaic) and
-    /// builds the tables.
+    /// Estimates black level and white balance from `img` and builds the tables. A mosaic
+    /// is measured after debayering (pass the debayered image if you have it).
     pub fn estimate(img: &Image16, settings: &RenderSettings) -> ToneMap {
+        if img.channels == 1 && img.cfa != Cfa::None {
+            return ToneMap::estimate(&debayer(img), settings);
+        }
         let max = img.max_value();
         let channels = usize::from(img.channels.clamp(1, 3));
         let hists = histograms(img, channels, max);
@@ -174,12 +177,7 @@ impl ToneMap {
         let luts = (0..channels)
             .map(|c| build_lut(black, max, gains[c], settings))
             .collect();
-        ToneMap {
-            black,
-            gains,
-            max,
-            luts,
-        }
+        ToneMap { black, gains, luts }
     }
 
     /// The black level used.
@@ -194,12 +192,13 @@ impl ToneMap {
 
     /// The display value of sample `v` of channel `c`.
     pub fn map(&self, c: usize, v: u16) -> u16 {
-        self.luts[c.min(self.luts.len() - 1)][usize::from(v.min(self.max))]
+        self.luts[c.min(self.luts.len() - 1)][usize::from(v)]
     }
 
-    /// Maps every sample of `img` (same channel count as the image this map was built
-    /// for; a mosaic is debayered first). Samples above the bit depth's maximum map as
-    /// the maximum.
+    /// Maps every sample of `img` (a mosaic is debayered first). Meant for images like the
+    /// one the map was estimated from (same bit depth and channels; a map from a mono image
+    /// applies its one table to every channel). Samples above the bit depth's maximum map
+    /// as the maximum.
     pub fn apply(&self, img: &Image16) -> Image16 {
         let rgb;
         let img = if img.channels == 1 && img.cfa != Cfa::None {
@@ -214,15 +213,22 @@ impl ToneMap {
             return out;
         }
         let row = img.width as usize * ch;
-        let max = usize::from(self.max);
+        let lut = |c: usize| &*self.luts[c.min(self.luts.len() - 1)];
+        let (r, g, b) = (lut(0), lut(1), lut(2));
+        // Tables have 65536 entries, so indexing by a u16 needs no bounds check.
         out.data
             .par_chunks_mut(row)
             .zip(img.data.par_chunks(row))
             .for_each(|(dst, src)| {
-                for (d, s) in dst.chunks_exact_mut(ch).zip(src.chunks_exact(ch)) {
-                    for c in 0..ch {
-                        let lut = &self.luts[c.min(self.luts.len() - 1)];
-                        d[c] = lut[usize::from(s[c]).min(max)];
+                if ch == 3 {
+                    for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                        d[0] = r[usize::from(s[0])];
+                        d[1] = g[usize::from(s[1])];
+                        d[2] = b[usize::from(s[2])];
+                    }
+                } else {
+                    for (d, &s) in dst.iter_mut().zip(src) {
+                        *d = r[usize::from(s)];
                     }
                 }
             });
@@ -314,15 +320,17 @@ fn normalise(g: [f32; 3]) -> [f32; 3] {
     g.map(|x| x / min)
 }
 
-fn build_lut(black: u16, max: u16, gain: f32, s: &RenderSettings) -> Vec<u16> {
+fn build_lut(black: u16, max: u16, gain: f32, s: &RenderSettings) -> Box<[u16; 65536]> {
     let range = f32::from(max - black).max(1.0);
-    (0..=max)
-        .map(|v| {
-            let x = f32::from(v.saturating_sub(black)) * gain / range;
-            let y = s.drc.apply(s.stretch.apply(x.min(1.0)));
-            (y.clamp(0.0, 1.0) * 65535.0).round() as u16
-        })
-        .collect()
+    let mut lut = Box::new([0u16; 65536]);
+    for v in 0..=max {
+        let x = f32::from(v.saturating_sub(black)) * gain / range;
+        let y = s.drc.apply(s.stretch.apply(x.min(1.0)));
+        lut[usize::from(v)] = (y.clamp(0.0, 1.0) * 65535.0).round() as u16;
+    }
+    let top = lut[usize::from(max)];
+    lut[usize::from(max)..].fill(top);
+    lut
 }
 
 #[cfg(test)]
@@ -440,7 +448,10 @@ mod tests {
                     drc,
                 };
                 let lut = build_lut(64, 1023, 1.0, &s);
-                assert_eq!((lut[0], lut[64], lut[1023]), (0, 0, 65535));
+                assert_eq!(
+                    (lut[0], lut[64], lut[1023], lut[65535]),
+                    (0, 0, 65535, 65535)
+                );
                 assert!(lut.windows(2).all(|p| p[0] <= p[1]), "{stretch:?} {drc:?}");
             }
         }
