@@ -12,6 +12,8 @@
 pub mod codec;
 pub mod error;
 pub mod format;
+#[doc(hidden)]
+pub mod golden;
 pub mod inspect;
 pub mod mmap;
 pub mod reader;
@@ -32,7 +34,10 @@ pub use writer::{JournalWriter, WriterConfig, WriterStats};
 /// reader breaks one of its promises (it returned a frame of the wrong length).
 pub fn fuzz_segment_bytes(data: &[u8]) {
     let Ok(dir) = tempfile_dir() else { return };
-    for name in ["00000000-20261124T000000Z.seg", "00000000-20261124T000000Z.active"] {
+    for name in [
+        "00000000-20261124T000000Z.seg",
+        "00000000-20261124T000000Z.active",
+    ] {
         let path = dir.join(name);
         if std::fs::write(&path, data).is_err() {
             return;
@@ -43,7 +48,10 @@ pub fn fuzz_segment_bytes(data: &[u8]) {
             for r in j.frames() {
                 if let Ok(f) = j.read_frame(&r, &mut dec, &mut scratch) {
                     let want = f.format.max_frame_bytes() as usize;
-                    assert!(f.data.len() == want || !f.format.fixed_size(), "frame of the wrong length");
+                    assert!(
+                        f.data.len() == want || !f.format.fixed_size(),
+                        "frame of the wrong length"
+                    );
                 }
             }
             let _ = j.gaps();

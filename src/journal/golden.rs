@@ -1,0 +1,174 @@
+//! The golden segments of `formats/golden/`: written by `scripts/make-golden.sh` (through
+//! `examples/make_golden.rs`) and rewritten by `tests/golden.rs`, which checks that the
+//! committed files are byte-identical to what this code writes today.
+//!
+//! Everything is fixed — frames from the simulated sky's `tiny` preset with seed 7, salts,
+//! run id and times — so the same nightcap writes the same bytes. The files are read by
+//! `tests/golden.rs`; `golden/README.md` lists each frame's seq, time and the CRC-32C of
+//! its decoded bytes so readers in other languages can check themselves.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use crate::frame::FrameMeta;
+use crate::journal::codec::Encoder;
+use crate::journal::format::{crc, Gap, GapReason, Kind, RecordHeader, SegmentHeader};
+use crate::journal::segment::ActiveSegment;
+use crate::source::sim::{SensorPreset, SimConfig, SimSky};
+
+/// 2026-11-30T00:00:00Z
+const T0: i64 = 1_795_996_800_000_000_000;
+const MIN: i64 = 60_000_000_000;
+
+fn sim() -> SimConfig {
+    SimConfig {
+        sensor: SensorPreset::Tiny,
+        seed: 7,
+        start_utc_ns: T0,
+        speed: 0.0,
+        ..SimConfig::default()
+    }
+}
+
+fn header(segno: u64, first_seq: u64) -> SegmentHeader {
+    SegmentHeader {
+        run_id: 0x6e69_6768_7463_6170,
+        segno,
+        salt: 0x5eed_0000_0000_0000 + segno,
+        created_ns: T0 + segno as i64 * MIN,
+        first_seq,
+        format: SensorPreset::Tiny.format(),
+        default_transform: 0,
+        default_compression: 1,
+        zstd_level: 1,
+    }
+}
+
+fn frame_record(meta: &FrameMeta, raw: &[u8], payload: &mut Vec<u8>) -> RecordHeader {
+    let spec = Encoder::new(1)
+        .encode(&SensorPreset::Tiny.format(), raw, payload)
+        .expect("encodes");
+    RecordHeader {
+        kind: Kind::Frame,
+        flags: 0,
+        transform: spec.transform.code(),
+        compression: spec.compression.code(),
+        stored_len: payload.len() as u32,
+        raw_len: raw.len() as u32,
+        seq: 0,
+        time_ns: meta.time_utc_ns,
+        exposure_us: meta.exposure_us,
+        gain_milli: meta.gain_milli,
+        driver_seq: meta.driver_seq,
+        payload_crc: crc(payload),
+        driver_ts_ns: meta.driver_ts_ns,
+        salt_lo: 0,
+    }
+}
+
+struct Listing(String);
+
+impl Listing {
+    fn frame(&mut self, file: &str, seq: u64, meta: &FrameMeta, raw: &[u8]) {
+        let _ = writeln!(
+            self.0,
+            "| {file} | {seq} | {} | {} | {} | 0x{:08x} |",
+            meta.time_utc_ns,
+            meta.exposure_us,
+            raw.len(),
+            crc(raw)
+        );
+    }
+}
+
+fn append_frames(
+    seg: &mut ActiveSegment,
+    file: &str,
+    frames: std::ops::Range<u64>,
+    list: &mut Listing,
+) {
+    let mut raw = Vec::new();
+    let mut payload = Vec::new();
+    for i in frames {
+        let meta = SimSky::render(&sim(), i, &mut raw);
+        let h = frame_record(&meta, &raw, &mut payload);
+        let seq = seg.append(h, &payload);
+        list.frame(file, seq, &meta, &raw);
+    }
+}
+
+/// The simulated-sky configuration the golden frames come from.
+pub fn sim_config() -> SimConfig {
+    sim()
+}
+
+/// Writes the golden segments and their README into `dir`, replacing old ones.
+///
+/// # Panics
+/// On I/O errors: this is a developer tool.
+pub fn write(dir: &Path) {
+    std::fs::create_dir_all(dir).expect("create golden dir");
+    for e in std::fs::read_dir(dir).expect("list golden dir") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "seg" || x == "active") {
+            std::fs::remove_file(p).expect("remove old golden file");
+        }
+    }
+    let mut list = Listing(String::new());
+
+    // 1. Sealed: a NOTE and 6 frames.
+    let name = "00000000-20261124T000000Z.seg";
+    let mut seg = ActiveSegment::create(dir, header(0, 0), 64 * 1024).expect("create");
+    let note = b"source=golden: simulated sky, tiny preset, seed 7";
+    seg.append(RecordHeader::meta_record(Kind::Note, 0, T0, note, 0), note);
+    append_frames(&mut seg, name, 0..6, &mut list);
+    seg.seal(T0 + MIN / 2).expect("seal");
+
+    // 2. Active, never sealed: 3 frames, then zeroed preallocated space.
+    let name = "00000001-20261124T000100Z.active";
+    let mut seg = ActiveSegment::create(dir, header(1, 6), 32 * 1024).expect("create");
+    append_frames(&mut seg, name, 6..9, &mut list);
+    drop(seg);
+
+    // 3. Sealed with a GAP: frames 12 and 13 were missed (camera timeout).
+    let name = "00000002-20261124T000200Z.seg";
+    let mut seg = ActiveSegment::create(dir, header(2, 9), 64 * 1024).expect("create");
+    append_frames(&mut seg, name, 9..12, &mut list);
+    let c = sim();
+    let gap = Gap {
+        count: 2,
+        start_ns: c.frame_meta(12).time_utc_ns,
+        end_ns: c.frame_meta(14).time_utc_ns,
+        reason: GapReason::Timeout,
+        text: "camera timed out twice".into(),
+    };
+    let payload = gap.encode();
+    seg.append(
+        RecordHeader::meta_record(Kind::Gap, 0, gap.start_ns, &payload, 0),
+        &payload,
+    );
+    let mut raw = Vec::new();
+    let mut stored = Vec::new();
+    for i in 14..16 {
+        let meta = SimSky::render(&sim(), i, &mut raw);
+        let h = frame_record(&meta, &raw, &mut stored);
+        let seq = seg.append(h, &stored);
+        list.frame(name, seq, &meta, &raw);
+    }
+    seg.seal(T0 + 3 * MIN).expect("seal");
+
+    let readme = format!(
+        "# Golden segments\n\nMade by `scripts/make-golden.sh` (`cargo run --example make_golden`); read by\n\
+         `tests/golden.rs`. Do not edit by hand: a change of the format or of the default codec\n\
+         regenerates them in the same commit as the spec.\n\n\
+         Stream: 64x48, fourcc `pRCC`, CSI-2 RAW12, RGGB, stride 128 (32 padding bytes per line).\n\
+         Frames: the simulated sky's `tiny` preset, seed 7, 5 s exposures at gain 4.\n\n\
+         `00000001-...active` is an active segment (no footer): a reader returns its 3 frames\n\
+         as the valid prefix. `00000002-...seg` holds a GAP record (2 frames missed, camera\n\
+         timeout) between seq 11 and seq 12.\n\n\
+         | file | seq | time_ns (UTC) | exposure_us | raw bytes | CRC-32C of decoded bytes |\n\
+         |---|---|---|---|---|---|\n{}",
+        list.0
+    );
+    std::fs::write(dir.join("README.md"), readme).expect("write README");
+}
