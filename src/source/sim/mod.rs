@@ -348,7 +348,7 @@ fn generate(config: &SimConfig, shared: &Shared) {
             return;
         }
         let meta = config.frame_meta(index);
-        let item = match config.faults.outcome(index) {
+        let item = match config.faults.outcome(index, config.seed) {
             SlotOutcome::Frame => {
                 let Some(mut buf) = acquire(shared, frame_bytes, paced) else {
                     return;
