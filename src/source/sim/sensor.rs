@@ -201,10 +201,10 @@ impl Quantizer {
         for (b, (sig, px)) in signal.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let first_group = (b * BLOCK / 4) as u64;
             for (g, zs) in z.chunks_exact_mut(4).enumerate() {
-                // One splitmix64 step per four pixels: 16 bits of the hash each.
+                // One splitmix64 step per four pixels: 12 of each pixel's 16 hash bits.
                 let h = mix(key.wrapping_add((first_group + g as u64).wrapping_mul(GOLDEN)));
                 for (i, zi) in zs.iter_mut().enumerate() {
-                    *zi = table[((h >> (16 * i)) & 0xffff) as usize];
+                    *zi = table[((h >> (16 * i)) & 0xfff) as usize];
                 }
             }
             for ((&e, &z), p) in sig.iter().zip(&z).zip(px.iter_mut()) {
