@@ -13,6 +13,7 @@
 //! indexed fault ignore the rates; among rates, the first listed that strikes wins.
 
 use std::fmt;
+use std::str::FromStr;
 
 use super::rng::{hash2, unit};
 
@@ -316,6 +317,14 @@ fn make_fault(
         "skip" => Fault::SkipDriverSeq(count as u32),
         _ => Fault::DeviceGone { frames: count },
     })
+}
+
+impl FromStr for FaultPlan {
+    type Err = FaultSpecError;
+
+    fn from_str(spec: &str) -> Result<FaultPlan, FaultSpecError> {
+        FaultPlan::parse(spec)
+    }
 }
 
 impl fmt::Display for FaultPlan {

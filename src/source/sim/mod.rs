@@ -33,7 +33,7 @@ use crate::frame::{FrameMeta, PixelFormat};
 use crate::source::{FrameSource, SourceError};
 
 pub use faults::{Fault, FaultPlan, FaultSpecError, MAX_FAULT_COUNT};
-pub use sensor::SensorPreset;
+pub use sensor::{SensorPreset, UnknownPreset};
 pub use sky::{Sky, Star, Transient, SIDEREAL_DAY_NS};
 
 use faults::SlotOutcome;

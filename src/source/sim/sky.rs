@@ -33,6 +33,8 @@ const SKY_E_PER_S: f32 = 30.0;
 const SKY_COLOUR: [f32; 3] = [1.35, 1.0, 0.65];
 /// Catalogue magnitudes: brightest, faintest.
 const MAG_RANGE: (f64, f64) = (-0.5, 11.0);
+/// Longest crossing of the frame by a satellite or plane, seconds.
+const MAX_PASS_S: f64 = 240.0;
 /// Largest splat radius in pixels (bounds the rows a splat can touch).
 const MAX_RADIUS: i32 = 24;
 
@@ -387,7 +389,8 @@ impl Sky {
             out.push(self.meteor(&mut m));
         }
         for (tag, slot_s, chance) in [(TAG_SATELLITE, 600.0, 0.6), (TAG_PLANE, 1800.0, 0.35)] {
-            let first = ((t0 - 400.0) / slot_s).floor() as i64;
+            // A pass starts inside its slot and lasts at most MAX_PASS_S.
+            let first = ((t0 - slot_s - MAX_PASS_S) / slot_s).floor() as i64;
             let last = (t1 / slot_s).floor() as i64;
             for slot in first..=last {
                 let mut r = Stream::new(hash2(self.seed, tag), slot as u64);
@@ -455,7 +458,7 @@ impl Pass {
         let e1 = e0 + 1 + (r.next() * 3.0) as u64;
         Pass {
             start_s: slot_start_s + r.range(0.0, slot_s),
-            duration_s: r.range(40.0, 240.0),
+            duration_s: r.range(40.0, MAX_PASS_S),
             from: edge_point(r, e0),
             to: edge_point(r, e1),
         }
