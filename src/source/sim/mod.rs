@@ -17,7 +17,28 @@
 //!   the [`Fault::SkipDriverSeq`] jumps so far; faults consume frame slots like a clock.
 //! - Dropping a `SimSky` stops its thread promptly.
 //!
-//! What the frames contain is described in [`sky`]; the sensor formats in [`sensor`].
+//! What the frames contain is described in the `sky` module; the sensor formats and
+//! noise model in `sensor`; fault plans in [`FaultPlan`].
+//!
+//! ```
+//! use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
+//! use nightcap::source::FrameSource;
+//!
+//! let config = SimConfig {
+//!     sensor: SensorPreset::Tiny,
+//!     speed: 0.0, // as fast as possible, never dropping frames
+//!     frames: Some(2),
+//!     ..SimConfig::default()
+//! };
+//! let mut camera = SimSky::new(config.clone())?;
+//! let mut delivered = Vec::new();
+//! let meta = camera.next_frame(&mut delivered)?;
+//! // The same frame, rendered directly: what a journal read-back must equal.
+//! let mut expected = Vec::new();
+//! assert_eq!(SimSky::render(&config, 0, &mut expected), meta);
+//! assert_eq!(delivered, expected);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod faults;
 mod rng;
