@@ -639,7 +639,9 @@ struct CloudGrid {
 impl CloudGrid {
     fn new(sky: &Sky, index: u64) -> CloudGrid {
         let (w, h) = (sky.format.width as usize, sky.format.height as usize);
-        let step = (w.min(h) / 64).clamp(2, 32);
+        // Clouds are features of a tenth of the frame or more: 32 grid steps across the
+        // short side resolve them.
+        let step = (w.min(h) / 32).clamp(4, 32);
         let (cols, rows) = (w / step + 2, h / step + 2);
         let scale = w.max(h) as f64 / 2.5;
         let t = sky.frame_time(index) as f64 / 1e9;
