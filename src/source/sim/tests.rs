@@ -423,8 +423,8 @@ fn a_slow_consumer_loses_frames_like_a_driver() {
     let mut sim = SimSky::new(c.clone()).unwrap();
     let mut buf = Vec::new();
     let mut seqs = Vec::new();
-    for _ in 0..4 {
-        std::thread::sleep(Duration::from_millis(20));
+    for _ in 0..6 {
+        std::thread::sleep(Duration::from_millis(25));
         let meta = sim.next_frame(&mut buf).unwrap();
         let index = c.index_of(&meta).unwrap();
         assert_eq!(u64::from(meta.driver_seq), index);
