@@ -413,7 +413,7 @@ fn paced_frames_keep_to_the_virtual_clock() {
 
 #[test]
 fn a_slow_consumer_loses_frames_like_a_driver() {
-    // 1 ms frames in real time; the consumer takes 20 ms per frame.
+    // 1 ms frames in real time; the consumer takes 25 ms per frame.
     let c = SimConfig {
         exposure_us: 1000,
         frame_gap_us: 0,
