@@ -17,7 +17,28 @@
 //!   the [`Fault::SkipDriverSeq`] jumps so far; faults consume frame slots like a clock.
 //! - Dropping a `SimSky` stops its thread promptly.
 //!
-//! What the frames contain is described in [`sky`]; the sensor formats in [`sensor`].
+//! What the frames contain is described in the `sky` module; the sensor formats and
+//! noise model in `sensor`; fault plans in [`FaultPlan`].
+//!
+//! ```
+//! use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
+//! use nightcap::source::FrameSource;
+//!
+//! let config = SimConfig {
+//!     sensor: SensorPreset::Tiny,
+//!     speed: 0.0, // as fast as possible, never dropping frames
+//!     frames: Some(2),
+//!     ..SimConfig::default()
+//! };
+//! let mut camera = SimSky::new(config.clone())?;
+//! let mut delivered = Vec::new();
+//! let meta = camera.next_frame(&mut delivered)?;
+//! // The same frame, rendered directly: what a journal read-back must equal.
+//! let mut expected = Vec::new();
+//! assert_eq!(SimSky::render(&config, 0, &mut expected), meta);
+//! assert_eq!(delivered, expected);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 mod faults;
 mod rng;
@@ -33,7 +54,7 @@ use crate::frame::{FrameMeta, PixelFormat};
 use crate::source::{FrameSource, SourceError};
 
 pub use faults::{Fault, FaultPlan, FaultSpecError, MAX_FAULT_COUNT};
-pub use sensor::SensorPreset;
+pub use sensor::{SensorPreset, UnknownPreset};
 pub use sky::{Sky, Star, Transient, SIDEREAL_DAY_NS};
 
 use faults::SlotOutcome;
@@ -360,7 +381,7 @@ fn generate(config: &SimConfig, shared: &Shared) {
             return;
         }
         let meta = config.frame_meta(index);
-        let item = match config.faults.outcome(index) {
+        let item = match config.faults.outcome(index, config.seed) {
             SlotOutcome::Frame => {
                 let Some(mut buf) = acquire(shared, frame_bytes, paced) else {
                     return;

@@ -6,6 +6,9 @@
 //! line padding, so everything downstream is exercised on realistic bytes. Packing uses
 //! [`crate::pixels`]; padding bytes are always zero.
 
+use std::fmt;
+use std::str::FromStr;
+
 use crate::frame::{Cfa, Packing, PixelFormat};
 use crate::pixels::{max_for_depth, pack_csi2_10, pack_csi2_12};
 
@@ -164,6 +167,29 @@ impl SensorPreset {
     }
 }
 
+/// A sensor preset name that is not in the table.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown simulated sensor `{name}`: use one of {}", NAMES.join(", "))]
+pub struct UnknownPreset {
+    pub name: String,
+}
+
+impl FromStr for SensorPreset {
+    type Err = UnknownPreset;
+
+    fn from_str(name: &str) -> Result<SensorPreset, UnknownPreset> {
+        SensorPreset::from_name(name).ok_or_else(|| UnknownPreset {
+            name: name.to_string(),
+        })
+    }
+}
+
+impl fmt::Display for SensorPreset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// Converts electrons to ADU for one exposure: noise, gain, black level, clipping.
 pub(crate) struct Quantizer {
     black: f32,
@@ -201,10 +227,10 @@ impl Quantizer {
         for (b, (sig, px)) in signal.chunks(BLOCK).zip(out.chunks_mut(BLOCK)).enumerate() {
             let first_group = (b * BLOCK / 4) as u64;
             for (g, zs) in z.chunks_exact_mut(4).enumerate() {
-                // One splitmix64 step per four pixels: 16 bits of the hash each.
+                // One splitmix64 step per four pixels: 12 of each pixel's 16 hash bits.
                 let h = mix(key.wrapping_add((first_group + g as u64).wrapping_mul(GOLDEN)));
                 for (i, zi) in zs.iter_mut().enumerate() {
-                    *zi = table[((h >> (16 * i)) & 0xffff) as usize];
+                    *zi = table[((h >> (16 * i)) & 0xfff) as usize];
                 }
             }
             for ((&e, &z), p) in sig.iter().zip(&z).zip(px.iter_mut()) {
@@ -277,6 +303,13 @@ mod tests {
             Some(SensorPreset::Imx477)
         );
         assert_eq!(SensorPreset::from_name("imx999"), None);
+        assert_eq!("Tiny".parse::<SensorPreset>(), Ok(SensorPreset::Tiny));
+        let err = "imx999".parse::<SensorPreset>().unwrap_err().to_string();
+        assert!(
+            err.contains("imx999") && err.contains("imx477, imx219"),
+            "{err}"
+        );
+        assert_eq!(SensorPreset::Ov5647.to_string(), "ov5647");
         assert_eq!(SensorPreset::Imx477.format().stride, 6112);
         assert_eq!(SensorPreset::Imx219.format().cfa, Cfa::Bggr);
     }

@@ -4,7 +4,7 @@
 //! Static parts are built once per configuration ([`Sky::new`]): the celestial pole, a
 //! star catalogue in polar coordinates about it, hot pixels, and separable background
 //! profiles (light-pollution gradient toward the bottom horizon, a side glow, vignetting,
-//! orange sky colour). Per frame ([`Sky::render`]) the stars are rotated about the pole
+//! orange sky colour). Per frame (`Sky::render`) the stars are rotated about the pole
 //! at the sidereal rate for the frame's virtual mid-exposure time, transients (meteors,
 //! satellites, planes) are added from time slots hashed from the seed, optional clouds
 //! drift over the field, and every row is turned into noisy ADU in parallel. Nothing
@@ -31,8 +31,10 @@ const PSF_SIGMA: f32 = 1.2;
 const SKY_E_PER_S: f32 = 30.0;
 /// Orange light pollution: sky colour per channel (R, G, B).
 const SKY_COLOUR: [f32; 3] = [1.35, 1.0, 0.65];
-/// Faintest catalogue magnitude, and the brightest.
+/// Catalogue magnitudes: brightest, faintest.
 const MAG_RANGE: (f64, f64) = (-0.5, 11.0);
+/// Longest crossing of the frame by a satellite or plane, seconds.
+const MAX_PASS_S: f64 = 240.0;
 /// Largest splat radius in pixels (bounds the rows a splat can touch).
 const MAX_RADIUS: i32 = 24;
 
@@ -123,7 +125,7 @@ struct Streak {
 }
 
 impl Sky {
-    /// Builds the static sky. Cheap (well under a millisecond for any preset), so
+    /// Builds the static sky. Cheap (about 1.4 ms for a 12 MP preset), so
     /// [`super::SimSky::render`] can build it per call.
     pub fn new(config: &SimConfig) -> Sky {
         let format = config.sensor.format();
@@ -387,7 +389,8 @@ impl Sky {
             out.push(self.meteor(&mut m));
         }
         for (tag, slot_s, chance) in [(TAG_SATELLITE, 600.0, 0.6), (TAG_PLANE, 1800.0, 0.35)] {
-            let first = ((t0 - 400.0) / slot_s).floor() as i64;
+            // A pass starts inside its slot and lasts at most MAX_PASS_S.
+            let first = ((t0 - slot_s - MAX_PASS_S) / slot_s).floor() as i64;
             let last = (t1 / slot_s).floor() as i64;
             for slot in first..=last {
                 let mut r = Stream::new(hash2(self.seed, tag), slot as u64);
@@ -455,7 +458,7 @@ impl Pass {
         let e1 = e0 + 1 + (r.next() * 3.0) as u64;
         Pass {
             start_s: slot_start_s + r.range(0.0, slot_s),
-            duration_s: r.range(40.0, 240.0),
+            duration_s: r.range(40.0, MAX_PASS_S),
             from: edge_point(r, e0),
             to: edge_point(r, e1),
         }
@@ -636,7 +639,9 @@ struct CloudGrid {
 impl CloudGrid {
     fn new(sky: &Sky, index: u64) -> CloudGrid {
         let (w, h) = (sky.format.width as usize, sky.format.height as usize);
-        let step = (w.min(h) / 64).clamp(2, 32);
+        // Clouds are features of a tenth of the frame or more: 32 grid steps across the
+        // short side resolve them.
+        let step = (w.min(h) / 32).clamp(4, 32);
         let (cols, rows) = (w / step + 2, h / step + 2);
         let scale = w.max(h) as f64 / 2.5;
         let t = sky.frame_time(index) as f64 / 1e9;
