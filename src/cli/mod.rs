@@ -34,6 +34,8 @@ pub struct Cli {
 }
 
 /// The commands.
+// One value parsed once at startup: the size difference between variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Capture(capture::CaptureArgs),
