@@ -1048,3 +1048,525 @@ impl XorShift {
         (r * t.cos(), r * t.sin())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pixels::{unpack_csi2_10, unpack_csi2_12};
+    use proptest::prelude::*;
+
+    const ALL_COMPRESSIONS: [Compression; 2] = [Compression::Stored, Compression::Zstd];
+
+    fn format(
+        packing: Packing,
+        width: u32,
+        height: u32,
+        depth: u8,
+        cfa: Cfa,
+        pad: u32,
+    ) -> PixelFormat {
+        let stride = packing.line_bytes(width).unwrap_or(0) as u32 + pad;
+        PixelFormat {
+            fourcc: *b"TEST",
+            width,
+            height,
+            stride: if packing == Packing::Mjpeg { 0 } else { stride },
+            bit_depth: depth,
+            cfa,
+            packing,
+        }
+    }
+
+    fn noise(len: usize, seed: u64) -> Vec<u8> {
+        let mut rng = XorShift(seed | 1);
+        (0..len).map(|_| rng.next() as u8).collect()
+    }
+
+    /// Encodes with `spec` and decodes again, checking the bytes come back exactly.
+    fn assert_round_trip(spec: CodecSpec, f: &PixelFormat, raw: &[u8]) {
+        let mut payload = Vec::new();
+        Encoder::new(3)
+            .encode_with(spec, f, raw, &mut payload)
+            .unwrap_or_else(|e| panic!("{spec:?} on {f}: {e}"));
+        let mut back = Vec::new();
+        Decoder::new()
+            .decode(spec, f, &payload, raw.len(), &mut back)
+            .unwrap_or_else(|e| panic!("{spec:?} on {f}: {e}"));
+        assert!(
+            back == raw,
+            "{spec:?} on {f}: bytes differ after the round trip"
+        );
+    }
+
+    /// Every transform that fits, with both compressions.
+    fn assert_all_round_trip(f: &PixelFormat, raw: &[u8]) -> usize {
+        let mut tried = 0;
+        for transform in Transform::ALL.into_iter().filter(|t| t.fits(f, raw.len())) {
+            for compression in ALL_COMPRESSIONS {
+                assert_round_trip(
+                    CodecSpec {
+                        transform,
+                        compression,
+                    },
+                    f,
+                    raw,
+                );
+                tried += 1;
+            }
+        }
+        tried
+    }
+
+    /// The formats of the brief: 8-bit, 16-bit words at 10/12/16 bits, CSI-2 RAW10/RAW12
+    /// with line padding and widths that end in a partial group, YUYV, RGB24.
+    fn raw_formats() -> Vec<PixelFormat> {
+        vec![
+            format(Packing::U8, 37, 9, 8, Cfa::Rggb, 3),
+            format(Packing::U8, 16, 4, 8, Cfa::None, 0),
+            format(Packing::U16Le, 33, 7, 10, Cfa::Bggr, 0),
+            format(Packing::U16Le, 40, 6, 12, Cfa::Rggb, 6),
+            format(Packing::U16Le, 17, 5, 16, Cfa::None, 2),
+            format(Packing::Csi2P10, 4, 3, 10, Cfa::Grbg, 0),
+            format(Packing::Csi2P10, 35, 8, 10, Cfa::Rggb, 5),
+            format(Packing::Csi2P12, 2, 2, 12, Cfa::Rggb, 0),
+            format(Packing::Csi2P12, 41, 9, 12, Cfa::Gbrg, 13),
+            format(Packing::Csi2P12, 30, 4, 12, Cfa::None, 2),
+        ]
+    }
+
+    #[test]
+    fn codes_map_back_and_unknown_codes_are_errors() {
+        for code in 0..=255u8 {
+            if let Some(t) = Transform::from_code(code) {
+                assert_eq!(t.code(), code);
+            }
+            if let Some(c) = Compression::from_code(code) {
+                assert_eq!(c.code(), code);
+            }
+        }
+        let codes: Vec<u8> = Transform::ALL.iter().map(|t| t.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4]);
+        let names: Vec<&str> = Transform::ALL.iter().map(|t| t.name()).collect();
+        assert_eq!(names, ["none", "shuffle16", "delta8", "left16", "up3"]);
+        assert_eq!(Transform::from_code(5), None);
+        assert_eq!(Compression::from_code(2), None);
+        assert!(matches!(
+            CodecSpec::from_codes(9, 1),
+            Err(CodecError::UnknownTransform(9))
+        ));
+        assert!(matches!(
+            CodecSpec::from_codes(0, 7),
+            Err(CodecError::UnknownCompression(7))
+        ));
+        let spec = CodecSpec::from_codes(4, 1).unwrap();
+        assert_eq!(spec.transform, Transform::Up3);
+        assert_eq!(spec.codes(), (4, 1));
+    }
+
+    #[test]
+    fn random_bytes_round_trip_with_every_transform() {
+        for (i, f) in raw_formats().iter().enumerate() {
+            let raw = noise(f.max_frame_bytes() as usize, i as u64);
+            assert!(assert_all_round_trip(f, &raw) >= 4, "{f}");
+        }
+        for (f, len) in [
+            (format(Packing::Yuyv, 9, 5, 8, Cfa::None, 4), 202),
+            (format(Packing::Rgb24, 7, 3, 8, Cfa::None, 0), 63),
+            (format(Packing::Mjpeg, 64, 48, 8, Cfa::None, 0), 1001),
+        ] {
+            assert!(assert_all_round_trip(&f, &noise(len, 7)) >= 4, "{f}");
+        }
+    }
+
+    #[test]
+    fn realistic_frames_round_trip_with_every_transform() {
+        for (i, f) in raw_formats().iter().enumerate() {
+            let raw = synthetic_sky(f, 3, i as u64);
+            assert_eq!(raw.len() as u64, f.max_frame_bytes());
+            assert_all_round_trip(f, &raw);
+        }
+    }
+
+    #[test]
+    fn frames_of_the_wrong_length_fall_back_to_none() {
+        let f = format(Packing::Csi2P12, 41, 9, 12, Cfa::Rggb, 13);
+        let mut raw = synthetic_sky(&f, 3, 1);
+        raw.pop();
+        let mut enc = Encoder::new(1);
+        let mut payload = Vec::new();
+        let spec = enc.encode(&f, &raw, &mut payload).unwrap();
+        assert_eq!(spec.transform, Transform::None);
+        let mut back = Vec::new();
+        Decoder::new()
+            .decode(spec, &f, &payload, raw.len(), &mut back)
+            .unwrap();
+        assert_eq!(back, raw);
+        let up3 = CodecSpec {
+            transform: Transform::Up3,
+            compression: Compression::Zstd,
+        };
+        let err = enc.encode_with(up3, &f, &raw, &mut payload).unwrap_err();
+        assert!(
+            matches!(err, CodecError::TransformDoesNotFit { transform: Transform::Up3, len, .. } if len == raw.len()),
+            "{err}"
+        );
+        // Round trips of the untransformed packings at every odd length too.
+        for len in [0, 1, 2, 3, 5, 17] {
+            assert_all_round_trip(&f, &noise(len, len as u64));
+        }
+    }
+
+    #[test]
+    fn encode_picks_the_default_and_compresses_sky_frames() {
+        let f = format(Packing::Csi2P12, 256, 64, 12, Cfa::Rggb, 32);
+        let raw = synthetic_sky(&f, 20, 3);
+        let mut enc = Encoder::new(1);
+        let mut payload = Vec::new();
+        let spec = enc.encode(&f, &raw, &mut payload).unwrap();
+        assert_eq!(
+            spec,
+            CodecSpec {
+                transform: Transform::Up3,
+                compression: Compression::Zstd
+            }
+        );
+        // 12-bit packed sky: ~6.3 bits of noise per sample in 12, so well under 3/4.
+        assert!(
+            payload.len() * 4 < raw.len() * 3,
+            "{} of {}",
+            payload.len(),
+            raw.len()
+        );
+        let mut back = Vec::new();
+        Decoder::new()
+            .decode(spec, &f, &payload, raw.len(), &mut back)
+            .unwrap();
+        assert_eq!(back, raw);
+
+        enc.set_level(0);
+        assert_eq!(enc.level(), 0);
+        assert_eq!(
+            enc.encode(&f, &raw, &mut payload).unwrap(),
+            CodecSpec::STORED
+        );
+        assert_eq!(payload, raw);
+        enc.set_level(1_000);
+        assert_eq!(enc.level(), zstd::zstd_safe::max_c_level());
+    }
+
+    #[test]
+    fn incompressible_frames_are_stored() {
+        let f = format(Packing::Mjpeg, 64, 48, 8, Cfa::None, 0);
+        let raw = noise(5000, 11);
+        let mut payload = Vec::new();
+        let spec = Encoder::new(1).encode(&f, &raw, &mut payload).unwrap();
+        assert_eq!(spec, CodecSpec::STORED);
+        assert_eq!(payload, raw);
+    }
+
+    /// The sample transforms, computed sample by sample straight from `formats/codecs.md`.
+    fn reference_stream(t: Transform, f: &PixelFormat, raw: &[u8]) -> Vec<u8> {
+        let (w, h, stride) = (f.width as usize, f.height as usize, f.stride as usize);
+        let line_bytes = f.packing.line_bytes(f.width).unwrap() as usize;
+        let ws = match f.packing {
+            Packing::Csi2P10 => w.div_ceil(4) * 4,
+            Packing::Csi2P12 => w.div_ceil(2) * 2,
+            _ => w,
+        };
+        let d = if f.cfa == Cfa::None { 1 } else { 2 };
+        let rows: Vec<Vec<u16>> = raw
+            .chunks(stride)
+            .take(h)
+            .map(|line| {
+                let mut s = vec![0u16; ws];
+                match f.packing {
+                    Packing::Csi2P10 => unpack_csi2_10(line, &mut s),
+                    Packing::Csi2P12 => unpack_csi2_12(line, &mut s),
+                    _ => (0..ws).for_each(|x| {
+                        s[x] = u16::from(line[2 * x]) | u16::from(line[2 * x + 1]) << 8
+                    }),
+                }
+                s
+            })
+            .collect();
+        let (mut lo, mut hi, mut pad) = (vec![], vec![], vec![]);
+        for y in 0..h {
+            for x in 0..ws {
+                let s = |dy: usize, xx: usize| u32::from(rows[y - dy][xx]);
+                let pred = if t == Transform::Up3 && y >= d {
+                    if x >= d && x + d < ws {
+                        (s(d, x - d) + 2 * s(d, x) + s(d, x + d) + 2) / 4
+                    } else {
+                        s(d, x)
+                    }
+                } else if x >= d {
+                    s(0, x - d)
+                } else if y >= d {
+                    s(d, x)
+                } else {
+                    0
+                };
+                let r = (s(0, x) as i32 - pred as i32) as i16;
+                let z = if r >= 0 {
+                    2 * r as i32
+                } else {
+                    -2 * r as i32 - 1
+                } as u16;
+                lo.push(z as u8);
+                hi.push((z >> 8) as u8);
+            }
+            pad.extend_from_slice(&raw[y * stride + line_bytes..(y + 1) * stride]);
+        }
+        [lo, hi, pad].concat()
+    }
+
+    #[test]
+    fn transformed_streams_follow_the_spec() {
+        let stored = |t| CodecSpec {
+            transform: t,
+            compression: Compression::Stored,
+        };
+        for (i, f) in raw_formats().iter().enumerate() {
+            for raw in [
+                synthetic_sky(f, 3, i as u64),
+                noise(f.max_frame_bytes() as usize, 5),
+            ] {
+                let mut enc = Encoder::new(1);
+                let mut got = Vec::new();
+                for t in [Transform::Left16, Transform::Up3] {
+                    if f.packing == Packing::U8 {
+                        continue;
+                    }
+                    enc.encode_with(stored(t), f, &raw, &mut got).unwrap();
+                    assert!(got == reference_stream(t, f, &raw), "{} on {f}", t.name());
+                }
+                enc.encode_with(stored(Transform::Shuffle16), f, &raw, &mut got)
+                    .unwrap();
+                let n = raw.len() / 2;
+                let evens: Vec<u8> = raw.iter().step_by(2).copied().collect();
+                let odds: Vec<u8> = raw.iter().skip(1).step_by(2).copied().collect();
+                assert_eq!(&got[..n], &evens[..n]);
+                assert_eq!(&got[n..2 * n], &odds[..n]);
+                assert_eq!(&got[2 * n..], &raw[2 * n..]);
+            }
+        }
+    }
+
+    #[test]
+    fn small_examples_from_the_spec() {
+        // formats/codecs.md, "Worked example": mono 16-bit, 3x3, stride 8 (2 padding bytes).
+        let f = format(Packing::U16Le, 3, 3, 12, Cfa::None, 2);
+        let samples: [[u16; 3]; 3] = [[100, 103, 99], [101, 100, 300], [4095, 0, 7]];
+        let mut raw = Vec::new();
+        for (y, row) in samples.iter().enumerate() {
+            row.iter()
+                .for_each(|s| raw.extend_from_slice(&s.to_le_bytes()));
+            raw.extend_from_slice(&[0xa0 + y as u8, 0xb0]);
+        }
+        let spec = CodecSpec {
+            transform: Transform::Up3,
+            compression: Compression::Stored,
+        };
+        let mut got = Vec::new();
+        Encoder::new(1)
+            .encode_with(spec, &f, &raw, &mut got)
+            .unwrap();
+        // Residuals: line 0 left-predicted: 100-0, 103-100, 99-103 = 100, 3, -4;
+        // line 1: 101-100, 100-(100+206+99+2)/4=100-101, 300-99 = 1, -1, 201;
+        // line 2: 4095-101, 0-(101+200+300+2)/4=0-150, 7-300 = 3994, -150, -293.
+        // Zigzag: 200, 6, 7 | 2, 1, 402 | 7988, 299, 585.
+        let zz: [u16; 9] = [200, 6, 7, 2, 1, 402, 7988, 299, 585];
+        let mut want: Vec<u8> = zz.iter().map(|z| *z as u8).collect();
+        want.extend(zz.iter().map(|z| (z >> 8) as u8));
+        want.extend_from_slice(&[0xa0, 0xb0, 0xa1, 0xb0, 0xa2, 0xb0]);
+        assert_eq!(got, want);
+
+        let f8 = format(Packing::U8, 4, 1, 8, Cfa::Rggb, 0);
+        let spec = CodecSpec {
+            transform: Transform::Delta8,
+            compression: Compression::Stored,
+        };
+        Encoder::new(1)
+            .encode_with(spec, &f8, &[10, 20, 13, 18], &mut got)
+            .unwrap();
+        assert_eq!(got, [10, 20, 3, 254]);
+    }
+
+    fn zstd_payload(f: &PixelFormat, raw: &[u8], t: Transform) -> Vec<u8> {
+        let mut payload = Vec::new();
+        let spec = CodecSpec {
+            transform: t,
+            compression: Compression::Zstd,
+        };
+        Encoder::new(1)
+            .encode_with(spec, f, raw, &mut payload)
+            .unwrap();
+        payload
+    }
+
+    #[test]
+    fn truncated_payloads_are_errors() {
+        let f = format(Packing::Csi2P12, 41, 9, 12, Cfa::Rggb, 13);
+        let raw = synthetic_sky(&f, 3, 2);
+        let mut dec = Decoder::new();
+        let mut out = Vec::new();
+        for t in Transform::ALL.into_iter().filter(|t| t.fits(&f, raw.len())) {
+            let payload = zstd_payload(&f, &raw, t);
+            let spec = CodecSpec {
+                transform: t,
+                compression: Compression::Zstd,
+            };
+            for cut in 0..payload.len() {
+                assert!(dec
+                    .decode(spec, &f, &payload[..cut], raw.len(), &mut out)
+                    .is_err());
+            }
+            let stored = CodecSpec {
+                transform: t,
+                compression: Compression::Stored,
+            };
+            assert!(dec
+                .decode(stored, &f, &raw[1..], raw.len(), &mut out)
+                .is_err());
+            // A payload with bytes after the zstd frame is refused too.
+            let mut long = payload.clone();
+            long.push(0);
+            assert!(dec.decode(spec, &f, &long, raw.len(), &mut out).is_err());
+        }
+    }
+
+    #[test]
+    fn bit_flips_never_give_wrong_bytes() {
+        let f = format(Packing::U16Le, 24, 6, 12, Cfa::Rggb, 4);
+        let raw = synthetic_sky(&f, 2, 4);
+        let mut dec = Decoder::new();
+        let mut out = Vec::new();
+        for t in [Transform::None, Transform::Shuffle16, Transform::Up3] {
+            let spec = CodecSpec {
+                transform: t,
+                compression: Compression::Zstd,
+            };
+            let mut payload = zstd_payload(&f, &raw, t);
+            let mut failures = 0;
+            for bit in 0..payload.len() * 8 {
+                payload[bit / 8] ^= 1 << (bit % 8);
+                match dec.decode(spec, &f, &payload, raw.len(), &mut out) {
+                    Ok(()) => assert!(out == raw, "{} bit {bit}: silent corruption", t.name()),
+                    Err(_) => failures += 1,
+                }
+                payload[bit / 8] ^= 1 << (bit % 8);
+            }
+            // Only a few header bits zstd ignores may flip without an error.
+            assert!(
+                failures + 16 >= payload.len() * 8,
+                "{} {failures}",
+                t.name()
+            );
+        }
+    }
+
+    #[test]
+    fn garbage_and_mismatched_specs_never_panic() {
+        let mut dec = Decoder::new();
+        let mut out = Vec::new();
+        let formats: Vec<PixelFormat> = raw_formats()
+            .into_iter()
+            .chain([
+                format(Packing::Mjpeg, 8, 8, 8, Cfa::None, 0),
+                format(Packing::Yuyv, 3, 2, 8, Cfa::None, 0),
+            ])
+            .collect();
+        for (i, f) in formats.iter().enumerate() {
+            for len in [0, 1, 5, 64, 300] {
+                let mut garbage = noise(len, i as u64 * 31 + len as u64);
+                if len > 5 && i % 2 == 0 {
+                    garbage[..4].copy_from_slice(&ZSTD_MAGIC);
+                    garbage[4] = 0x24;
+                }
+                for t in Transform::ALL {
+                    for c in ALL_COMPRESSIONS {
+                        let spec = CodecSpec {
+                            transform: t,
+                            compression: c,
+                        };
+                        for raw_len in [0, 1, len, f.max_frame_bytes() as usize, 1 << 20] {
+                            if dec.decode(spec, f, &garbage, raw_len, &mut out).is_ok() {
+                                assert_eq!(out.len(), raw_len);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn zstd_frame_claiming_4_gib_is_refused_without_allocating() {
+        // Magic; descriptor: 8-byte content size, single segment, checksum; content size
+        // 4 GiB; one last RLE block of 16 bytes of 0x42; a checksum.
+        let mut frame = ZSTD_MAGIC.to_vec();
+        frame.push(0xe4);
+        frame.extend_from_slice(&(4u64 << 30).to_le_bytes());
+        frame.extend_from_slice(&[1 | (1 << 1) | (16 << 3), 0, 0, 0x42]);
+        frame.extend_from_slice(&[0, 0, 0, 0]);
+        assert_eq!(
+            zstd::zstd_safe::find_frame_compressed_size(&frame),
+            Ok(frame.len())
+        );
+        let f = format(Packing::U16Le, 16, 8, 12, Cfa::Rggb, 0);
+        let mut dec = Decoder::new();
+        let mut out = Vec::new();
+        for t in [Transform::None, Transform::Shuffle16, Transform::Up3] {
+            let spec = CodecSpec {
+                transform: t,
+                compression: Compression::Zstd,
+            };
+            let err = dec.decode(spec, &f, &frame, 256, &mut out).unwrap_err();
+            assert!(matches!(err, CodecError::Zstd { .. }), "{err}");
+            assert!(out.capacity() <= 256 && dec.scratch.capacity() <= 256);
+        }
+    }
+
+    #[test]
+    fn zstd_frames_without_checksum_are_refused() {
+        let raw = noise(100, 3);
+        let plain = zstd::bulk::compress(&raw, 1).unwrap();
+        let f = format(Packing::Mjpeg, 8, 8, 8, Cfa::None, 0);
+        let spec = CodecSpec {
+            transform: Transform::None,
+            compression: Compression::Zstd,
+        };
+        let err = Decoder::new()
+            .decode(spec, &f, &plain, raw.len(), &mut Vec::new())
+            .unwrap_err();
+        assert!(matches!(err, CodecError::Corrupt { .. }), "{err}");
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        #[test]
+        fn any_frame_round_trips(
+            which in 0usize..7, width in 1u32..24, height in 1u32..6, pad in 0u32..7,
+            mono in any::<bool>(), extra in -3i64..3, seed in any::<u64>(), t in 0u8..5, zstd in any::<bool>(),
+        ) {
+            let (packing, depth) = [
+                (Packing::U8, 8), (Packing::U16Le, 12), (Packing::U16Le, 16), (Packing::Csi2P10, 10),
+                (Packing::Csi2P12, 12), (Packing::Yuyv, 8), (Packing::Rgb24, 8),
+            ][which];
+            let cfa = if mono { Cfa::None } else { Cfa::Rggb };
+            let f = format(packing, width, height, depth, cfa, pad);
+            let len = (f.max_frame_bytes() as i64 + extra).max(0) as usize;
+            let raw = noise(len, seed);
+            let transform = Transform::from_code(t).unwrap();
+            let compression = if zstd { Compression::Zstd } else { Compression::Stored };
+            if transform.fits(&f, raw.len()) {
+                assert_round_trip(CodecSpec { transform, compression }, &f, &raw);
+            }
+            let mut payload = Vec::new();
+            let spec = Encoder::new(1).encode(&f, &raw, &mut payload).unwrap();
+            let mut back = Vec::new();
+            Decoder::new().decode(spec, &f, &payload, raw.len(), &mut back).unwrap();
+            prop_assert_eq!(back, raw);
+        }
+    }
+}
