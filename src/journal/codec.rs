@@ -519,6 +519,11 @@ impl Layout {
         })
     }
 
+    /// Whether every sample has at most 12 bits (CSI-2 packings), so sums of four fit `u16`.
+    fn narrow(&self) -> bool {
+        matches!(self.packing, Packing::Csi2P10 | Packing::Csi2P12)
+    }
+
     fn sample_count(&self) -> usize {
         self.samples * self.height
     }
@@ -690,9 +695,27 @@ fn delta8_forward(raw: &[u8], out: &mut [u8], d: usize) {
 }
 
 fn delta8_inverse(stream: &[u8], out: &mut [u8], d: usize) {
-    out.copy_from_slice(stream);
-    for i in d..out.len() {
-        out[i] = out[i].wrapping_add(out[i - d]);
+    match d {
+        1 => running_sum::<1>(stream, out),
+        2 => running_sum::<2>(stream, out),
+        3 => running_sum::<3>(stream, out),
+        _ => running_sum::<4>(stream, out),
+    }
+}
+
+/// `out[i] = stream[i] + out[i - D]` (mod 256), with the `D` running sums in registers.
+fn running_sum<const D: usize>(stream: &[u8], out: &mut [u8]) {
+    let mut run = [0u8; D];
+    let (blocks, tail) = stream.as_chunks::<D>();
+    let (out_blocks, out_tail) = out.as_chunks_mut::<D>();
+    for (s, o) in blocks.iter().zip(out_blocks) {
+        for k in 0..D {
+            run[k] = run[k].wrapping_add(s[k]);
+        }
+        *o = run;
+    }
+    for ((o, &s), r) in out_tail.iter_mut().zip(tail).zip(run) {
+        *o = r.wrapping_add(s);
     }
 }
 
@@ -845,7 +868,7 @@ fn samples_forward(p: Predictor, l: &Layout, raw: &[u8], out: &mut [u8], rows: &
         unpack_line(l.packing, &line[..l.line_bytes], cur);
         match (p, up) {
             (Predictor::Up3, Some(up)) => {
-                smooth_line(up, l.dist, pred);
+                smooth_line(up, l.dist, l.narrow(), pred);
                 for (((&x, &p), lo), hi) in cur.iter().zip(&*pred).zip(lo).zip(hi) {
                     put(x.wrapping_sub(p), lo, hi);
                 }
@@ -870,7 +893,7 @@ fn samples_inverse(p: Predictor, l: &Layout, stream: &[u8], out: &mut [u8], rows
         let (cur, up, pred) = rows.cur_up(y, l.dist, l.samples);
         match (p, up) {
             (Predictor::Up3, Some(up)) => {
-                smooth_line(up, l.dist, pred);
+                smooth_line(up, l.dist, l.narrow(), pred);
                 for (((c, &p), &lo), &hi) in cur.iter_mut().zip(&*pred).zip(lo).zip(hi) {
                     *c = residual(lo, hi).wrapping_add(p);
                 }
@@ -887,15 +910,24 @@ fn samples_inverse(p: Predictor, l: &Layout, stream: &[u8], out: &mut [u8], rows
 /// The [`Predictor::Up3`] predictions of a line from the same-colour line above: the
 /// [1 2 1]/4 weighted mean of `up[x - d]`, `up[x]`, `up[x + d]`, rounded half up; `up[x]`
 /// where a neighbour is missing.
-fn smooth_line(up: &[u16], d: usize, pred: &mut [u16]) {
+fn smooth_line(up: &[u16], d: usize, narrow: bool, pred: &mut [u16]) {
     pred.copy_from_slice(up);
     if up.len() <= 2 * d {
         return;
     }
     let n = up.len();
     let (left, mid, right) = (&up[..n - 2 * d], &up[d..n - d], &up[2 * d..]);
-    for (((p, &a), &b), &c) in pred[d..n - d].iter_mut().zip(left).zip(mid).zip(right) {
-        *p = ((u32::from(a) + 2 * u32::from(b) + u32::from(c) + 2) >> 2) as u16;
+    let zipped = pred[d..n - d].iter_mut().zip(left).zip(mid).zip(right);
+    if narrow {
+        // Samples of at most 12 bits: the sum fits 16 bits, twice as many lanes per vector.
+        // (Wrapping only matters for a corrupt stored stream, whose output is garbage anyway.)
+        for (((p, &a), &b), &c) in zipped {
+            *p = a.wrapping_add(b << 1).wrapping_add(c).wrapping_add(2) >> 2;
+        }
+    } else {
+        for (((p, &a), &b), &c) in zipped {
+            *p = ((u32::from(a) + 2 * u32::from(b) + u32::from(c) + 2) >> 2) as u16;
+        }
     }
 }
 
@@ -1525,6 +1557,24 @@ mod tests {
             assert!(matches!(err, CodecError::Zstd { .. }), "{err}");
             assert!(out.capacity() <= 256 && dec.scratch.capacity() <= 256);
         }
+    }
+
+    #[test]
+    fn stored_streams_with_extreme_residuals_do_not_panic() {
+        // A stored (unchecked) stream full of 0xFF decodes to out-of-range samples; the
+        // 12-bit fast path must wrap, not overflow.
+        let f = format(Packing::Csi2P12, 40, 6, 12, Cfa::Rggb, 2);
+        let len = f.max_frame_bytes() as usize;
+        let spec = CodecSpec {
+            transform: Transform::Up3,
+            compression: Compression::Stored,
+        };
+        let stream = vec![0xff; transformed_len(Transform::Up3, &f, len).unwrap()];
+        let mut out = Vec::new();
+        Decoder::new()
+            .decode(spec, &f, &stream, len, &mut out)
+            .unwrap();
+        assert_eq!(out.len(), len);
     }
 
     #[test]
