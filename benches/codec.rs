@@ -2,7 +2,11 @@
 //! and compression ratio of every transform on a simulated 12-bit HQ frame (4056x3040
 //! RGGB), as 16-bit words and as CSI-2 RAW12, plus plain zstd of the raw bytes as the
 //! baseline. Ratios are printed before the timings. See benches/README.md.
+//!
+//! Times are the CPU time of the benchmarking thread, not wall time: the figure wanted is
+//! throughput per core, and on a shared machine wall time also counts waiting for a core.
 
+use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use nightcap::frame::{Cfa, Packing, PixelFormat};
 use nightcap::journal::codec::{
@@ -30,11 +34,64 @@ fn hq_formats() -> [(&'static str, PixelFormat); 2] {
     [("u16le", u16le), ("csi2p12", base)]
 }
 
-fn bench_transforms(c: &mut Criterion) {
+/// CPU time of the calling thread, in nanoseconds.
+struct ThreadCpu;
+
+fn thread_cpu_ns() -> u64 {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
+}
+
+impl Measurement for ThreadCpu {
+    type Intermediate = u64;
+    type Value = u64;
+    fn start(&self) -> u64 {
+        thread_cpu_ns()
+    }
+    fn end(&self, start: u64) -> u64 {
+        thread_cpu_ns().saturating_sub(start)
+    }
+    fn add(&self, a: &u64, b: &u64) -> u64 {
+        a + b
+    }
+    fn zero(&self) -> u64 {
+        0
+    }
+    fn to_f64(&self, value: &u64) -> f64 {
+        *value as f64
+    }
+    fn formatter(&self) -> &dyn ValueFormatter {
+        &CpuFormatter
+    }
+}
+
+/// Shows times in CPU milliseconds and throughput in MB/s (10^6 bytes of the raw frame).
+struct CpuFormatter;
+
+impl ValueFormatter for CpuFormatter {
+    fn scale_values(&self, _typical_ns: f64, values: &mut [f64]) -> &'static str {
+        values.iter_mut().for_each(|v| *v /= 1e6);
+        "ms cpu"
+    }
+    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
+        let units = match *t {
+            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => n as f64,
+            Throughput::Bits(n) => n as f64 / 8.0,
+            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => n as f64,
+        };
+        values.iter_mut().for_each(|ns| *ns = units * 1e3 / *ns);
+        "MB/s"
+    }
+    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
+        "ns"
+    }
+}
+
+fn bench_transforms(c: &mut Criterion<ThreadCpu>) {
     for (name, format) in hq_formats() {
         let raw = synthetic_sky(&format, 300, 1);
         let mut group = c.benchmark_group(format!("codec/{name}"));
-        group.throughput(Throughput::Bytes(raw.len() as u64));
+        group.throughput(Throughput::BytesDecimal(raw.len() as u64));
         let mut runs: Vec<(Transform, i32)> = Transform::ALL
             .into_iter()
             .filter(|t| t.fits(&format, raw.len()))
@@ -78,11 +135,11 @@ fn bench_transforms(c: &mut Criterion) {
 
 /// zstd of the raw bytes with a fresh `bulk` call per frame: what a writer without any
 /// codec layer would pay.
-fn bench_plain_zstd(c: &mut Criterion) {
+fn bench_plain_zstd(c: &mut Criterion<ThreadCpu>) {
     for (name, format) in hq_formats() {
         let raw = synthetic_sky(&format, 300, 1);
         let mut group = c.benchmark_group(format!("plain zstd/{name}"));
-        group.throughput(Throughput::Bytes(raw.len() as u64));
+        group.throughput(Throughput::BytesDecimal(raw.len() as u64));
         for level in [1, 3, 6] {
             let payload = zstd::bulk::compress(&raw, level).unwrap();
             println!(
@@ -102,7 +159,7 @@ fn bench_plain_zstd(c: &mut Criterion) {
 
 criterion_group! {
     name = benches;
-    config = Criterion::default().sample_size(10);
+    config = Criterion::default().with_measurement(ThreadCpu).sample_size(10);
     targets = bench_transforms, bench_plain_zstd
 }
 criterion_main!(benches);
