@@ -382,9 +382,27 @@ impl Decoder {
         raw_len: usize,
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
-        out.clear();
+        let result = self.decode_into(spec, format, stored, raw_len, out);
+        if result.is_err() {
+            out.clear();
+        }
+        result
+    }
+
+    /// [`decode`](Self::decode), leaving `out` unspecified on error. `out` is not cleared
+    /// up front: the inverse transforms overwrite every byte, so keeping its length avoids
+    /// zero-filling a whole frame per call.
+    fn decode_into(
+        &mut self,
+        spec: CodecSpec,
+        format: &PixelFormat,
+        stored: &[u8],
+        raw_len: usize,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
         let stream_len = transformed_len(spec.transform, format, raw_len)?;
         if spec.transform == Transform::None {
+            out.clear();
             return match spec.compression {
                 Compression::Stored => {
                     check_len("stored payload", raw_len, stored.len())?;
@@ -577,7 +595,7 @@ fn forward(
     rows: &mut RowRing,
 ) -> Result<(), CodecError> {
     let len = transformed_len(t, format, raw.len())?;
-    out.clear();
+    // Every byte is overwritten below: only growth needs zero-filling.
     out.resize(len, 0);
     match t {
         Transform::None => out.copy_from_slice(raw),
@@ -603,7 +621,7 @@ fn inverse(
     out: &mut Vec<u8>,
     rows: &mut RowRing,
 ) -> Result<(), CodecError> {
-    out.clear();
+    // Every byte is overwritten below: only growth needs zero-filling.
     out.resize(raw_len, 0);
     match t {
         Transform::None => out.copy_from_slice(stream),
