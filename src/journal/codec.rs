@@ -371,9 +371,10 @@ impl Decoder {
         }
     }
 
-    /// Decodes one payload into `out` (cleared first), which then holds exactly `raw_len`
-    /// bytes. `raw_len` comes from the record header and must already be capped by the
-    /// caller; nothing larger than the transformed length it implies is allocated.
+    /// Decodes one payload into `out`, which then holds exactly the `raw_len` original
+    /// bytes (on error it is left empty). `raw_len` comes from the record header and must
+    /// already be capped by the caller; nothing larger than the transformed length it
+    /// implies (at most 1.6 × `raw_len`) is allocated, whatever the payload claims.
     pub fn decode(
         &mut self,
         spec: CodecSpec,
@@ -770,8 +771,6 @@ impl Predictor {
 #[derive(Debug, Default)]
 struct RowRing {
     buf: Vec<u16>,
-    /// One line of predictions (for predictors that only look at the line above).
-    pred: Vec<u16>,
 }
 
 impl RowRing {
@@ -779,17 +778,10 @@ impl RowRing {
     fn prepare(&mut self, count: usize, samples: usize) {
         self.buf.clear();
         self.buf.resize(count * samples, 0);
-        self.pred.clear();
-        self.pred.resize(samples, 0);
     }
 
     /// Line `y`'s slot (mutable) and line `y - dist`'s slot, if `y >= dist`.
-    fn cur_up(
-        &mut self,
-        y: usize,
-        dist: usize,
-        samples: usize,
-    ) -> (&mut [u16], Option<&[u16]>, &mut [u16]) {
+    fn cur_up(&mut self, y: usize, dist: usize, samples: usize) -> (&mut [u16], Option<&[u16]>) {
         let slots = dist + 1;
         let cur = y % slots;
         let (cur_slot, up_slot) = if y >= dist {
@@ -798,9 +790,8 @@ impl RowRing {
             (cur, None)
         };
         let lines = &mut self.buf[..slots * samples];
-        let pred = &mut self.pred[..samples];
         match up_slot {
-            None => (&mut lines[cur_slot * samples..][..samples], None, pred),
+            None => (&mut lines[cur_slot * samples..][..samples], None),
             Some(up) => {
                 // Two distinct slots of one buffer: split so both can be borrowed.
                 let (a, b) = lines.split_at_mut(cur_slot.max(up) * samples);
@@ -809,9 +800,9 @@ impl RowRing {
                     &mut b[..samples],
                 );
                 if cur_slot < up {
-                    (low, Some(&*high), pred)
+                    (low, Some(&*high))
                 } else {
-                    (high, Some(&*low), pred)
+                    (high, Some(&*low))
                 }
             }
         }
@@ -920,15 +911,13 @@ fn samples_forward(p: Predictor, l: &Layout, raw: &[u8], out: &mut [u8], rows: &
         .chunks_exact_mut(l.samples)
         .zip(hi_plane.chunks_exact_mut(l.samples));
     for (y, (line, (lo, hi))) in raw.chunks_exact(l.stride).zip(planes).enumerate() {
-        let (cur, up, pred) = rows.cur_up(y, l.dist, l.samples);
+        let (cur, up) = rows.cur_up(y, l.dist, l.samples);
         unpack_line(l.packing, &line[..l.line_bytes], cur);
         match (p, up) {
-            (Predictor::Up3, Some(up)) => {
-                smooth_line(up, l.dist, l.narrow(), pred);
-                for (((&x, &p), lo), hi) in cur.iter().zip(&*pred).zip(lo).zip(hi) {
-                    put(x.wrapping_sub(p), lo, hi);
-                }
+            (Predictor::Up3, Some(up)) if l.narrow() => {
+                up3_residuals::<true>(l.dist, cur, up, lo, hi)
             }
+            (Predictor::Up3, Some(up)) => up3_residuals::<false>(l.dist, cur, up, lo, hi),
             _ => left_residuals(l.dist, cur, up, lo, hi),
         }
         if l.pad() > 0 {
@@ -946,14 +935,12 @@ fn samples_inverse(p: Predictor, l: &Layout, stream: &[u8], out: &mut [u8], rows
         .chunks_exact(l.samples)
         .zip(hi_plane.chunks_exact(l.samples));
     for (y, (line, (lo, hi))) in out.chunks_exact_mut(l.stride).zip(planes).enumerate() {
-        let (cur, up, pred) = rows.cur_up(y, l.dist, l.samples);
+        let (cur, up) = rows.cur_up(y, l.dist, l.samples);
         match (p, up) {
-            (Predictor::Up3, Some(up)) => {
-                smooth_line(up, l.dist, l.narrow(), pred);
-                for (((c, &p), &lo), &hi) in cur.iter_mut().zip(&*pred).zip(lo).zip(hi) {
-                    *c = residual(lo, hi).wrapping_add(p);
-                }
+            (Predictor::Up3, Some(up)) if l.narrow() => {
+                up3_restore::<true>(l.dist, lo, hi, up, cur)
             }
+            (Predictor::Up3, Some(up)) => up3_restore::<false>(l.dist, lo, hi, up, cur),
             _ => left_restore(l.dist, lo, hi, up, cur),
         }
         pack_line(l.packing, cur, &mut line[..l.line_bytes]);
@@ -963,27 +950,60 @@ fn samples_inverse(p: Predictor, l: &Layout, stream: &[u8], out: &mut [u8], rows
     }
 }
 
-/// The [`Predictor::Up3`] predictions of a line from the same-colour line above: the
-/// [1 2 1]/4 weighted mean of `up[x - d]`, `up[x]`, `up[x + d]`, rounded half up; `up[x]`
-/// where a neighbour is missing.
-fn smooth_line(up: &[u16], d: usize, narrow: bool, pred: &mut [u16]) {
-    pred.copy_from_slice(up);
-    if up.len() <= 2 * d {
+/// The [`Predictor::Up3`] prediction from the same-colour line above: the [1 2 1]/4
+/// weighted mean of `a = up[x - d]`, `b = up[x]`, `c = up[x + d]`, rounded half up.
+/// `NARROW`: samples have at most 12 bits (CSI-2), so the sum fits `u16` and a vector holds
+/// twice as many lanes; it wraps only for a corrupt stored stream, whose output is garbage
+/// anyway.
+#[inline(always)]
+fn smooth<const NARROW: bool>(a: u16, b: u16, c: u16) -> u16 {
+    if NARROW {
+        a.wrapping_add(b << 1).wrapping_add(c).wrapping_add(2) >> 2
+    } else {
+        ((u32::from(a) + 2 * u32::from(b) + u32::from(c) + 2) >> 2) as u16
+    }
+}
+
+/// [`Predictor::Up3`] residuals of a line that has a line `d` above; where `x - d` or
+/// `x + d` is outside the line the prediction is `up[x]`.
+fn up3_residuals<const NARROW: bool>(
+    d: usize,
+    cur: &[u16],
+    up: &[u16],
+    lo: &mut [u8],
+    hi: &mut [u8],
+) {
+    let n = cur.len();
+    let edge = if n > 2 * d { d } else { n };
+    let edges = (0..edge).chain(n.max(edge + d) - d..n);
+    for x in edges {
+        put(cur[x].wrapping_sub(up[x]), &mut lo[x], &mut hi[x]);
+    }
+    if edge == n {
         return;
     }
-    let n = up.len();
-    let (left, mid, right) = (&up[..n - 2 * d], &up[d..n - d], &up[2 * d..]);
-    let zipped = pred[d..n - d].iter_mut().zip(left).zip(mid).zip(right);
-    if narrow {
-        // Samples of at most 12 bits: the sum fits 16 bits, twice as many lanes per vector.
-        // (Wrapping only matters for a corrupt stored stream, whose output is garbage anyway.)
-        for (((p, &a), &b), &c) in zipped {
-            *p = a.wrapping_add(b << 1).wrapping_add(c).wrapping_add(2) >> 2;
-        }
-    } else {
-        for (((p, &a), &b), &c) in zipped {
-            *p = ((u32::from(a) + 2 * u32::from(b) + u32::from(c) + 2) >> 2) as u16;
-        }
+    let (a, b, c) = (&up[..n - 2 * d], &up[d..n - d], &up[2 * d..]);
+    let mid = cur[d..n - d].iter().zip(a).zip(b).zip(c);
+    for (((((&x, &a), &b), &c), l), h) in mid.zip(&mut lo[d..n - d]).zip(&mut hi[d..n - d]) {
+        put(x.wrapping_sub(smooth::<NARROW>(a, b, c)), l, h);
+    }
+}
+
+/// Inverse of [`up3_residuals`]: no dependency along the line, so it vectorises.
+fn up3_restore<const NARROW: bool>(d: usize, lo: &[u8], hi: &[u8], up: &[u16], cur: &mut [u16]) {
+    let n = cur.len();
+    let edge = if n > 2 * d { d } else { n };
+    let edges = (0..edge).chain(n.max(edge + d) - d..n);
+    for x in edges {
+        cur[x] = residual(lo[x], hi[x]).wrapping_add(up[x]);
+    }
+    if edge == n {
+        return;
+    }
+    let (a, b, c) = (&up[..n - 2 * d], &up[d..n - d], &up[2 * d..]);
+    let mid = cur[d..n - d].iter_mut().zip(a).zip(b).zip(c);
+    for (((((x, &a), &b), &c), &l), &h) in mid.zip(&lo[d..n - d]).zip(&hi[d..n - d]) {
+        *x = residual(l, h).wrapping_add(smooth::<NARROW>(a, b, c));
     }
 }
 
