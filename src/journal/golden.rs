@@ -38,7 +38,8 @@ fn header(segno: u64, first_seq: u64) -> SegmentHeader {
         created_ns: T0 + segno as i64 * MIN,
         first_seq,
         format: SensorPreset::Tiny.format(),
-        default_transform: 0,
+        default_transform: crate::journal::codec::default_transform(&SensorPreset::Tiny.format())
+            .code(),
         default_compression: 1,
         zstd_level: 1,
     }

@@ -419,7 +419,7 @@ impl JournalWriter {
             created_ns: now_ns(),
             first_seq: self.next_seq,
             format: self.format,
-            default_transform: 0,
+            default_transform: super::codec::default_transform(&self.format).code(),
             default_compression: u8::from(self.cfg.zstd_level != 0),
             zstd_level: self.cfg.zstd_level.clamp(-128, 127) as i8,
         };
