@@ -6,8 +6,10 @@
 //! Times are the CPU time of the benchmarking thread, not wall time: the figure wanted is
 //! throughput per core, and on a shared machine wall time also counts waiting for a core.
 
-use criterion::measurement::{Measurement, ValueFormatter};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+mod common;
+use common::ThreadCpu;
 use nightcap::frame::{Cfa, Packing, PixelFormat};
 use nightcap::journal::codec::{
     default_transform, synthetic_sky, CodecSpec, Compression, Decoder, Encoder, Transform,
@@ -32,59 +34,6 @@ fn hq_formats() -> [(&'static str, PixelFormat); 2] {
         ..base
     };
     [("u16le", u16le), ("csi2p12", base)]
-}
-
-/// CPU time of the calling thread, in nanoseconds.
-struct ThreadCpu;
-
-fn thread_cpu_ns() -> u64 {
-    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
-    t.tv_sec as u64 * 1_000_000_000 + t.tv_nsec as u64
-}
-
-impl Measurement for ThreadCpu {
-    type Intermediate = u64;
-    type Value = u64;
-    fn start(&self) -> u64 {
-        thread_cpu_ns()
-    }
-    fn end(&self, start: u64) -> u64 {
-        thread_cpu_ns().saturating_sub(start)
-    }
-    fn add(&self, a: &u64, b: &u64) -> u64 {
-        a + b
-    }
-    fn zero(&self) -> u64 {
-        0
-    }
-    fn to_f64(&self, value: &u64) -> f64 {
-        *value as f64
-    }
-    fn formatter(&self) -> &dyn ValueFormatter {
-        &CpuFormatter
-    }
-}
-
-/// Shows times in CPU milliseconds and throughput in MB/s (10^6 bytes of the raw frame).
-struct CpuFormatter;
-
-impl ValueFormatter for CpuFormatter {
-    fn scale_values(&self, _typical_ns: f64, values: &mut [f64]) -> &'static str {
-        values.iter_mut().for_each(|v| *v /= 1e6);
-        "ms cpu"
-    }
-    fn scale_throughputs(&self, _typical: f64, t: &Throughput, values: &mut [f64]) -> &'static str {
-        let units = match *t {
-            Throughput::Bytes(n) | Throughput::BytesDecimal(n) => n as f64,
-            Throughput::Bits(n) => n as f64 / 8.0,
-            Throughput::Elements(n) | Throughput::ElementsAndBytes { elements: n, .. } => n as f64,
-        };
-        values.iter_mut().for_each(|ns| *ns = units * 1e3 / *ns);
-        "MB/s"
-    }
-    fn scale_for_machines(&self, _values: &mut [f64]) -> &'static str {
-        "ns"
-    }
 }
 
 fn bench_transforms(c: &mut Criterion<ThreadCpu>) {
