@@ -4,4 +4,6 @@
 //! finished stack is demosaiced ([`debayer`]) and tone-mapped ([`tone`]), once per output.
 
 pub mod debayer;
+pub mod reduce;
 pub mod tone;
+pub mod window;
