@@ -11,6 +11,7 @@ use clap::{Parser, Subcommand};
 pub mod export;
 pub mod info;
 pub mod repair;
+pub mod stack;
 pub mod ui;
 pub mod verify;
 
@@ -37,6 +38,7 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Repair(repair::RepairArgs),
     Export(export::ExportArgs),
+    Stack(stack::StackArgs),
 }
 
 /// Exit code for a command that ran but found damage (`verify`).
@@ -64,6 +66,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::run(a, ui),
         Command::Repair(a) => repair::run(a, ui),
         Command::Export(a) => export::run(a, ui),
+        Command::Stack(a) => stack::run(a, ui),
     }
 }
 

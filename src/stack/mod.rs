@@ -3,7 +3,12 @@
 //! Reduction happens in the sensor's own layout (a CFA mosaic stays a mosaic); only the
 //! finished stack is demosaiced ([`debayer`]) and tone-mapped ([`tone`]), once per output.
 
+pub mod calib;
 pub mod debayer;
+pub mod night;
 pub mod reduce;
 pub mod tone;
 pub mod window;
+
+pub use night::{run_stack, StackConfig, StackError, StackEvent, WindowOutput};
+pub mod follow;

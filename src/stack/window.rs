@@ -184,7 +184,7 @@ mod tests {
 
     const S: i64 = 1_000_000_000;
     /// 2026-11-24 02:00:00 UTC, a whole minute.
-    const T0: i64 = 1_795_975_200 * S;
+    const T0: i64 = 1_795_485_600 * S;
 
     fn every5(n: usize, offset_s: i64) -> Vec<FrameTime> {
         (0..n)

@@ -1,0 +1,394 @@
+//! A night into stacks: [`run_stack`] cuts a journal into windows ([`super::window`]),
+//! reduces each ([`super::reduce`]) straight from the journal's compressed frames, and
+//! writes one image per window plus an ffmpeg concat list of them.
+//!
+//! Promises: every frame is decoded from the journal with its CRCs checked; a damaged or
+//! undecodable frame is reported through the progress callback ([`StackEvent::Skipped`])
+//! and left out, and the night goes on; windows whose frames are all unusable produce no
+//! file. Output names are `{prefix}{YYYYmmdd-HHMMSS}.{ext}` from the window start (UTC),
+//! like the original program's. Writing an output (debayer, tone mapping, encoding) of
+//! one window overlaps the decoding of the next, so at most two stacks are in memory.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::journal::codec::Decoder;
+use crate::journal::reader::ReadError;
+use crate::journal::{Damage, FrameRef, Journal};
+use crate::output::concat::{write_concat, ConcatEntry};
+use crate::output::fits::write_fits;
+use crate::output::image::{write_image, OutputFormat, OutputMeta};
+use crate::output::OutputError;
+use crate::pixels::{to_image16, Image16};
+use crate::stack::calib::Calibration;
+use crate::stack::debayer::debayer;
+use crate::stack::reduce::{reduce, FrameSource, Mode};
+use crate::stack::tone::{render, RenderSettings};
+use crate::stack::window::{plan, FrameTime, Window, WindowSpec};
+use crate::time::utc_compact;
+
+/// How long each stack is shown in the concat list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Frames per second of the video.
+    Fps(f64),
+    /// Speed-up over real time: a window of `L` seconds is shown `L / speed` seconds.
+    Speed(f64),
+}
+
+/// Everything `run_stack` needs, built once from the command line (or by `capture`).
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub windows: WindowSpec,
+    pub mode: Mode,
+    pub out_dir: PathBuf,
+    pub format: OutputFormat,
+    /// File name prefix (`img` gives `img20261124-021500.jpg`).
+    pub prefix: String,
+    pub render: RenderSettings,
+    /// FITS only: write debayered RGB instead of the CFA mosaic.
+    pub debayer_fits: bool,
+    pub pace: Pace,
+    /// Write `<file>.json` next to each image.
+    pub sidecar: bool,
+    /// Dark subtraction and hot-pixel repair applied to every frame before reducing.
+    pub calibration: Calibration,
+}
+
+impl StackConfig {
+    /// The original program's behaviour: 60 s clock windows, max, JPEG, `img` prefix.
+    pub fn new(out_dir: impl Into<PathBuf>) -> StackConfig {
+        StackConfig {
+            windows: WindowSpec::default(),
+            mode: Mode::Max,
+            out_dir: out_dir.into(),
+            format: OutputFormat::Jpeg,
+            prefix: "img".into(),
+            render: RenderSettings::default(),
+            debayer_fits: false,
+            pace: Pace::Speed(600.0),
+            sidecar: true,
+            calibration: Calibration::default(),
+        }
+    }
+
+    /// The output path of a window starting at `start_ns`.
+    pub fn output_path(&self, start_ns: i64) -> PathBuf {
+        self.out_dir.join(format!(
+            "{}{}.{}",
+            self.prefix,
+            utc_compact(start_ns),
+            self.format.extension()
+        ))
+    }
+
+    /// The concat list path: `{prefix}stacks.ffconcat` in the output directory.
+    pub fn concat_path(&self) -> PathBuf {
+        self.out_dir.join(format!("{}stacks.ffconcat", self.prefix))
+    }
+
+    fn duration_s(&self, w: &Window) -> f64 {
+        match self.pace {
+            Pace::Fps(f) if f > 0.0 => 1.0 / f,
+            Pace::Speed(s) if s > 0.0 => (w.end_ns - w.start_ns) as f64 / 1e9 / s,
+            _ => 0.1,
+        }
+    }
+}
+
+/// One written stack.
+#[derive(Debug, Clone)]
+pub struct WindowOutput {
+    pub path: PathBuf,
+    pub meta: OutputMeta,
+    /// How long this stack is shown in the concat list, seconds.
+    pub duration_s: f64,
+}
+
+/// What `run_stack` reports while it works.
+#[derive(Debug)]
+pub enum StackEvent<'a> {
+    /// The plan: windows to write and frames to decode (per pass).
+    Planned {
+        windows: usize,
+        frames: usize,
+        passes: u8,
+    },
+    /// One frame decoded and combined (or skipped).
+    Frame,
+    /// A frame left out, and why.
+    Skipped(&'a Damage),
+    /// A stack was written.
+    Written(&'a WindowOutput),
+}
+
+/// Why a night could not be stacked.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(
+        "no frames in {dir} between {from} and {to}; check --from/--to against `nightcap info`"
+    )]
+    NoFrames {
+        dir: PathBuf,
+        from: String,
+        to: String,
+    },
+    #[error("none of the {frames} frames could be stacked (all damaged or undecodable); run `nightcap verify`")]
+    NothingStacked { frames: usize },
+    #[error("cannot create output directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("the output writer thread failed: {0}")]
+    Writer(String),
+}
+
+/// A [`FrameSource`] reading a list of journal frames: decode, unpack, calibrate.
+pub struct JournalFrames<'a> {
+    pub journal: &'a Journal,
+    pub frames: Vec<FrameRef>,
+    pub calibration: &'a Calibration,
+    pub on_skip: &'a (dyn Fn(&Damage) + Sync),
+    pub on_frame: &'a (dyn Fn() + Sync),
+}
+
+/// Per-worker buffers of [`JournalFrames`].
+pub struct Buffers {
+    dec: Decoder,
+    scratch: Vec<u8>,
+    bytes: Vec<u8>,
+}
+
+impl JournalFrames<'_> {
+    /// Decodes frame `r` into samples (no calibration), or the damage that prevents it.
+    pub fn decode(
+        journal: &Journal,
+        r: &FrameRef,
+        buf: &mut Buffers,
+    ) -> Result<(crate::frame::FrameMeta, Image16), Damage> {
+        let seg = &journal.segments[r.segment];
+        let meta = seg
+            .read_frame(&r.entry, &mut buf.dec, &mut buf.scratch, &mut buf.bytes)
+            .map_err(|ReadError::Damaged(d)| d)?;
+        let img = to_image16(&seg.header.format, &buf.bytes).map_err(|e| Damage {
+            segment: seg.path.clone(),
+            offset: r.entry.offset,
+            seq: Some(r.entry.seq),
+            what: format!("frame does not unpack: {e}"),
+        })?;
+        Ok((meta, img))
+    }
+
+    /// Fresh per-worker buffers.
+    pub fn buffers() -> Buffers {
+        Buffers {
+            dec: Decoder::new(),
+            scratch: Vec::new(),
+            bytes: Vec::new(),
+        }
+    }
+}
+
+impl FrameSource for JournalFrames<'_> {
+    type State = Buffers;
+
+    fn state(&self) -> Buffers {
+        Self::buffers()
+    }
+
+    fn load(&self, index: usize, pass: u8, buf: &mut Buffers) -> Option<Image16> {
+        let r = self.frames.get(index)?;
+        let result = Self::decode(self.journal, r, buf);
+        (self.on_frame)();
+        match result {
+            Ok((_, mut img)) => {
+                self.calibration.apply(&mut img);
+                Some(img)
+            }
+            Err(d) => {
+                if pass == 0 {
+                    (self.on_skip)(&d);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The exposure times of `frames`, for window planning.
+pub fn frame_times(frames: &[FrameRef]) -> Vec<FrameTime> {
+    frames
+        .iter()
+        .map(|r| FrameTime {
+            start_ns: r.entry.time_ns,
+            exposure_us: r.entry.exposure_us,
+        })
+        .collect()
+}
+
+/// Stacks every window of `journal` per `cfg`, writing images and the concat list.
+/// Returns the written stacks in time order.
+pub fn run_stack(
+    journal: &Journal,
+    cfg: &StackConfig,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Result<Vec<WindowOutput>, StackError> {
+    let all = journal.frames();
+    let windows = plan(&frame_times(&all), &cfg.windows);
+    if windows.is_empty() {
+        let show = |t: Option<i64>| t.map_or("the end".to_string(), crate::time::utc_iso);
+        return Err(StackError::NoFrames {
+            dir: journal.dir.clone(),
+            from: show(cfg.windows.from_ns),
+            to: show(cfg.windows.to_ns),
+        });
+    }
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| StackError::CreateDir {
+        path: cfg.out_dir.clone(),
+        source,
+    })?;
+    let frames: usize = windows.iter().map(|w| w.frames.len()).sum();
+    let passes = if matches!(cfg.mode, Mode::Sigma { .. }) {
+        2
+    } else {
+        1
+    };
+    progress(StackEvent::Planned {
+        windows: windows.len(),
+        frames,
+        passes,
+    });
+    let outputs = stack_windows(journal, &all, &windows, cfg, progress)?;
+    if outputs.is_empty() {
+        return Err(StackError::NothingStacked { frames });
+    }
+    write_list(cfg, &outputs)?;
+    Ok(outputs)
+}
+
+/// Writes the concat list of `outputs`.
+pub fn write_list(cfg: &StackConfig, outputs: &[WindowOutput]) -> Result<(), StackError> {
+    let entries: Vec<ConcatEntry> = outputs
+        .iter()
+        .map(|o| ConcatEntry {
+            path: o.path.clone(),
+            duration_s: o.duration_s,
+        })
+        .collect();
+    write_concat(&cfg.concat_path(), &entries)?;
+    Ok(())
+}
+
+/// Reduces and writes `windows` (indices into `all`); the write of one window overlaps
+/// the reduction of the next.
+pub fn stack_windows(
+    journal: &Journal,
+    all: &[FrameRef],
+    windows: &[Window],
+    cfg: &StackConfig,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Result<Vec<WindowOutput>, StackError> {
+    let mut outputs = Vec::new();
+    std::thread::scope(|scope| -> Result<(), StackError> {
+        let mut pending: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
+        for w in windows {
+            let Some((img, meta)) = reduce_window(journal, all, w, cfg, progress) else {
+                continue;
+            };
+            if let Some(h) = pending.take() {
+                outputs.push(join(h)?);
+            }
+            let path = cfg.output_path(w.start_ns);
+            let duration_s = cfg.duration_s(w);
+            pending = Some(scope.spawn(move || -> Result<WindowOutput, StackError> {
+                write_stack(&path, &img, cfg, &meta)?;
+                let out = WindowOutput {
+                    path,
+                    meta,
+                    duration_s,
+                };
+                progress(StackEvent::Written(&out));
+                Ok(out)
+            }));
+        }
+        if let Some(h) = pending.take() {
+            outputs.push(join(h)?);
+        }
+        Ok(())
+    })?;
+    Ok(outputs)
+}
+
+fn join<'s>(
+    h: std::thread::ScopedJoinHandle<'s, Result<WindowOutput, StackError>>,
+) -> Result<WindowOutput, StackError> {
+    h.join()
+        .map_err(|_| StackError::Writer("panicked while writing a stack".into()))?
+}
+
+/// Reduces one window; `None` when none of its frames could be used.
+pub fn reduce_window(
+    journal: &Journal,
+    all: &[FrameRef],
+    w: &Window,
+    cfg: &StackConfig,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Option<(Image16, OutputMeta)> {
+    let skipped: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    let on_skip = |d: &Damage| {
+        if let Ok(mut s) = skipped.lock() {
+            s.push(d.seq.unwrap_or(u64::MAX));
+        }
+        progress(StackEvent::Skipped(d));
+    };
+    let on_frame = || progress(StackEvent::Frame);
+    let src = JournalFrames {
+        journal,
+        frames: w.frames.iter().map(|&i| all[i]).collect(),
+        calibration: &cfg.calibration,
+        on_skip: &on_skip,
+        on_frame: &on_frame,
+    };
+    let reduced = reduce(&src, src.frames.len(), cfg.mode);
+    let refs = src.frames.clone();
+    let img = reduced.image?;
+    drop(src);
+    let skipped = skipped.into_inner().unwrap_or_default();
+    let used = refs.iter().enumerate().filter(|(i, r)| {
+        !skipped.contains(&r.entry.seq) && reduced.mismatched.binary_search(i).is_err()
+    });
+    let mut meta = OutputMeta::new(cfg.mode.name());
+    meta.start_utc_ns = w.start_ns;
+    meta.end_utc_ns = w.end_ns;
+    meta.frames = reduced.frames;
+    meta.exposure_total_us = used.map(|(_, r)| u64::from(r.entry.exposure_us)).sum();
+    meta.partial = w.partial || !skipped.is_empty() || !reduced.mismatched.is_empty();
+    meta.cfa = img.cfa.name().map(str::to_string);
+    meta.sidecar = cfg.sidecar;
+    Some((img, meta))
+}
+
+/// Writes one stack: FITS raw (or debayered), anything else rendered for display.
+pub fn write_stack(
+    path: &Path,
+    img: &Image16,
+    cfg: &StackConfig,
+    meta: &OutputMeta,
+) -> Result<(), OutputError> {
+    if cfg.format == OutputFormat::Fits {
+        if cfg.debayer_fits {
+            write_fits(path, &debayer(img), meta, &[])?;
+        } else {
+            write_fits(path, img, meta, &[])?;
+        }
+        if meta.sidecar {
+            crate::output::image::write_sidecar(path, meta)?;
+        }
+        Ok(())
+    } else {
+        write_image(path, &render(img, &cfg.render), cfg.format, meta)
+    }
+}

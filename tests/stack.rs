@@ -1,0 +1,276 @@
+//! The night products (`stack`, `trails`, `timelapse`, `keogram`) on small synthetic
+//! journals written with the library: a few stars moving one pixel per frame over noise,
+//! with frame times the tests choose. Most tests drive the real binary.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap::journal::{JournalWriter, WriterConfig};
+use nightcap::output::fits::read_fits;
+
+const W: u32 = 64;
+const H: u32 = 48;
+const S: i64 = 1_000_000_000;
+/// 2026-11-24 02:00:00 UTC.
+const T0: i64 = 1_795_485_600 * S;
+
+const FMT: PixelFormat = PixelFormat {
+    fourcc: *b"pRCC",
+    width: W,
+    height: H,
+    stride: 96,
+    bit_depth: 12,
+    cfa: Cfa::Rggb,
+    packing: Packing::Csi2P12,
+};
+
+fn nightcap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_nightcap"))
+        .args(args)
+        .output()
+        .expect("binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Frame `i`: noise around 200 plus three stars at (5 + i, y), moving right.
+fn samples(i: usize, sky: u16) -> Vec<u16> {
+    let mut x = (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut v: Vec<u16> = (0..(W * H) as usize)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            sky + (x % 32) as u16
+        })
+        .collect();
+    for (k, y) in [10usize, 20, 33].into_iter().enumerate() {
+        let px = (5 + i + 3 * k) % W as usize;
+        v[y * W as usize + px] = 3000 + 300 * k as u16;
+    }
+    v
+}
+
+/// Writes frames at `T0 + times[i]` seconds (5 s exposures) with sky levels `skies[i]`;
+/// returns the journal directory and every frame's samples.
+fn journal_with(tmp: &Path, times_s: &[i64], skies: &[u16]) -> (PathBuf, Vec<Vec<u16>>) {
+    let dir = tmp.join("journal");
+    let mut cfg = WriterConfig::new(&dir);
+    cfg.budget.reserve_bytes = 0;
+    let mut w = JournalWriter::open(cfg, FMT).unwrap();
+    let mut all = Vec::new();
+    for (i, &t) in times_s.iter().enumerate() {
+        let s = samples(i, skies[i]);
+        let meta = FrameMeta {
+            time_utc_ns: T0 + t * S,
+            exposure_us: 5_000_000,
+            gain_milli: 1000,
+            driver_seq: i as u32,
+            ..FrameMeta::default()
+        };
+        w.append_frame(&meta, &nightcap::pixels::pack_frame(&FMT, &s))
+            .unwrap();
+        all.push(s);
+    }
+    w.close().unwrap();
+    (dir, all)
+}
+
+/// `n` frames every 5 s starting `offset_s` after T0.
+fn journal(tmp: &Path, n: usize, offset_s: i64) -> (PathBuf, Vec<Vec<u16>>) {
+    let times: Vec<i64> = (0..n as i64).map(|i| offset_s + 5 * i).collect();
+    journal_with(tmp, &times, &vec![200; n])
+}
+
+fn max_of(frames: &[Vec<u16>]) -> Vec<u16> {
+    let mut out = vec![0u16; frames[0].len()];
+    for f in frames {
+        out.iter_mut().zip(f).for_each(|(o, &v)| *o = (*o).max(v));
+    }
+    out
+}
+
+fn names(dir: &Path, ext: &str) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(ext))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn stack_writes_one_jpeg_per_minute_and_a_list_ffmpeg_can_encode() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 02:00:30 .. 02:02:25: a partial first minute, a full one, a partial last one.
+    let (j, _) = journal(tmp.path(), 24, 30);
+    let out = tmp.path().join("stacks");
+    let o = nightcap(&[
+        "stack",
+        j.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--fps",
+        "5",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        names(&out, ".jpg"),
+        vec![
+            "img20261124-020000.jpg",
+            "img20261124-020100.jpg",
+            "img20261124-020200.jpg"
+        ]
+    );
+    for n in names(&out, ".jpg") {
+        let img = image::open(out.join(&n)).unwrap();
+        assert_eq!((img.width(), img.height()), (W, H));
+        let side: serde_json::Value =
+            serde_json::from_slice(&fs::read(out.join(format!("{n}.json"))).unwrap()).unwrap();
+        let full = n == "img20261124-020100.jpg";
+        assert_eq!(side["frames"], if full { 12 } else { 6 });
+        assert_eq!(side["partial"], !full, "{n}");
+        assert_eq!(side["mode"], "max");
+    }
+    let list = out.join("imgstacks.ffconcat");
+    let text_list = fs::read_to_string(&list).unwrap();
+    assert!(
+        text_list.contains("'img20261124-020100.jpg'"),
+        "{text_list}"
+    );
+
+    if Command::new("ffmpeg").arg("-version").output().is_err() {
+        return;
+    }
+    let video = tmp.path().join("v.mp4");
+    let enc = nightcap::output::concat::encode(&list, &video, 5).unwrap();
+    assert!(matches!(
+        enc,
+        nightcap::output::concat::EncodeOutcome::Encoded { .. }
+    ));
+    let probe = Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(&video)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "3");
+}
+
+#[test]
+fn fits_stack_is_the_exact_max_with_its_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, frames) = journal(tmp.path(), 12, 0);
+    let out = tmp.path().join("f");
+    let o = nightcap(&[
+        "stack",
+        j.to_str().unwrap(),
+        "--every",
+        "all",
+        "--format",
+        "fits",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let f = read_fits(&out.join("img20261124-020000.fits")).unwrap();
+    assert_eq!(f.image.data, max_of(&frames));
+    assert_eq!(f.image.cfa, Cfa::Rggb);
+    assert_eq!(f.get("NCOMBINE"), Some("12"));
+    assert_eq!(f.get("BAYERPAT"), Some("RGGB"));
+    assert!(f.get("DATE-OBS").unwrap().contains("2026-11-24T02:00:00"));
+    assert_eq!(
+        f.get("EXPTIME").map(|v| v.parse::<f64>().unwrap()),
+        Some(60.0)
+    );
+}
+
+#[test]
+fn two_30s_stacks_combine_into_the_60s_stack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, frames) = journal(tmp.path(), 12, 0);
+    let run = |every: &str, out: &str| {
+        let out = tmp.path().join(out);
+        let o = nightcap(&[
+            "stack",
+            j.to_str().unwrap(),
+            "--every",
+            every,
+            "--format",
+            "fits",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", text(&o));
+        names(&out, ".fits")
+            .iter()
+            .map(|n| read_fits(&out.join(n)).unwrap().image.data)
+            .collect::<Vec<_>>()
+    };
+    let halves = run("30s", "h");
+    let whole = run("60s", "w");
+    assert_eq!(halves.len(), 2);
+    assert_eq!(whole.len(), 1);
+    assert_eq!(max_of(&halves), whole[0]);
+    assert_eq!(halves[0], max_of(&frames[..6]));
+}
+
+#[test]
+fn empty_windows_give_no_file_and_damaged_frames_are_skipped() {
+    let tmp = tempfile::tempdir().unwrap();
+    // One minute of frames, nothing for three minutes, then another minute.
+    let times: Vec<i64> = (0..12).chain(48..60).map(|i| 5 * i).collect();
+    let (j, frames) = journal_with(tmp.path(), &times, &[200; 24]);
+    // Damage frame 3's payload.
+    let seg = fs::read_dir(&j)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "seg"))
+        .unwrap();
+    let jr = nightcap::journal::Journal::open(&j).unwrap();
+    let off = jr.frames()[3].entry.offset;
+    drop(jr);
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[off as usize + 100] ^= 0x55;
+    fs::write(&seg, bytes).unwrap();
+
+    let out = tmp.path().join("s");
+    let o = nightcap(&[
+        "stack",
+        j.to_str().unwrap(),
+        "--format",
+        "fits",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("frame seq 3"), "{}", text(&o));
+    assert_eq!(
+        names(&out, ".fits"),
+        vec!["img20261124-020000.fits", "img20261124-020400.fits"]
+    );
+    let first = read_fits(&out.join("img20261124-020000.fits")).unwrap();
+    assert_eq!(first.get("NCOMBINE"), Some("11"));
+    assert_eq!(first.get("PARTIAL"), Some("T"));
+    let mut kept = frames[..12].to_vec();
+    kept.remove(3);
+    assert_eq!(first.image.data, max_of(&kept));
+}
+
+#[test]
+fn stack_outside_the_range_fails_with_a_hint() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, _) = journal(tmp.path(), 4, 0);
+    let o = nightcap(&["stack", j.to_str().unwrap(), "--from", "2030-01-01"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("--from/--to"), "{}", text(&o));
+}
