@@ -274,3 +274,137 @@ fn stack_outside_the_range_fails_with_a_hint() {
     assert!(!o.status.success());
     assert!(text(&o).contains("--from/--to"), "{}", text(&o));
 }
+
+#[test]
+fn trails_is_the_max_over_all_frames_and_comet_fades_early_parts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, frames) = journal(tmp.path(), 10, 0);
+    let plain = tmp.path().join("t.fits");
+    let o = nightcap(&[
+        "trails",
+        j.to_str().unwrap(),
+        "--out",
+        plain.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let f = read_fits(&plain).unwrap();
+    assert_eq!(f.image.data, max_of(&frames));
+    assert_eq!(f.get("NCOMBINE"), Some("10"));
+
+    let comet = tmp.path().join("c.fits");
+    let o = nightcap(&[
+        "trails",
+        j.to_str().unwrap(),
+        "--comet",
+        "0.8",
+        "--out",
+        comet.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let c = read_fits(&comet).unwrap().image;
+    // Star 0 on row 10 was at x = 5 in frame 0 and x = 14 in frame 9.
+    let at = |x: usize| c.data[10 * W as usize + x];
+    assert_eq!(at(14), 3000);
+    assert!(
+        at(5) < at(10) && at(10) < at(14),
+        "{} {} {}",
+        at(5),
+        at(10),
+        at(14)
+    );
+    assert!(at(5) < 1000);
+
+    let video = tmp.path().join("v.jpg");
+    let o = nightcap(&[
+        "trails",
+        j.to_str().unwrap(),
+        "--timelapse",
+        "3",
+        "--out",
+        video.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let frames_dir = tmp.path().join("v-frames");
+    assert_eq!(
+        names(&frames_dir, ".jpg"),
+        vec![
+            "trail000003.jpg",
+            "trail000006.jpg",
+            "trail000009.jpg",
+            "trail000010.jpg"
+        ]
+    );
+    assert!(frames_dir.join("trails.ffconcat").exists());
+}
+
+#[test]
+fn keogram_has_one_column_per_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, frames) = journal(tmp.path(), 7, 0);
+    let out = tmp.path().join("k.fits");
+    let o = nightcap(&[
+        "keogram",
+        j.to_str().unwrap(),
+        "--column",
+        "10",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let k = read_fits(&out).unwrap().image;
+    assert_eq!((k.width, k.height, k.channels), (7, H / 2, 3));
+    // Column 10 band (x = 10, 11), cell row 5 holds star 0 (row 10) when it passes
+    // x = 10 (frame 5) or x = 11 (frame 6): red is the sample at (10, 10).
+    let red = |x: usize, y: usize| k.data[(y * 7 + x) * 3];
+    assert_eq!(red(5, 5), frames[5][10 * W as usize + 10]);
+    assert_eq!(red(5, 5), 3000);
+    assert!(red(0, 5) < 300);
+    let jpg = tmp.path().join("k.jpg");
+    let o = nightcap(&[
+        "keogram",
+        j.to_str().unwrap(),
+        "--out",
+        jpg.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(image::open(&jpg).unwrap().width(), 7);
+}
+
+#[test]
+fn timelapse_writes_a_frame_per_exposure_and_encodes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, _) = journal(tmp.path(), 6, 0);
+    let out = tmp.path().join("tl");
+    let o = nightcap(&[
+        "timelapse",
+        j.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--fps",
+        "10",
+        "--encode",
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(names(&out, ".jpg").len(), 6);
+    assert!(out.join("timelapse.ffconcat").exists());
+    if Command::new("ffprobe").arg("-version").output().is_ok() {
+        let probe = Command::new("ffprobe")
+            .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+            .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+            .arg(out.join("timelapse.mp4"))
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "6");
+    }
+    let win = tmp.path().join("tw");
+    let o = nightcap(&[
+        "timelapse",
+        j.to_str().unwrap(),
+        "--every",
+        "10s",
+        "--out",
+        win.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(names(&win, ".jpg").len(), 3);
+}

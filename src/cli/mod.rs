@@ -10,8 +10,11 @@ use clap::{Parser, Subcommand};
 
 pub mod export;
 pub mod info;
+pub mod keogram;
 pub mod repair;
 pub mod stack;
+pub mod timelapse;
+pub mod trails;
 pub mod ui;
 pub mod verify;
 
@@ -39,6 +42,9 @@ pub enum Command {
     Repair(repair::RepairArgs),
     Export(export::ExportArgs),
     Stack(stack::StackArgs),
+    Trails(trails::TrailsArgs),
+    Timelapse(timelapse::TimelapseArgs),
+    Keogram(keogram::KeogramArgs),
 }
 
 /// Exit code for a command that ran but found damage (`verify`).
@@ -67,6 +73,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(a) => repair::run(a, ui),
         Command::Export(a) => export::run(a, ui),
         Command::Stack(a) => stack::run(a, ui),
+        Command::Trails(a) => trails::run(a, ui),
+        Command::Timelapse(a) => timelapse::run(a, ui),
+        Command::Keogram(a) => keogram::run(a, ui),
     }
 }
 

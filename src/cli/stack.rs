@@ -305,3 +305,62 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     ));
     Ok(ExitCode::SUCCESS)
 }
+
+/// The frames of `journal` in `range`, in time order; an error naming the range if none.
+pub fn select_frames(
+    journal: &Journal,
+    range: &RangeArgs,
+) -> anyhow::Result<Vec<crate::journal::FrameRef>> {
+    let mut frames: Vec<_> = journal
+        .frames()
+        .into_iter()
+        .filter(|r| {
+            range.from.is_none_or(|t| r.entry.time_ns >= t)
+                && range.to.is_none_or(|t| r.entry.time_ns < t)
+        })
+        .collect();
+    frames.sort_by_key(|r| (r.entry.time_ns, r.entry.seq));
+    if frames.is_empty() {
+        bail!(
+            "no frames in {} in the given range; check --from/--to against `nightcap info`",
+            journal.dir.display()
+        );
+    }
+    Ok(frames)
+}
+
+/// The one-line report of a skipped damaged frame.
+pub fn report_skip(d: &crate::journal::Damage) {
+    eprintln!("nightcap: skipped damaged frame: {d}");
+}
+
+/// Output metadata for a product made of `frames` (all of them combined).
+pub fn product_meta(
+    mode: &str,
+    frames: &[crate::journal::FrameRef],
+    combined: u32,
+) -> crate::output::image::OutputMeta {
+    let mut meta = crate::output::image::OutputMeta::new(mode);
+    meta.start_utc_ns = frames.first().map_or(0, |r| r.entry.time_ns);
+    meta.end_utc_ns = frames.last().map_or(0, |r| {
+        r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000
+    });
+    meta.frames = combined;
+    meta.exposure_total_us = frames.iter().map(|r| u64::from(r.entry.exposure_us)).sum();
+    meta.partial = combined as usize != frames.len();
+    meta
+}
+
+/// The output format of a file, from its extension.
+pub fn format_of(path: &std::path::Path) -> anyhow::Result<OutputFormat> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    OutputFormat::from_name(&ext).with_context(|| {
+        format!(
+            "cannot tell the format of {}: end it in .jpg, .png, .tiff or .fits",
+            path.display()
+        )
+    })
+}

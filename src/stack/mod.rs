@@ -12,3 +12,4 @@ pub mod window;
 
 pub use night::{run_stack, StackConfig, StackError, StackEvent, WindowOutput};
 pub mod follow;
+pub mod products;
