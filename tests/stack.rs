@@ -408,3 +408,89 @@ fn timelapse_writes_a_frame_per_exposure_and_encodes() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(names(&win, ".jpg").len(), 3);
 }
+
+#[test]
+fn reject_auto_leaves_out_a_bright_cloudy_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let times: Vec<i64> = (0..12).map(|i| 5 * i).collect();
+    let mut skies = vec![200u16; 12];
+    skies[5] = 1500;
+    let (j, frames) = journal_with(tmp.path(), &times, &skies);
+    let out = tmp.path().join("r");
+    let o = nightcap(&[
+        "stack",
+        j.to_str().unwrap(),
+        "--every",
+        "all",
+        "--format",
+        "fits",
+        "--reject",
+        "auto",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("rejected frame seq 5"), "{}", text(&o));
+    let f = read_fits(&out.join("img20261124-020000.fits")).unwrap();
+    assert_eq!(f.get("NCOMBINE"), Some("11"));
+    assert_eq!(f.get("NREJECT"), Some("1"));
+    let mut kept = frames.clone();
+    kept.remove(5);
+    assert_eq!(f.image.data, max_of(&kept));
+    let side: serde_json::Value =
+        serde_json::from_slice(&fs::read(out.join("img20261124-020000.fits.json")).unwrap())
+            .unwrap();
+    assert_eq!(side["rejected"], 1);
+}
+
+#[test]
+fn follow_emits_a_window_once_a_later_frame_exists() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let mut cfg = WriterConfig::new(&dir);
+    cfg.budget.reserve_bytes = 0;
+    let mut w = JournalWriter::open(cfg, FMT).unwrap();
+    let append = |w: &mut JournalWriter, i: usize| {
+        let meta = FrameMeta {
+            time_utc_ns: T0 + 5 * i as i64 * S,
+            exposure_us: 5_000_000,
+            ..FrameMeta::default()
+        };
+        w.append_frame(&meta, &nightcap::pixels::pack_frame(&FMT, &samples(i, 200)))
+            .unwrap();
+    };
+    for i in 0..11 {
+        append(&mut w, i);
+    }
+    let out = tmp.path().join("live");
+    let mut scfg = nightcap::stack::StackConfig::new(&out);
+    scfg.format = nightcap::output::image::OutputFormat::Fits;
+    let stop = AtomicBool::new(false);
+    let first = out.join("img20261124-020000.fits");
+    let second = out.join("img20261124-020100.fits");
+    std::thread::scope(|s| {
+        let h =
+            s.spawn(|| nightcap::stack::follow::follow_stack(&dir, &scfg, &stop, &|_| {}).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(2500));
+        assert!(!first.exists(), "minute 0 is still open");
+        append(&mut w, 11);
+        append(&mut w, 12); // starts 02:01:00: minute 0 is complete
+        let t = std::time::Instant::now();
+        while !first.exists() && t.elapsed().as_secs() < 15 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        assert!(first.exists());
+        assert!(!second.exists());
+        stop.store(true, Ordering::Relaxed);
+        let outs = h.join().unwrap();
+        assert_eq!(outs.len(), 2, "the open minute is written on stop");
+    });
+    assert_eq!(
+        read_fits(&first).unwrap().get("NCOMBINE"),
+        Some("12"),
+        "all 12 frames of minute 0"
+    );
+    assert!(second.exists());
+    w.close().unwrap();
+}

@@ -63,6 +63,15 @@ pub enum StretchArg {
     Asinh,
 }
 
+/// Frame rejection on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RejectArg {
+    /// Stack every frame (the original program's behaviour).
+    Off,
+    /// Reject frames whose sky, star count or bright area is far off the night's.
+    Auto,
+}
+
 /// Where windows start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum AlignArg {
@@ -188,6 +197,10 @@ pub struct StackArgs {
     pub no_sidecar: bool,
     #[command(flatten)]
     pub calib: CalibArgs,
+    /// Leave out cloudy or bright frames, judged against the night (costs one more
+    /// decode of every frame).
+    #[arg(long, value_enum, default_value_t = RejectArg::Off)]
+    pub reject: RejectArg,
     /// Keep stacking as the journal grows, writing each window once complete, until Ctrl-C.
     #[arg(long)]
     pub follow: bool,
@@ -229,6 +242,7 @@ impl StackArgs {
         };
         cfg.sidecar = !self.no_sidecar;
         cfg.calibration = calibration;
+        cfg.reject = self.reject == RejectArg::Auto;
         Ok(cfg)
     }
 }
@@ -264,6 +278,20 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         StackEvent::Skipped(d) => {
             skipped.fetch_add(1, Ordering::Relaxed);
             let line = format!("nightcap: skipped damaged frame: {d}");
+            match bar.lock().ok().and_then(|g| g.clone()) {
+                Some(b) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
+        StackEvent::Rejected {
+            seq,
+            time_ns,
+            reason,
+        } => {
+            let line = format!(
+                "nightcap: rejected frame seq {seq} at {}: {reason}",
+                crate::time::utc_iso(time_ns)
+            );
             match bar.lock().ok().and_then(|g| g.clone()) {
                 Some(b) => b.suspend(|| eprintln!("{line}")),
                 None => eprintln!("{line}"),

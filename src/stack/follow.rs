@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use crate::journal::format::SegmentState;
 use crate::journal::Journal;
 use crate::stack::night::{
-    frame_times, stack_windows, write_list, StackConfig, StackError, StackEvent, WindowOutput,
+    frame_times, reject_frames, stack_windows, write_list, StackConfig, StackError, StackEvent,
+    WindowOutput,
 };
 use crate::stack::window::{plan, Window};
 
@@ -52,6 +53,7 @@ pub fn follow_stack(
         source,
     })?;
     let mut done = BTreeSet::new();
+    let mut stats = std::collections::HashMap::new();
     let mut outputs: Vec<WindowOutput> = Vec::new();
     loop {
         let finishing = stop.load(Ordering::Relaxed);
@@ -68,18 +70,24 @@ pub fn follow_stack(
                 .max()
                 .unwrap_or(i64::MIN);
             let windows = plan(&frame_times(&all), &cfg.windows);
-            let ready = ready_windows(&windows, latest, sealed, finishing, &done);
+            let mut ready = ready_windows(&windows, latest, sealed, finishing, &done);
             if !ready.is_empty() {
                 let frames = ready.iter().map(|w| w.frames.len()).sum();
                 progress(StackEvent::Planned {
                     windows: ready.len(),
                     frames,
-                    passes: if matches!(cfg.mode, crate::stack::reduce::Mode::Sigma { .. }) {
-                        2
-                    } else {
-                        1
-                    },
+                    passes: cfg.passes(),
                 });
+                if cfg.reject {
+                    reject_frames(
+                        &journal,
+                        &all,
+                        &mut ready,
+                        &cfg.calibration,
+                        &mut stats,
+                        progress,
+                    );
+                }
                 let new = stack_windows(&journal, &all, &ready, cfg, progress)?;
                 done.extend(ready.iter().map(|w| w.start_ns));
                 outputs.extend(new);
@@ -109,6 +117,7 @@ mod tests {
             end_ns: start + 60,
             frames: vec![0],
             partial: false,
+            rejected: 0,
         }
     }
 

@@ -13,3 +13,4 @@ pub mod window;
 pub use night::{run_stack, StackConfig, StackError, StackEvent, WindowOutput};
 pub mod follow;
 pub mod products;
+pub mod reject;

@@ -9,8 +9,11 @@
 //! like the original program's. Writing an output (debayer, tone mapping, encoding) of
 //! one window overlaps the decoding of the next, so at most two stacks are in memory.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
+
+use rayon::prelude::*;
 
 use crate::journal::codec::Decoder;
 use crate::journal::reader::ReadError;
@@ -23,6 +26,7 @@ use crate::pixels::{to_image16, Image16};
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::debayer;
 use crate::stack::reduce::{reduce, FrameSource, Mode};
+use crate::stack::reject::{frame_stats, judge, FrameStats, Rejection};
 use crate::stack::tone::{render, RenderSettings};
 use crate::stack::window::{plan, FrameTime, Window, WindowSpec};
 use crate::time::utc_compact;
@@ -53,6 +57,8 @@ pub struct StackConfig {
     pub sidecar: bool,
     /// Dark subtraction and hot-pixel repair applied to every frame before reducing.
     pub calibration: Calibration,
+    /// Leave out cloudy or bright frames ([`super::reject`]); costs one extra decode.
+    pub reject: bool,
 }
 
 impl StackConfig {
@@ -69,6 +75,7 @@ impl StackConfig {
             pace: Pace::Speed(600.0),
             sidecar: true,
             calibration: Calibration::default(),
+            reject: false,
         }
     }
 
@@ -85,6 +92,16 @@ impl StackConfig {
     /// The concat list path: `{prefix}stacks.ffconcat` in the output directory.
     pub fn concat_path(&self) -> PathBuf {
         self.out_dir.join(format!("{}stacks.ffconcat", self.prefix))
+    }
+
+    /// Decode passes over each frame (sigma needs two, rejection one more).
+    pub fn passes(&self) -> u8 {
+        let reduce = if matches!(self.mode, Mode::Sigma { .. }) {
+            2
+        } else {
+            1
+        };
+        reduce + u8::from(self.reject)
     }
 
     fn duration_s(&self, w: &Window) -> f64 {
@@ -120,6 +137,12 @@ pub enum StackEvent<'a> {
     Skipped(&'a Damage),
     /// A stack was written.
     Written(&'a WindowOutput),
+    /// A frame left out by rejection.
+    Rejected {
+        seq: u64,
+        time_ns: i64,
+        reason: Rejection,
+    },
 }
 
 /// Why a night could not be stacked.
@@ -237,7 +260,7 @@ pub fn run_stack(
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
 ) -> Result<Vec<WindowOutput>, StackError> {
     let all = journal.frames();
-    let windows = plan(&frame_times(&all), &cfg.windows);
+    let mut windows = plan(&frame_times(&all), &cfg.windows);
     if windows.is_empty() {
         let show = |t: Option<i64>| t.map_or("the end".to_string(), crate::time::utc_iso);
         return Err(StackError::NoFrames {
@@ -251,16 +274,21 @@ pub fn run_stack(
         source,
     })?;
     let frames: usize = windows.iter().map(|w| w.frames.len()).sum();
-    let passes = if matches!(cfg.mode, Mode::Sigma { .. }) {
-        2
-    } else {
-        1
-    };
     progress(StackEvent::Planned {
         windows: windows.len(),
         frames,
-        passes,
+        passes: cfg.passes(),
     });
+    if cfg.reject {
+        reject_frames(
+            journal,
+            &all,
+            &mut windows,
+            &cfg.calibration,
+            &mut HashMap::new(),
+            progress,
+        );
+    }
     let outputs = stack_windows(journal, &all, &windows, cfg, progress)?;
     if outputs.is_empty() {
         return Err(StackError::NothingStacked { frames });
@@ -365,6 +393,7 @@ pub fn reduce_window(
     meta.end_utc_ns = w.end_ns;
     meta.frames = reduced.frames;
     meta.exposure_total_us = used.map(|(_, r)| u64::from(r.entry.exposure_us)).sum();
+    meta.rejected = w.rejected;
     meta.partial = w.partial || !skipped.is_empty() || !reduced.mismatched.is_empty();
     meta.cfa = img.cfa.name().map(str::to_string);
     meta.sidecar = cfg.sidecar;
@@ -390,5 +419,73 @@ pub fn write_stack(
         Ok(())
     } else {
         write_image(path, &render(img, &cfg.render), cfg.format, meta)
+    }
+}
+
+/// Rejection ([`super::reject`]): statistics of every frame of `windows` not yet in
+/// `cache` (keyed by seq; one decode each), judged against every frame in the cache (the
+/// night so far, when following a growing journal); rejected frames are
+/// removed from `windows` (counted in [`Window::rejected`]) and reported.
+pub fn reject_frames(
+    journal: &Journal,
+    all: &[FrameRef],
+    windows: &mut [Window],
+    calibration: &Calibration,
+    cache: &mut HashMap<u64, FrameStats>,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) {
+    let in_windows: std::collections::HashSet<usize> = windows
+        .iter()
+        .flat_map(|w| w.frames.iter().copied())
+        .collect();
+    let todo: Vec<&FrameRef> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| in_windows.contains(i) && !cache.contains_key(&r.entry.seq))
+        .map(|(_, r)| r)
+        .collect();
+    let fresh: Vec<(u64, FrameStats)> = todo
+        .par_iter()
+        .map_init(JournalFrames::buffers, |buf, r| {
+            let out = JournalFrames::decode(journal, r, buf)
+                .ok()
+                .map(|(_, mut img)| {
+                    calibration.apply(&mut img);
+                    (r.entry.seq, frame_stats(&img))
+                });
+            progress(StackEvent::Frame);
+            out
+        })
+        .flatten()
+        .collect();
+    cache.extend(fresh);
+    let known: Vec<(usize, FrameStats)> = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| cache.get(&r.entry.seq).map(|s| (i, *s)))
+        .collect();
+    let stats: Vec<FrameStats> = known.iter().map(|k| k.1).collect();
+    let verdicts = judge(&stats);
+    let rejected: HashMap<usize, Rejection> = known
+        .iter()
+        .zip(verdicts)
+        .filter_map(|((i, _), v)| v.map(|v| (*i, v)))
+        .collect();
+    for w in windows.iter_mut() {
+        let before = w.frames.len();
+        w.frames.retain(|i| !rejected.contains_key(i));
+        w.rejected += (before - w.frames.len()) as u32;
+    }
+    let mut listed: Vec<(&usize, &Rejection)> = rejected
+        .iter()
+        .filter(|(i, _)| in_windows.contains(i))
+        .collect();
+    listed.sort_by_key(|(i, _)| **i);
+    for (&i, &reason) in listed {
+        progress(StackEvent::Rejected {
+            seq: all[i].entry.seq,
+            time_ns: all[i].entry.time_ns,
+            reason,
+        });
     }
 }

@@ -77,6 +77,8 @@ pub struct Window {
     pub frames: Vec<usize>,
     /// Frames do not cover the whole window (see the module docs).
     pub partial: bool,
+    /// Frames left out by rejection (set by the caller; [`plan`] leaves it 0).
+    pub rejected: u32,
 }
 
 /// Gaps longer than this many frame periods make a window partial.
@@ -107,6 +109,7 @@ pub fn plan(frames: &[FrameTime], spec: &WindowSpec) -> Vec<Window> {
                 end_ns: end.max(start + 1),
                 frames: selected,
                 partial: false,
+                rejected: 0,
             }]
         }
         Some(every) => {
@@ -128,6 +131,7 @@ pub fn plan(frames: &[FrameTime], spec: &WindowSpec) -> Vec<Window> {
                         end_ns: start + every,
                         frames: idx,
                         partial: false,
+                        rejected: 0,
                     }
                 })
                 .collect()
