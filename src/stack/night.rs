@@ -7,7 +7,8 @@
 //! and left out, and the night goes on; windows whose frames are all unusable produce no
 //! file. Output names are `{prefix}{YYYYmmdd-HHMMSS}.{ext}` from the window start (UTC),
 //! like the original program's. Writing an output (debayer, tone mapping, encoding) of
-//! one window overlaps the decoding of the next, so at most two stacks are in memory.
+//! a window overlaps the decoding of the next ones, with at most [`MAX_PENDING_WRITES`]
+//! writes in flight, so memory stays bounded.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
+use crate::frame::{Packing, PixelFormat};
 use crate::journal::codec::Decoder;
 use crate::journal::reader::ReadError;
 use crate::journal::{Damage, FrameRef, Journal};
@@ -22,7 +24,7 @@ use crate::output::concat::{write_concat, ConcatEntry};
 use crate::output::fits::write_fits;
 use crate::output::image::{write_image, OutputFormat, OutputMeta};
 use crate::output::OutputError;
-use crate::pixels::{to_image16, Image16};
+use crate::pixels::{to_image16, unpack_csi2_10, unpack_csi2_12, Image16, PixelError};
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::debayer;
 use crate::stack::reduce::{reduce, FrameSource, Mode};
@@ -178,31 +180,89 @@ pub struct JournalFrames<'a> {
     pub on_frame: &'a (dyn Fn() + Sync),
 }
 
-/// Per-worker buffers of [`JournalFrames`].
+/// Per-worker buffers of [`JournalFrames`]: reused for every frame, so decoding does not
+/// allocate (and page-fault in) a fresh frame each time.
 pub struct Buffers {
     dec: Decoder,
     scratch: Vec<u8>,
     bytes: Vec<u8>,
+    img: Image16,
+}
+
+/// Unpacks frame bytes into `img`, reusing its allocation for the raw packings.
+fn unpack_into(format: &PixelFormat, bytes: &[u8], img: &mut Image16) -> Result<(), PixelError> {
+    let (w, h, stride) = (
+        format.width as usize,
+        format.height as usize,
+        format.stride as usize,
+    );
+    let unpack: fn(&[u8], &mut [u16]) = match format.packing {
+        Packing::Csi2P12 => unpack_csi2_12,
+        Packing::Csi2P10 => unpack_csi2_10,
+        Packing::U16Le => |line, row| {
+            row.iter_mut()
+                .zip(line.chunks_exact(2))
+                .for_each(|(s, b)| *s = u16::from_le_bytes([b[0], b[1]]))
+        },
+        Packing::U8 => |line, row| row.iter_mut().zip(line).for_each(|(s, &b)| *s = b.into()),
+        _ => {
+            *img = to_image16(format, bytes)?;
+            return Ok(());
+        }
+    };
+    let need = format.max_frame_bytes();
+    if (bytes.len() as u64) < need {
+        return Err(PixelError::Size {
+            got: bytes.len(),
+            need,
+        });
+    }
+    img.width = format.width;
+    img.height = format.height;
+    img.channels = 1;
+    img.cfa = format.cfa;
+    img.bit_depth = format.bit_depth;
+    img.data.resize(w * h, 0);
+    img.data
+        .par_chunks_mut(w * 64)
+        .zip(bytes.par_chunks(stride * 64))
+        .for_each(|(rows, lines)| {
+            for (row, line) in rows.chunks_exact_mut(w).zip(lines.chunks(stride)) {
+                unpack(line, row);
+            }
+        });
+    Ok(())
 }
 
 impl JournalFrames<'_> {
-    /// Decodes frame `r` into samples (no calibration), or the damage that prevents it.
-    pub fn decode(
+    /// Decodes frame `r` into `buf` (no calibration); the samples are then in
+    /// [`Buffers::image`]. Returns the frame's metadata, or the damage that prevents it.
+    pub fn decode_into(
         journal: &Journal,
         r: &FrameRef,
         buf: &mut Buffers,
-    ) -> Result<(crate::frame::FrameMeta, Image16), Damage> {
+    ) -> Result<crate::frame::FrameMeta, Damage> {
         let seg = &journal.segments[r.segment];
         let meta = seg
             .read_frame(&r.entry, &mut buf.dec, &mut buf.scratch, &mut buf.bytes)
             .map_err(|ReadError::Damaged(d)| d)?;
-        let img = to_image16(&seg.header.format, &buf.bytes).map_err(|e| Damage {
+        unpack_into(&seg.header.format, &buf.bytes, &mut buf.img).map_err(|e| Damage {
             segment: seg.path.clone(),
             offset: r.entry.offset,
             seq: Some(r.entry.seq),
             what: format!("frame does not unpack: {e}"),
         })?;
-        Ok((meta, img))
+        Ok(meta)
+    }
+
+    /// Decodes frame `r` into a new image (no calibration), or the damage that prevents it.
+    pub fn decode(
+        journal: &Journal,
+        r: &FrameRef,
+        buf: &mut Buffers,
+    ) -> Result<(crate::frame::FrameMeta, Image16), Damage> {
+        let meta = Self::decode_into(journal, r, buf)?;
+        Ok((meta, buf.img.clone()))
     }
 
     /// Fresh per-worker buffers.
@@ -211,7 +271,15 @@ impl JournalFrames<'_> {
             dec: Decoder::new(),
             scratch: Vec::new(),
             bytes: Vec::new(),
+            img: Image16::zeroed(0, 0, 1, crate::frame::Cfa::None, 8),
         }
+    }
+}
+
+impl Buffers {
+    /// The last frame decoded by [`JournalFrames::decode_into`].
+    pub fn image(&self) -> &Image16 {
+        &self.img
     }
 }
 
@@ -222,14 +290,14 @@ impl FrameSource for JournalFrames<'_> {
         Self::buffers()
     }
 
-    fn load(&self, index: usize, pass: u8, buf: &mut Buffers) -> Option<Image16> {
+    fn load<'a>(&'a self, index: usize, pass: u8, buf: &'a mut Buffers) -> Option<&'a Image16> {
         let r = self.frames.get(index)?;
-        let result = Self::decode(self.journal, r, buf);
+        let result = Self::decode_into(self.journal, r, buf);
         (self.on_frame)();
         match result {
-            Ok((_, mut img)) => {
-                self.calibration.apply(&mut img);
-                Some(img)
+            Ok(_) => {
+                self.calibration.apply(&mut buf.img);
+                Some(&buf.img)
             }
             Err(d) => {
                 if pass == 0 {
@@ -321,17 +389,19 @@ pub fn stack_windows(
 ) -> Result<Vec<WindowOutput>, StackError> {
     let mut outputs = Vec::new();
     std::thread::scope(|scope| -> Result<(), StackError> {
-        let mut pending: Option<std::thread::ScopedJoinHandle<'_, _>> = None;
+        let mut pending = std::collections::VecDeque::new();
         for w in windows {
             let Some((img, meta)) = reduce_window(journal, all, w, cfg, progress) else {
                 continue;
             };
-            if let Some(h) = pending.take() {
-                outputs.push(join(h)?);
+            while pending.len() >= MAX_PENDING_WRITES {
+                if let Some(h) = pending.pop_front() {
+                    outputs.push(join(h)?);
+                }
             }
             let path = cfg.output_path(w.start_ns);
             let duration_s = cfg.duration_s(w);
-            pending = Some(scope.spawn(move || -> Result<WindowOutput, StackError> {
+            pending.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {
                 write_stack(&path, &img, cfg, &meta)?;
                 let out = WindowOutput {
                     path,
@@ -342,13 +412,19 @@ pub fn stack_windows(
                 Ok(out)
             }));
         }
-        if let Some(h) = pending.take() {
+        for h in pending {
             outputs.push(join(h)?);
         }
         Ok(())
     })?;
     Ok(outputs)
 }
+
+/// Stacks being written (rendered, encoded) while the next window is reduced. JPEG
+/// encoding is single-threaded and slower than reducing a minute of frames, so two
+/// writers in flight keep both cores of a small machine busy; each holds one stack and
+/// its rendering.
+const MAX_PENDING_WRITES: usize = 2;
 
 fn join<'s>(
     h: std::thread::ScopedJoinHandle<'s, Result<WindowOutput, StackError>>,

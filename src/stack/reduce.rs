@@ -371,8 +371,14 @@ pub trait FrameSource: Sync {
     type State: Send;
     fn state(&self) -> Self::State;
     /// Frame `index` (of `0..count`) for pass `pass` (0, or 1 for sigma's second pass),
-    /// or `None` when it cannot be used (the source reports why, on pass 0).
-    fn load(&self, index: usize, pass: u8, state: &mut Self::State) -> Option<Image16>;
+    /// or `None` when it cannot be used (the source reports why, on pass 0). The frame
+    /// may live in `state`, so a worker reuses one frame buffer for all its frames.
+    fn load<'a>(
+        &'a self,
+        index: usize,
+        pass: u8,
+        state: &'a mut Self::State,
+    ) -> Option<&'a Image16>;
 }
 
 /// The result of one reduction.
@@ -434,8 +440,8 @@ fn run_pass<'a, S: FrameSource>(
             || src.state(),
             |state, i| {
                 let img = src.load(i, pass, state)?;
-                let a = acc(Shape::of(&img));
-                a.add(&img, i.wrapping_mul(7)).err().map(|_| i)
+                let a = acc(Shape::of(img));
+                a.add(img, i.wrapping_mul(7)).err().map(|_| i)
             },
         )
         .flatten()
@@ -450,8 +456,8 @@ pub struct InMemory<'a>(pub &'a [Image16]);
 impl FrameSource for InMemory<'_> {
     type State = ();
     fn state(&self) {}
-    fn load(&self, index: usize, _pass: u8, _state: &mut ()) -> Option<Image16> {
-        self.0.get(index).cloned()
+    fn load<'a>(&'a self, index: usize, _pass: u8, _state: &'a mut ()) -> Option<&'a Image16> {
+        self.0.get(index)
     }
 }
 
