@@ -494,3 +494,41 @@ fn follow_emits_a_window_once_a_later_frame_exists() {
     assert!(second.exists());
     w.close().unwrap();
 }
+
+#[test]
+fn dark_journal_is_subtracted_before_stacking() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (j, frames) = journal(tmp.path(), 6, 0);
+    let dark_dir = tmp.path().join("darks");
+    let mut cfg = WriterConfig::new(&dark_dir);
+    cfg.budget.reserve_bytes = 0;
+    let mut w = JournalWriter::open(cfg, FMT).unwrap();
+    for (i, level) in [90u16, 110].into_iter().enumerate() {
+        let meta = FrameMeta {
+            time_utc_ns: T0 + i as i64 * 5 * S,
+            exposure_us: 5_000_000,
+            ..FrameMeta::default()
+        };
+        let d = vec![level; (W * H) as usize];
+        w.append_frame(&meta, &nightcap::pixels::pack_frame(&FMT, &d))
+            .unwrap();
+    }
+    w.close().unwrap();
+    let out = tmp.path().join("d");
+    let o = nightcap(&[
+        "stack",
+        j.to_str().unwrap(),
+        "--every",
+        "all",
+        "--format",
+        "fits",
+        "--dark",
+        dark_dir.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    let f = read_fits(&out.join("img20261124-020000.fits")).unwrap();
+    let want: Vec<u16> = max_of(&frames).iter().map(|v| v - 100).collect();
+    assert_eq!(f.image.data, want);
+}
