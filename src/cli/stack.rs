@@ -45,7 +45,7 @@ fn parse_drc(text: &str) -> Result<Drc, String> {
 pub enum ModeArg {
     /// Per-pixel maximum: star trails, like the original program.
     Max,
-    /// Per-pixel mean: less noise, stars become dots only in short windows.
+    /// Per-pixel mean: less noise; moving stars leave faint trails.
     Mean,
     /// Per-pixel sum (saturates at 16 bits).
     Sum,
