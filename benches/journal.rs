@@ -85,7 +85,10 @@ fn bench_read(c: &mut Criterion<ThreadCpu>) {
     });
     let (mut dec, mut scratch, mut out) = (Decoder::new(), Vec::new(), Vec::new());
     group.bench_function("read_frame/L1", |b| {
-        b.iter(|| seg.read_frame(&frame.entry, &mut dec, &mut scratch, &mut out).unwrap())
+        b.iter(|| {
+            seg.read_frame(&frame.entry, &mut dec, &mut scratch, &mut out)
+                .unwrap()
+        })
     });
     group.finish();
 }

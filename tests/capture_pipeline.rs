@@ -146,11 +146,13 @@ fn frames_arrive_in_capture_order_bit_exact() {
         Scripted::new(vec![Step::Frame; 40]),
         config(dir.path()),
         Arc::default(),
-        counters,
+        Arc::clone(&counters),
     )
     .unwrap();
     assert_eq!(s.stop, StopReason::SourceEnded);
     assert_eq!((s.captured, s.written, s.dropped), (40, 40, 0));
+    // A source that waits for the pipeline never makes it trade compression for speed.
+    assert_eq!(counters.cheapest_level.load(Ordering::Relaxed), 1);
     let got = read(dir.path());
     assert_eq!(got.len(), 40);
     for (i, (m, data)) in got.iter().enumerate() {

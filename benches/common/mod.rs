@@ -58,4 +58,3 @@ impl ValueFormatter for CpuFormatter {
         "ns"
     }
 }
-

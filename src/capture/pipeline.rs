@@ -219,7 +219,13 @@ pub fn run(
         returned: Condvar::new(),
         capacity: buffers,
     });
-    let rungs = ladder(cfg.writer.zstd_level);
+    // Cheaper compression only helps a live source keep up: a source that waits for the
+    // pipeline (image folders, the simulation at full speed) keeps the configured level.
+    let rungs = if source.is_live() {
+        ladder(cfg.writer.zstd_level)
+    } else {
+        vec![cfg.writer.zstd_level]
+    };
     counters.level.store(rungs[0], Ordering::Relaxed);
     counters.cheapest_level.store(rungs[0], Ordering::Relaxed);
 

@@ -22,7 +22,9 @@ use crate::source::images::ImageFolder;
 use crate::source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
 use crate::source::v4l2::{V4l2Config, V4l2Source};
 use crate::source::FrameSource;
+use crate::stack::follow::follow_stack;
 use crate::stack::tone::Drc;
+use crate::stack::StackConfig;
 use crate::time::{human_duration, parse_duration, parse_utc};
 
 /// Capture frames into a journal: from a V4L2 camera, the simulated sky, or a folder of
@@ -246,10 +248,14 @@ fn run_pipeline(
     ));
     let counters = Arc::new(Counters::default());
     let status = spawn_status(ui, Arc::clone(&counters), Arc::clone(&stop));
+    // Live stacks stop only after capture has sealed its last frames, so the last
+    // (partial) window is complete.
+    let live_stop = Arc::new(AtomicBool::new(false));
     let live_thread =
-        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&stop), ui));
+        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&live_stop), ui));
     let result = capture::run(source, cfg, Arc::clone(&stop), Arc::clone(&counters));
     stop.store(true, Ordering::Relaxed);
+    live_stop.store(true, Ordering::Relaxed);
     let _ = status.join();
     if let Some(t) = live_thread {
         let _ = t.join();
@@ -285,17 +291,40 @@ fn spawn_status(ui: Ui, c: Arc<Counters>, stop: Arc<AtomicBool>) -> std::thread:
     })
 }
 
+/// The stacker following the journal (`stack --follow`) with the original program's
+/// naming: `-f ./img -d 60` writes `./img20260812-213000.jpg` every minute. Only frames
+/// captured now are stacked: older ones in the journal belong to an earlier night.
 fn spawn_live_stacks(
     live: LiveStacks,
     journal: PathBuf,
     stop: Arc<AtomicBool>,
     ui: Ui,
 ) -> std::thread::JoinHandle<()> {
+    let prefix = std::path::Path::new(&live.prefix);
+    let (dir, name) = if live.prefix.ends_with('/') {
+        (prefix.to_path_buf(), String::new())
+    } else {
+        let dir = prefix
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let name = prefix
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        (dir.to_path_buf(), name)
+    };
+    let mut cfg = StackConfig::new(dir);
+    cfg.prefix = name;
+    cfg.windows.every_ns = Some(i64::from(live.every_s) * 1_000_000_000);
+    cfg.windows.from_ns = crate::journal::Journal::open(&journal)
+        .ok()
+        .and_then(|j| j.frames().last().map(|r| r.entry.time_ns + 1));
+    cfg.render.drc = live.drc;
+    cfg.sidecar = false;
     std::thread::spawn(move || {
-        if let Err(e) =
-            crate::stack::live::live_stacks(&journal, live.every_s, &live.prefix, live.drc, &stop)
-        {
-            ui.say(format!("nightcap: live stacks stopped: {e:#}"));
+        if let Err(e) = follow_stack(&journal, &cfg, &stop, &|_| {}) {
+            ui.say(format!("nightcap: live stacks stopped: {e}"));
         }
     })
 }

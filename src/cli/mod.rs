@@ -13,7 +13,11 @@ pub mod capture;
 pub mod devices;
 pub mod export;
 pub mod info;
+pub mod keogram;
 pub mod repair;
+pub mod stack;
+pub mod timelapse;
+pub mod trails;
 pub mod ui;
 pub mod verify;
 
@@ -46,6 +50,10 @@ pub enum Command {
     Verify(verify::VerifyArgs),
     Repair(repair::RepairArgs),
     Export(export::ExportArgs),
+    Stack(stack::StackArgs),
+    Trails(trails::TrailsArgs),
+    Timelapse(timelapse::TimelapseArgs),
+    Keogram(keogram::KeogramArgs),
 }
 
 /// Exit code for a command that ran but found damage (`verify`).
@@ -78,6 +86,10 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify::run(a, ui),
         Command::Repair(a) => repair::run(a, ui),
         Command::Export(a) => export::run(a, ui),
+        Command::Stack(a) => stack::run(a, ui),
+        Command::Trails(a) => trails::run(a, ui),
+        Command::Timelapse(a) => timelapse::run(a, ui),
+        Command::Keogram(a) => keogram::run(a, ui),
     }
 }
 

@@ -3,6 +3,14 @@
 //! Reduction happens in the sensor's own layout (a CFA mosaic stays a mosaic); only the
 //! finished stack is demosaiced ([`debayer`]) and tone-mapped ([`tone`]), once per output.
 
+pub mod calib;
 pub mod debayer;
-pub mod live;
+pub mod night;
+pub mod reduce;
 pub mod tone;
+pub mod window;
+
+pub use night::{run_stack, StackConfig, StackError, StackEvent, WindowOutput};
+pub mod follow;
+pub mod products;
+pub mod reject;

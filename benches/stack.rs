@@ -1,0 +1,103 @@
+//! Stacker benchmarks: the cost of combining one 4056x3040 frame into an accumulator
+//! (ns/pixel for max and mean), and whole-window throughput (frames/s) reading a
+//! journal of 12 compressed frames (page-cached) and max-stacking them.
+//!
+//!     cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+
+use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap::journal::{Journal, JournalWriter, WriterConfig};
+use nightcap::pixels::{pack_frame, Image16};
+use nightcap::stack::calib::Calibration;
+use nightcap::stack::night::JournalFrames;
+use nightcap::stack::reduce::{reduce, Accumulator, Gather, Mode, Shape};
+
+const W: u32 = 4056;
+const H: u32 = 3040;
+
+fn noise_frame(seed: u64) -> Vec<u16> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..(W * H) as usize)
+        .map(|i| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let star = if i % 7919 == 0 { 3000 } else { 0 };
+            (242 + (x & 15) as u16 + (x >> 8 & 15) as u16).max(star)
+        })
+        .collect()
+}
+
+fn image(seed: u64) -> Image16 {
+    Image16 {
+        width: W,
+        height: H,
+        channels: 1,
+        cfa: Cfa::Rggb,
+        bit_depth: 12,
+        data: noise_frame(seed),
+    }
+}
+
+fn combine(c: &mut Criterion) {
+    let img = image(1);
+    let shape = Shape::of(&img);
+    let mut g = c.benchmark_group("combine_4056x3040");
+    g.throughput(Throughput::Elements(u64::from(W * H)));
+    for (name, gather) in [("max", Gather::Max), ("mean", Gather::Sum)] {
+        let acc = Accumulator::new(shape, gather, 64);
+        g.bench_function(name, |b| b.iter(|| acc.add(&img, 0).unwrap()));
+    }
+    g.finish();
+}
+
+fn window(c: &mut Criterion) {
+    let format = PixelFormat {
+        fourcc: *b"pRCC",
+        width: W,
+        height: H,
+        stride: 6112,
+        bit_depth: 12,
+        cfa: Cfa::Rggb,
+        packing: Packing::Csi2P12,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("j");
+    let mut cfg = WriterConfig::new(&dir);
+    cfg.budget.reserve_bytes = 0;
+    let mut w = JournalWriter::open(cfg, format).unwrap();
+    for i in 0..12u64 {
+        let meta = FrameMeta {
+            time_utc_ns: i as i64 * 5_000_000_000,
+            exposure_us: 5_000_000,
+            ..FrameMeta::default()
+        };
+        w.append_frame(&meta, &pack_frame(&format, &noise_frame(i + 1)))
+            .unwrap();
+    }
+    w.close().unwrap();
+    let journal = Journal::open(&dir).unwrap();
+    let cal = Calibration::default();
+    let mut g = c.benchmark_group("window_12_frames");
+    g.throughput(Throughput::Elements(12));
+    g.sample_size(10);
+    for (name, mode) in [("max", Mode::Max), ("mean", Mode::Mean)] {
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let src = JournalFrames {
+                    journal: &journal,
+                    frames: journal.frames(),
+                    calibration: &cal,
+                    on_skip: &|_| {},
+                    on_frame: &|| {},
+                };
+                reduce(&src, 12, mode).image.unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, combine, window);
+criterion_main!(benches);

@@ -1,0 +1,76 @@
+//! `nightcap keogram JOURNAL`: one column of every frame, left to right in time.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use super::stack::{
+    format_of, product_meta, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs,
+};
+use super::ui::Ui;
+use crate::journal::Journal;
+use crate::stack::night::{write_stack, StackConfig};
+use crate::stack::products::keogram;
+
+/// Make a keogram: the centre column (or --column X) of every frame, side by side.
+#[derive(Debug, clap::Args)]
+pub struct KeogramArgs {
+    /// The journal directory.
+    pub journal: PathBuf,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Sensor column to take (default: the centre).
+    #[arg(long, value_name = "X")]
+    pub column: Option<u32>,
+    /// Output file (.jpg, .png, .tiff or .fits).
+    #[arg(long, default_value = "keogram.jpg")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub look: LookArgs,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+}
+
+pub fn run(args: KeogramArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let format = format_of(&args.out)?;
+    let journal = Journal::open(&args.journal)
+        .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
+    let frames = select_frames(&journal, &args.range)?;
+    if let (Some(x), Some(seg)) = (args.column, journal.segments.first()) {
+        if x >= seg.header.format.width {
+            bail!(
+                "--column {x} is outside the {}-pixel-wide frames",
+                seg.header.format.width
+            );
+        }
+    }
+    let calibration = args.calib.build(&journal, &ui)?;
+    let bar = ui.bar(frames.len() as u64, "keogram");
+    let img = keogram(
+        &journal,
+        &frames,
+        args.column,
+        &calibration,
+        &mut |d| bar.suspend(|| report_skip(d)),
+        &mut || bar.inc(1),
+    );
+    bar.finish_and_clear();
+    let Some(img) = img else {
+        bail!(
+            "none of the {} frames could be read; run `nightcap verify`",
+            frames.len()
+        );
+    };
+    let meta = product_meta("keogram", &frames, img.width);
+    let mut cfg = StackConfig::new(".");
+    cfg.format = format;
+    cfg.render = args.look.settings();
+    write_stack(&args.out, &img, &cfg, &meta)?;
+    ui.say(format!(
+        "wrote {} ({} columns)",
+        args.out.display(),
+        img.width
+    ));
+    Ok(ExitCode::SUCCESS)
+}

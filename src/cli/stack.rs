@@ -1,0 +1,394 @@
+//! `nightcap stack JOURNAL`: one stacked image per time window, plus an ffmpeg concat
+//! list. Also the options shared by the other night products (`trails`, `timelapse`,
+//! `keogram`): time range, look (stretch, DRC) and calibration.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{bail, Context};
+
+use super::ui::Ui;
+use crate::journal::Journal;
+use crate::output::image::OutputFormat;
+use crate::stack::calib::{find_hot_pixels, master_dark, Calibration};
+use crate::stack::night::{Pace, StackConfig, StackEvent};
+use crate::stack::reduce::{Mode, DEFAULT_SIGMA_K};
+use crate::stack::tone::{Drc, RenderSettings, Stretch};
+use crate::stack::window::{Align, WindowSpec};
+use crate::time::{parse_duration, parse_utc};
+
+/// `--every`: a window length in ns, or `None` for one window over the whole range.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Every(pub Option<i64>);
+
+/// Parses `--every`: a duration, or `all`/`0` for one window over the whole range.
+pub fn parse_every(text: &str) -> Result<Every, String> {
+    if text.eq_ignore_ascii_case("all") {
+        return Ok(Every(None));
+    }
+    let ns = parse_duration(text).map_err(|e| e.to_string())?;
+    Ok(Every((ns > 0).then_some(ns)))
+}
+
+fn parse_format(text: &str) -> Result<OutputFormat, String> {
+    OutputFormat::from_name(text).ok_or_else(|| format!("'{text}' is not jpg, png, tiff or fits"))
+}
+
+fn parse_drc(text: &str) -> Result<Drc, String> {
+    Drc::from_name(text).ok_or_else(|| format!("'{text}' is not off, low, medium or high"))
+}
+
+/// Stacking modes on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ModeArg {
+    /// Per-pixel maximum: star trails, like the original program.
+    Max,
+    /// Per-pixel mean: less noise; moving stars leave faint trails.
+    Mean,
+    /// Per-pixel sum (saturates at 16 bits).
+    Sum,
+    /// Sigma-clipped mean: planes, satellites and meteors vanish.
+    Sigma,
+}
+
+/// Display stretch on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum StretchArg {
+    Linear,
+    /// Gamma 2.2.
+    Gamma,
+    /// asinh (strong shadow stretch, keeps star colour).
+    Asinh,
+}
+
+/// Frame rejection on the command line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RejectArg {
+    /// Stack every frame (the original program's behaviour).
+    Off,
+    /// Reject frames whose sky, star count or bright area is far off the night's.
+    Auto,
+}
+
+/// Where windows start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AlignArg {
+    /// At multiples of the window length on the clock (60 s windows start at :00).
+    Clock,
+    /// At the first frame.
+    First,
+}
+
+/// `--from` / `--to`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RangeArgs {
+    /// Only frames whose exposure starts at or after this UTC time (2026-11-24T02:15:00).
+    #[arg(long, value_parser = parse_utc)]
+    pub from: Option<i64>,
+    /// Only frames whose exposure starts before this UTC time.
+    #[arg(long, value_parser = parse_utc)]
+    pub to: Option<i64>,
+}
+
+/// How images look.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LookArgs {
+    /// Dynamic range compression: off, low, medium, high.
+    #[arg(long, value_parser = parse_drc, default_value = "off")]
+    pub drc: Drc,
+    #[arg(long, value_enum, default_value_t = StretchArg::Gamma)]
+    pub stretch: StretchArg,
+}
+
+impl LookArgs {
+    pub fn settings(&self) -> RenderSettings {
+        RenderSettings {
+            drc: self.drc,
+            stretch: match self.stretch {
+                StretchArg::Linear => Stretch::Linear,
+                StretchArg::Gamma => Stretch::Gamma(2.2),
+                StretchArg::Asinh => Stretch::Asinh(20.0),
+            },
+            ..RenderSettings::default()
+        }
+    }
+}
+
+/// Dark subtraction and hot-pixel repair.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CalibArgs {
+    /// Replace pixels that are far above their same-colour neighbours in most frames.
+    #[arg(long)]
+    pub hot_pixels: bool,
+    /// A journal of dark frames (lens capped, same exposure): their mean is subtracted.
+    #[arg(long, value_name = "JOURNAL")]
+    pub dark: Option<PathBuf>,
+}
+
+impl CalibArgs {
+    /// Builds the calibration for the frames of `journal`.
+    pub fn build(&self, journal: &Journal, ui: &Ui) -> anyhow::Result<Calibration> {
+        let mut cal = Calibration::default();
+        if let Some(dir) = &self.dark {
+            let dj = Journal::open(dir)
+                .with_context(|| format!("cannot read dark journal {}", dir.display()))?;
+            let dark = master_dark(&dj)?;
+            ui.detail(format!(
+                "master dark from {} frames of {}",
+                dj.frames().len(),
+                dir.display()
+            ));
+            cal.dark = Some(Arc::new(dark));
+        }
+        if let Some(seg) = journal.segments.first() {
+            let f = seg.header.format;
+            cal.check(f.width, f.height)?;
+        }
+        if self.hot_pixels {
+            let hot = find_hot_pixels(journal, &journal.frames());
+            ui.say(format!("{} hot pixels will be repaired", hot.len()));
+            cal.hot_pixels = Arc::new(hot);
+        }
+        Ok(cal)
+    }
+}
+
+/// Stack a night into one image per time window (default: a max-stack every minute).
+#[derive(Debug, clap::Args)]
+pub struct StackArgs {
+    /// The journal directory.
+    pub journal: PathBuf,
+    /// Window length (30s, 5m, 1h), or `all` for one stack of the whole range.
+    #[arg(long, value_parser = parse_every, default_value = "60s")]
+    pub every: Every,
+    #[arg(long, value_enum, default_value_t = AlignArg::Clock)]
+    pub align: AlignArg,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    #[arg(long, value_enum, default_value_t = ModeArg::Max)]
+    pub mode: ModeArg,
+    /// Clipping threshold of `--mode sigma`, in standard deviations.
+    #[arg(long, default_value_t = DEFAULT_SIGMA_K, value_name = "K")]
+    pub sigma: f32,
+    /// Output directory (created if missing).
+    #[arg(long, default_value = "stacks")]
+    pub out: PathBuf,
+    /// jpg, png, tiff (display-rendered) or fits (raw stacked values).
+    #[arg(long, value_parser = parse_format, default_value = "jpg")]
+    pub format: OutputFormat,
+    /// File name prefix: files are `{prefix}YYYYmmdd-HHMMSS.{ext}` (window start, UTC).
+    #[arg(long, default_value = "img")]
+    pub prefix: String,
+    #[command(flatten)]
+    pub look: LookArgs,
+    /// FITS only: write debayered RGB instead of the CFA mosaic.
+    #[arg(long)]
+    pub debayer: bool,
+    /// Frame rate of the concat list (default: windows shown at 600x real time).
+    #[arg(long, conflicts_with = "speed")]
+    pub fps: Option<f64>,
+    /// Speed-up over real time in the concat list.
+    #[arg(long, default_value_t = 600.0)]
+    pub speed: f64,
+    /// Do not write `<file>.json` metadata next to each image.
+    #[arg(long)]
+    pub no_sidecar: bool,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+    /// Leave out cloudy or bright frames, judged against the night (costs one more
+    /// decode of every frame).
+    #[arg(long, value_enum, default_value_t = RejectArg::Off)]
+    pub reject: RejectArg,
+    /// Keep stacking as the journal grows, writing each window once complete, until Ctrl-C.
+    #[arg(long)]
+    pub follow: bool,
+}
+
+impl StackArgs {
+    fn config(&self, calibration: Calibration) -> anyhow::Result<StackConfig> {
+        if !(self.sigma > 0.0 && self.sigma.is_finite()) {
+            bail!("--sigma must be a positive number of standard deviations");
+        }
+        if self.prefix.contains('/') {
+            bail!("--prefix must not contain '/'; use --out for the directory");
+        }
+        let mut cfg = StackConfig::new(&self.out);
+        cfg.windows = WindowSpec {
+            every_ns: self.every.0,
+            align: match self.align {
+                AlignArg::Clock => Align::Clock,
+                AlignArg::First => Align::First,
+            },
+            from_ns: self.range.from,
+            to_ns: self.range.to,
+        };
+        cfg.mode = match self.mode {
+            ModeArg::Max => Mode::Max,
+            ModeArg::Mean => Mode::Mean,
+            ModeArg::Sum => Mode::Sum,
+            ModeArg::Sigma => Mode::Sigma { k: self.sigma },
+        };
+        cfg.format = self.format;
+        cfg.prefix = self.prefix.clone();
+        cfg.render = self.look.settings();
+        cfg.debayer_fits = self.debayer;
+        cfg.pace = match self.fps {
+            Some(f) if f > 0.0 => Pace::Fps(f),
+            Some(_) => bail!("--fps must be positive"),
+            None if self.speed > 0.0 => Pace::Speed(self.speed),
+            None => bail!("--speed must be positive"),
+        };
+        cfg.sidecar = !self.no_sidecar;
+        cfg.calibration = calibration;
+        cfg.reject = self.reject == RejectArg::Auto;
+        Ok(cfg)
+    }
+}
+
+pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    let journal = Journal::open(&args.journal)
+        .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
+    let calibration = args.calib.build(&journal, &ui)?;
+    let cfg = args.config(calibration)?;
+    let bar = Mutex::new(None::<indicatif::ProgressBar>);
+    let skipped = std::sync::atomic::AtomicUsize::new(0);
+    let progress = |ev: StackEvent<'_>| match ev {
+        StackEvent::Planned {
+            windows,
+            frames,
+            passes,
+        } => {
+            ui.detail(format!("{windows} windows, {frames} frames"));
+            let b = ui.bar(frames as u64 * u64::from(passes), "stack");
+            if let Ok(mut g) = bar.lock() {
+                if let Some(old) = g.replace(b) {
+                    old.finish_and_clear();
+                }
+            }
+        }
+        StackEvent::Frame => {
+            if let Ok(g) = bar.lock() {
+                if let Some(b) = g.as_ref() {
+                    b.inc(1);
+                }
+            }
+        }
+        StackEvent::Skipped(d) => {
+            skipped.fetch_add(1, Ordering::Relaxed);
+            let line = format!("nightcap: skipped damaged frame: {d}");
+            match bar.lock().ok().and_then(|g| g.clone()) {
+                Some(b) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
+        StackEvent::Rejected {
+            seq,
+            time_ns,
+            reason,
+        } => {
+            let line = format!(
+                "nightcap: rejected frame seq {seq} at {}: {reason}",
+                crate::time::utc_iso(time_ns)
+            );
+            match bar.lock().ok().and_then(|g| g.clone()) {
+                Some(b) => b.suspend(|| eprintln!("{line}")),
+                None => eprintln!("{line}"),
+            }
+        }
+        StackEvent::Written(o) => ui.detail(format!(
+            "wrote {} ({} frames{})",
+            o.path.display(),
+            o.meta.frames,
+            if o.meta.partial { ", partial" } else { "" }
+        )),
+    };
+    let outputs = if args.follow {
+        let stop = Arc::new(AtomicBool::new(false));
+        signal_hook::flag::register(signal_hook::consts::SIGINT, Arc::clone(&stop))
+            .context("cannot install the Ctrl-C handler")?;
+        signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))
+            .context("cannot install the SIGTERM handler")?;
+        crate::stack::follow::follow_stack(&args.journal, &cfg, &stop, &progress)?
+    } else {
+        crate::stack::run_stack(&journal, &cfg, &progress)?
+    };
+    if let Ok(g) = bar.lock() {
+        if let Some(b) = g.as_ref() {
+            b.finish_and_clear();
+        }
+    }
+    let partial = outputs.iter().filter(|o| o.meta.partial).count();
+    ui.say(format!(
+        "wrote {} stacks ({} partial) to {}, list {}{}",
+        outputs.len(),
+        partial,
+        cfg.out_dir.display(),
+        cfg.concat_path().display(),
+        match skipped.load(Ordering::Relaxed) {
+            0 => String::new(),
+            n => format!("; {n} damaged frames skipped"),
+        }
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The frames of `journal` in `range`, in time order; an error naming the range if none.
+pub fn select_frames(
+    journal: &Journal,
+    range: &RangeArgs,
+) -> anyhow::Result<Vec<crate::journal::FrameRef>> {
+    let mut frames: Vec<_> = journal
+        .frames()
+        .into_iter()
+        .filter(|r| {
+            range.from.is_none_or(|t| r.entry.time_ns >= t)
+                && range.to.is_none_or(|t| r.entry.time_ns < t)
+        })
+        .collect();
+    frames.sort_by_key(|r| (r.entry.time_ns, r.entry.seq));
+    if frames.is_empty() {
+        bail!(
+            "no frames in {} in the given range; check --from/--to against `nightcap info`",
+            journal.dir.display()
+        );
+    }
+    Ok(frames)
+}
+
+/// The one-line report of a skipped damaged frame.
+pub fn report_skip(d: &crate::journal::Damage) {
+    eprintln!("nightcap: skipped damaged frame: {d}");
+}
+
+/// Output metadata for a product made of `frames` (all of them combined).
+pub fn product_meta(
+    mode: &str,
+    frames: &[crate::journal::FrameRef],
+    combined: u32,
+) -> crate::output::image::OutputMeta {
+    let mut meta = crate::output::image::OutputMeta::new(mode);
+    meta.start_utc_ns = frames.first().map_or(0, |r| r.entry.time_ns);
+    meta.end_utc_ns = frames.last().map_or(0, |r| {
+        r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000
+    });
+    meta.frames = combined;
+    meta.exposure_total_us = frames.iter().map(|r| u64::from(r.entry.exposure_us)).sum();
+    meta.partial = combined as usize != frames.len();
+    meta
+}
+
+/// The output format of a file, from its extension.
+pub fn format_of(path: &std::path::Path) -> anyhow::Result<OutputFormat> {
+    let ext = path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    OutputFormat::from_name(&ext).with_context(|| {
+        format!(
+            "cannot tell the format of {}: end it in .jpg, .png, .tiff or .fits",
+            path.display()
+        )
+    })
+}

@@ -1,0 +1,172 @@
+//! `nightcap timelapse JOURNAL`: every frame (or every window stack) as a display JPEG,
+//! plus `timelapse.ffconcat`, optionally encoded with ffmpeg.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use super::stack::{
+    parse_every, report_skip, select_frames, CalibArgs, Every, LookArgs, RangeArgs,
+};
+use super::ui::Ui;
+use crate::journal::Journal;
+use crate::output::concat::{encode, write_concat, ConcatEntry, EncodeOutcome};
+use crate::output::image::{write_image, OutputFormat, OutputMeta};
+use crate::stack::debayer::{debayer, superpixel};
+use crate::stack::night::{frame_times, stack_windows, Pace, StackConfig};
+use crate::stack::products::timelapse_frames;
+use crate::stack::tone::ToneMap;
+use crate::stack::window::{plan, Align, WindowSpec};
+
+/// Make timelapse frames (and a video with --encode) from a night.
+#[derive(Debug, clap::Args)]
+pub struct TimelapseArgs {
+    /// The journal directory.
+    pub journal: PathBuf,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// One max-stack per window of this length instead of one image per frame.
+    #[arg(long, value_parser = parse_every)]
+    pub every: Option<Every>,
+    /// Output directory for the frames and `timelapse.ffconcat`.
+    #[arg(long, default_value = "timelapse")]
+    pub out: PathBuf,
+    #[arg(long, default_value_t = 25)]
+    pub fps: u32,
+    /// Encode `timelapse.mp4` with ffmpeg (prints the command if ffmpeg is missing).
+    #[arg(long)]
+    pub encode: bool,
+    /// Half-size frames (2x2 binning of the CFA), much faster.
+    #[arg(long)]
+    pub half: bool,
+    #[command(flatten)]
+    pub look: LookArgs,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+}
+
+pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    if args.fps == 0 {
+        bail!("--fps must be at least 1");
+    }
+    let journal = Journal::open(&args.journal)
+        .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
+    let frames = select_frames(&journal, &args.range)?;
+    let calibration = args.calib.build(&journal, &ui)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let duration_s = 1.0 / f64::from(args.fps);
+    let entries: Vec<ConcatEntry> = match args.every.and_then(|e| e.0) {
+        Some(every) => {
+            let mut cfg = StackConfig::new(&args.out);
+            cfg.windows = WindowSpec {
+                every_ns: Some(every),
+                align: Align::Clock,
+                from_ns: None,
+                to_ns: None,
+            };
+            cfg.prefix = "frame".into();
+            cfg.render = args.look.settings();
+            cfg.pace = Pace::Fps(f64::from(args.fps));
+            cfg.sidecar = false;
+            cfg.calibration = calibration;
+            let windows = plan(&frame_times(&frames), &cfg.windows);
+            let bar = ui.bar(frames.len() as u64, "timelapse");
+            let progress = |ev: crate::stack::StackEvent<'_>| match ev {
+                crate::stack::StackEvent::Frame => bar.inc(1),
+                crate::stack::StackEvent::Skipped(d) => bar.suspend(|| report_skip(d)),
+                _ => {}
+            };
+            let outs = stack_windows(&journal, &frames, &windows, &cfg, &progress)?;
+            bar.finish_and_clear();
+            outs.into_iter()
+                .map(|o| ConcatEntry {
+                    path: o.path,
+                    duration_s,
+                })
+                .collect()
+        }
+        None => per_frame(&journal, &frames, &args, &calibration, &ui, duration_s)?,
+    };
+    if entries.is_empty() {
+        bail!(
+            "none of the {} frames could be read; run `nightcap verify`",
+            frames.len()
+        );
+    }
+    let list = args.out.join("timelapse.ffconcat");
+    write_concat(&list, &entries)?;
+    ui.say(format!(
+        "wrote {} frames and {}",
+        entries.len(),
+        list.display()
+    ));
+    if args.encode {
+        match encode(&list, &args.out.join("timelapse.mp4"), args.fps)? {
+            EncodeOutcome::Encoded { out } => ui.say(format!("encoded {}", out.display())),
+            EncodeOutcome::NotInstalled { command } => ui.say(format!(
+                "ffmpeg is not installed; to encode, run:\n{command}"
+            )),
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One display frame per journal frame, all with the tone map of the middle frame so
+/// the video does not flicker.
+fn per_frame(
+    journal: &Journal,
+    frames: &[crate::journal::FrameRef],
+    args: &TimelapseArgs,
+    calibration: &crate::stack::calib::Calibration,
+    ui: &Ui,
+    duration_s: f64,
+) -> anyhow::Result<Vec<ConcatEntry>> {
+    let to_rgb = |img: &crate::pixels::Image16| {
+        if args.half {
+            superpixel(img)
+        } else {
+            debayer(img)
+        }
+    };
+    let mut buf = crate::stack::night::JournalFrames::buffers();
+    let middle = frames
+        .iter()
+        .skip(frames.len() / 2)
+        .chain(frames.iter())
+        .find_map(|r| crate::stack::night::JournalFrames::decode(journal, r, &mut buf).ok());
+    let Some((_, mut mid)) = middle else {
+        return Ok(Vec::new());
+    };
+    calibration.apply(&mut mid);
+    let map = ToneMap::estimate(&to_rgb(&mid), &args.look.settings());
+    let bar = ui.bar(frames.len() as u64, "timelapse");
+    let path_of = |i: usize| args.out.join(format!("frame{i:06}.jpg"));
+    let write = |i: usize, r: &crate::journal::FrameRef, img: crate::pixels::Image16| {
+        let mut meta = OutputMeta::new("frame");
+        meta.start_utc_ns = r.entry.time_ns;
+        meta.end_utc_ns = r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000;
+        meta.frames = 1;
+        meta.exposure_total_us = u64::from(r.entry.exposure_us);
+        let out = write_image(
+            &path_of(i),
+            &map.apply(&to_rgb(&img)),
+            OutputFormat::Jpeg,
+            &meta,
+        );
+        bar.inc(1);
+        out
+    };
+    let written = timelapse_frames(journal, frames, calibration, &write, &|d| {
+        bar.suspend(|| report_skip(d))
+    })?;
+    bar.finish_and_clear();
+    Ok(written
+        .into_iter()
+        .map(|i| ConcatEntry {
+            path: path_of(i),
+            duration_s,
+        })
+        .collect())
+}

@@ -1,0 +1,194 @@
+//! `nightcap trails JOURNAL`: one star-trail composite (optionally comet-style, gap-filled,
+//! and as a progressive star-trail video).
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context};
+
+use super::stack::{
+    format_of, product_meta, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs,
+};
+use super::ui::Ui;
+use crate::journal::Journal;
+use crate::output::concat::{write_concat, ConcatEntry};
+use crate::output::image::{write_image, OutputFormat, OutputMeta};
+use crate::pixels::Image16;
+use crate::stack::debayer::debayer;
+use crate::stack::night::{write_stack, StackConfig};
+use crate::stack::products::{for_each_in_order, Trails, TrailsConfig};
+use crate::stack::tone::ToneMap;
+
+/// Make one star-trail image (a max composite) from a night.
+#[derive(Debug, clap::Args)]
+pub struct TrailsArgs {
+    /// The journal directory.
+    pub journal: PathBuf,
+    #[command(flatten)]
+    pub range: RangeArgs,
+    /// Comet trails: the composite fades by this factor (0 < F < 1) before each frame.
+    #[arg(long, value_name = "F")]
+    pub comet: Option<f32>,
+    /// Close the small gaps between the trails of consecutive frames.
+    #[arg(long)]
+    pub fill_gaps: bool,
+    /// Also write the growing composite every N frames as a star-trail video
+    /// (`<out>-frames/` with `trails.ffconcat`).
+    #[arg(long, value_name = "N")]
+    pub timelapse: Option<usize>,
+    /// Frame rate of the star-trail video.
+    #[arg(long, default_value_t = 25)]
+    pub fps: u32,
+    /// Output file (.jpg, .png, .tiff or .fits).
+    #[arg(long, default_value = "trails.jpg")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub look: LookArgs,
+    #[command(flatten)]
+    pub calib: CalibArgs,
+}
+
+pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    if let Some(f) = args.comet {
+        if !(f > 0.0 && f < 1.0) {
+            bail!("--comet must be between 0 and 1 (e.g. 0.97)");
+        }
+    }
+    if args.timelapse == Some(0) || args.fps == 0 {
+        bail!("--timelapse and --fps must be at least 1");
+    }
+    let format = format_of(&args.out)?;
+    let journal = Journal::open(&args.journal)
+        .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
+    let frames = select_frames(&journal, &args.range)?;
+    let calibration = args.calib.build(&journal, &ui)?;
+    let cfg = TrailsConfig {
+        comet: args.comet,
+        fill_gaps: args.fill_gaps,
+        calibration,
+    };
+    let mut trails = Trails::new(&cfg);
+    let mut video = args
+        .timelapse
+        .map(|every| Progressive::new(&args.out, every, args.fps))
+        .transpose()?;
+    let bar = ui.bar(frames.len() as u64, "trails");
+    let mut failure: Option<anyhow::Error> = None;
+    for_each_in_order(
+        &journal,
+        &frames,
+        &cfg.calibration,
+        &mut |d| bar.suspend(|| report_skip(d)),
+        &mut |_, img| {
+            trails.add(img);
+            bar.inc(1);
+            if let (Some(v), Some(acc), None) = (video.as_mut(), trails.image(), &failure) {
+                if let Err(e) = v.frame(acc, &args, trails.frames) {
+                    failure = Some(e);
+                }
+            }
+        },
+    );
+    bar.finish_and_clear();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let combined = trails.frames;
+    let Some(img) = trails.into_image() else {
+        bail!(
+            "none of the {} frames could be read; run `nightcap verify`",
+            frames.len()
+        );
+    };
+    let mode = if args.comet.is_some() {
+        "comet"
+    } else {
+        "trails"
+    };
+    let mut meta = product_meta(mode, &frames, combined);
+    meta.cfa = img.cfa.name().map(str::to_string);
+    let mut stack_cfg = StackConfig::new(".");
+    stack_cfg.format = format;
+    stack_cfg.render = args.look.settings();
+    write_stack(&args.out, &img, &stack_cfg, &meta)?;
+    if let Some(v) = video {
+        let list = v.finish(&img, &args, combined)?;
+        ui.say(format!(
+            "star-trail video frames listed in {}",
+            list.display()
+        ));
+    }
+    ui.say(format!(
+        "wrote {} ({combined} of {} frames)",
+        args.out.display(),
+        frames.len()
+    ));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The progressive composite written every N frames, with one tone map for all so the
+/// video does not flicker (estimated on the first written composite).
+struct Progressive {
+    dir: PathBuf,
+    every: usize,
+    fps: u32,
+    map: Option<ToneMap>,
+    entries: Vec<ConcatEntry>,
+    last: u32,
+}
+
+impl Progressive {
+    fn new(out: &Path, every: usize, fps: u32) -> anyhow::Result<Progressive> {
+        let stem = out
+            .file_stem()
+            .map_or("trails".into(), |s| s.to_string_lossy().into_owned());
+        let dir = out.with_file_name(format!("{stem}-frames"));
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create {}", dir.display()))?;
+        Ok(Progressive {
+            dir,
+            every,
+            fps,
+            map: None,
+            entries: Vec::new(),
+            last: 0,
+        })
+    }
+
+    fn frame(&mut self, acc: &Image16, args: &TrailsArgs, n: u32) -> anyhow::Result<()> {
+        if !(n as usize).is_multiple_of(self.every) {
+            return Ok(());
+        }
+        self.write(acc, args, n)
+    }
+
+    fn write(&mut self, acc: &Image16, args: &TrailsArgs, n: u32) -> anyhow::Result<()> {
+        let rgb = if acc.channels == 1 && acc.cfa != crate::frame::Cfa::None {
+            debayer(acc)
+        } else {
+            acc.clone()
+        };
+        let map = self
+            .map
+            .get_or_insert_with(|| ToneMap::estimate(&rgb, &args.look.settings()));
+        let path = self.dir.join(format!("trail{n:06}.jpg"));
+        let mut meta = OutputMeta::new("trails");
+        meta.frames = n;
+        write_image(&path, &map.apply(&rgb), OutputFormat::Jpeg, &meta)?;
+        self.entries.push(ConcatEntry {
+            path,
+            duration_s: 1.0 / f64::from(self.fps),
+        });
+        self.last = n;
+        Ok(())
+    }
+
+    fn finish(mut self, acc: &Image16, args: &TrailsArgs, n: u32) -> anyhow::Result<PathBuf> {
+        if self.last != n {
+            self.write(acc, args, n)?;
+        }
+        let list = self.dir.join("trails.ffconcat");
+        write_concat(&list, &self.entries)?;
+        Ok(list)
+    }
+}

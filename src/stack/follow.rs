@@ -1,0 +1,151 @@
+//! Live stacking: [`follow_stack`] keeps stacking a journal while it is being written.
+//!
+//! Every [`POLL`] it re-opens the journal, plans the windows over all frames so far, and
+//! stacks each window that is *complete* and not yet written: a frame starting at or after
+//! the window's end exists, or no segment is active any more (the writer sealed
+//! everything). Each window is written once; the concat list is rewritten after every
+//! batch. When the stop flag is raised (Ctrl-C, or `capture` ending) the windows still
+//! open are stacked as they are (they carry the partial flag when short) and the call
+//! returns. This is what gives the original program's "one JPEG every minute" live.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::journal::format::SegmentState;
+use crate::journal::Journal;
+use crate::stack::night::{
+    frame_times, reject_frames, stack_windows, write_list, StackConfig, StackError, StackEvent,
+    WindowOutput,
+};
+use crate::stack::window::{plan, Window};
+
+/// How often the journal is checked for new frames.
+pub const POLL: Duration = Duration::from_secs(2);
+
+/// Windows of `windows` ready to stack: complete (see the module docs) or, when
+/// `finishing`, all of them; minus those already written (by start time).
+pub fn ready_windows(
+    windows: &[Window],
+    latest_start_ns: i64,
+    sealed: bool,
+    finishing: bool,
+    done: &BTreeSet<i64>,
+) -> Vec<Window> {
+    windows
+        .iter()
+        .filter(|w| !done.contains(&w.start_ns))
+        .filter(|w| finishing || sealed || latest_start_ns >= w.end_ns)
+        .cloned()
+        .collect()
+}
+
+/// Stacks `dir` as it grows until `stop` is raised; returns every stack written.
+pub fn follow_stack(
+    dir: &Path,
+    cfg: &StackConfig,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Result<Vec<WindowOutput>, StackError> {
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| StackError::CreateDir {
+        path: cfg.out_dir.clone(),
+        source,
+    })?;
+    let mut done = BTreeSet::new();
+    let mut stats = std::collections::HashMap::new();
+    let mut outputs: Vec<WindowOutput> = Vec::new();
+    loop {
+        let finishing = stop.load(Ordering::Relaxed);
+        // A journal being created or rolled may be briefly unreadable: try again later.
+        if let Ok(journal) = Journal::open(dir) {
+            let all = journal.frames();
+            let sealed = journal
+                .segments
+                .iter()
+                .all(|s| s.name.state == SegmentState::Sealed);
+            let latest = all
+                .iter()
+                .map(|r| r.entry.time_ns)
+                .max()
+                .unwrap_or(i64::MIN);
+            let windows = plan(&frame_times(&all), &cfg.windows);
+            let mut ready = ready_windows(&windows, latest, sealed, finishing, &done);
+            if !ready.is_empty() {
+                let frames = ready.iter().map(|w| w.frames.len()).sum();
+                progress(StackEvent::Planned {
+                    windows: ready.len(),
+                    frames,
+                    passes: cfg.passes(),
+                });
+                if cfg.reject {
+                    reject_frames(
+                        &journal,
+                        &all,
+                        &mut ready,
+                        &cfg.calibration,
+                        &mut stats,
+                        progress,
+                    );
+                }
+                let new = stack_windows(&journal, &all, &ready, cfg, progress)?;
+                done.extend(ready.iter().map(|w| w.start_ns));
+                outputs.extend(new);
+                outputs.sort_by_key(|o| o.meta.start_utc_ns);
+                if !outputs.is_empty() {
+                    write_list(cfg, &outputs)?;
+                }
+            }
+        }
+        if finishing {
+            return Ok(outputs);
+        }
+        let until = Instant::now() + POLL;
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(start: i64) -> Window {
+        Window {
+            start_ns: start,
+            end_ns: start + 60,
+            frames: vec![0],
+            partial: false,
+            rejected: 0,
+        }
+    }
+
+    #[test]
+    fn a_window_is_ready_once_a_later_frame_exists() {
+        let ws = vec![w(0), w(60), w(120)];
+        let none = BTreeSet::new();
+        let starts = |v: Vec<Window>| v.iter().map(|w| w.start_ns).collect::<Vec<_>>();
+        assert_eq!(
+            starts(ready_windows(&ws, 125, false, false, &none)),
+            vec![0, 60]
+        );
+        assert_eq!(
+            starts(ready_windows(&ws, 119, false, false, &none)),
+            vec![0]
+        );
+        assert_eq!(
+            starts(ready_windows(&ws, 125, true, false, &none)),
+            vec![0, 60, 120]
+        );
+        assert_eq!(
+            starts(ready_windows(&ws, 125, false, true, &none)),
+            vec![0, 60, 120]
+        );
+        let done: BTreeSet<i64> = [0].into();
+        assert_eq!(
+            starts(ready_windows(&ws, 125, false, false, &done)),
+            vec![60]
+        );
+    }
+}

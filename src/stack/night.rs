@@ -1,0 +1,567 @@
+//! A night into stacks: [`run_stack`] cuts a journal into windows ([`super::window`]),
+//! reduces each ([`super::reduce`]) straight from the journal's compressed frames, and
+//! writes one image per window plus an ffmpeg concat list of them.
+//!
+//! Promises: every frame is decoded from the journal with its CRCs checked; a damaged or
+//! undecodable frame is reported through the progress callback ([`StackEvent::Skipped`])
+//! and left out, and the night goes on; windows whose frames are all unusable produce no
+//! file. Output names are `{prefix}{YYYYmmdd-HHMMSS}.{ext}` from the window start (UTC),
+//! like the original program's. Writing an output (debayer, tone mapping, encoding) of
+//! a window overlaps the decoding of the next ones, with at most [`MAX_PENDING_WRITES`]
+//! writes in flight, so memory stays bounded.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use rayon::prelude::*;
+
+use crate::frame::{Packing, PixelFormat};
+use crate::journal::codec::Decoder;
+use crate::journal::reader::ReadError;
+use crate::journal::{Damage, FrameRef, Journal};
+use crate::output::concat::{write_concat, ConcatEntry};
+use crate::output::fits::write_fits;
+use crate::output::image::{write_image, OutputFormat, OutputMeta};
+use crate::output::OutputError;
+use crate::pixels::{to_image16, unpack_csi2_10, unpack_csi2_12, Image16, PixelError};
+use crate::stack::calib::Calibration;
+use crate::stack::debayer::debayer;
+use crate::stack::reduce::{reduce, FrameSource, Mode};
+use crate::stack::reject::{frame_stats, judge, FrameStats, Rejection};
+use crate::stack::tone::{render, RenderSettings};
+use crate::stack::window::{plan, FrameTime, Window, WindowSpec};
+use crate::time::utc_compact;
+
+/// How long each stack is shown in the concat list.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Pace {
+    /// Frames per second of the video.
+    Fps(f64),
+    /// Speed-up over real time: a window of `L` seconds is shown `L / speed` seconds.
+    Speed(f64),
+}
+
+/// Everything `run_stack` needs, built once from the command line (or by `capture`).
+#[derive(Debug, Clone)]
+pub struct StackConfig {
+    pub windows: WindowSpec,
+    pub mode: Mode,
+    pub out_dir: PathBuf,
+    pub format: OutputFormat,
+    /// File name prefix (`img` gives `img20261124-021500.jpg`).
+    pub prefix: String,
+    pub render: RenderSettings,
+    /// FITS only: write debayered RGB instead of the CFA mosaic.
+    pub debayer_fits: bool,
+    pub pace: Pace,
+    /// Write `<file>.json` next to each image.
+    pub sidecar: bool,
+    /// Dark subtraction and hot-pixel repair applied to every frame before reducing.
+    pub calibration: Calibration,
+    /// Leave out cloudy or bright frames ([`super::reject`]); costs one extra decode.
+    pub reject: bool,
+}
+
+impl StackConfig {
+    /// The original program's behaviour: 60 s clock windows, max, JPEG, `img` prefix.
+    pub fn new(out_dir: impl Into<PathBuf>) -> StackConfig {
+        StackConfig {
+            windows: WindowSpec::default(),
+            mode: Mode::Max,
+            out_dir: out_dir.into(),
+            format: OutputFormat::Jpeg,
+            prefix: "img".into(),
+            render: RenderSettings::default(),
+            debayer_fits: false,
+            pace: Pace::Speed(600.0),
+            sidecar: true,
+            calibration: Calibration::default(),
+            reject: false,
+        }
+    }
+
+    /// The output path of a window starting at `start_ns`.
+    pub fn output_path(&self, start_ns: i64) -> PathBuf {
+        self.out_dir.join(format!(
+            "{}{}.{}",
+            self.prefix,
+            utc_compact(start_ns),
+            self.format.extension()
+        ))
+    }
+
+    /// The concat list path: `{prefix}stacks.ffconcat` in the output directory.
+    pub fn concat_path(&self) -> PathBuf {
+        self.out_dir.join(format!("{}stacks.ffconcat", self.prefix))
+    }
+
+    /// Decode passes over each frame (sigma needs two, rejection one more).
+    pub fn passes(&self) -> u8 {
+        let reduce = if matches!(self.mode, Mode::Sigma { .. }) {
+            2
+        } else {
+            1
+        };
+        reduce + u8::from(self.reject)
+    }
+
+    fn duration_s(&self, w: &Window) -> f64 {
+        match self.pace {
+            Pace::Fps(f) if f > 0.0 => 1.0 / f,
+            Pace::Speed(s) if s > 0.0 => (w.end_ns - w.start_ns) as f64 / 1e9 / s,
+            _ => 0.1,
+        }
+    }
+}
+
+/// One written stack.
+#[derive(Debug, Clone)]
+pub struct WindowOutput {
+    pub path: PathBuf,
+    pub meta: OutputMeta,
+    /// How long this stack is shown in the concat list, seconds.
+    pub duration_s: f64,
+}
+
+/// What `run_stack` reports while it works.
+#[derive(Debug)]
+pub enum StackEvent<'a> {
+    /// The plan: windows to write and frames to decode (per pass).
+    Planned {
+        windows: usize,
+        frames: usize,
+        passes: u8,
+    },
+    /// One frame decoded and combined (or skipped).
+    Frame,
+    /// A frame left out, and why.
+    Skipped(&'a Damage),
+    /// A stack was written.
+    Written(&'a WindowOutput),
+    /// A frame left out by rejection.
+    Rejected {
+        seq: u64,
+        time_ns: i64,
+        reason: Rejection,
+    },
+}
+
+/// Why a night could not be stacked.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error(
+        "no frames in {dir} between {from} and {to}; check --from/--to against `nightcap info`"
+    )]
+    NoFrames {
+        dir: PathBuf,
+        from: String,
+        to: String,
+    },
+    #[error("none of the {frames} frames could be stacked (all damaged or undecodable); run `nightcap verify`")]
+    NothingStacked { frames: usize },
+    #[error("cannot create output directory {path}: {source}")]
+    CreateDir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Output(#[from] OutputError),
+    #[error("the output writer thread failed: {0}")]
+    Writer(String),
+}
+
+/// A [`FrameSource`] reading a list of journal frames: decode, unpack, calibrate.
+pub struct JournalFrames<'a> {
+    pub journal: &'a Journal,
+    pub frames: Vec<FrameRef>,
+    pub calibration: &'a Calibration,
+    pub on_skip: &'a (dyn Fn(&Damage) + Sync),
+    pub on_frame: &'a (dyn Fn() + Sync),
+}
+
+/// Per-worker buffers of [`JournalFrames`]: reused for every frame, so decoding does not
+/// allocate (and page-fault in) a fresh frame each time.
+pub struct Buffers {
+    dec: Decoder,
+    scratch: Vec<u8>,
+    bytes: Vec<u8>,
+    img: Image16,
+}
+
+/// Unpacks frame bytes into `img`, reusing its allocation for the raw packings.
+fn unpack_into(format: &PixelFormat, bytes: &[u8], img: &mut Image16) -> Result<(), PixelError> {
+    let (w, h, stride) = (
+        format.width as usize,
+        format.height as usize,
+        format.stride as usize,
+    );
+    let unpack: fn(&[u8], &mut [u16]) = match format.packing {
+        Packing::Csi2P12 => unpack_csi2_12,
+        Packing::Csi2P10 => unpack_csi2_10,
+        Packing::U16Le => |line, row| {
+            row.iter_mut()
+                .zip(line.chunks_exact(2))
+                .for_each(|(s, b)| *s = u16::from_le_bytes([b[0], b[1]]))
+        },
+        Packing::U8 => |line, row| row.iter_mut().zip(line).for_each(|(s, &b)| *s = b.into()),
+        _ => {
+            *img = to_image16(format, bytes)?;
+            return Ok(());
+        }
+    };
+    let need = format.max_frame_bytes();
+    if (bytes.len() as u64) < need {
+        return Err(PixelError::Size {
+            got: bytes.len(),
+            need,
+        });
+    }
+    img.width = format.width;
+    img.height = format.height;
+    img.channels = 1;
+    img.cfa = format.cfa;
+    img.bit_depth = format.bit_depth;
+    img.data.resize(w * h, 0);
+    img.data
+        .par_chunks_mut(w * 64)
+        .zip(bytes.par_chunks(stride * 64))
+        .for_each(|(rows, lines)| {
+            for (row, line) in rows.chunks_exact_mut(w).zip(lines.chunks(stride)) {
+                unpack(line, row);
+            }
+        });
+    Ok(())
+}
+
+impl JournalFrames<'_> {
+    /// Decodes frame `r` into `buf` (no calibration); the samples are then in
+    /// [`Buffers::image`]. Returns the frame's metadata, or the damage that prevents it.
+    pub fn decode_into(
+        journal: &Journal,
+        r: &FrameRef,
+        buf: &mut Buffers,
+    ) -> Result<crate::frame::FrameMeta, Damage> {
+        let seg = &journal.segments[r.segment];
+        let meta = seg
+            .read_frame(&r.entry, &mut buf.dec, &mut buf.scratch, &mut buf.bytes)
+            .map_err(|ReadError::Damaged(d)| d)?;
+        unpack_into(&seg.header.format, &buf.bytes, &mut buf.img).map_err(|e| Damage {
+            segment: seg.path.clone(),
+            offset: r.entry.offset,
+            seq: Some(r.entry.seq),
+            what: format!("frame does not unpack: {e}"),
+        })?;
+        Ok(meta)
+    }
+
+    /// Decodes frame `r` into a new image (no calibration), or the damage that prevents it.
+    pub fn decode(
+        journal: &Journal,
+        r: &FrameRef,
+        buf: &mut Buffers,
+    ) -> Result<(crate::frame::FrameMeta, Image16), Damage> {
+        let meta = Self::decode_into(journal, r, buf)?;
+        Ok((meta, buf.img.clone()))
+    }
+
+    /// Fresh per-worker buffers.
+    pub fn buffers() -> Buffers {
+        Buffers {
+            dec: Decoder::new(),
+            scratch: Vec::new(),
+            bytes: Vec::new(),
+            img: Image16::zeroed(0, 0, 1, crate::frame::Cfa::None, 8),
+        }
+    }
+}
+
+impl Buffers {
+    /// The last frame decoded by [`JournalFrames::decode_into`].
+    pub fn image(&self) -> &Image16 {
+        &self.img
+    }
+}
+
+impl FrameSource for JournalFrames<'_> {
+    type State = Buffers;
+
+    fn state(&self) -> Buffers {
+        Self::buffers()
+    }
+
+    fn load<'a>(&'a self, index: usize, pass: u8, buf: &'a mut Buffers) -> Option<&'a Image16> {
+        let r = self.frames.get(index)?;
+        let result = Self::decode_into(self.journal, r, buf);
+        (self.on_frame)();
+        match result {
+            Ok(_) => {
+                self.calibration.apply(&mut buf.img);
+                Some(&buf.img)
+            }
+            Err(d) => {
+                if pass == 0 {
+                    (self.on_skip)(&d);
+                }
+                None
+            }
+        }
+    }
+}
+
+/// The exposure times of `frames`, for window planning.
+pub fn frame_times(frames: &[FrameRef]) -> Vec<FrameTime> {
+    frames
+        .iter()
+        .map(|r| FrameTime {
+            start_ns: r.entry.time_ns,
+            exposure_us: r.entry.exposure_us,
+        })
+        .collect()
+}
+
+/// Stacks every window of `journal` per `cfg`, writing images and the concat list.
+/// Returns the written stacks in time order.
+pub fn run_stack(
+    journal: &Journal,
+    cfg: &StackConfig,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Result<Vec<WindowOutput>, StackError> {
+    let all = journal.frames();
+    let mut windows = plan(&frame_times(&all), &cfg.windows);
+    if windows.is_empty() {
+        let show = |t: Option<i64>| t.map_or("the end".to_string(), crate::time::utc_iso);
+        return Err(StackError::NoFrames {
+            dir: journal.dir.clone(),
+            from: show(cfg.windows.from_ns),
+            to: show(cfg.windows.to_ns),
+        });
+    }
+    std::fs::create_dir_all(&cfg.out_dir).map_err(|source| StackError::CreateDir {
+        path: cfg.out_dir.clone(),
+        source,
+    })?;
+    let frames: usize = windows.iter().map(|w| w.frames.len()).sum();
+    progress(StackEvent::Planned {
+        windows: windows.len(),
+        frames,
+        passes: cfg.passes(),
+    });
+    if cfg.reject {
+        reject_frames(
+            journal,
+            &all,
+            &mut windows,
+            &cfg.calibration,
+            &mut HashMap::new(),
+            progress,
+        );
+    }
+    let outputs = stack_windows(journal, &all, &windows, cfg, progress)?;
+    if outputs.is_empty() {
+        return Err(StackError::NothingStacked { frames });
+    }
+    write_list(cfg, &outputs)?;
+    Ok(outputs)
+}
+
+/// Writes the concat list of `outputs`.
+pub fn write_list(cfg: &StackConfig, outputs: &[WindowOutput]) -> Result<(), StackError> {
+    let entries: Vec<ConcatEntry> = outputs
+        .iter()
+        .map(|o| ConcatEntry {
+            path: o.path.clone(),
+            duration_s: o.duration_s,
+        })
+        .collect();
+    write_concat(&cfg.concat_path(), &entries)?;
+    Ok(())
+}
+
+/// Reduces and writes `windows` (indices into `all`); the write of one window overlaps
+/// the reduction of the next.
+pub fn stack_windows(
+    journal: &Journal,
+    all: &[FrameRef],
+    windows: &[Window],
+    cfg: &StackConfig,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Result<Vec<WindowOutput>, StackError> {
+    let mut outputs = Vec::new();
+    std::thread::scope(|scope| -> Result<(), StackError> {
+        let mut pending = std::collections::VecDeque::new();
+        for w in windows {
+            let Some((img, meta)) = reduce_window(journal, all, w, cfg, progress) else {
+                continue;
+            };
+            while pending.len() >= MAX_PENDING_WRITES {
+                if let Some(h) = pending.pop_front() {
+                    outputs.push(join(h)?);
+                }
+            }
+            let path = cfg.output_path(w.start_ns);
+            let duration_s = cfg.duration_s(w);
+            pending.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {
+                write_stack(&path, &img, cfg, &meta)?;
+                let out = WindowOutput {
+                    path,
+                    meta,
+                    duration_s,
+                };
+                progress(StackEvent::Written(&out));
+                Ok(out)
+            }));
+        }
+        for h in pending {
+            outputs.push(join(h)?);
+        }
+        Ok(())
+    })?;
+    Ok(outputs)
+}
+
+/// Stacks being written (rendered, encoded) while the next window is reduced. JPEG
+/// encoding is single-threaded and slower than reducing a minute of frames, so two
+/// writers in flight keep both cores of a small machine busy; each holds one stack and
+/// its rendering.
+const MAX_PENDING_WRITES: usize = 2;
+
+fn join<'s>(
+    h: std::thread::ScopedJoinHandle<'s, Result<WindowOutput, StackError>>,
+) -> Result<WindowOutput, StackError> {
+    h.join()
+        .map_err(|_| StackError::Writer("panicked while writing a stack".into()))?
+}
+
+/// Reduces one window; `None` when none of its frames could be used.
+pub fn reduce_window(
+    journal: &Journal,
+    all: &[FrameRef],
+    w: &Window,
+    cfg: &StackConfig,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Option<(Image16, OutputMeta)> {
+    let skipped: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+    let on_skip = |d: &Damage| {
+        if let Ok(mut s) = skipped.lock() {
+            s.push(d.seq.unwrap_or(u64::MAX));
+        }
+        progress(StackEvent::Skipped(d));
+    };
+    let on_frame = || progress(StackEvent::Frame);
+    let src = JournalFrames {
+        journal,
+        frames: w.frames.iter().map(|&i| all[i]).collect(),
+        calibration: &cfg.calibration,
+        on_skip: &on_skip,
+        on_frame: &on_frame,
+    };
+    let reduced = reduce(&src, src.frames.len(), cfg.mode);
+    let refs = src.frames.clone();
+    let img = reduced.image?;
+    drop(src);
+    let skipped = skipped.into_inner().unwrap_or_default();
+    let used = refs.iter().enumerate().filter(|(i, r)| {
+        !skipped.contains(&r.entry.seq) && reduced.mismatched.binary_search(i).is_err()
+    });
+    let mut meta = OutputMeta::new(cfg.mode.name());
+    meta.start_utc_ns = w.start_ns;
+    meta.end_utc_ns = w.end_ns;
+    meta.frames = reduced.frames;
+    meta.exposure_total_us = used.map(|(_, r)| u64::from(r.entry.exposure_us)).sum();
+    meta.rejected = w.rejected;
+    meta.partial = w.partial || !skipped.is_empty() || !reduced.mismatched.is_empty();
+    meta.cfa = img.cfa.name().map(str::to_string);
+    meta.sidecar = cfg.sidecar;
+    Some((img, meta))
+}
+
+/// Writes one stack: FITS raw (or debayered), anything else rendered for display.
+pub fn write_stack(
+    path: &Path,
+    img: &Image16,
+    cfg: &StackConfig,
+    meta: &OutputMeta,
+) -> Result<(), OutputError> {
+    if cfg.format == OutputFormat::Fits {
+        if cfg.debayer_fits {
+            write_fits(path, &debayer(img), meta, &[])?;
+        } else {
+            write_fits(path, img, meta, &[])?;
+        }
+        if meta.sidecar {
+            crate::output::image::write_sidecar(path, meta)?;
+        }
+        Ok(())
+    } else {
+        write_image(path, &render(img, &cfg.render), cfg.format, meta)
+    }
+}
+
+/// Rejection ([`super::reject`]): statistics of every frame of `windows` not yet in
+/// `cache` (keyed by seq; one decode each), judged against every frame in the cache (the
+/// night so far, when following a growing journal); rejected frames are
+/// removed from `windows` (counted in [`Window::rejected`]) and reported.
+pub fn reject_frames(
+    journal: &Journal,
+    all: &[FrameRef],
+    windows: &mut [Window],
+    calibration: &Calibration,
+    cache: &mut HashMap<u64, FrameStats>,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) {
+    let in_windows: std::collections::HashSet<usize> = windows
+        .iter()
+        .flat_map(|w| w.frames.iter().copied())
+        .collect();
+    let todo: Vec<&FrameRef> = all
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| in_windows.contains(i) && !cache.contains_key(&r.entry.seq))
+        .map(|(_, r)| r)
+        .collect();
+    let fresh: Vec<(u64, FrameStats)> = todo
+        .par_iter()
+        .map_init(JournalFrames::buffers, |buf, r| {
+            let out = JournalFrames::decode(journal, r, buf)
+                .ok()
+                .map(|(_, mut img)| {
+                    calibration.apply(&mut img);
+                    (r.entry.seq, frame_stats(&img))
+                });
+            progress(StackEvent::Frame);
+            out
+        })
+        .flatten()
+        .collect();
+    cache.extend(fresh);
+    let known: Vec<(usize, FrameStats)> = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| cache.get(&r.entry.seq).map(|s| (i, *s)))
+        .collect();
+    let stats: Vec<FrameStats> = known.iter().map(|k| k.1).collect();
+    let verdicts = judge(&stats);
+    let rejected: HashMap<usize, Rejection> = known
+        .iter()
+        .zip(verdicts)
+        .filter_map(|((i, _), v)| v.map(|v| (*i, v)))
+        .collect();
+    for w in windows.iter_mut() {
+        let before = w.frames.len();
+        w.frames.retain(|i| !rejected.contains_key(i));
+        w.rejected += (before - w.frames.len()) as u32;
+    }
+    let mut listed: Vec<(&usize, &Rejection)> = rejected
+        .iter()
+        .filter(|(i, _)| in_windows.contains(i))
+        .collect();
+    listed.sort_by_key(|(i, _)| **i);
+    for (&i, &reason) in listed {
+        progress(StackEvent::Rejected {
+            seq: all[i].entry.seq,
+            time_ns: all[i].entry.time_ns,
+            reason,
+        });
+    }
+}

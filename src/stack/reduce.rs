@@ -1,0 +1,611 @@
+//! Reduction: combining the frames of one window into one image, in the sensor's layout.
+//!
+//! Modes ([`Mode`]): `max` (star trails; exactly the per-pixel maximum), `mean` and `sum`
+//! (exact integer sums, mean rounded to nearest), and `sigma`: a sigma-clipped mean in two
+//! passes over the frames — pass 1 keeps per-pixel sums and sums of squares, which give
+//! each pixel's mean `m` and standard deviation `s`; pass 2 averages only the samples in
+//! `[m - k·s, m + k·s]`, so a plane, satellite or meteor present in one frame of many
+//! vanishes. The frames are decoded twice rather than kept, so memory stays bounded.
+//!
+//! Memory and parallelism: frames are produced (decoded) on all cores with rayon; each
+//! worker holds one frame at a time and merges it into ONE shared [`Accumulator`], split
+//! into bands of rows, each behind its own mutex (lock a band, combine, unlock; workers
+//! start at different bands so they rarely wait). Peak memory is about (threads + 1)
+//! frames plus the accumulator, independent of how many frames a window holds.
+//! Combining is associative and commutative, so the result does not depend on the order
+//! frames arrive in.
+//!
+//! Accumulators: `u16` for max; `u32` sums when `frames × max sample` fits, else `u64`;
+//! `u64` sums of squares for sigma pass 1. Outputs keep the input's bit depth, except
+//! `sum`, whose bit depth grows by `ceil(log2(frames))` (capped at 16; larger sums
+//! saturate at 65535).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+
+use rayon::prelude::*;
+
+use crate::frame::Cfa;
+use crate::pixels::{max_for_depth, Image16};
+
+/// How frames are combined.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Mode {
+    Max,
+    Mean,
+    Sum,
+    /// Sigma-clipped mean keeping samples within `k` standard deviations.
+    Sigma {
+        k: f32,
+    },
+}
+
+/// Default clipping threshold of [`Mode::Sigma`].
+pub const DEFAULT_SIGMA_K: f32 = 2.5;
+
+impl Mode {
+    /// `max`, `mean`, `sum`, `sigma`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Max => "max",
+            Mode::Mean => "mean",
+            Mode::Sum => "sum",
+            Mode::Sigma { .. } => "sigma",
+        }
+    }
+}
+
+/// The geometry and layout all frames of one reduction share.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shape {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub cfa: Cfa,
+    pub bit_depth: u8,
+}
+
+impl Shape {
+    pub fn of(img: &Image16) -> Shape {
+        Shape {
+            width: img.width,
+            height: img.height,
+            channels: img.channels,
+            cfa: img.cfa,
+            bit_depth: img.bit_depth,
+        }
+    }
+
+    fn row_len(&self) -> usize {
+        self.width as usize * usize::from(self.channels)
+    }
+
+    fn matches(&self, img: &Image16) -> bool {
+        Shape::of(img) == *self && img.data.len() == self.row_len() * self.height as usize
+    }
+
+    fn image(&self, bit_depth: u8, data: Vec<u16>) -> Image16 {
+        Image16 {
+            width: self.width,
+            height: self.height,
+            channels: self.channels,
+            cfa: self.cfa,
+            bit_depth,
+            data,
+        }
+    }
+}
+
+/// Sums that fit in `u32` stay there (twice the SIMD lanes, half the memory).
+#[derive(Debug)]
+enum Sums {
+    U32(Vec<u32>),
+    U64(Vec<u64>),
+}
+
+impl Sums {
+    fn new(len: usize, wide: bool) -> Sums {
+        if wide {
+            Sums::U64(vec![0; len])
+        } else {
+            Sums::U32(vec![0; len])
+        }
+    }
+
+    fn add(&mut self, src: &[u16]) {
+        match self {
+            Sums::U32(s) => s.iter_mut().zip(src).for_each(|(a, &b)| *a += u32::from(b)),
+            Sums::U64(s) => s.iter_mut().zip(src).for_each(|(a, &b)| *a += u64::from(b)),
+        }
+    }
+
+    /// Adds the samples inside `[lo, hi]` and counts them in `n`.
+    fn add_clipped(&mut self, src: &[u16], lo: &[u16], hi: &[u16], n: &mut [u32]) {
+        fn go<T: Copy + std::ops::AddAssign + From<u16>>(
+            s: &mut [T],
+            src: &[u16],
+            lo: &[u16],
+            hi: &[u16],
+            n: &mut [u32],
+        ) {
+            for i in 0..s.len().min(src.len()) {
+                let v = src[i];
+                let inside = v >= lo[i] && v <= hi[i];
+                s[i] += T::from(if inside { v } else { 0 });
+                n[i] += u32::from(inside);
+            }
+        }
+        match self {
+            Sums::U32(s) => go(s, src, lo, hi, n),
+            Sums::U64(s) => go(s, src, lo, hi, n),
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        match self {
+            Sums::U32(s) => u64::from(s[i]),
+            Sums::U64(s) => s[i],
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Sums::U32(s) => s.len(),
+            Sums::U64(s) => s.len(),
+        }
+    }
+}
+
+/// What one band of the accumulator holds.
+#[derive(Debug)]
+enum Planes {
+    Max(Vec<u16>),
+    Sum(Sums),
+    /// Sigma pass 1: sums and sums of squares.
+    Moments {
+        sum: Sums,
+        sq: Vec<u64>,
+    },
+    /// Sigma pass 2: per-pixel bounds, sums and counts of the samples inside them.
+    Clipped {
+        lo: Vec<u16>,
+        hi: Vec<u16>,
+        sum: Sums,
+        n: Vec<u32>,
+    },
+}
+
+/// Which statistic an [`Accumulator`] gathers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gather {
+    Max,
+    Sum,
+    Moments,
+}
+
+/// A per-pixel accumulator shared by all workers, in row bands behind their own locks.
+#[derive(Debug)]
+pub struct Accumulator {
+    shape: Shape,
+    band_len: usize,
+    bands: Vec<Mutex<Planes>>,
+    frames: AtomicU32,
+}
+
+/// Rows per band: enough bands that workers rarely meet, each big enough to amortise
+/// its lock.
+fn band_rows(height: u32) -> usize {
+    let threads = rayon::current_num_threads().max(1);
+    (height as usize / (8 * threads)).clamp(8, 256)
+}
+
+impl Accumulator {
+    /// An empty accumulator for frames of `shape`; `max_frames` bounds the frame count
+    /// (it picks the sum width).
+    pub fn new(shape: Shape, gather: Gather, max_frames: u64) -> Accumulator {
+        let wide = max_frames.saturating_mul(u64::from(max_for_depth(shape.bit_depth)))
+            > u64::from(u32::MAX);
+        let band_len = band_rows(shape.height) * shape.row_len();
+        let total = shape.row_len() * shape.height as usize;
+        let bands = (0..total.div_ceil(band_len.max(1)))
+            .map(|b| {
+                let len = band_len.min(total - b * band_len);
+                Mutex::new(match gather {
+                    Gather::Max => Planes::Max(vec![0; len]),
+                    Gather::Sum => Planes::Sum(Sums::new(len, wide)),
+                    Gather::Moments => Planes::Moments {
+                        sum: Sums::new(len, wide),
+                        sq: vec![0; len],
+                    },
+                })
+            })
+            .collect();
+        Accumulator {
+            shape,
+            band_len,
+            bands,
+            frames: AtomicU32::new(0),
+        }
+    }
+
+    pub fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Frames combined so far.
+    pub fn frames(&self) -> u32 {
+        self.frames.load(Ordering::Relaxed)
+    }
+
+    /// Combines one frame (any thread); `hint` picks the band to start at.
+    pub fn add(&self, img: &Image16, hint: usize) -> Result<(), ShapeMismatch> {
+        if !self.shape.matches(img) {
+            return Err(ShapeMismatch {
+                expected: self.shape,
+                got: Shape::of(img),
+            });
+        }
+        let n = self.bands.len();
+        for k in 0..n {
+            let b = (hint + k) % n;
+            let src = &img.data[b * self.band_len..];
+            // A poisoned band means another worker panicked mid-combine; the whole
+            // reduction is lost then anyway, so keep going with its data.
+            let mut band = self.bands[b].lock().unwrap_or_else(|p| p.into_inner());
+            combine(&mut band, src);
+        }
+        self.frames.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn into_planes(self) -> Vec<Planes> {
+        self.bands
+            .into_iter()
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
+            .collect()
+    }
+
+    /// The maximum (for [`Gather::Max`]), the rounded mean or the sum (for
+    /// [`Gather::Sum`]), as an image.
+    pub fn finish(self, mode: Mode) -> Image16 {
+        let shape = self.shape;
+        let n = u64::from(self.frames()).max(1);
+        let mut data = Vec::with_capacity(shape.row_len() * shape.height as usize);
+        for planes in self.into_planes() {
+            match planes {
+                Planes::Max(v) => data.extend_from_slice(&v),
+                Planes::Sum(s) | Planes::Moments { sum: s, .. } => {
+                    let sum = mode == Mode::Sum;
+                    data.extend((0..s.len()).map(|i| {
+                        let v = s.get(i);
+                        if sum {
+                            v.min(65535) as u16
+                        } else {
+                            ((v + n / 2) / n) as u16
+                        }
+                    }))
+                }
+                Planes::Clipped { lo, hi, sum, n } => data.extend((0..lo.len()).map(|i| {
+                    let c = u64::from(n[i]);
+                    match (sum.get(i) + c / 2).checked_div(c) {
+                        Some(v) => v as u16,
+                        None => ((u32::from(lo[i]) + u32::from(hi[i])) / 2) as u16,
+                    }
+                })),
+            }
+        }
+        let depth = if mode == Mode::Sum {
+            let grow = 64 - (n.saturating_sub(1)).leading_zeros() as u8;
+            (shape.bit_depth + grow).min(16)
+        } else {
+            shape.bit_depth
+        };
+        shape.image(depth, data)
+    }
+
+    /// Turns sigma pass 1 (moments) into the pass-2 accumulator with per-pixel bounds
+    /// `mean ± k·std`.
+    pub fn into_clipped(self, k: f32) -> Accumulator {
+        let n = f64::from(self.frames().max(1));
+        let max = f64::from(max_for_depth(self.shape.bit_depth));
+        let (shape, band_len) = (self.shape, self.band_len);
+        let bands = self
+            .into_planes()
+            .into_iter()
+            .map(|p| {
+                let Planes::Moments { sum, sq } = p else {
+                    return Mutex::new(p);
+                };
+                let len = sum.len();
+                let (mut lo, mut hi) = (vec![0u16; len], vec![0u16; len]);
+                for i in 0..len {
+                    let mean = sum.get(i) as f64 / n;
+                    let var = (sq[i] as f64 / n - mean * mean).max(0.0);
+                    let d = f64::from(k) * var.sqrt();
+                    lo[i] = (mean - d).floor().clamp(0.0, max) as u16;
+                    hi[i] = (mean + d).ceil().clamp(0.0, max) as u16;
+                }
+                let wide = matches!(sum, Sums::U64(_));
+                Mutex::new(Planes::Clipped {
+                    lo,
+                    hi,
+                    sum: Sums::new(len, wide),
+                    n: vec![0; len],
+                })
+            })
+            .collect();
+        Accumulator {
+            shape,
+            band_len,
+            bands,
+            frames: AtomicU32::new(0),
+        }
+    }
+}
+
+fn combine(band: &mut Planes, src: &[u16]) {
+    match band {
+        Planes::Max(acc) => acc.iter_mut().zip(src).for_each(|(a, &b)| *a = (*a).max(b)),
+        Planes::Sum(s) => s.add(src),
+        Planes::Moments { sum, sq } => {
+            sum.add(src);
+            sq.iter_mut()
+                .zip(src)
+                .for_each(|(q, &b)| *q += u64::from(b) * u64::from(b));
+        }
+        Planes::Clipped { lo, hi, sum, n } => sum.add_clipped(src, lo, hi, n),
+    }
+}
+
+/// A frame whose geometry differs from the first frame of its reduction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("frame is {}x{}x{} but the stack is {}x{}x{}", got.width, got.height, got.channels, expected.width, expected.height, expected.channels)]
+pub struct ShapeMismatch {
+    pub expected: Shape,
+    pub got: Shape,
+}
+
+/// Where the frames of one reduction come from. Loading happens on rayon workers; each
+/// keeps one `State` (decoder, buffers).
+pub trait FrameSource: Sync {
+    type State: Send;
+    fn state(&self) -> Self::State;
+    /// Frame `index` (of `0..count`) for pass `pass` (0, or 1 for sigma's second pass),
+    /// or `None` when it cannot be used (the source reports why, on pass 0). The frame
+    /// may live in `state`, so a worker reuses one frame buffer for all its frames.
+    fn load<'a>(
+        &'a self,
+        index: usize,
+        pass: u8,
+        state: &'a mut Self::State,
+    ) -> Option<&'a Image16>;
+}
+
+/// The result of one reduction.
+#[derive(Debug)]
+pub struct Reduced {
+    /// `None` when no frame could be loaded.
+    pub image: Option<Image16>,
+    /// Frames combined (in the final pass).
+    pub frames: u32,
+    /// Indices of frames skipped because their shape differed from the first one.
+    pub mismatched: Vec<usize>,
+}
+
+/// Reduces frames `0..count` of `src` with `mode`, on all cores.
+pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {
+    let gather = match mode {
+        Mode::Max => Gather::Max,
+        Mode::Mean | Mode::Sum => Gather::Sum,
+        Mode::Sigma { .. } => Gather::Moments,
+    };
+    let first: OnceLock<Accumulator> = OnceLock::new();
+    let mismatched = run_pass(src, count, 0, |shape| {
+        first.get_or_init(|| Accumulator::new(shape, gather, count as u64))
+    });
+    let Some(acc) = first.into_inner() else {
+        return Reduced {
+            image: None,
+            frames: 0,
+            mismatched,
+        };
+    };
+    let acc = match mode {
+        Mode::Sigma { k } => {
+            let clipped = acc.into_clipped(k);
+            run_pass(src, count, 1, |_| &clipped);
+            clipped
+        }
+        _ => acc,
+    };
+    let frames = acc.frames();
+    Reduced {
+        image: (frames > 0).then(|| acc.finish(mode)),
+        frames,
+        mismatched,
+    }
+}
+
+/// One pass over the frames; `acc` gives the accumulator for a frame of a shape (the
+/// first frame to arrive creates it in pass 0). Returns the mismatched frames.
+fn run_pass<'a, S: FrameSource>(
+    src: &S,
+    count: usize,
+    pass: u8,
+    acc: impl Fn(Shape) -> &'a Accumulator + Sync,
+) -> Vec<usize> {
+    let mut bad: Vec<usize> = (0..count)
+        .into_par_iter()
+        .map_init(
+            || src.state(),
+            |state, i| {
+                let img = src.load(i, pass, state)?;
+                let a = acc(Shape::of(img));
+                a.add(img, i.wrapping_mul(7)).err().map(|_| i)
+            },
+        )
+        .flatten()
+        .collect();
+    bad.sort_unstable();
+    bad
+}
+
+/// A [`FrameSource`] over images already in memory (tests, benches, small jobs).
+pub struct InMemory<'a>(pub &'a [Image16]);
+
+impl FrameSource for InMemory<'_> {
+    type State = ();
+    fn state(&self) {}
+    fn load<'a>(&'a self, index: usize, _pass: u8, _state: &'a mut ()) -> Option<&'a Image16> {
+        self.0.get(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn img(w: u32, h: u32, data: Vec<u16>) -> Image16 {
+        Image16 {
+            width: w,
+            height: h,
+            channels: 1,
+            cfa: Cfa::Rggb,
+            bit_depth: 12,
+            data,
+        }
+    }
+
+    fn noise(seed: u64, len: usize) -> Vec<u16> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        (0..len)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 4096) as u16
+            })
+            .collect()
+    }
+
+    fn frames(n: usize, w: u32, h: u32) -> Vec<Image16> {
+        (0..n)
+            .map(|i| img(w, h, noise(i as u64 + 1, (w * h) as usize)))
+            .collect()
+    }
+
+    fn naive_max(f: &[Image16]) -> Vec<u16> {
+        let mut out = vec![0u16; f[0].data.len()];
+        for im in f {
+            for (o, &v) in out.iter_mut().zip(&im.data) {
+                *o = (*o).max(v);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn max_is_the_exact_per_pixel_maximum() {
+        // 300 rows: several bands, the last one short.
+        let f = frames(9, 37, 300);
+        let r = reduce(&InMemory(&f), f.len(), Mode::Max);
+        let out = r.image.unwrap();
+        assert_eq!(r.frames, 9);
+        assert_eq!(out.data, naive_max(&f));
+        assert_eq!(
+            (out.width, out.height, out.cfa, out.bit_depth),
+            (37, 300, Cfa::Rggb, 12)
+        );
+    }
+
+    #[test]
+    fn mean_and_sum_are_exact() {
+        let f = frames(5, 16, 40);
+        let mean = reduce(&InMemory(&f), 5, Mode::Mean).image.unwrap();
+        let sum = reduce(&InMemory(&f), 5, Mode::Sum).image.unwrap();
+        for i in 0..f[0].data.len() {
+            let s: u32 = f.iter().map(|im| u32::from(im.data[i])).sum();
+            assert_eq!(u32::from(mean.data[i]), (s + 2) / 5);
+            assert_eq!(u32::from(sum.data[i]), s.min(65535));
+        }
+        assert_eq!(sum.bit_depth, 15);
+        let constant: Vec<Image16> = (0..7).map(|_| img(8, 8, vec![1234; 64])).collect();
+        let m = reduce(&InMemory(&constant), 7, Mode::Mean).image.unwrap();
+        assert!(m.data.iter().all(|&v| v == 1234));
+        let s = reduce(&InMemory(&constant), 7, Mode::Sigma { k: 2.5 })
+            .image
+            .unwrap();
+        assert!(s.data.iter().all(|&v| v == 1234));
+    }
+
+    #[test]
+    fn sigma_removes_a_single_frame_streak_that_max_keeps() {
+        let (w, h) = (32u32, 32u32);
+        let mut f: Vec<Image16> = (0..16)
+            .map(|i| {
+                let d = noise(i + 1, (w * h) as usize)
+                    .into_iter()
+                    .map(|v| 200 + v % 20)
+                    .collect();
+                img(w, h, d)
+            })
+            .collect();
+        for x in 0..w as usize {
+            f[5].data[10 * w as usize + x] = 4000; // a satellite streak along row 10
+        }
+        let max = reduce(&InMemory(&f), 16, Mode::Max).image.unwrap();
+        let sig = reduce(&InMemory(&f), 16, Mode::Sigma { k: 2.5 })
+            .image
+            .unwrap();
+        let mean = reduce(&InMemory(&f), 16, Mode::Mean).image.unwrap();
+        for x in 0..w as usize {
+            let i = 10 * w as usize + x;
+            assert_eq!(max.data[i], 4000);
+            assert!(
+                mean.data[i] > 400,
+                "a plain mean keeps a ghost of the streak"
+            );
+            assert!((200..220).contains(&sig.data[i]), "sigma: {}", sig.data[i]);
+        }
+    }
+
+    #[test]
+    fn two_half_windows_combine_to_the_whole() {
+        let f = frames(12, 20, 20);
+        let a = reduce(&InMemory(&f[..6]), 6, Mode::Max).image.unwrap();
+        let b = reduce(&InMemory(&f[6..]), 6, Mode::Max).image.unwrap();
+        let whole = reduce(&InMemory(&f), 12, Mode::Max).image.unwrap();
+        let halves = reduce(&InMemory(&[a, b]), 2, Mode::Max).image.unwrap();
+        assert_eq!(halves, whole);
+    }
+
+    #[test]
+    fn mismatched_frames_are_skipped_and_nothing_gives_none() {
+        let mut f = frames(3, 8, 8);
+        f.push(img(4, 4, vec![9; 16]));
+        let r = reduce(&InMemory(&f), 4, Mode::Max);
+        assert_eq!(r.frames, 3);
+        assert_eq!(r.mismatched, vec![3]);
+        assert!(reduce(&InMemory(&[]), 0, Mode::Max).image.is_none());
+    }
+
+    proptest! {
+        #[test]
+        fn reduction_does_not_depend_on_frame_order(
+            seeds in proptest::collection::vec(1u64..1000, 1..8),
+            rot in 0usize..8,
+        ) {
+            let f: Vec<Image16> = seeds.iter().map(|&s| img(9, 19, noise(s, 171))).collect();
+            let mut g = f.clone();
+            g.rotate_left(rot % f.len());
+            g.reverse();
+            for mode in [Mode::Max, Mode::Mean, Mode::Sigma { k: 2.0 }] {
+                let a = reduce(&InMemory(&f), f.len(), mode).image.unwrap();
+                let b = reduce(&InMemory(&g), g.len(), mode).image.unwrap();
+                prop_assert_eq!(&a.data, &b.data);
+            }
+            prop_assert_eq!(reduce(&InMemory(&f), f.len(), Mode::Max).image.unwrap().data, naive_max(&f));
+        }
+    }
+}
