@@ -83,7 +83,7 @@ pub struct CaptureArgs {
     #[arg(long, default_value = "imx477")]
     pub sim_sensor: String,
     /// Speed of the simulated clock: 1 = real time, 720 = an hour in 5 s, 0 = as fast as possible.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub sim_speed: f64,
     /// Seed of the simulated sky (same seed, same sky, same frames).
     #[arg(long, default_value_t = 1)]
