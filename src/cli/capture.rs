@@ -246,8 +246,7 @@ fn run_pipeline(
     ));
     let counters = Arc::new(Counters::default());
     let status = spawn_status(ui, Arc::clone(&counters), Arc::clone(&stop));
-    let live_thread =
-        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&stop), ui));
+    let live_thread = live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&stop)));
     let result = capture::run(source, cfg, Arc::clone(&stop), Arc::clone(&counters));
     stop.store(true, Ordering::Relaxed);
     let _ = status.join();
@@ -289,13 +288,15 @@ fn spawn_live_stacks(
     live: LiveStacks,
     journal: PathBuf,
     stop: Arc<AtomicBool>,
-    ui: Ui,
 ) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
         if let Err(e) =
             crate::stack::live::live_stacks(&journal, live.every_s, &live.prefix, live.drc, &stop)
         {
-            ui.say(format!("nightcap: live stacks stopped: {e:#}"));
+            // An error, so shown even with --quiet; capture itself goes on.
+            eprintln!(
+                "nightcap: live stacks stopped: {e:#} (capture goes on; stack the journal later with `nightcap stack`)"
+            );
         }
     })
 }
