@@ -126,14 +126,32 @@ fn every_error_is_one_line_with_what_to_do() {
 fn live_stack_errors_show_even_when_quiet() {
     let tmp = tempfile::tempdir().unwrap();
     let journal = tmp.path().join("j");
+    // Created beforehand, and a paced clock: the live stacker treats the frames in the
+    // journal at its first look at an existing directory as an earlier capture's, so an
+    // instant capture into a new directory can end before it stacks anything.
+    fs::create_dir(&journal).unwrap();
     // The stacks' directory cannot be created: a file is in the way.
     let in_the_way = tmp.path().join("stacks");
     fs::write(&in_the_way, "x").unwrap();
     let prefix = in_the_way.join("img");
-    let args = capture_args(
+    let args = [
+        "-q",
+        "capture",
+        "--sim-sensor",
+        "tiny",
+        "--sim-speed",
+        "100",
+        "--reserve",
+        "0",
+        "--frames",
+        "4",
+        "-d",
+        "1",
+        "-f",
+        p(&prefix),
+        "--journal",
         p(&journal),
-        &["-q", "--frames", "3", "-d", "1", "-f", p(&prefix)],
-    );
+    ];
     let o = nightcap(&args);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);
@@ -143,7 +161,7 @@ fn live_stack_errors_show_even_when_quiet() {
         err.contains("(capture goes on; stack the journal later"),
         "{err}"
     );
-    assert_eq!(frames_in(&journal), 3);
+    assert_eq!(frames_in(&journal), 4);
 }
 
 #[test]
