@@ -487,3 +487,33 @@ fn install_service_into_a_prefix() {
         "systemd-analyze warns about the unit"
     );
 }
+
+#[test]
+fn bash_completion_completes_commands_and_flags() {
+    if !has("bash") {
+        return;
+    }
+    // Loads the generated script into bash and asks it, as the shell does on <Tab>.
+    let complete = |line: &str| {
+        let words: Vec<&str> = line.split(' ').collect();
+        let script = format!(
+            "source <('{BIN}' completions bash)\n\
+             COMP_WORDS=({words}); COMP_CWORD={cword}; COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}\n\
+             _nightcap nightcap '{cur}' '{prev}'\n\
+             printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+            words = words.join(" "),
+            cword = words.len() - 1,
+            cur = words[words.len() - 1],
+            prev = words[words.len() - 2],
+        );
+        let out = run(Command::new("bash").arg("-c").arg(script));
+        text(&out.stdout)
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(complete("nightcap capture --ring"), ["--ring-size"]);
+    assert_eq!(complete("nightcap capture --expo"), ["--exposure"]);
+    assert!(complete("nightcap cap").contains(&"capture".to_string()));
+    assert_eq!(complete("nightcap completions fi"), ["fish"]);
+}
