@@ -4,9 +4,8 @@
 //! Exit codes: 0 success, 1 failure (one line on stderr naming the problem and the fix),
 //! 2 bad command line, 3 damage found (`verify`), 130 interrupted before anything ran.
 
-use std::process::ExitCode;
-
 use std::path::PathBuf;
+use std::process::ExitCode;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
