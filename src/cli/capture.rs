@@ -85,7 +85,7 @@ pub struct CaptureArgs {
     #[arg(long, default_value = "imx477")]
     pub sim_sensor: String,
     /// Speed of the simulated clock: 1 = real time, 720 = an hour in 5 s, 0 = as fast as possible.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub sim_speed: f64,
     /// Seed of the simulated sky (same seed, same sky, same frames).
     #[arg(long, default_value_t = 1)]
@@ -252,7 +252,7 @@ fn run_pipeline(
     // (partial) window is complete.
     let live_stop = Arc::new(AtomicBool::new(false));
     let live_thread =
-        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&live_stop), ui));
+        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&live_stop)));
     let result = capture::run(source, cfg, Arc::clone(&stop), Arc::clone(&counters));
     stop.store(true, Ordering::Relaxed);
     live_stop.store(true, Ordering::Relaxed);
@@ -298,7 +298,6 @@ fn spawn_live_stacks(
     live: LiveStacks,
     journal: PathBuf,
     stop: Arc<AtomicBool>,
-    ui: Ui,
 ) -> std::thread::JoinHandle<()> {
     let prefix = std::path::Path::new(&live.prefix);
     let (dir, name) = if live.prefix.ends_with('/') {
@@ -324,7 +323,10 @@ fn spawn_live_stacks(
     cfg.sidecar = false;
     std::thread::spawn(move || {
         if let Err(e) = follow_stack(&journal, &cfg, &stop, &|_| {}) {
-            ui.say(format!("nightcap: live stacks stopped: {e}"));
+            // An error, so shown even with --quiet; capture itself goes on.
+            eprintln!(
+                "nightcap: live stacks stopped: {e} (capture goes on; stack the journal later with `nightcap stack`)"
+            );
         }
     })
 }

@@ -4,13 +4,17 @@
 //! Exit codes: 0 success, 1 failure (one line on stderr naming the problem and the fix),
 //! 2 bad command line, 3 damage found (`verify`), 130 interrupted before anything ran.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod args;
 pub mod capture;
+pub mod config;
 pub mod devices;
+pub mod docs;
+pub mod errors;
 pub mod export;
 pub mod info;
 pub mod keogram;
@@ -33,6 +37,10 @@ pub struct Cli {
     /// Print nothing but errors (and results asked for, such as --json).
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Read capture settings from this TOML file (e.g. /etc/nightcap/nightcap.toml);
+    /// flags given on the command line override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -54,6 +62,8 @@ pub enum Command {
     Trails(trails::TrailsArgs),
     Timelapse(timelapse::TimelapseArgs),
     Keogram(keogram::KeogramArgs),
+    Completions(docs::CompletionsArgs),
+    Man(docs::ManArgs),
 }
 
 /// Exit code for a command that ran but found damage (`verify`).
@@ -62,9 +72,17 @@ pub const EXIT_DAMAGED: u8 = 3;
 /// Runs the command line and maps the result to an exit code.
 pub fn main() -> ExitCode {
     // The original program spelled its DRC flag `-drc`; keep that working.
-    let args = std::env::args_os().map(|a| if a == "-drc" { "--drc".into() } else { a });
-    let cli = Cli::parse_from(args);
-    match run(cli) {
+    let args: Vec<std::ffi::OsString> = std::env::args_os()
+        .map(|a| if a == "-drc" { "--drc".into() } else { a })
+        .collect();
+    let parsed = Cli::command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
+        Err(e) => return bad_command_line(e, &args),
+    };
+    match run(cli, &matches) {
         Ok(code) => code,
         Err(err) => {
             eprintln!("nightcap: {}", one_line(&err));
@@ -73,13 +91,35 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Help and version go to stdout as clap prints them; errors become one line (exit 2).
+fn bad_command_line(e: clap::Error, args: &[std::ffi::OsString]) -> ExitCode {
+    use clap::error::ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand as BareCommand;
+    if !e.use_stderr() || e.kind() == BareCommand {
+        e.exit();
+    }
+    eprintln!("nightcap: {}", errors::clap_line(&e, args));
+    ExitCode::from(2)
+}
+
+fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
     let ui = Ui {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
+    // Read (and check) the file whatever the command, so a broken file is never ignored.
+    let file = cli.config.as_deref().map(config::load).transpose()?;
     match cli.command {
-        Command::Capture(a) => capture::run(a, ui),
+        Command::Capture(mut a) => {
+            if let (Some(settings), Some(m), Some(path)) = (
+                file.as_ref().and_then(|f| f.capture.as_ref()),
+                matches.subcommand_matches("capture"),
+                &cli.config,
+            ) {
+                let applied = config::apply_capture(settings, &mut a, m);
+                ui.detail(format!("from {}: {}", path.display(), applied.join(", ")));
+            }
+            capture::run(a, ui)
+        }
         Command::Import(a) => capture::run_import(a, ui),
         Command::Devices(a) => devices::run(a),
         Command::Info(a) => info::run(a, ui),
@@ -90,6 +130,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Trails(a) => trails::run(a, ui),
         Command::Timelapse(a) => timelapse::run(a, ui),
         Command::Keogram(a) => keogram::run(a, ui),
+        Command::Completions(a) => docs::run_completions(a),
+        Command::Man(a) => docs::run_man(a, ui),
     }
 }
 
@@ -102,7 +144,11 @@ pub fn one_line(err: &anyhow::Error) -> String {
             parts.push(text);
         }
     }
-    parts.join(": ")
+    let mut line = parts.join(": ").replace('\n', "; ");
+    if let Some(hint) = errors::hint(err) {
+        line.push_str(&format!(" ({hint})"));
+    }
+    line
 }
 
 #[cfg(test)]

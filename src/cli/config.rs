@@ -1,0 +1,532 @@
+//! `--config FILE`: capture settings from a TOML file (for the systemd service), merged
+//! under the command line.
+//!
+//! The file holds a `[capture]` table whose keys are the long names of the capture flags
+//! with `_` for `-` (`ring_size = "20G"`, `exposure = 5000`, `for = "8h"`). Values take the
+//! same forms as on the command line: sizes and durations as strings (`"256M"`, `"15m"`),
+//! or plain numbers (bytes, seconds); paths are relative to the working directory, as
+//! flags are.
+//!
+//! Promises:
+//! - precedence is command line > file > built-in default: a file value replaces a
+//!   setting only when clap reports that setting did not come from the command line
+//!   ([`clap::ArgMatches::value_source`]);
+//! - an unknown table or key, a value of the wrong type or a value that does not parse is
+//!   an error naming the file, the line and the key (`capture.ring_size`), on one line;
+//!   nothing is silently ignored.
+
+use std::path::{Path, PathBuf};
+
+use clap::parser::ValueSource;
+use clap::ArgMatches;
+use serde::{Deserialize, Deserializer};
+
+use super::args::{parse_bytes, parse_source, SourceSpec};
+use super::capture::CaptureArgs;
+use crate::stack::tone::Drc;
+use crate::time::{parse_duration, parse_utc};
+
+/// The whole file. Tables for other commands can be added beside `capture`.
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    pub capture: Option<CaptureSettings>,
+}
+
+/// Every capture flag (except testing aids), each optional: absent means "not set here".
+#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CaptureSettings {
+    #[serde(default, deserialize_with = "source")]
+    pub source: Option<SourceSpec>,
+    pub exposure: Option<u32>,
+    pub duration: Option<u32>,
+    pub fileprefix: Option<String>,
+    #[serde(default, deserialize_with = "drc")]
+    pub drc: Option<String>,
+    pub gain: Option<f64>,
+    pub journal: Option<PathBuf>,
+    #[serde(default, deserialize_with = "size")]
+    pub ring_size: Option<u64>,
+    #[serde(default, deserialize_with = "size")]
+    pub reserve: Option<u64>,
+    #[serde(default, deserialize_with = "size")]
+    pub segment_size: Option<u64>,
+    #[serde(default, deserialize_with = "duration_ns")]
+    pub segment_time: Option<i64>,
+    pub zstd_level: Option<i32>,
+    pub workers: Option<usize>,
+    pub frames: Option<u64>,
+    #[serde(rename = "for", default, deserialize_with = "duration_ns")]
+    pub for_: Option<i64>,
+    pub json: Option<bool>,
+    pub sim_sensor: Option<String>,
+    pub sim_speed: Option<f64>,
+    pub seed: Option<u64>,
+    #[serde(default, deserialize_with = "utc")]
+    pub sim_start: Option<i64>,
+    pub sim_clouds: Option<bool>,
+    pub sim_faults: Option<String>,
+    pub utc_offset: Option<f64>,
+}
+
+/// Why a config file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    // The I/O error is shown, not chained: the hint here is more precise than a generic one.
+    #[error("cannot read config file {}: {error} (check the path given to --config)", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error("config file {}{}: {problem}{}", path.display(), line_text(*line), hint_text(key))]
+    Invalid {
+        path: PathBuf,
+        /// 1-based line of the problem, when the parser located it.
+        line: Option<usize>,
+        /// The offending key, `table.key` when inside a table.
+        key: Option<String>,
+        problem: String,
+    },
+}
+
+fn line_text(line: Option<usize>) -> String {
+    line.map(|l| format!(", line {l}")).unwrap_or_default()
+}
+
+fn hint_text(key: &Option<String>) -> String {
+    match key {
+        Some(k) => format!(" (fix or remove `{k}`; `nightcap capture --help` lists the settings)"),
+        None => " (see scripts/nightcap.toml for an example)".to_string(),
+    }
+}
+
+/// Reads and checks a config file.
+pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    parse(path, &text)
+}
+
+/// Parses the text of a config file (`path` is only used in messages).
+pub fn parse(path: &Path, text: &str) -> Result<ConfigFile, ConfigError> {
+    toml::from_str(text).map_err(|e| {
+        let (line, key) = locate(text, e.span(), e.message());
+        ConfigError::Invalid {
+            path: path.to_path_buf(),
+            line,
+            problem: problem_text(e.message(), key.as_deref()),
+            key,
+        }
+    })
+}
+
+/// The 1-based line of `span` and the key it belongs to, qualified by its `[table]`.
+fn locate(
+    text: &str,
+    span: Option<std::ops::Range<usize>>,
+    message: &str,
+) -> (Option<usize>, Option<String>) {
+    let Some(start) = span.map(|s| s.start.min(text.len())) else {
+        return (None, None);
+    };
+    let before = text.get(..start).unwrap_or("");
+    let line_no = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let bare = unknown_field(message).map(str::to_string).or_else(|| {
+        // A bad value: the key is the name before the `=` that precedes it.
+        let head = text.get(line_start..start)?.trim_end().strip_suffix('=')?;
+        let head = head.trim_end();
+        let name_start = head
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+            .map_or(0, |i| i + 1);
+        Some(head[name_start..].to_string()).filter(|k| !k.is_empty())
+    });
+    let table = before
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| l.starts_with('['))
+        .and_then(|l| l.trim_start_matches('[').split(']').next())
+        .map(str::trim);
+    let key = bare.map(|k| match table {
+        Some(t) if !t.is_empty() && k != t => format!("{t}.{k}"),
+        _ => k,
+    });
+    (Some(line_no), key)
+}
+
+/// `unknown field `x`, expected ...` → `x`.
+fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")?
+        .split('`')
+        .next()
+        .filter(|k| !k.is_empty())
+}
+
+/// The parser's message, shortened for unknown keys (which otherwise list every field)
+/// and made one line.
+fn problem_text(message: &str, key: Option<&str>) -> String {
+    if let Some(bad) = unknown_field(message) {
+        let known = known_keys(key.unwrap_or(bad));
+        let wanted = bad.replace('-', "_");
+        return match known.iter().find(|k| **k == wanted) {
+            Some(k) => format!("unknown key `{bad}`; did you mean `{k}`?"),
+            None => format!("unknown key `{bad}`; known keys: {}", known.join(", ")),
+        };
+    }
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The keys allowed beside `key` (top-level tables, or the capture settings).
+fn known_keys(key: &str) -> &'static [&'static str] {
+    if key.contains('.') {
+        CAPTURE_KEYS
+    } else {
+        &["capture"]
+    }
+}
+
+/// Keys of `[capture]`, in the order of `nightcap capture --help`.
+pub const CAPTURE_KEYS: &[&str] = &[
+    "source",
+    "exposure",
+    "duration",
+    "fileprefix",
+    "drc",
+    "gain",
+    "journal",
+    "ring_size",
+    "reserve",
+    "segment_size",
+    "segment_time",
+    "zstd_level",
+    "workers",
+    "frames",
+    "for",
+    "json",
+    "sim_sensor",
+    "sim_speed",
+    "seed",
+    "sim_start",
+    "sim_clouds",
+    "sim_faults",
+    "utc_offset",
+];
+
+/// Applies the file's settings to `args` wherever `matches` (the capture subcommand's)
+/// says the value did not come from the command line. Returns the keys applied.
+pub fn apply_capture(
+    file: &CaptureSettings,
+    args: &mut CaptureArgs,
+    matches: &ArgMatches,
+) -> Vec<&'static str> {
+    let mut applied = Vec::new();
+    let mut take = |id: &'static str, key: &'static str, present: bool| {
+        let from_cli = matches.value_source(id) == Some(ValueSource::CommandLine);
+        let take = present && !from_cli;
+        if take {
+            applied.push(key);
+        }
+        take
+    };
+    // `set!(field)` for flags with a default, `set!(field, opt)` for optional flags.
+    macro_rules! set {
+        ($f:ident, $key:literal) => {
+            if take(stringify!($f), $key, file.$f.is_some()) {
+                args.$f = file.$f.clone().expect("checked present");
+            }
+        };
+        ($f:ident, $key:literal, opt) => {
+            if take(stringify!($f), $key, file.$f.is_some()) {
+                args.$f = file.$f.clone();
+            }
+        };
+    }
+    set!(source, "source");
+    set!(exposure, "exposure");
+    set!(duration, "duration");
+    set!(fileprefix, "fileprefix");
+    set!(drc, "drc");
+    set!(gain, "gain", opt);
+    set!(journal, "journal");
+    set!(ring_size, "ring_size", opt);
+    set!(reserve, "reserve");
+    set!(segment_size, "segment_size");
+    set!(segment_time, "segment_time");
+    set!(zstd_level, "zstd_level");
+    set!(workers, "workers", opt);
+    set!(frames, "frames", opt);
+    set!(for_, "for", opt);
+    set!(json, "json");
+    set!(sim_sensor, "sim_sensor");
+    set!(sim_speed, "sim_speed");
+    set!(seed, "seed");
+    set!(sim_start, "sim_start", opt);
+    set!(sim_clouds, "sim_clouds");
+    set!(sim_faults, "sim_faults", opt);
+    set!(utc_offset, "utc_offset");
+    applied
+}
+
+/// A value written as a string (parsed like the flag) or as a plain number.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrNumber {
+    Text(String),
+    Int(i64),
+    Float(f64),
+}
+
+impl TextOrNumber {
+    /// The number as text, so that `parse` (the flag's own parser) reads it.
+    fn into_text(self) -> String {
+        match self {
+            TextOrNumber::Text(t) => t,
+            TextOrNumber::Int(i) => i.to_string(),
+            TextOrNumber::Float(f) => f.to_string(),
+        }
+    }
+}
+
+fn parsed<'de, D, T, E>(d: D, parse: impl Fn(&str) -> Result<T, E>) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    E: std::fmt::Display,
+{
+    let text = TextOrNumber::deserialize(d)
+        .map_err(|_| serde::de::Error::custom("expected a string or a number"))?
+        .into_text();
+    parse(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    parsed(d, parse_bytes)
+}
+
+fn duration_ns<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    parsed(d, parse_duration)
+}
+
+fn utc<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    parsed(d, parse_utc)
+}
+
+fn source<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SourceSpec>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_source(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn drc<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    match Drc::from_name(&text) {
+        Some(drc) => Ok(Some(drc.name().to_string())),
+        None => Err(serde::de::Error::custom(format!(
+            "'{text}' is not a DRC setting: use off, low, medium or high"
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::{CommandFactory, FromArgMatches};
+
+    fn parse_text(text: &str) -> Result<ConfigFile, ConfigError> {
+        parse(Path::new("/etc/nightcap/nightcap.toml"), text)
+    }
+
+    /// Parses `nightcap capture ARGS`, applies `text`, returns the merged args.
+    fn merged(text: &str, args: &[&str]) -> (CaptureArgs, Vec<&'static str>) {
+        let argv = ["nightcap", "capture"].iter().chain(args);
+        let matches = Cli::command().get_matches_from(argv);
+        let cli = Cli::from_arg_matches(&matches).unwrap();
+        let Command::Capture(mut a) = cli.command else {
+            panic!("not capture")
+        };
+        let file = parse_text(text).unwrap().capture.unwrap_or_default();
+        let sub = matches.subcommand_matches("capture").unwrap();
+        let applied = apply_capture(&file, &mut a, sub);
+        (a, applied)
+    }
+
+    #[test]
+    fn file_values_apply() {
+        let (a, applied) = merged(
+            "[capture]\nsource = \"v4l2:/dev/video2\"\nexposure = 20000\nring_size = \"20G\"\n\
+             reserve = 1048576\nsegment_time = \"5m\"\nfor = 3600\ndrc = \"HIGH\"\n\
+             sim_clouds = true\ngain = 2.5\n",
+            &[],
+        );
+        assert_eq!(a.source, SourceSpec::V4l2("/dev/video2".into()));
+        assert_eq!(a.exposure, 20000);
+        assert_eq!(a.ring_size, Some(20 << 30));
+        assert_eq!(a.reserve, 1 << 20);
+        assert_eq!(a.segment_time, 300_000_000_000);
+        assert_eq!(a.for_, Some(3_600_000_000_000));
+        assert_eq!(a.drc, "high");
+        assert!(a.sim_clouds);
+        assert_eq!(a.gain, Some(2.5));
+        // Untouched settings keep their defaults.
+        assert_eq!(a.segment_size, 256 << 20);
+        assert_eq!(a.journal, PathBuf::from("./journal"));
+        assert_eq!(applied.len(), 9);
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let text = "[capture]\nexposure = 20000\nring_size = \"20G\"\njournal = \"/data/j\"\nsim_clouds = false\n";
+        let (a, applied) = merged(text, &["-e", "5000", "--ring-size", "1G", "--sim-clouds"]);
+        assert_eq!(a.exposure, 5000);
+        assert_eq!(a.ring_size, Some(1 << 30));
+        assert!(a.sim_clouds);
+        // A flag that merely has a default does not count as given.
+        assert_eq!(a.journal, PathBuf::from("/data/j"));
+        assert_eq!(applied, ["journal"]);
+        // A flag equal to its default still counts as given on the command line.
+        let (a, _) = merged(text, &["--exposure", "5000"]);
+        assert_eq!(a.exposure, 5000);
+    }
+
+    #[test]
+    fn every_key_reaches_its_flag() {
+        let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
+            fileprefix = \"/p/img\"\ndrc = \"low\"\ngain = 3.0\njournal = \"/j\"\n\
+            ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
+            workers = 8\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
+            sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
+            sim_faults = \"timeout@1\"\nutc_offset = -2.5\n";
+        let (a, applied) = merged(text, &[]);
+        assert_eq!(applied, CAPTURE_KEYS);
+        assert_eq!(a.source, SourceSpec::Images("/frames".into()));
+        assert_eq!((a.exposure, a.duration), (1, 2));
+        assert_eq!(a.fileprefix, "/p/img");
+        assert_eq!(a.drc, "low");
+        assert_eq!(a.gain, Some(3.0));
+        assert_eq!(a.journal, PathBuf::from("/j"));
+        assert_eq!((a.ring_size, a.reserve, a.segment_size), (Some(4), 5, 6));
+        assert_eq!(a.segment_time, 7_000_000_000);
+        assert_eq!(a.zstd_level, -3);
+        assert_eq!((a.workers, a.frames), (Some(8), Some(9)));
+        assert_eq!(a.for_, Some(10_000_000_000));
+        assert!(a.json && a.sim_clouds);
+        assert_eq!(a.sim_sensor, "tiny");
+        assert_eq!((a.sim_speed, a.seed), (0.0, 11));
+        assert_eq!(
+            a.sim_start,
+            Some(parse_utc("2026-01-02T03:04:05Z").unwrap())
+        );
+        assert_eq!(a.sim_faults.as_deref(), Some("timeout@1"));
+        assert_eq!(a.utc_offset, -2.5);
+    }
+
+    #[test]
+    fn unknown_keys_name_themselves() {
+        let err = parse_text("[capture]\nexposure = 5000\nring-size = \"20G\"\n").unwrap_err();
+        let text = err.to_string();
+        assert!(
+            text.contains("/etc/nightcap/nightcap.toml, line 3: unknown key `ring-size`; did you mean `ring_size`?"),
+            "{text}"
+        );
+        assert!(text.contains("fix or remove `capture.ring-size`"), "{text}");
+        assert!(!text.contains('\n'));
+        let err = parse_text("[captur]\nexposure = 5000\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 1: unknown key `captur`; known keys: capture"),
+            "{err}"
+        );
+        let err = parse_text("[capture]\nbogus = 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown key `bogus`; known keys: source, exposure"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let cases = [
+            (
+                "[capture]\nring_size = \"20X\"\n",
+                "line 2",
+                "capture.ring_size",
+                "'20X' is not a size",
+            ),
+            (
+                "[capture]\n\nexposure = \"long\"\n",
+                "line 3",
+                "capture.exposure",
+                "invalid type",
+            ),
+            (
+                "[capture]\nsegment_time = \"soon\"\n",
+                "line 2",
+                "capture.segment_time",
+                "not a duration",
+            ),
+            (
+                "[capture]\nsource = \"usb\"\n",
+                "line 2",
+                "capture.source",
+                "is not a source",
+            ),
+            (
+                "[capture]\ndrc = \"max\"\n",
+                "line 2",
+                "capture.drc",
+                "not a DRC setting",
+            ),
+            (
+                "capture = { frames = -1 }\n",
+                "line 1",
+                "frames",
+                "invalid value",
+            ),
+            (
+                "[capture]\nring_size = [1]\n",
+                "line 2",
+                "capture.ring_size",
+                "expected a string or a number",
+            ),
+        ];
+        for (text, line, key, problem) in cases {
+            let err = parse_text(text).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(line) && msg.contains(problem), "{text}: {msg}");
+            assert!(
+                msg.contains(&format!("fix or remove `{key}`")),
+                "{text}: {msg}"
+            );
+            assert!(!msg.contains('\n'), "{msg}");
+            assert!(matches!(err, ConfigError::Invalid { key: Some(_), .. }));
+        }
+        let err = parse_text("[capture\n").unwrap_err().to_string();
+        assert!(err.contains("line 1") && !err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn the_shipped_default_config_is_valid() {
+        let text = include_str!("../../scripts/nightcap.toml");
+        let file = parse_text(text).unwrap();
+        let c = file.capture.unwrap();
+        assert!(matches!(c.source, Some(SourceSpec::V4l2(_))));
+        assert!(c.journal.unwrap().is_absolute());
+    }
+
+    #[test]
+    fn missing_file_is_reported_with_its_path() {
+        let err = load(Path::new("/nonexistent/nightcap.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/nightcap.toml") && err.contains("--config"));
+    }
+}
