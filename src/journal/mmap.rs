@@ -38,6 +38,29 @@ impl WriteMap {
         self.map[start..start + bytes.len()].copy_from_slice(bytes);
     }
 
+    /// Drops `offset..offset+len` (page-aligned inward) from this process's page tables,
+    /// so written pages stop counting against our memory. The bytes are not lost: the
+    /// mapping is a shared file mapping, so they live on in the page cache (dirty pages
+    /// included) and on disk, and touching the range again would read them back.
+    pub fn release(&self, offset: u64, len: u64) {
+        const PAGE: u64 = 4096;
+        let start = offset.div_ceil(PAGE) * PAGE;
+        let end = ((offset + len).min(self.len()) / PAGE) * PAGE;
+        if end > start {
+            // SAFETY: MADV_DONTNEED on a MAP_SHARED file mapping only zaps page-table
+            // entries; the contents stay in the page cache and file. No reference into
+            // the mapping is held across this call (`write_at` copies in and returns), and
+            // the range lies inside the mapping.
+            let _ = unsafe {
+                self.map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    start as usize,
+                    (end - start) as usize,
+                )
+            };
+        }
+    }
+
     /// The mapped bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.map

@@ -17,6 +17,9 @@ use super::format::{
 };
 use super::mmap::WriteMap;
 
+/// Written bytes are released from our page tables in steps of this size.
+const RELEASE_STEP: u64 = 32 << 20;
+
 /// The segment being appended.
 pub struct ActiveSegment {
     dir: PathBuf,
@@ -29,6 +32,8 @@ pub struct ActiveSegment {
     entries: Vec<IndexEntry>,
     next_seq: u64,
     first_frame_ns: Option<i64>,
+    /// Bytes before this offset have been dropped from our page tables.
+    released: u64,
 }
 
 /// Bytes the footer record and trailer need for `entries` index entries.
@@ -79,6 +84,7 @@ impl ActiveSegment {
             end: HEADER_LEN as u64,
             entries: Vec::new(),
             first_frame_ns: None,
+            released: 0,
         })
     }
 
@@ -123,6 +129,7 @@ impl ActiveSegment {
             entries,
             next_seq,
             first_frame_ns,
+            released: 0,
         })
     }
 
@@ -174,6 +181,15 @@ impl ActiveSegment {
         after + footer_space(self.entries.len() + 1) <= self.map.len()
     }
 
+    /// Keeps the process's resident memory small: the pages of records already written
+    /// are dropped from our mapping (they stay in the page cache and reach the disk).
+    fn release_written(&mut self) {
+        if self.end - self.released >= RELEASE_STEP {
+            self.map.release(self.released, self.end - self.released);
+            self.released = self.end / 4096 * 4096;
+        }
+    }
+
     /// Appends a record. `header.seq` is overwritten with the segment's next seq; the
     /// caller has checked [`has_room`](Self::has_room). Returns the record's seq.
     pub fn append(&mut self, mut header: RecordHeader, payload: &[u8]) -> u64 {
@@ -186,6 +202,7 @@ impl ActiveSegment {
             .write_at(offset + RECORD_HEADER_LEN as u64, payload);
         self.map.write_at(offset, &header.encode());
         self.end = header.next_offset(offset);
+        self.release_written();
         self.entries.push(IndexEntry::of(offset, &header));
         if header.kind == Kind::Frame {
             self.next_seq += 1;
@@ -204,6 +221,7 @@ impl ActiveSegment {
             .write_at(offset + RECORD_HEADER_LEN as u64, payload);
         self.map.write_at(offset, &header.encode());
         self.end = header.next_offset(offset);
+        self.release_written();
         self.entries.push(IndexEntry::of(offset, &header));
         if header.kind == Kind::Frame {
             self.next_seq = self.next_seq.max(header.seq + 1);
