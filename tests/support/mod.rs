@@ -102,7 +102,8 @@ pub fn check_journal(
     out.damage = journal.all_damage();
     let mut dec = Decoder::new();
     let (mut scratch, mut want) = (Vec::new(), Vec::new());
-    let mut expect_seq = 0u64;
+    // A journal's seqs start at 0; a lone copy of a later segment starts at its first_seq.
+    let mut expect_seq = journal.segments.first().map_or(0, |s| s.header.first_seq);
     // (run start, last index) of the previous frame, and GAP counts since it.
     let mut prev: Option<(i64, u64)> = None;
     let mut gap_count = 0u64;
