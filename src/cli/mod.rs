@@ -55,7 +55,10 @@ pub const EXIT_DAMAGED: u8 = 3;
 pub fn main() -> ExitCode {
     // The original program spelled its DRC flag `-drc`; keep that working.
     let args = std::env::args_os().map(|a| if a == "-drc" { "--drc".into() } else { a });
-    let cli = Cli::parse_from(args);
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(&err),
+    };
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -79,6 +82,73 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Repair(a) => repair::run(a, ui),
         Command::Export(a) => export::run(a, ui),
     }
+}
+
+/// Prints a command-line error as one line (the problem, clap's tip if any, where to
+/// look) and returns exit code 2; help and version requests print as clap does.
+fn usage_error(err: &clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        return ExitCode::from(err.exit_code().clamp(0, 255) as u8);
+    }
+    let text = err.render().to_string();
+    let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+    let first = lines.next().unwrap_or("bad command line");
+    let mut line = first.strip_prefix("error: ").unwrap_or(first).to_string();
+    // Required arguments are listed on the lines after the first.
+    let missing: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .take_while(|l| l.starts_with("  ") && !l.trim().is_empty())
+        .map(str::trim)
+        .filter(|l| !l.starts_with("tip:"))
+        .collect();
+    if !missing.is_empty() {
+        line.push(' ');
+        line.push_str(&missing.join(" "));
+    }
+    if let Some(tip) = text.lines().map(str::trim).find(|l| l.starts_with("tip:")) {
+        line.push_str(&format!(" ({tip})"));
+    }
+    match text.lines().find_map(|l| l.trim().strip_prefix("Usage: ")) {
+        Some(usage) => line.push_str(&format!("; usage: {usage} (see --help)")),
+        None => line.push_str(" (see --help)"),
+    }
+    eprintln!("nightcap: {line}");
+    ExitCode::from(2)
+}
+
+/// Fails unless `dir` is a journal directory: a directory holding segment files, or an
+/// empty one (a journal nothing was captured into yet), which only `allow_empty` commands
+/// (`info`) accept. A directory of other files is not a journal: the read-only commands
+/// say so in one line instead of reporting nothing.
+pub fn require_journal(dir: &std::path::Path, allow_empty: bool) -> anyhow::Result<()> {
+    let segments = crate::journal::reader::list_segments(dir)?;
+    if !segments.is_empty() {
+        return Ok(());
+    }
+    let others = std::fs::read_dir(dir)?
+        .flatten()
+        .any(|e| e.file_name() != crate::journal::format::LOCK_FILE);
+    if others {
+        anyhow::bail!(
+            "{} is not a nightcap journal: it holds no segment files (*.seg, *.active) (check the path)",
+            dir.display()
+        );
+    }
+    if !allow_empty {
+        anyhow::bail!(
+            "{} is an empty journal: no segments yet (capture into it first, or check the path)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 /// The error and its causes as one line: "what failed: because: because".

@@ -21,7 +21,8 @@ use std::time::Duration;
 use super::codec::{CodecSpec, Encoder};
 use super::error::JournalError;
 use super::format::{
-    Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentName, SegmentState, TAIL_EXTENSION,
+    FormatFault, Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentName, SegmentState,
+    HEADER_LEN, TAIL_EXTENSION,
 };
 use super::reader::{list_segments, Segment};
 use super::ring::{self, Budget, Plan, Sealed};
@@ -97,6 +98,7 @@ impl JournalWriter {
     /// the lock, recovers any active segment left by a crash, and continues its seqs.
     pub fn open(cfg: WriterConfig, format: PixelFormat) -> Result<JournalWriter, JournalError> {
         format.validate()?;
+        refuse_newer_segments(&cfg.dir)?;
         fs::create_dir_all(&cfg.dir).map_err(JournalError::io("creating journal", &cfg.dir))?;
         let lock = take_lock(&cfg.dir)?;
         let mut w = JournalWriter {
@@ -559,6 +561,28 @@ fn cut_tail(path: &Path, valid_end: u64) -> Result<Option<(u64, PathBuf)>, Journ
     file.sync_data()
         .map_err(JournalError::io("syncing", path))?;
     Ok(Some((tail_len, tail_path)))
+}
+
+/// A journal holding a segment of a newer major format version is not ours to touch
+/// (recovery would move its active segment aside, appending would mix versions): refused
+/// before the lock or recovery change anything.
+pub fn refuse_newer_segments(dir: &Path) -> Result<(), JournalError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for (path, _) in list_segments(dir)? {
+        let mut head = [0u8; HEADER_LEN];
+        let Ok(mut file) = File::open(&path) else {
+            continue;
+        };
+        if file.read_exact(&mut head).is_err() {
+            continue;
+        }
+        if let Err(fault @ FormatFault::NewerMajor { .. }) = SegmentHeader::decode(&head) {
+            return Err(JournalError::Segment { path, fault });
+        }
+    }
+    Ok(())
 }
 
 fn take_lock(dir: &Path) -> Result<File, JournalError> {
