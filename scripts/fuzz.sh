@@ -16,9 +16,14 @@ mkdir -p "$corpus" "$artifacts" fuzz/regressions
 cp formats/golden/*.seg formats/golden/*.active "$corpus"/
 cp fuzz/regressions/* "$corpus"/ 2>/dev/null || true
 export RUSTC_BOOTSTRAP=1
+parallel=()
+if [ "$jobs" -gt 1 ]; then
+    # libFuzzer then writes each job's output to fuzz/fuzz-N.log.
+    parallel=(-jobs="$jobs" -workers="$jobs")
+fi
 status=0
 (cd fuzz && cargo fuzz run segment_reader "../$corpus" -- \
-    -runs="$runs" -jobs="$jobs" -workers="$jobs" -print_final_stats=1 \
+    -runs="$runs" "${parallel[@]}" -print_final_stats=1 \
     -artifact_prefix="../$artifacts/") || status=$?
 # Keep every crash input as a regression test.
 for f in "$artifacts"/crash-* "$artifacts"/oom-* "$artifacts"/timeout-*; do
