@@ -602,9 +602,12 @@ fn take_lock(dir: &Path) -> Result<File, JournalError> {
             pid: text.trim().parse().ok(),
         });
     }
-    file.set_len(0)
-        .map_err(JournalError::io("writing lock", &path))?;
-    write!(file, "{}", std::process::id()).map_err(JournalError::io("writing lock", &path))?;
+    // The pid is informative (it names the holder in the "in use" message): on a full
+    // disk it cannot be written, and that must not stop the writer, which then reports
+    // the full disk itself when it needs a segment (or frees space by retention).
+    if file.set_len(0).is_ok() {
+        let _ = write!(file, "{}", std::process::id());
+    }
     Ok(file)
 }
 
