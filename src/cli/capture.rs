@@ -442,3 +442,50 @@ fn summary_text(s: &CaptureSummary, journal: &std::path::Path) -> String {
     ));
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> CaptureArgs {
+        let mut argv = vec!["nightcap", "capture"];
+        argv.extend_from_slice(extra);
+        match super::super::Cli::try_parse_from(argv).unwrap().command {
+            super::super::Command::Capture(a) => a,
+            _ => unreachable!("parsed as capture"),
+        }
+    }
+
+    #[test]
+    fn impossible_options_are_refused_before_anything_runs() {
+        let e = check_args(&args(&["--ring-size", "1M", "--segment-size", "4M"])).unwrap_err();
+        assert!(e.to_string().contains("smaller than one segment"), "{e}");
+        assert!(check_args(&args(&["--zstd-level", "23"])).is_err());
+        assert!(check_args(&args(&["--workers", "0"])).is_err());
+        assert!(check_args(&args(&["--ring-size", "4M", "--segment-size", "4M"])).is_ok());
+    }
+
+    #[test]
+    fn the_night_warning_compares_the_night_with_the_ring() {
+        let imx477 = SensorPreset::Imx477.format(); // 18.6 MB a frame
+                                                    // 8 h of 5 s frames at about 9.3 MB stored: about 54 GB.
+        let short = args(&["--for", "8h", "--ring-size", "20G", "--reserve", "0"]);
+        let w = night_warning(&short, &imx477).expect("20G cannot hold 8 h of IMX477");
+        assert!(
+            w.contains("5760 frames") && w.contains("--ring-size"),
+            "{w}"
+        );
+        let enough = args(&["--for", "1m", "--ring-size", "20G", "--reserve", "0"]);
+        assert_eq!(night_warning(&enough, &imx477), None);
+        // No length of night given: nothing to compare.
+        assert_eq!(night_warning(&args(&["--ring-size", "1G"]), &imx477), None);
+    }
+
+    #[test]
+    fn byte_counts_read_as_people_write_them() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(20 << 30), "20.0 GiB");
+    }
+}
