@@ -171,3 +171,119 @@ fn sigkill_campaign() {
         String::from_utf8_lossy(&verify.stderr)
     );
 }
+
+/// Copies the segment files of `from` into a new directory `to`.
+fn copy_journal(from: &Path, to: &Path) {
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap().flatten() {
+        if e.path().is_file() {
+            fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Exposure times of the frames a reader can read.
+fn frame_times(dir: &Path) -> std::collections::BTreeSet<i64> {
+    let j = Journal::open(dir).unwrap();
+    let mut dec = nightcap::journal::codec::Decoder::new();
+    let mut scratch = Vec::new();
+    j.frames()
+        .iter()
+        .filter(|r| j.read_frame(r, &mut dec, &mut scratch).is_ok())
+        .map(|r| r.entry.time_ns)
+        .collect()
+}
+
+/// What is reported damaged in `dir` (without the file names).
+fn damage_whats(dir: &Path) -> Vec<String> {
+    let mut d: Vec<String> = Journal::open(dir)
+        .unwrap()
+        .all_damage()
+        .into_iter()
+        .map(|d| format!("{:?} {}", d.seq, d.what))
+        .collect();
+    d.sort();
+    d
+}
+
+/// `nightcap repair` SIGKILLed while it rewrites damaged segments, then run again to the
+/// end: the journal ends exactly as after an uninterrupted repair (every intact frame
+/// kept, the same damage reported).
+#[test]
+fn sigkill_during_repair() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let stderr = tmp.path().join("stderr");
+    let status = spawn(&dir, 0, &stderr, Some(120)).wait().unwrap();
+    assert!(status.success());
+    // Damage a record in the middle of every other sealed segment.
+    let mut sealed: Vec<PathBuf> = sealed_hashes(&dir).into_keys().collect();
+    sealed.sort();
+    for p in sealed.iter().step_by(2) {
+        let mut b = fs::read(p).unwrap();
+        let at = (b.len() / 2) & !63;
+        b[at + 100] ^= 0x5A;
+        fs::write(p, b).unwrap();
+    }
+    let intact = frame_times(&dir);
+    // What an uninterrupted repair gives: every kill must end the same way.
+    let reference = tmp.path().join("reference");
+    copy_journal(&dir, &reference);
+    assert!(nightcap()
+        .arg("repair")
+        .arg(&reference)
+        .status()
+        .unwrap()
+        .success());
+    let want_frames = frame_times(&reference);
+    let want_damage = damage_whats(&reference);
+    assert!(intact.is_subset(&want_frames));
+    let mut rng = Rng(0x4E9A_1400);
+    let kills = campaign_size("NIGHTCAP_REPAIR_KILLS", 30);
+    let mut problems = Vec::new();
+    for k in 0..kills {
+        let work = tmp.path().join(format!("work{k}"));
+        copy_journal(&dir, &work);
+        let mut child = nightcap()
+            .arg("repair")
+            .arg(&work)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_micros(rng.range(0, 30_000)));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let out = nightcap().arg("repair").arg(&work).output().unwrap();
+        if !out.status.success() {
+            problems.push(format!(
+                "kill {k}: repair after the kill failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        let after = frame_times(&work);
+        let lost = intact.difference(&after).count();
+        if lost > 0 {
+            problems.push(format!("kill {k}: {lost} intact frames lost"));
+        }
+        if after != want_frames {
+            problems.push(format!(
+                "kill {k}: frames differ from an uninterrupted repair"
+            ));
+        }
+        // The damaged records stay reported as missing seqs, as after any repair.
+        let damage = damage_whats(&work);
+        if damage != want_damage {
+            problems.push(format!(
+                "kill {k}: damage {damage:?}, expected {want_damage:?}"
+            ));
+        }
+        fs::remove_dir_all(&work).unwrap();
+    }
+    println!(
+        "repair kill campaign: {kills} kills of repair, {} intact frames, {} problems",
+        intact.len(),
+        problems.len()
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
+}

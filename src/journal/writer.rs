@@ -130,9 +130,28 @@ impl JournalWriter {
             .rev()
             .find(|(_, n)| n.state == SegmentState::Active)
             .map(|(p, _)| p.clone());
+        let sealed_segnos: std::collections::HashSet<u64> = files
+            .iter()
+            .filter(|(_, n)| n.state == SegmentState::Sealed)
+            .map(|(_, n)| n.segno)
+            .collect();
         for (path, name) in files {
             self.next_segno = self.next_segno.max(name.segno + 1);
             match name.state {
+                // An `.active` beside a `.seg` of the same number is the unfinished rewrite
+                // of an interrupted `nightcap repair` (sealing renames `.active` to `.seg`
+                // atomically, so capture never leaves both). The sealed segment is the
+                // truth: resuming or sealing the partial copy would replace it and lose
+                // its records. Kept aside under a name nightcap ignores.
+                SegmentState::Active if sealed_segnos.contains(&name.segno) => {
+                    let aside = path.with_extension("active.interrupted");
+                    fs::rename(&path, &aside).map_err(JournalError::io("moving aside", &path))?;
+                    self.stats.recovered.push(format!(
+                        "{}: unfinished rewrite of a sealed segment (interrupted repair); moved to {}",
+                        path.display(),
+                        aside.display()
+                    ));
+                }
                 SegmentState::Tmp => {
                     fs::remove_file(&path).map_err(JournalError::io("removing", &path))?
                 }
