@@ -3,7 +3,7 @@
 //! sealed segment is byte-identical to the original and reads back bit-exact; every
 //! copied active segment yields a valid prefix of bit-exact frames, opened as unsealed;
 //! `Journal::open` and `nightcap verify` work on every copy (the only damage allowed is
-//! the end of an active segment's valid prefix).
+//! the end of an active segment's valid prefix) and on the live journal itself.
 //!
 //! Quick version: about 10 s of capture. `scripts/copy-campaign.sh SECONDS` runs longer
 //! (`NIGHTCAP_COPY_SECONDS=60 cargo test --test copy_while_writing -- --nocapture`).
@@ -111,7 +111,7 @@ fn copies_taken_while_capturing_are_valid() {
     let mut rng = Rng(0xC0FF_EE00);
     let started = Instant::now();
     let (mut rsyncs, mut cps, mut problems) = (0u64, 0u64, Vec::new());
-    let (mut sealed_copied, mut active_frames) = (0u64, 0u64);
+    let (mut sealed_copied, mut active_frames, mut live_verifies) = (0u64, 0u64, 0u64);
     while started.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(rng.range(200, 1000)));
         let copy = tmp.path().join(format!("rsync{rsyncs}"));
@@ -133,6 +133,18 @@ fn copies_taken_while_capturing_are_valid() {
             .filter(|e| e.path().extension().is_some_and(|x| x == "seg"))
             .count() as u64;
         rsyncs += 1;
+        // Reading the live journal itself: segments are sealed (renamed) between listing
+        // and opening; that must not fail the reader.
+        let v = nightcap().arg("verify").arg(&dir).output().unwrap();
+        if !v.status.success() {
+            problems.push(format!(
+                "verify of the live journal exited {:?}: {}{}",
+                v.status.code(),
+                String::from_utf8_lossy(&v.stdout),
+                String::from_utf8_lossy(&v.stderr)
+            ));
+        }
+        live_verifies += 1;
         let active = fs::read_dir(&dir)
             .unwrap()
             .flatten()
@@ -179,8 +191,9 @@ fn copies_taken_while_capturing_are_valid() {
     problems.extend(check_copy(&last, &dir, "final copy"));
     println!(
         "copy campaign: {rsyncs} rsync copies ({sealed_copied} sealed segment copies) and \
-         {cps} cp copies of the active segment ({active_frames} frames in their prefixes) \
-         in {:.1} s; final journal {} frames, {} problems",
+         {cps} cp copies of the active segment ({active_frames} frames in their prefixes), \
+         {live_verifies} verifies of the live journal in {:.1} s; final journal {} frames, \
+         {} problems",
         started.elapsed().as_secs_f64(),
         whole.frames,
         problems.len()
@@ -188,4 +201,66 @@ fn copies_taken_while_capturing_are_valid() {
     assert!(problems.is_empty(), "{problems:#?}");
     assert!(rsyncs >= seconds, "too few copies: {rsyncs}");
     assert!(whole.frames > 0 && whole.compared == whole.frames);
+}
+
+/// Readers of the journal being written (`nightcap info`, `verify`, live stacks) open it
+/// while segments are sealed (renamed) and deleted by the ring: every open succeeds and
+/// every frame it lists reads back.
+#[test]
+fn reading_the_live_journal_never_fails() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let mut child = nightcap()
+        .args([
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "tiny",
+            "--sim-speed",
+            "2000",
+            "-d",
+            "0",
+            "--segment-size",
+            "16K",
+            "--ring-size",
+            "200K",
+            "--reserve",
+            "0",
+        ])
+        .arg("--journal")
+        .arg(&dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let (mut opens, mut frames, mut failures) = (0u64, 0u64, Vec::new());
+    let mut dec = nightcap::journal::codec::Decoder::new();
+    let mut scratch = Vec::new();
+    while started.elapsed() < Duration::from_secs(3) {
+        if !dir.exists() {
+            continue;
+        }
+        match Journal::open(&dir) {
+            Ok(j) => {
+                opens += 1;
+                for r in j.frames().iter().rev().take(3) {
+                    frames += 1;
+                    if let Err(e) = j.read_frame(r, &mut dec, &mut scratch) {
+                        failures.push(format!("frame read: {e}"));
+                    }
+                }
+            }
+            Err(e) => failures.push(format!("open: {e}")),
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    println!(
+        "live reads: {opens} opens of the journal being written, {frames} frames read, {} failures",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{failures:#?}");
+    assert!(opens > 10);
 }
