@@ -69,7 +69,7 @@ fn every_error_is_one_line_with_what_to_do() {
         (
             capture_args(p(&file), &["--frames", "1", "-d", "0"]),
             1,
-            "(a file of that name is in the way: move it or choose another path)",
+            "is a file, not a directory: give a directory",
         ),
         (vec!["import", p(&missing), j], 1, "(check that the path exists)"),
         (

@@ -412,17 +412,23 @@ impl CaptureLoop<'_> {
             }
             self.first_ns.get_or_insert(meta.time_utc_ns);
             self.counters.captured.fetch_add(1, Ordering::Relaxed);
+            let mut skipped = driver_skipped(self.prev_driver_seq, meta.driver_seq);
+            self.prev_driver_seq = Some(meta.driver_seq);
             if let Some((reason, count, start, text)) = source_down.take() {
+                // The frames the driver's sequence skipped over during the outage are the
+                // ones the outage cost: they belong to its GAP (one GAP, one reason, the
+                // real count), not to a second "driver skip" GAP.
                 self.send_gap(Gap {
-                    count,
-                    start_ns: start,
+                    count: count + skipped,
+                    // Before the first frame the start is the wall clock, which a camera
+                    // whose clock differs (or the simulator) may put after the frame.
+                    start_ns: start.min(meta.time_utc_ns),
                     end_ns: meta.time_utc_ns,
                     reason,
                     text,
                 });
+                skipped = 0;
             }
-            let skipped = driver_skipped(self.prev_driver_seq, meta.driver_seq);
-            self.prev_driver_seq = Some(meta.driver_seq);
             if skipped > 0 {
                 self.send_gap(Gap {
                     count: skipped,

@@ -5,7 +5,7 @@
 //! (a stacked JPEG every so often, written by the stacker following the journal),
 //! `-f/--fileprefix`, `-drc` (also spelled `--drc`), `-v`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use super::args::{parse_bytes, parse_source, SourceSpec};
 use super::ui::Ui;
 use crate::capture::{self, CaptureConfig, CaptureSummary, Counters};
 use crate::journal::ring::Budget;
-use crate::journal::WriterConfig;
+use crate::journal::{JournalError, WriterConfig};
 use crate::source::images::ImageFolder;
 use crate::source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
 use crate::source::v4l2::{V4l2Config, V4l2Source};
@@ -121,12 +121,14 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    check_args(&args)?;
+    preflight(&args.journal)?;
     let source = open_source(&args)?;
+    if let Some(warning) = night_warning(&args, &source.format()) {
+        eprintln!("nightcap: warning: {warning}");
+    }
     let mut cfg = CaptureConfig::new(writer_config(&args));
     if let Some(w) = args.workers {
-        if w == 0 {
-            bail!("--workers must be at least 1");
-        }
         cfg.workers = w;
         cfg.buffers = w + 2;
     }
@@ -158,6 +160,117 @@ pub fn run_import(args: ImportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         false,
         ui,
     )
+}
+
+/// Option values that cannot work, refused before anything is opened or created.
+fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
+    if args.workers == Some(0) {
+        bail!("--workers must be at least 1");
+    }
+    if !(-7..=22).contains(&args.zstd_level) {
+        bail!(
+            "--zstd-level {} is out of range: use 1 (the default) up to 22, 0 to store frames uncompressed, or -7..-1 for faster",
+            args.zstd_level
+        );
+    }
+    if let Some(ring) = args.ring_size {
+        if ring < args.segment_size {
+            bail!(
+                "--ring-size {ring} is smaller than one segment (--segment-size {}): raise --ring-size or lower --segment-size",
+                args.segment_size
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Checks, without creating or changing anything, that the journal can be written: the
+/// path is a directory (or does not exist yet), holds no segment of a newer format and no
+/// other nightcap holds its lock. The
+/// writer checks again when it opens; this is so the failure is one clear line up front.
+fn preflight(journal: &Path) -> anyhow::Result<()> {
+    match std::fs::metadata(journal) {
+        Ok(m) if !m.is_dir() => bail!(
+            "--journal {} is a file, not a directory: give a directory (it is created if missing)",
+            journal.display()
+        ),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => bail!("cannot use --journal {}: {e}", journal.display()),
+    }
+    crate::journal::writer::refuse_newer_segments(journal)?;
+    let lock_path = journal.join(crate::journal::format::LOCK_FILE);
+    let Ok(mut lock) = std::fs::File::open(&lock_path) else {
+        return Ok(());
+    };
+    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared).is_err() {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut lock, &mut text);
+        return Err(JournalError::Locked {
+            dir: journal.to_path_buf(),
+            pid: text.trim().parse().ok(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// A warning when the ring (or the free disk) cannot hold the night asked for: `--for`
+/// (or `--frames`) of frames at about 2:1 compression. Capture still runs: the ring then
+/// deletes the oldest segments, or capture stops when the disk is full.
+fn night_warning(args: &CaptureArgs, format: &crate::frame::PixelFormat) -> Option<String> {
+    let period_ns = i64::from(args.exposure.max(1)) * 1_000_000;
+    let frames = match (args.for_, args.frames) {
+        (Some(d), n) => {
+            let by_time = (d / period_ns).max(1) as u64;
+            n.map_or(by_time, |n| n.min(by_time))
+        }
+        (None, Some(n)) => n,
+        (None, None) => return None,
+    };
+    let needed = frames.saturating_mul(format.max_frame_bytes() / 2);
+    // The free space of the journal's file system (of its nearest existing ancestor).
+    let mut probe = args.journal.as_path();
+    let free = loop {
+        if let Ok(f) = crate::journal::writer::free_bytes(probe) {
+            break Some(f);
+        }
+        match probe.parent() {
+            Some(p) if !p.as_os_str().is_empty() => probe = p,
+            _ => break crate::journal::writer::free_bytes(Path::new(".")).ok(),
+        }
+    };
+    let disk = free.map(|f| f.saturating_sub(args.reserve));
+    let (room, what) = match (args.ring_size, disk) {
+        (Some(r), Some(d)) if d < r => (d, "free disk space (less --reserve)"),
+        (Some(r), _) => (r, "--ring-size"),
+        (None, Some(d)) => (d, "free disk space (less --reserve)"),
+        (None, None) => return None,
+    };
+    (needed > room).then(|| {
+        format!(
+            "{frames} frames of {} need about {} at 2:1 compression, but {what} holds {}: the oldest segments will be deleted, or capture stops when the disk is full (raise --ring-size, free space, or capture less)",
+            human_bytes(format.max_frame_bytes()),
+            human_bytes(needed),
+            human_bytes(room)
+        )
+    })
+}
+
+/// `1.5 GiB`-style text for a byte count.
+fn human_bytes(b: u64) -> String {
+    let units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < units.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{b} bytes")
+    } else {
+        format!("{v:.1} {}", units[u])
+    }
 }
 
 fn writer_config(args: &CaptureArgs) -> WriterConfig {
@@ -359,4 +472,51 @@ fn summary_text(s: &CaptureSummary, journal: &std::path::Path) -> String {
         journal.display()
     ));
     t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn args(extra: &[&str]) -> CaptureArgs {
+        let mut argv = vec!["nightcap", "capture"];
+        argv.extend_from_slice(extra);
+        match super::super::Cli::try_parse_from(argv).unwrap().command {
+            super::super::Command::Capture(a) => a,
+            _ => unreachable!("parsed as capture"),
+        }
+    }
+
+    #[test]
+    fn impossible_options_are_refused_before_anything_runs() {
+        let e = check_args(&args(&["--ring-size", "1M", "--segment-size", "4M"])).unwrap_err();
+        assert!(e.to_string().contains("smaller than one segment"), "{e}");
+        assert!(check_args(&args(&["--zstd-level", "23"])).is_err());
+        assert!(check_args(&args(&["--workers", "0"])).is_err());
+        assert!(check_args(&args(&["--ring-size", "4M", "--segment-size", "4M"])).is_ok());
+    }
+
+    #[test]
+    fn the_night_warning_compares_the_night_with_the_ring() {
+        let imx477 = SensorPreset::Imx477.format(); // 18.6 MB a frame
+                                                    // 8 h of 5 s frames at about 9.3 MB stored: about 54 GB.
+        let short = args(&["--for", "8h", "--ring-size", "20G", "--reserve", "0"]);
+        let w = night_warning(&short, &imx477).expect("20G cannot hold 8 h of IMX477");
+        assert!(
+            w.contains("5760 frames") && w.contains("--ring-size"),
+            "{w}"
+        );
+        let enough = args(&["--for", "1m", "--ring-size", "20G", "--reserve", "0"]);
+        assert_eq!(night_warning(&enough, &imx477), None);
+        // No length of night given: nothing to compare.
+        assert_eq!(night_warning(&args(&["--ring-size", "1G"]), &imx477), None);
+    }
+
+    #[test]
+    fn byte_counts_read_as_people_write_them() {
+        assert_eq!(human_bytes(512), "512 bytes");
+        assert_eq!(human_bytes(1536), "1.5 KiB");
+        assert_eq!(human_bytes(20 << 30), "20.0 GiB");
+    }
 }

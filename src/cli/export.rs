@@ -44,6 +44,7 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    super::require_journal(&args.journal, false)?;
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let frames: Vec<_> = j

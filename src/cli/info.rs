@@ -21,6 +21,7 @@ pub struct InfoArgs {
 }
 
 pub fn run(args: InfoArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    super::require_journal(&args.journal, true)?;
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let s = summarize(&j);

@@ -135,6 +135,33 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Fails unless `dir` is a journal directory: a directory holding segment files, or an
+/// empty one (a journal nothing was captured into yet), which only `allow_empty` commands
+/// (`info`) accept. A directory of other files is not a journal: the read-only commands
+/// say so in one line instead of reporting nothing.
+pub fn require_journal(dir: &std::path::Path, allow_empty: bool) -> anyhow::Result<()> {
+    let segments = crate::journal::reader::list_segments(dir)?;
+    if !segments.is_empty() {
+        return Ok(());
+    }
+    let others = std::fs::read_dir(dir)?
+        .flatten()
+        .any(|e| e.file_name() != crate::journal::format::LOCK_FILE);
+    if others {
+        anyhow::bail!(
+            "{} is not a nightcap journal: it holds no segment files (*.seg, *.active) (check the path)",
+            dir.display()
+        );
+    }
+    if !allow_empty {
+        anyhow::bail!(
+            "{} is an empty journal: no segments yet (capture into it first, or check the path)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// The error and its causes as one line: "what failed: because: because".
 pub fn one_line(err: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();

@@ -18,6 +18,7 @@ pub struct RepairArgs {
 }
 
 pub fn run(args: RepairArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    super::require_journal(&args.journal, false)?;
     let report = repair(&args.journal)
         .with_context(|| format!("cannot repair journal {}", args.journal.display()))?;
     for r in &report.recovered {

@@ -22,6 +22,7 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: VerifyArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    super::require_journal(&args.journal, false)?;
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let total = j.frames().len() as u64;

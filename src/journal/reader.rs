@@ -198,7 +198,18 @@ impl Segment {
         let mut off = HEADER_LEN as u64;
         let mut resyncing: Option<u64> = None;
         while off + RECORD_HEADER_LEN as u64 <= self.len {
-            match self.record_at(off, state, buf)? {
+            let record = match self.record_at(off, state, buf) {
+                // An active segment being sealed while we read it shrinks to its final
+                // length: what we could not read is past its records.
+                Err(JournalError::Io { source, .. })
+                    if state != SegmentState::Sealed
+                        && source.kind() == std::io::ErrorKind::UnexpectedEof =>
+                {
+                    break
+                }
+                other => other?,
+            };
+            match record {
                 Ok(h) if h.kind == Kind::Footer => break,
                 Ok(h) => {
                     if let Some(from) = resyncing.take() {
@@ -409,6 +420,30 @@ pub enum ReadError {
     Damaged(Damage),
 }
 
+/// Opens a segment found by [`list_segments`] in a journal that may be being written:
+/// an `.active` sealed since the listing is opened under its `.seg` name, and a segment
+/// deleted by retention since then is skipped (`None`; the seq hole it leaves is
+/// reported as a deleted segment, as if it had been deleted before the listing).
+fn open_listed(path: &Path, name: &SegmentName) -> Option<Result<Segment, JournalError>> {
+    let gone = |r: &Result<Segment, JournalError>| matches!(r, Err(JournalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound);
+    let first = Segment::open(path, name.clone());
+    if !gone(&first) {
+        return Some(first);
+    }
+    if name.state != SegmentState::Active {
+        return None;
+    }
+    let sealed = SegmentName {
+        state: SegmentState::Sealed,
+        ..name.clone()
+    };
+    let again = Segment::open(
+        &path.with_extension(SegmentState::Sealed.extension()),
+        sealed,
+    );
+    (!gone(&again)).then_some(again)
+}
+
 /// Lists the segment files of `dir`, ordered by segment number (then state).
 pub fn list_segments(dir: &Path) -> Result<Vec<(PathBuf, SegmentName)>, JournalError> {
     let meta = fs::metadata(dir).map_err(|e| JournalError::NotAJournal {
@@ -455,11 +490,16 @@ impl Journal {
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
         let mut segments = Vec::new();
         let mut damage = Vec::new();
-        for (path, name) in list_segments(dir)? {
+        let files = list_segments(dir)?;
+        for (path, name) in &files {
             if name.state == SegmentState::Tmp {
                 continue;
             }
-            match Segment::open(&path, name) {
+            let opened = match open_listed(path, name) {
+                Some(opened) => opened,
+                None => continue,
+            };
+            match opened {
                 Ok(s) => segments.push(s),
                 Err(
                     e @ JournalError::Segment {

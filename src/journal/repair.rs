@@ -135,6 +135,11 @@ fn rewrite_if_damaged(
     }
     let aside = seg.path.with_extension("seg.damaged");
     fs::copy(&seg.path, &aside).map_err(JournalError::io("keeping a copy of", &seg.path))?;
+    // Durable before the rewrite replaces the original: a power cut must not leave the
+    // rewrite (without the damaged records) and an empty copy of the original.
+    fs::File::open(&aside)
+        .and_then(|f| f.sync_all())
+        .map_err(JournalError::io("syncing", &aside))?;
     let payload_total: u64 = intact
         .iter()
         .map(|(_, p)| capacity_for(p.len() as u64))

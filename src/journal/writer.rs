@@ -21,7 +21,8 @@ use std::time::Duration;
 use super::codec::{CodecSpec, Encoder};
 use super::error::JournalError;
 use super::format::{
-    Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentName, SegmentState, TAIL_EXTENSION,
+    FormatFault, Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentName, SegmentState,
+    HEADER_LEN, TAIL_EXTENSION,
 };
 use super::reader::{list_segments, Segment};
 use super::ring::{self, Budget, Plan, Sealed};
@@ -97,6 +98,7 @@ impl JournalWriter {
     /// the lock, recovers any active segment left by a crash, and continues its seqs.
     pub fn open(cfg: WriterConfig, format: PixelFormat) -> Result<JournalWriter, JournalError> {
         format.validate()?;
+        refuse_newer_segments(&cfg.dir)?;
         fs::create_dir_all(&cfg.dir).map_err(JournalError::io("creating journal", &cfg.dir))?;
         let lock = take_lock(&cfg.dir)?;
         let mut w = JournalWriter {
@@ -128,9 +130,28 @@ impl JournalWriter {
             .rev()
             .find(|(_, n)| n.state == SegmentState::Active)
             .map(|(p, _)| p.clone());
+        let sealed_segnos: std::collections::HashSet<u64> = files
+            .iter()
+            .filter(|(_, n)| n.state == SegmentState::Sealed)
+            .map(|(_, n)| n.segno)
+            .collect();
         for (path, name) in files {
             self.next_segno = self.next_segno.max(name.segno + 1);
             match name.state {
+                // An `.active` beside a `.seg` of the same number is the unfinished rewrite
+                // of an interrupted `nightcap repair` (sealing renames `.active` to `.seg`
+                // atomically, so capture never leaves both). The sealed segment is the
+                // truth: resuming or sealing the partial copy would replace it and lose
+                // its records. Kept aside under a name nightcap ignores.
+                SegmentState::Active if sealed_segnos.contains(&name.segno) => {
+                    let aside = path.with_extension("active.interrupted");
+                    fs::rename(&path, &aside).map_err(JournalError::io("moving aside", &path))?;
+                    self.stats.recovered.push(format!(
+                        "{}: unfinished rewrite of a sealed segment (interrupted repair); moved to {}",
+                        path.display(),
+                        aside.display()
+                    ));
+                }
                 SegmentState::Tmp => {
                     fs::remove_file(&path).map_err(JournalError::io("removing", &path))?
                 }
@@ -561,6 +582,28 @@ fn cut_tail(path: &Path, valid_end: u64) -> Result<Option<(u64, PathBuf)>, Journ
     Ok(Some((tail_len, tail_path)))
 }
 
+/// A journal holding a segment of a newer major format version is not ours to touch
+/// (recovery would move its active segment aside, appending would mix versions): refused
+/// before the lock or recovery change anything.
+pub fn refuse_newer_segments(dir: &Path) -> Result<(), JournalError> {
+    if !dir.is_dir() {
+        return Ok(());
+    }
+    for (path, _) in list_segments(dir)? {
+        let mut head = [0u8; HEADER_LEN];
+        let Ok(mut file) = File::open(&path) else {
+            continue;
+        };
+        if file.read_exact(&mut head).is_err() {
+            continue;
+        }
+        if let Err(fault @ FormatFault::NewerMajor { .. }) = SegmentHeader::decode(&head) {
+            return Err(JournalError::Segment { path, fault });
+        }
+    }
+    Ok(())
+}
+
 fn take_lock(dir: &Path) -> Result<File, JournalError> {
     let path = dir.join(super::format::LOCK_FILE);
     let mut file = OpenOptions::new()
@@ -578,9 +621,12 @@ fn take_lock(dir: &Path) -> Result<File, JournalError> {
             pid: text.trim().parse().ok(),
         });
     }
-    file.set_len(0)
-        .map_err(JournalError::io("writing lock", &path))?;
-    write!(file, "{}", std::process::id()).map_err(JournalError::io("writing lock", &path))?;
+    // The pid is informative (it names the holder in the "in use" message): on a full
+    // disk it cannot be written, and that must not stop the writer, which then reports
+    // the full disk itself when it needs a segment (or frees space by retention).
+    if file.set_len(0).is_ok() {
+        let _ = write!(file, "{}", std::process::id());
+    }
     Ok(file)
 }
 
