@@ -341,6 +341,22 @@ struct DropRun {
     end_ns: i64,
 }
 
+impl DropRun {
+    /// The GAP record that reports this run of dropped frames.
+    fn gap(&self) -> Gap {
+        Gap {
+            count: self.count,
+            start_ns: self.start_ns,
+            end_ns: self.end_ns,
+            reason: GapReason::WriterBehind,
+            text: format!(
+                "{} frames dropped: compression and disk could not keep up",
+                self.count
+            ),
+        }
+    }
+}
+
 impl CaptureLoop<'_> {
     fn run(&mut self) -> (StopReason, Option<SourceError>) {
         let mut discard = Vec::new();
@@ -442,16 +458,7 @@ impl CaptureLoop<'_> {
             match buf {
                 Some(b) => {
                     if let Some(run) = drops.take() {
-                        self.send_gap(Gap {
-                            count: run.count,
-                            start_ns: run.start_ns,
-                            end_ns: run.end_ns,
-                            reason: GapReason::WriterBehind,
-                            text: format!(
-                                "{} frames dropped: compression and disk could not keep up",
-                                run.count
-                            ),
-                        });
+                        self.send_gap(run.gap());
                     }
                     self.send(Item::Frame {
                         idx: self.idx,
@@ -477,16 +484,7 @@ impl CaptureLoop<'_> {
             }
         };
         if let Some(run) = drops.take() {
-            self.send_gap(Gap {
-                count: run.count,
-                start_ns: run.start_ns,
-                end_ns: run.end_ns,
-                reason: GapReason::WriterBehind,
-                text: format!(
-                    "{} frames dropped: compression and disk could not keep up",
-                    run.count
-                ),
-            });
+            self.send_gap(run.gap());
         }
         if let Some((reason, count, start, text)) = source_down.take() {
             let end = self.last_end_ns.unwrap_or(start).max(start);
