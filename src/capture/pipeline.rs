@@ -151,6 +151,9 @@ enum Ready {
     },
 }
 
+/// Nice value of the compression workers (the capture thread keeps the default 0).
+const WORKER_NICE: i32 = 5;
+
 /// A result for the writer: capture index, what to write, and the pool buffer to return.
 type Done = (u64, (Ready, Option<Vec<u8>>));
 
@@ -524,6 +527,10 @@ fn spawn_worker(
     thread::Builder::new()
         .name(format!("compress-{i}"))
         .spawn(move || {
+            // Compression yields to the capture and writer threads: on a busy machine the
+            // scheduler then never parks the capture thread behind a worker's time slice.
+            // (Linux nice values are per thread; failure just keeps the default.)
+            let _ = rustix::process::setpriority_process(None, WORKER_NICE);
             let mut encoder = Encoder::new(counters.level.load(Ordering::Relaxed));
             loop {
                 let item = {
