@@ -193,27 +193,21 @@ impl ActiveSegment {
     /// Appends a record. `header.seq` is overwritten with the segment's next seq; the
     /// caller has checked [`has_room`](Self::has_room). Returns the record's seq.
     pub fn append(&mut self, mut header: RecordHeader, payload: &[u8]) -> u64 {
-        debug_assert!(self.has_room(payload.len()));
         header.seq = self.next_seq;
-        header.salt_lo = self.header.salt_lo();
         header.stored_len = payload.len() as u32;
-        let offset = self.end;
-        self.map
-            .write_at(offset + RECORD_HEADER_LEN as u64, payload);
-        self.map.write_at(offset, &header.encode());
-        self.end = header.next_offset(offset);
-        self.release_written();
-        self.entries.push(IndexEntry::of(offset, &header));
-        if header.kind == Kind::Frame {
-            self.next_seq += 1;
-            self.first_frame_ns.get_or_insert(header.time_ns);
-        }
+        self.put(header, payload);
         header.seq
     }
 
     /// Appends a record copied from another segment, keeping its seq (repair). The
     /// caller has checked [`has_room`](Self::has_room).
-    pub fn append_copy(&mut self, mut header: RecordHeader, payload: &[u8]) {
+    pub fn append_copy(&mut self, header: RecordHeader, payload: &[u8]) {
+        self.put(header, payload);
+    }
+
+    /// Writes a record (payload first, header last), bound to this segment's salt, and
+    /// indexes it.
+    fn put(&mut self, mut header: RecordHeader, payload: &[u8]) {
         debug_assert!(self.has_room(payload.len()));
         header.salt_lo = self.header.salt_lo();
         let offset = self.end;
