@@ -1,12 +1,15 @@
-//! Disk full: `nightcap capture` writes into a small tmpfs while another writer fills it
-//! at a random moment (and sometimes frees it again). Capture must never die of a signal
+//! Disk full: `nightcap capture` writes into a small file system while another writer fills
+//! it at a random moment (and sometimes frees it again). Capture must never die of a signal
 //! (SIGBUS from a mapping without blocks): either retention frees space and capture
 //! goes on, or it stops with exit 1, one `disk full` line and every segment sealed.
 //! Afterwards the journal reads back bit-exact without damage, and a new capture on it
 //! (once space is freed) works.
 //!
-//! Needs `mount` (root with CAP_SYS_ADMIN); otherwise it prints a notice and passes.
-//! Quick version: 8 episodes; `NIGHTCAP_DISK_EPISODES=N` runs more.
+//! Two file systems: a tmpfs, and a loop-mounted ext4 image (what a Pi's SD card carries:
+//! block allocation, a journal, delayed allocation). Both need `mount` (root with
+//! CAP_SYS_ADMIN; ext4 also `mkfs.ext4` and a loop device); where that is missing the test
+//! prints a notice and passes. Quick version: 8 episodes each; `NIGHTCAP_DISK_EPISODES=N`
+//! runs more.
 
 mod support;
 
@@ -21,19 +24,46 @@ use support::{campaign_size, check_journal, nightcap, tiny_config, utc_arg, Rng}
 
 const DAY_NS: i64 = 86_400_000_000_000;
 
-/// A tmpfs mounted for the test, unmounted on drop.
+/// A small file system mounted for the test, unmounted on drop.
 struct Mount(PathBuf);
 
+fn run_quiet(cmd: &mut Command) -> bool {
+    cmd.stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 impl Mount {
-    fn new(at: &Path, size: &str) -> Option<Mount> {
+    /// A tmpfs of `size` (e.g. `8M`) at `at`.
+    fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
         fs::create_dir_all(at).ok()?;
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Mount(at.to_path_buf()))
+        run_quiet(
+            Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(at),
+        )
+        .then(|| Mount(at.to_path_buf()))
+    }
+
+    /// An ext4 file system of `mib` MiB in the image file `image`, loop-mounted at `at`,
+    /// with no blocks reserved for root (the test runs as root, and the point is to fill it).
+    fn ext4(image: &Path, at: &Path, mib: u64) -> Option<Mount> {
+        fs::create_dir_all(at).ok()?;
+        fs::File::create(image).ok()?.set_len(mib << 20).ok()?;
+        let made = run_quiet(
+            Command::new("mkfs.ext4")
+                .args(["-q", "-F", "-m", "0"])
+                .arg(image),
+        );
+        (made
+            && run_quiet(
+                Command::new("mount")
+                    .args(["-o", "loop"])
+                    .arg(image)
+                    .arg(at),
+            ))
+        .then(|| Mount(at.to_path_buf()))
     }
 }
 
@@ -91,14 +121,33 @@ fn fill(path: &Path) -> u64 {
 }
 
 #[test]
-fn capture_survives_a_full_disk() {
+fn capture_survives_a_full_tmpfs() {
     let tmp = tempfile::tempdir().unwrap();
-    let Some(mount) = Mount::new(&tmp.path().join("mnt"), "8M") else {
-        println!("disk-full campaign skipped: cannot mount a tmpfs here (needs root)");
+    let Some(mount) = Mount::tmpfs(&tmp.path().join("mnt"), "8M") else {
+        println!("disk-full campaign (tmpfs) skipped: cannot mount a tmpfs here (needs root)");
         return;
     };
+    campaign("tmpfs", &mount, 0xD15C_F011);
+}
+
+#[test]
+fn capture_survives_a_full_ext4() {
+    let tmp = tempfile::tempdir().unwrap();
+    let image = tmp.path().join("ext4.img");
+    let Some(mount) = Mount::ext4(&image, &tmp.path().join("mnt"), 16) else {
+        println!(
+            "disk-full campaign (ext4) skipped: cannot make and loop-mount an ext4 image here \
+             (needs root, mkfs.ext4 and a loop device)"
+        );
+        return;
+    };
+    campaign("ext4", &mount, 0xE474_F011);
+}
+
+/// Episodes of capture into `mount` while another writer fills it.
+fn campaign(fs_name: &str, mount: &Mount, seed: u64) {
     let episodes = campaign_size("NIGHTCAP_DISK_EPISODES", 8);
-    let mut rng = Rng(0xD15C_F011);
+    let mut rng = Rng(seed);
     let (mut stopped, mut continued, mut problems) = (0u64, 0u64, Vec::new());
     for ep in 0..episodes {
         let dir = mount.0.join(format!("journal{ep}"));
@@ -115,7 +164,7 @@ fn capture_survives_a_full_disk() {
         }
         let out = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        let tag = format!("episode {ep} (ring {ring}, freed {free_again})");
+        let tag = format!("{fs_name} episode {ep} (ring {ring}, freed {free_again})");
         if let Some(sig) = out.status.signal() {
             problems.push(format!("{tag}: killed by signal {sig}: {stderr}"));
         }
@@ -182,7 +231,7 @@ fn capture_survives_a_full_disk() {
         fs::remove_dir_all(&dir).unwrap();
     }
     println!(
-        "disk-full campaign: {episodes} episodes: {continued} kept capturing (ring or freed \
+        "disk-full campaign ({fs_name}): {episodes} episodes: {continued} kept capturing (ring or freed \
          space), {stopped} stopped cleanly with a disk-full line, {} problems",
         problems.len()
     );
