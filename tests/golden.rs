@@ -94,6 +94,38 @@ fn the_golden_journal_reads_back_exactly() {
     );
 }
 
+#[test]
+fn a_journal_in_memory_reads_like_the_directory() {
+    use nightcap::journal::format::SegmentName;
+    let on_disk = Journal::open(&golden_dir()).unwrap();
+    let files = [SEALED, ACTIVE, WITH_GAP]
+        .iter()
+        .map(|n| {
+            let name = SegmentName::parse(n).unwrap();
+            (name, fs::read(golden_dir().join(n)).unwrap())
+        })
+        .collect();
+    let in_memory = Journal::from_memory(&golden_dir(), files).unwrap();
+    assert_eq!(in_memory.frames(), on_disk.frames());
+    let mut dec = Decoder::new();
+    let mut scratch = Vec::new();
+    for (a, b) in in_memory.frames().iter().zip(on_disk.frames().iter()) {
+        let x = in_memory.read_frame(a, &mut dec, &mut scratch).unwrap();
+        let y = on_disk.read_frame(b, &mut dec, &mut scratch).unwrap();
+        assert_eq!((x.meta, x.data), (y.meta, y.data));
+    }
+    // The same bytes, damaged: the same damage at the same offsets.
+    let bytes = fs::read(golden_dir().join(SEALED)).unwrap();
+    let cut = &bytes[..bytes.len() - 100];
+    let dir = with_file(SEALED, cut);
+    let name = SegmentName::parse(SEALED).unwrap();
+    let mem = Journal::from_memory(dir.path(), vec![(name, cut.to_vec())]).unwrap();
+    let disk = Journal::open(dir.path()).unwrap();
+    let offsets = |j: &Journal| j.all_damage().iter().map(|d| d.offset).collect::<Vec<_>>();
+    assert!(!offsets(&disk).is_empty());
+    assert_eq!(offsets(&mem), offsets(&disk));
+}
+
 /// Checks a damaged copy: only right frames, and lost frames are reported with an offset.
 fn check_damaged(name: &str, bytes: &[u8], all: &[u64], what: &str) -> usize {
     let dir = with_file(name, bytes);

@@ -23,30 +23,32 @@ use super::mmap::map_sealed;
 use super::recovery::{on_bad_record, Action};
 use crate::frame::{Frame, FrameMeta};
 
-/// The bytes of a segment: mapped when sealed, read on demand otherwise.
+/// The bytes of a segment: mapped when sealed, read on demand otherwise, or already in
+/// memory (images built by tests and the fuzzer, which never touch the file system).
 pub enum SegmentBytes {
     Mapped(Mmap),
     File(File),
+    Memory(Vec<u8>),
 }
 
 impl SegmentBytes {
     /// Reads `len` bytes at `offset` into `buf`; Err(short count) if the file is shorter.
     fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
         buf.clear();
-        match self {
-            SegmentBytes::Mapped(m) => {
-                let start = usize::try_from(offset).unwrap_or(usize::MAX);
-                let slice = start
-                    .checked_add(len)
-                    .and_then(|end| m.get(start..end))
-                    .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
-                buf.extend_from_slice(slice);
-            }
+        let in_memory: &[u8] = match self {
+            SegmentBytes::Mapped(m) => m,
+            SegmentBytes::Memory(v) => v,
             SegmentBytes::File(f) => {
                 buf.resize(len, 0);
-                f.read_exact_at(buf, offset)?;
+                return f.read_exact_at(buf, offset);
             }
-        }
+        };
+        let start = usize::try_from(offset).unwrap_or(usize::MAX);
+        let slice = start
+            .checked_add(len)
+            .and_then(|end| in_memory.get(start..end))
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::UnexpectedEof))?;
+        buf.extend_from_slice(slice);
         Ok(())
     }
 }
@@ -94,6 +96,26 @@ impl Segment {
         } else {
             SegmentBytes::File(file)
         };
+        Segment::parse(path, name, bytes, len)
+    }
+
+    /// A segment whose bytes are already in memory; `path` only names it in damage
+    /// reports. Reads exactly as [`Segment::open`] reads a file with these bytes.
+    pub fn from_bytes(
+        path: &Path,
+        name: SegmentName,
+        bytes: Vec<u8>,
+    ) -> Result<Segment, JournalError> {
+        let len = bytes.len() as u64;
+        Segment::parse(path, name, SegmentBytes::Memory(bytes), len)
+    }
+
+    fn parse(
+        path: &Path,
+        name: SegmentName,
+        bytes: SegmentBytes,
+        len: u64,
+    ) -> Result<Segment, JournalError> {
         let mut buf = Vec::new();
         if len < HEADER_LEN as u64 {
             return Err(JournalError::Segment {
@@ -488,17 +510,43 @@ impl Journal {
     /// Opens every segment of `dir` (`.seg` and `.active`; `.tmp` files are never valid).
     /// A segment written by a newer major version is an error: reading on would misread it.
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
+        let files = list_segments(dir)?;
+        let opened = files
+            .iter()
+            .filter(|(_, name)| name.state != SegmentState::Tmp)
+            .filter_map(|(path, name)| open_listed(path, name));
+        Journal::assemble(dir, opened)
+    }
+
+    /// A journal of segments already in memory (`(name, bytes)` in journal order), read
+    /// exactly as [`Journal::open`] reads a directory holding these files. `dir` only
+    /// names it.
+    pub fn from_memory(
+        dir: &Path,
+        files: Vec<(SegmentName, Vec<u8>)>,
+    ) -> Result<Journal, JournalError> {
+        let opened = files
+            .into_iter()
+            .filter(|(name, _)| name.state != SegmentState::Tmp)
+            .map(|(name, bytes)| {
+                let label = format!(
+                    "{:08}-{}.{}",
+                    name.segno,
+                    name.stamp,
+                    name.state.extension()
+                );
+                Segment::from_bytes(&dir.join(label), name, bytes)
+            });
+        Journal::assemble(dir, opened)
+    }
+
+    fn assemble(
+        dir: &Path,
+        opened: impl Iterator<Item = Result<Segment, JournalError>>,
+    ) -> Result<Journal, JournalError> {
         let mut segments = Vec::new();
         let mut damage = Vec::new();
-        let files = list_segments(dir)?;
-        for (path, name) in &files {
-            if name.state == SegmentState::Tmp {
-                continue;
-            }
-            let opened = match open_listed(path, name) {
-                Some(opened) => opened,
-                None => continue,
-            };
+        for opened in opened {
             match opened {
                 Ok(s) => segments.push(s),
                 Err(
