@@ -1,14 +1,81 @@
 //! The golden segments of `formats/golden/`: the code still writes them byte for byte, the
-//! reader returns exactly their frames, and hostile versions of them (every truncation,
-//! bit flips, zeroed runs, garbage) never make it panic or return a wrong frame.
+//! reader returns exactly their frames, and hostile versions of them (the corruption
+//! matrix: every truncation, exhaustive bit flips over header, footer and trailer and
+//! 10,000 random ones elsewhere, zeroed runs, garbage, duplicated, swapped and stale
+//! records, u32::MAX lengths, zstd frames declaring huge sizes) never make it panic,
+//! never return a wrong frame, report every loss with an offset, and never cost more
+//! memory than two frames beyond reading the intact segment.
+//!
+//! Damaged copies are read from memory (`Journal::from_memory`), which reads exactly as
+//! from a file (checked by `a_journal_in_memory_reads_like_the_directory`), so the matrix
+//! costs seconds rather than a temporary directory per case.
 
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
 
 use nightcap::journal::codec::Decoder;
-use nightcap::journal::format::{GapReason, HEADER_LEN};
+use nightcap::journal::format::{
+    GapReason, IndexEntry, Kind, RecordHeader, SegmentName, HEADER_LEN, RECORD_HEADER_LEN,
+};
 use nightcap::journal::Journal;
 use nightcap::source::sim::SimSky;
+
+/// Counts this thread's live heap bytes and their peak, so a test can bound the memory a
+/// damaged segment costs (other test threads do not disturb it).
+struct Counting;
+
+thread_local! {
+    static LIVE: Cell<usize> = const { Cell::new(0) };
+    static PEAK: Cell<usize> = const { Cell::new(0) };
+}
+
+fn note_alloc(n: usize) {
+    let _ = LIVE.try_with(|l| {
+        let v = l.get() + n;
+        l.set(v);
+        let _ = PEAK.try_with(|p| p.set(p.get().max(v)));
+    });
+}
+
+fn note_free(n: usize) {
+    let _ = LIVE.try_with(|l| l.set(l.get().saturating_sub(n)));
+}
+
+// SAFETY: forwards to the system allocator unchanged; the bookkeeping only touches
+// const-initialised thread-locals, which never allocate.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note_alloc(layout.size());
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        note_free(layout.size());
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note_alloc(new_size);
+        note_free(layout.size());
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak heap bytes of this thread while `f` runs, above what was live when it started.
+fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let start = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(start));
+    let out = f();
+    (out, PEAK.with(Cell::get) - start)
+}
 
 const SEALED: &str = "00000000-20261130T000000Z.seg";
 const ACTIVE: &str = "00000001-20261130T000100Z.active";
@@ -18,11 +85,18 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/golden")
 }
 
-/// The frame the simulated sky rendered for golden frame `index`.
+/// The frame the simulated sky rendered for golden frame `index` (rendered once).
 fn expected(index: u64) -> Vec<u8> {
-    let mut buf = Vec::new();
-    SimSky::render(&nightcap::journal::golden::sim_config(), index, &mut buf);
-    buf
+    static CACHE: OnceLock<Mutex<HashMap<u64, Vec<u8>>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut map = cache.lock().unwrap_or_else(|e| e.into_inner());
+    map.entry(index)
+        .or_insert_with(|| {
+            let mut buf = Vec::new();
+            SimSky::render(&nightcap::journal::golden::sim_config(), index, &mut buf);
+            buf
+        })
+        .clone()
 }
 
 /// Sim frame index of each golden seq (seq 12 and 13 are frames 14 and 15: 12, 13 were missed).
@@ -34,11 +108,26 @@ fn index_of_seq(seq: u64) -> u64 {
     }
 }
 
-/// (seq, bytes) of every frame that reads, and the number of problems reported.
-fn salvage(dir: &Path) -> (Vec<(u64, Vec<u8>)>, Vec<nightcap::journal::Damage>) {
-    let Ok(j) = Journal::open(dir) else {
-        return (Vec::new(), vec![]);
-    };
+type Salvaged = (Vec<(u64, Vec<u8>)>, Vec<nightcap::journal::Damage>);
+
+/// (seq, bytes) of every frame that reads, and the problems reported.
+fn salvage(dir: &Path) -> Salvaged {
+    match Journal::open(dir) {
+        Ok(j) => read_all(&j),
+        Err(_) => (Vec::new(), vec![]),
+    }
+}
+
+/// [`salvage`] of a one-segment journal held in memory: `None` if it does not open.
+fn salvage_bytes(name: &str, bytes: &[u8]) -> Option<Salvaged> {
+    let seg = SegmentName::parse(name).unwrap();
+    let j = Journal::from_memory(Path::new("damaged"), vec![(seg, bytes.to_vec())]).ok()?;
+    let header_ok = !j.segments.is_empty();
+    let (frames, damage) = read_all(&j);
+    header_ok.then_some((frames, damage))
+}
+
+fn read_all(j: &Journal) -> Salvaged {
     let mut damage = j.all_damage();
     let mut dec = Decoder::new();
     let mut scratch = Vec::new();
@@ -126,10 +215,48 @@ fn a_journal_in_memory_reads_like_the_directory() {
     assert_eq!(offsets(&mem), offsets(&disk));
 }
 
-/// Checks a damaged copy: only right frames, and lost frames are reported with an offset.
+/// Largest raw frame of the golden segments.
+fn frame_bytes() -> usize {
+    expected(0).len()
+}
+
+/// Heap peak of reading the intact `name` (the baseline damaged copies are held to).
+fn intact_peak(name: &str) -> usize {
+    static PEAKS: OnceLock<Mutex<HashMap<String, usize>>> = OnceLock::new();
+    let peaks = PEAKS.get_or_init(Default::default);
+    let mut map = peaks.lock().unwrap_or_else(|e| e.into_inner());
+    *map.entry(name.to_string()).or_insert_with(|| {
+        let bytes = intact_bytes(name);
+        peak_during(|| salvage_bytes(name, &bytes)).1
+    })
+}
+
+/// The intact bytes behind `name`: a golden file, or for [`ACTIVE_OF_SEALED`] the sealed
+/// golden segment's records without footer and trailer.
+fn intact_bytes(name: &str) -> Vec<u8> {
+    if name == ACTIVE_OF_SEALED {
+        let (bytes, spans) = record_spans(SEALED);
+        let end = spans.last().map_or(HEADER_LEN, |(_, r)| r.end);
+        return bytes[..end].to_vec();
+    }
+    fs::read(golden_dir().join(name)).unwrap()
+}
+
+/// Checks a damaged copy: only right frames, lost frames are reported with an offset, and
+/// reading it costs at most two frames (plus its own extra length) more heap than reading
+/// the intact segment. Returns how many frames it yielded.
 fn check_damaged(name: &str, bytes: &[u8], all: &[u64], what: &str) -> usize {
-    let dir = with_file(name, bytes);
-    let (frames, damage) = salvage(dir.path());
+    let baseline = intact_peak(name);
+    let (salvaged, peak) = peak_during(|| salvage_bytes(name, bytes));
+    let intact_len = intact_bytes(name).len();
+    let allowance = baseline + 2 * frame_bytes() + 2 * bytes.len().saturating_sub(intact_len);
+    assert!(
+        peak <= allowance,
+        "{what}: reading cost {peak} bytes of heap, allowed {allowance}"
+    );
+    let Some((frames, damage)) = salvaged else {
+        return 0;
+    };
     for (seq, data) in &frames {
         assert_eq!(
             data,
@@ -140,11 +267,7 @@ fn check_damaged(name: &str, bytes: &[u8], all: &[u64], what: &str) -> usize {
     // An active segment cut at a record boundary is just an earlier valid prefix: nothing
     // to report there. Anything else that loses frames must say where.
     if frames.len() < all.len() && bytes.len() >= HEADER_LEN && !name.ends_with(".active") {
-        let header_ok = Journal::open(dir.path()).is_ok_and(|j| !j.segments.is_empty());
-        assert!(
-            !header_ok || !damage.is_empty(),
-            "{what}: frames lost without a report"
-        );
+        assert!(!damage.is_empty(), "{what}: frames lost without a report");
     }
     frames.len()
 }
@@ -176,10 +299,18 @@ fn bit_flips_in_golden_segments_cost_at_most_one_frame() {
         let bytes = fs::read(golden_dir().join(name)).unwrap();
         let all = seqs_in(name);
         let n = bytes.len() * 8;
-        // Exhaustive over the header and the last 2 KiB (footer and trailer); a stride elsewhere.
+        // Exhaustive over the header and the last 2 KiB (footer and trailer); 10,000 random
+        // bits elsewhere.
         let tail_from = (bytes.len().saturating_sub(2048)) * 8;
+        let mut rng = 0x9E37_79B9_7F4A_7C15u64 ^ n as u64;
+        let mut random_bit = || {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            HEADER_LEN * 8 + (rng % (tail_from - HEADER_LEN * 8) as u64) as usize
+        };
         let bits: Vec<usize> = (0..HEADER_LEN * 8)
-            .chain((HEADER_LEN * 8..tail_from).step_by(61))
+            .chain((0..10_000).map(|_| random_bit()))
             .chain(tail_from..n)
             .collect();
         for bit in bits {
@@ -227,4 +358,182 @@ fn zeroed_runs_garbage_and_duplicates_never_yield_wrong_frames() {
     let c = nightcap::journal::format::crc(&b[rec..rec + 60]);
     b[rec + 60..rec + 64].copy_from_slice(&c.to_le_bytes());
     check_damaged(SEALED, &b, &all, "u32::MAX lengths");
+}
+
+/// The golden `name`'s bytes, its header, and the byte span of every record in file order.
+fn record_spans(name: &str) -> (Vec<u8>, Vec<(IndexEntry, std::ops::Range<usize>)>) {
+    let bytes = fs::read(golden_dir().join(name)).unwrap();
+    let j = Journal::open(&golden_dir()).unwrap();
+    let seg = j
+        .segments
+        .iter()
+        .find(|s| s.path.file_name().unwrap() == name)
+        .unwrap();
+    let ends = seg
+        .records
+        .iter()
+        .skip(1)
+        .map(|e| e.offset)
+        .chain([seg.valid_end]);
+    let spans = seg
+        .records
+        .iter()
+        .zip(ends)
+        .map(|(e, end)| (*e, e.offset as usize..end as usize))
+        .collect();
+    (bytes, spans)
+}
+
+/// An active segment (no footer) with the segment header of `SEALED` and these records.
+fn active_of(header_from: &[u8], records: &[&[u8]]) -> Vec<u8> {
+    let mut out = header_from[..HEADER_LEN].to_vec();
+    for r in records {
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+/// A record whose header fields are changed by `edit` and whose payload is `payload`,
+/// with both CRCs valid again: the worst case for the length and size checks, which must
+/// hold even when no checksum catches the damage. (A forged seq or timestamp with valid
+/// CRCs is indistinguishable from a real frame and is not part of the matrix.)
+fn forged(record: &[u8], payload: &[u8], edit: impl FnOnce(&mut RecordHeader)) -> Vec<u8> {
+    let seg = nightcap::journal::format::SegmentHeader::decode(
+        &fs::read(golden_dir().join(SEALED)).unwrap()[..HEADER_LEN],
+    )
+    .unwrap();
+    let mut h = RecordHeader::decode(&record[..RECORD_HEADER_LEN], &seg, u64::MAX >> 1).unwrap();
+    h.stored_len = payload.len() as u32;
+    h.payload_crc = nightcap::journal::format::crc(payload);
+    edit(&mut h);
+    let mut out = h.encode().to_vec();
+    out.extend_from_slice(payload);
+    out.resize(out.len().div_ceil(64) * 64, 0);
+    out
+}
+
+#[test]
+fn duplicated_swapped_and_stale_records_never_yield_wrong_frames() {
+    let (bytes, spans) = record_spans(SEALED);
+    let frames: Vec<&[u8]> = spans
+        .iter()
+        .filter(|(e, _)| e.kind == Kind::Frame)
+        .map(|(_, r)| &bytes[r.clone()])
+        .collect();
+    assert!(frames.len() >= 5, "the golden segment has too few frames");
+    let (other, other_spans) = record_spans(WITH_GAP);
+    let (stale_entry, stale_span) = other_spans
+        .iter()
+        .find(|(e, _)| e.kind == Kind::Frame)
+        .unwrap();
+    let stale = &other[stale_span.clone()];
+    let all: Vec<u64> = (0..frames.len() as u64).collect();
+    let active = ACTIVE_OF_SEALED;
+    let cases: Vec<(&str, Vec<&[u8]>)> = vec![
+        (
+            "a record duplicated",
+            vec![frames[0], frames[1], frames[1], frames[2]],
+        ),
+        (
+            "two records swapped",
+            vec![frames[0], frames[2], frames[1], frames[3]],
+        ),
+        (
+            "a stale record of another segment",
+            vec![frames[0], stale, frames[1]],
+        ),
+        (
+            "records replayed from the start",
+            vec![frames[0], frames[1], frames[0], frames[1]],
+        ),
+    ];
+    for (what, records) in cases {
+        let b = active_of(&bytes, &records);
+        check_damaged(active, &b, &all, what);
+        let (got, damage) = salvage_bytes(active, &b).unwrap();
+        let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+        let mut unique = seqs.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(
+            unique.len(),
+            seqs.len(),
+            "{what}: a frame returned twice: {seqs:?}"
+        );
+        assert!(
+            !seqs.contains(&stale_entry.seq) || stale_entry.seq < frames.len() as u64,
+            "{what}: the stale record was returned"
+        );
+        if records.len() > got.len() {
+            assert!(
+                !damage.is_empty(),
+                "{what}: records dropped without a report"
+            );
+        }
+    }
+}
+
+/// The `.active` name of the sealed golden segment (same number and stamp).
+const ACTIVE_OF_SEALED: &str = "00000000-20261130T000000Z.active";
+
+/// A zstd frame with a content checksum whose header declares `declared` bytes of content
+/// but which holds one raw block of 16 bytes.
+fn zstd_claiming(declared: u64) -> Vec<u8> {
+    let mut z = vec![0x28, 0xB5, 0x2F, 0xFD];
+    z.push(0xE4); // 8-byte content size, single segment, checksum
+    z.extend_from_slice(&declared.to_le_bytes());
+    let block = 16u32;
+    let bh = (block << 3) | 1; // last block, raw
+    z.extend_from_slice(&bh.to_le_bytes()[..3]);
+    z.extend_from_slice(&[7u8; 16]);
+    z.extend_from_slice(&[0u8; 4]);
+    z
+}
+
+#[test]
+fn forged_lengths_and_huge_zstd_frames_fail_without_allocating() {
+    let (bytes, spans) = record_spans(SEALED);
+    let frames: Vec<&[u8]> = spans
+        .iter()
+        .filter(|(e, _)| e.kind == Kind::Frame)
+        .map(|(_, r)| &bytes[r.clone()])
+        .collect();
+    let all: Vec<u64> = (0..3).collect();
+    let payload_of = |r: &[u8]| {
+        let len = u32::from_le_bytes(r[8..12].try_into().unwrap()) as usize;
+        r[RECORD_HEADER_LEN..RECORD_HEADER_LEN + len].to_vec()
+    };
+    let cases: Vec<(&str, Vec<u8>)> = vec![
+        (
+            "a zstd frame declaring 1 TiB",
+            forged(frames[1], &zstd_claiming(1 << 40), |_| {}),
+        ),
+        (
+            "a zstd frame declaring u64::MAX",
+            forged(frames[1], &zstd_claiming(u64::MAX), |_| {}),
+        ),
+        (
+            "raw_len u32::MAX",
+            forged(frames[1], &payload_of(frames[1]), |h| h.raw_len = u32::MAX),
+        ),
+        (
+            "raw_len one byte short",
+            forged(frames[1], &payload_of(frames[1]), |h| h.raw_len -= 1),
+        ),
+    ];
+    for (what, record) in cases {
+        let b = active_of(&bytes, &[frames[0], &record, frames[2]]);
+        check_damaged(ACTIVE_OF_SEALED, &b, &all, what);
+        let (got, damage) = salvage_bytes(ACTIVE_OF_SEALED, &b).unwrap();
+        let seqs: Vec<u64> = got.iter().map(|(s, _)| *s).collect();
+        assert!(
+            seqs.contains(&0),
+            "{what}: the intact frame before was lost"
+        );
+        assert!(
+            !seqs.contains(&1),
+            "{what}: the forged record was returned as frame 1"
+        );
+        assert!(!damage.is_empty(), "{what}: not reported");
+    }
 }

@@ -290,9 +290,13 @@ impl Segment {
         Ok(Ok(h))
     }
 
-    /// Reports frames whose seq does not continue from the previous one.
+    /// Reports frames whose seq does not continue from the previous one, and drops
+    /// records that repeat a frame already indexed (a duplicated or replayed record): the
+    /// first copy is kept, so no frame is ever returned twice.
     fn check_sequence(&mut self) {
         let mut expect = self.header.first_seq;
+        let mut seen = std::collections::HashSet::new();
+        let mut duplicates = std::collections::HashSet::new();
         let frames: Vec<(u64, u64)> = self
             .records
             .iter()
@@ -300,6 +304,15 @@ impl Segment {
             .map(|e| (e.offset, e.seq))
             .collect();
         for (offset, seq) in frames {
+            if !seen.insert(seq) {
+                duplicates.insert(offset);
+                self.report(
+                    offset,
+                    Some(seq),
+                    format!("frame seq {seq} appears again (duplicated record ignored)"),
+                );
+                continue;
+            }
             if seq > expect {
                 let what = if seq == expect + 1 {
                     format!("frame seq {expect} is missing (damaged record)")
@@ -318,6 +331,10 @@ impl Segment {
                 );
             }
             expect = expect.max(seq + 1);
+        }
+        if !duplicates.is_empty() {
+            self.records
+                .retain(|e| e.kind != Kind::Frame || !duplicates.contains(&e.offset));
         }
     }
 
