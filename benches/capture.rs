@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use nightcap::capture::{self, CaptureConfig, Counters};
 use nightcap::frame::{FrameMeta, PixelFormat};
@@ -66,7 +66,7 @@ fn status_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// The largest anonymous and file-backed resident sizes seen while sampling every 2 ms
+/// The largest anonymous and file-backed resident sizes seen while sampling every 5 ms
 /// (KiB): where the peak RSS sits, since `VmHWM` only gives the sum.
 fn sample_rss(done: Arc<AtomicBool>) -> thread::JoinHandle<(u64, u64)> {
     thread::spawn(move || {
@@ -74,10 +74,16 @@ fn sample_rss(done: Arc<AtomicBool>) -> thread::JoinHandle<(u64, u64)> {
         while !done.load(Ordering::Relaxed) {
             anon = anon.max(status_kib("RssAnon:"));
             file = file.max(status_kib("RssFile:") + status_kib("RssShmem:"));
-            thread::sleep(Duration::from_millis(2));
+            thread::sleep(Duration::from_millis(5));
         }
         (anon, file)
     })
+}
+
+/// CPU time of `clock` in seconds.
+fn cpu_s(clock: rustix::time::ClockId) -> f64 {
+    let t = rustix::time::clock_gettime(clock);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
 }
 
 fn main() {
@@ -100,14 +106,18 @@ fn main() {
         .collect();
     let frame_mb = rendered[0].1.len() as f64 / 1e6;
 
-    // The bound: single-core encode speed of these frames, times the cores.
+    // The bound: single-core encode speed of these frames, times the cores. CPU time of
+    // this thread, so that other load on the machine does not lower the bound.
+    use rustix::time::ClockId;
     let mut enc = Encoder::new(1);
     let mut out = Vec::new();
-    let t = Instant::now();
+    enc.encode(&format, &rendered[1].1, &mut out).unwrap(); // warm: buffers, zstd context
+    let t = cpu_s(ClockId::ThreadCPUTime);
     for i in 0..8 {
         enc.encode(&format, &rendered[i % 2].1, &mut out).unwrap();
     }
-    let encode_mb_s = 8.0 * frame_mb / t.elapsed().as_secs_f64();
+    let encode_cpu_s = (cpu_s(ClockId::ThreadCPUTime) - t) / 8.0;
+    let encode_mb_s = frame_mb / encode_cpu_s;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bound_fps = cores as f64 * encode_mb_s / frame_mb;
     // The bound's encoder is not part of the capture: its memory must not count in its RSS.
@@ -135,8 +145,10 @@ fn main() {
     let counters = Arc::new(Counters::default());
     let sampling = Arc::new(AtomicBool::new(false));
     let sampler = sample_rss(Arc::clone(&sampling));
+    let cpu_before = cpu_s(ClockId::ProcessCPUTime);
     let s = capture::run(source, cfg, Arc::new(AtomicBool::new(false)), counters).unwrap();
     let peak = status_kib("VmHWM:");
+    let cpu_per_frame = (cpu_s(ClockId::ProcessCPUTime) - cpu_before) / s.written.max(1) as f64;
     sampling.store(true, Ordering::Relaxed);
     let (peak_anon, peak_file) = sampler.join().unwrap_or((0, 0));
     let fps = s.written as f64 / s.elapsed_s;
@@ -151,6 +163,12 @@ fn main() {
     println!(
         "  compression bound    {bound_fps:.1} frames/s ({cores} cores x {encode_mb_s:.0} MB/s single-core encode) -> {:.0}% of the bound",
         100.0 * fps / bound_fps
+    );
+    println!(
+        "  CPU per frame        {:.1} ms, all threads (encode alone {:.1} ms): a quiet machine allows {:.0}% of the bound",
+        cpu_per_frame * 1e3,
+        encode_cpu_s * 1e3,
+        100.0 * encode_cpu_s / cpu_per_frame
     );
     println!(
         "  hand-off p50/p99     {} / {} us",
