@@ -9,9 +9,10 @@
 //!
 //! `cargo bench --bench capture [-- FRAMES]` (default 200).
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::thread;
+use std::time::Duration;
 
 use nightcap::capture::{self, CaptureConfig, Counters};
 use nightcap::frame::{FrameMeta, PixelFormat};
@@ -65,6 +66,26 @@ fn status_kib(key: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// The largest anonymous and file-backed resident sizes seen while sampling every 5 ms
+/// (KiB): where the peak RSS sits, since `VmHWM` only gives the sum.
+fn sample_rss(done: Arc<AtomicBool>) -> thread::JoinHandle<(u64, u64)> {
+    thread::spawn(move || {
+        let (mut anon, mut file) = (0, 0);
+        while !done.load(Ordering::Relaxed) {
+            anon = anon.max(status_kib("RssAnon:"));
+            file = file.max(status_kib("RssFile:") + status_kib("RssShmem:"));
+            thread::sleep(Duration::from_millis(5));
+        }
+        (anon, file)
+    })
+}
+
+/// CPU time of `clock` in seconds.
+fn cpu_s(clock: rustix::time::ClockId) -> f64 {
+    let t = rustix::time::clock_gettime(clock);
+    t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9
+}
+
 fn main() {
     let frames: u64 = std::env::args()
         .skip(1)
@@ -85,22 +106,33 @@ fn main() {
         .collect();
     let frame_mb = rendered[0].1.len() as f64 / 1e6;
 
-    // The bound: single-core encode speed of these frames, times the cores.
+    // The bound: single-core encode speed of these frames, times the cores. CPU time of
+    // this thread, so that other load on the machine does not lower the bound.
+    use rustix::time::ClockId;
     let mut enc = Encoder::new(1);
     let mut out = Vec::new();
-    let t = Instant::now();
+    enc.encode(&format, &rendered[1].1, &mut out).unwrap(); // warm: buffers, zstd context
+    let t = cpu_s(ClockId::ThreadCPUTime);
     for i in 0..8 {
         enc.encode(&format, &rendered[i % 2].1, &mut out).unwrap();
     }
-    let encode_mb_s = 8.0 * frame_mb / t.elapsed().as_secs_f64();
+    let encode_cpu_s = (cpu_s(ClockId::ThreadCPUTime) - t) / 8.0;
+    let encode_mb_s = frame_mb / encode_cpu_s;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let bound_fps = cores as f64 * encode_mb_s / frame_mb;
+    // The bound's encoder is not part of the capture: its memory must not count in its RSS.
+    drop((enc, out));
 
     let dir = tempfile::tempdir().unwrap();
     let mut w = WriterConfig::new(dir.path());
     w.budget.reserve_bytes = 0;
     w.budget.ring_bytes = Some(2 << 30);
-    let cfg = CaptureConfig::new(w);
+    let mut cfg = CaptureConfig::new(w);
+    // Experiments: `CAPTURE_BENCH_BUFFERS=3 CAPTURE_BENCH_WORKERS=2 cargo bench ...`.
+    let knob = |name: &str| std::env::var(name).ok().and_then(|v| v.parse().ok());
+    cfg.buffers = knob("CAPTURE_BENCH_BUFFERS").unwrap_or(cfg.buffers);
+    cfg.workers = knob("CAPTURE_BENCH_WORKERS").unwrap_or(cfg.workers);
+    let (workers, buffers) = (cfg.workers, cfg.buffers);
     let source = Box::new(Cycling {
         format,
         frames: rendered,
@@ -111,12 +143,18 @@ fn main() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
     let rss_before = status_kib("VmRSS:");
     let counters = Arc::new(Counters::default());
+    let sampling = Arc::new(AtomicBool::new(false));
+    let sampler = sample_rss(Arc::clone(&sampling));
+    let cpu_before = cpu_s(ClockId::ProcessCPUTime);
     let s = capture::run(source, cfg, Arc::new(AtomicBool::new(false)), counters).unwrap();
     let peak = status_kib("VmHWM:");
+    let cpu_per_frame = (cpu_s(ClockId::ProcessCPUTime) - cpu_before) / s.written.max(1) as f64;
+    sampling.store(true, Ordering::Relaxed);
+    let (peak_anon, peak_file) = sampler.join().unwrap_or((0, 0));
     let fps = s.written as f64 / s.elapsed_s;
     println!(
-        "capture/hq-12bit: {} frames of {frame_mb:.1} MB in {:.2} s",
-        s.written, s.elapsed_s
+        "capture/hq-12bit: {} frames of {frame_mb:.1} MB in {:.2} s ({} workers, {} buffers)",
+        s.written, s.elapsed_s, workers, buffers
     );
     println!(
         "  sustained            {fps:.1} frames/s ({:.0} MB/s)",
@@ -127,6 +165,12 @@ fn main() {
         100.0 * fps / bound_fps
     );
     println!(
+        "  CPU per frame        {:.1} ms, all threads (encode alone {:.1} ms): a quiet machine allows {:.0}% of the bound",
+        cpu_per_frame * 1e3,
+        encode_cpu_s * 1e3,
+        100.0 * encode_cpu_s / cpu_per_frame
+    );
+    println!(
         "  hand-off p50/p99     {} / {} us",
         s.handoff_p50_us, s.handoff_p99_us
     );
@@ -134,6 +178,11 @@ fn main() {
         "  peak RSS             {:.0} MiB (of which {:.0} MiB held before the run: the 2 source frames)",
         peak as f64 / 1024.0,
         rss_before as f64 / 1024.0
+    );
+    println!(
+        "  sampled peaks        {:.0} MiB anonymous, {:.0} MiB file-backed (the segment mapping)",
+        peak_anon as f64 / 1024.0,
+        peak_file as f64 / 1024.0
     );
     println!(
         "  compression ratio    {:.2}:1",

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 frames=${1:-200}
 cargo build --release --locked --quiet
-bin=$PWD/target/release/nightcap
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/nightcap
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 

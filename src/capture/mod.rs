@@ -2,7 +2,8 @@
 //! without ever keeping the camera waiting.
 //!
 //! - [`pipeline`]: threads, buffer pool, ordered writing, shutdown.
-//! - [`policy`]: back-pressure (compression level ladder) and driver gap accounting.
+//! - [`policy`]: back-pressure (compression level ladder). Driver sequence gaps are
+//!   counted with [`crate::source::v4l2::timing::SequenceTracker`].
 pub mod pipeline;
 pub mod policy;
 

@@ -40,19 +40,6 @@ pub fn next_rung(rung: usize, rungs: usize, in_flight: usize, capacity: usize) -
     }
 }
 
-/// Frames the driver lost between two driver sequence numbers (`u32`, wrapping).
-/// `None` for the first frame. A sequence that goes backwards by a lot means the driver
-/// restarted (e.g. the camera was reopened): no loss can be counted then.
-pub fn driver_skipped(prev: Option<u32>, now: u32) -> u64 {
-    let Some(prev) = prev else { return 0 };
-    let delta = now.wrapping_sub(prev);
-    if delta == 0 || delta > u32::MAX / 2 {
-        0
-    } else {
-        u64::from(delta - 1)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,15 +67,5 @@ mod tests {
         for ((rung, busy, cap), want) in table {
             assert_eq!(next_rung(rung, 5, busy, cap), want, "{rung} {busy}/{cap}");
         }
-    }
-
-    #[test]
-    fn driver_gaps() {
-        assert_eq!(driver_skipped(None, 7), 0);
-        assert_eq!(driver_skipped(Some(7), 8), 0);
-        assert_eq!(driver_skipped(Some(7), 10), 2);
-        assert_eq!(driver_skipped(Some(u32::MAX), 1), 1);
-        assert_eq!(driver_skipped(Some(100), 3), 0, "restart");
-        assert_eq!(driver_skipped(Some(5), 5), 0);
     }
 }

@@ -212,9 +212,25 @@ pub struct Encoder {
     cctx: Option<Compressor<'static>>,
     /// The level last given to `cctx`.
     cctx_level: i32,
+    /// The whole transformed stream, for the byte transforms only.
     scratch: Vec<u8>,
+    /// What the sample transforms keep while their stream goes to zstd.
+    planes: Planes,
     rows: RowRing,
 }
+
+/// Buffers of the streamed sample transforms ([`compress_samples`]): the low-byte plane
+/// goes to zstd a few lines at a time, the high-byte plane and the line padding (which
+/// follow the whole low plane in the stream) are kept until it is done.
+#[derive(Debug, Default)]
+struct Planes {
+    chunk: Vec<u8>,
+    hi: Vec<u8>,
+    pad: Vec<u8>,
+}
+
+/// Bytes of low-plane samples handed to zstd at once: small enough to stay in the cache.
+const LO_CHUNK: usize = 128 << 10;
 
 impl Encoder {
     /// An encoder at zstd `level`: 0 stores frames uncompressed and untransformed, negative
@@ -225,6 +241,7 @@ impl Encoder {
             cctx: None,
             cctx_level: i32::MIN,
             scratch: Vec::new(),
+            planes: Planes::default(),
             rows: RowRing::default(),
         }
     }
@@ -277,6 +294,9 @@ impl Encoder {
     /// Encodes with an explicit spec (tests, benches, re-encoding). Fails with
     /// [`CodecError::TransformDoesNotFit`] if the transform cannot represent this frame.
     /// A zstd spec is compressed even when the encoder's level is 0 (then at level 1).
+    ///
+    /// The sample transforms ([`Transform::Left16`], [`Transform::Up3`]) are streamed into
+    /// zstd: their transformed stream (1.33 × a CSI-2 RAW12 frame) is never held whole.
     pub fn encode_with(
         &mut self,
         spec: CodecSpec,
@@ -285,31 +305,40 @@ impl Encoder {
         out: &mut Vec<u8>,
     ) -> Result<(), CodecError> {
         out.clear();
-        let stream: &[u8] = if spec.transform == Transform::None {
-            raw
-        } else {
-            forward(
-                spec.transform,
-                format,
-                raw,
-                &mut self.scratch,
-                &mut self.rows,
-            )?;
-            &self.scratch
-        };
-        match spec.compression {
-            Compression::Stored => out.extend_from_slice(stream),
-            Compression::Zstd => {
-                let level = if self.level == 0 { 1 } else { self.level };
-                let cctx = compressor(&mut self.cctx, &mut self.cctx_level, level)?;
-                out.reserve(zstd::zstd_safe::compress_bound(stream.len()));
-                cctx.compress_to_buffer(stream, out)
-                    .map_err(|e| CodecError::Zstd {
-                        op: "compress",
-                        message: e.to_string(),
-                    })?;
-            }
+        let t = spec.transform;
+        if spec.compression == Compression::Stored {
+            return match t {
+                Transform::None => {
+                    out.extend_from_slice(raw);
+                    Ok(())
+                }
+                _ => forward(t, format, raw, out, &mut self.rows),
+            };
         }
+        let level = if self.level == 0 { 1 } else { self.level };
+        let cctx = compressor(&mut self.cctx, &mut self.cctx_level, level)?;
+        let stream: &[u8] = match t {
+            Transform::None => raw,
+            Transform::Left16 | Transform::Up3 => {
+                transformed_len(t, format, raw.len())?;
+                let layout = Layout::of(format, raw.len()).ok_or(CodecError::Corrupt {
+                    reason: "frame layout changed while encoding",
+                })?;
+                let (planes, rows) = (&mut self.planes, &mut self.rows);
+                let p = Predictor::of(t);
+                return compress_samples(cctx, p, &layout, raw, planes, rows, out);
+            }
+            Transform::Shuffle16 | Transform::Delta8 => {
+                forward(t, format, raw, &mut self.scratch, &mut self.rows)?;
+                &self.scratch
+            }
+        };
+        out.reserve(zstd::zstd_safe::compress_bound(stream.len()));
+        cctx.compress_to_buffer(stream, out)
+            .map_err(|e| CodecError::Zstd {
+                op: "compress",
+                message: e.to_string(),
+            })?;
         Ok(())
     }
 }
@@ -353,6 +382,93 @@ fn compressor<'a>(
         *current = level;
     }
     Ok(c)
+}
+
+fn zstd_error(op: &'static str) -> impl Fn(usize) -> CodecError {
+    move |code| CodecError::Zstd {
+        op,
+        message: zstd::zstd_safe::get_error_name(code).to_string(),
+    }
+}
+
+/// Compresses the stream of sample transform `p` of `raw` into `out` as one zstd frame,
+/// byte for byte the frame of the whole stream: the frame header carries the stream's
+/// length (pledged up front) and the content checksum. The low plane is transformed and
+/// fed a few lines at a time; only the high plane and the padding wait in memory.
+fn compress_samples(
+    cctx: &mut Compressor<'static>,
+    p: Predictor,
+    l: &Layout,
+    raw: &[u8],
+    planes: &mut Planes,
+    rows: &mut RowRing,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    let ctx = cctx.context_mut();
+    ctx.reset(zstd::zstd_safe::ResetDirective::SessionOnly)
+        .map_err(zstd_error("start a frame"))?;
+    ctx.set_pledged_src_size(Some(l.stream_len() as u64))
+        .map_err(zstd_error("start a frame"))?;
+    // Output as large as the frame is stored instead (see `encode`), so this is the most
+    // a caller that keeps `out` between frames ever needs: no regrowth, no copy. Pages
+    // that are never written cost no memory.
+    out.reserve(raw.len());
+    let lines_per_chunk = (LO_CHUNK / l.samples).max(1);
+    // Every byte is overwritten below: only growth needs zero-filling.
+    planes.chunk.resize(lines_per_chunk * l.samples, 0);
+    planes.hi.resize(l.sample_count(), 0);
+    planes.pad.clear();
+    rows.prepare(l.dist + 1, l.samples);
+    let mut filled = 0;
+    let lines = raw
+        .chunks_exact(l.stride)
+        .zip(planes.hi.chunks_exact_mut(l.samples));
+    for (y, (line, hi)) in lines.enumerate() {
+        let lo = &mut planes.chunk[filled * l.samples..][..l.samples];
+        line_residuals(p, l, y, line, rows, lo, hi);
+        planes.pad.extend_from_slice(&line[l.line_bytes..]);
+        filled += 1;
+        if filled == lines_per_chunk {
+            feed(ctx, &planes.chunk, false, out)?;
+            filled = 0;
+        }
+    }
+    feed(ctx, &planes.chunk[..filled * l.samples], false, out)?;
+    feed(ctx, &planes.hi, false, out)?;
+    feed(ctx, &planes.pad, true, out)
+}
+
+/// Hands `input` to the frame being compressed, appending what zstd emits to `out`;
+/// `end`: it is the last input, and the frame is finished (epilogue and checksum).
+fn feed(
+    ctx: &mut zstd::zstd_safe::CCtx<'static>,
+    input: &[u8],
+    end: bool,
+    out: &mut Vec<u8>,
+) -> Result<(), CodecError> {
+    use zstd::zstd_safe::{zstd_sys::ZSTD_EndDirective, InBuffer, OutBuffer};
+    let directive = if end {
+        ZSTD_EndDirective::ZSTD_e_end
+    } else {
+        ZSTD_EndDirective::ZSTD_e_continue
+    };
+    let mut input = InBuffer::around(input);
+    loop {
+        // zstd writes at most one block (128 KiB and a header) per step.
+        out.reserve(zstd::zstd_safe::CCtx::out_size());
+        let mut output = OutBuffer::around_pos(out, out.len());
+        let left = ctx
+            .compress_stream2(&mut output, &mut input, directive)
+            .map_err(zstd_error("compress"))?;
+        let done = if end {
+            left == 0
+        } else {
+            input.pos() == input.src.len()
+        };
+        if done {
+            return Ok(());
+        }
+    }
 }
 
 /// Decodes payloads back into frames; keeps a zstd decompression context and scratch buffers.
@@ -911,18 +1027,30 @@ fn samples_forward(p: Predictor, l: &Layout, raw: &[u8], out: &mut [u8], rows: &
         .chunks_exact_mut(l.samples)
         .zip(hi_plane.chunks_exact_mut(l.samples));
     for (y, (line, (lo, hi))) in raw.chunks_exact(l.stride).zip(planes).enumerate() {
-        let (cur, up) = rows.cur_up(y, l.dist, l.samples);
-        unpack_line(l.packing, &line[..l.line_bytes], cur);
-        match (p, up) {
-            (Predictor::Up3, Some(up)) if l.narrow() => {
-                up3_residuals::<true>(l.dist, cur, up, lo, hi)
-            }
-            (Predictor::Up3, Some(up)) => up3_residuals::<false>(l.dist, cur, up, lo, hi),
-            _ => left_residuals(l.dist, cur, up, lo, hi),
-        }
+        line_residuals(p, l, y, line, rows, lo, hi);
         if l.pad() > 0 {
             pad_plane[y * l.pad()..][..l.pad()].copy_from_slice(&line[l.line_bytes..]);
         }
+    }
+}
+
+/// The low and high residual bytes of line `y` (`line`: its `stride` bytes) under
+/// predictor `p`; `rows` holds the lines above and takes this one.
+fn line_residuals(
+    p: Predictor,
+    l: &Layout,
+    y: usize,
+    line: &[u8],
+    rows: &mut RowRing,
+    lo: &mut [u8],
+    hi: &mut [u8],
+) {
+    let (cur, up) = rows.cur_up(y, l.dist, l.samples);
+    unpack_line(l.packing, &line[..l.line_bytes], cur);
+    match (p, up) {
+        (Predictor::Up3, Some(up)) if l.narrow() => up3_residuals::<true>(l.dist, cur, up, lo, hi),
+        (Predictor::Up3, Some(up)) => up3_residuals::<false>(l.dist, cur, up, lo, hi),
+        _ => left_residuals(l.dist, cur, up, lo, hi),
     }
 }
 
@@ -1240,6 +1368,50 @@ mod tests {
             format(Packing::Csi2P12, 41, 9, 12, Cfa::Gbrg, 13),
             format(Packing::Csi2P12, 30, 4, 12, Cfa::None, 2),
         ]
+    }
+
+    /// The streamed sample transforms write one standard zstd frame of the whole transformed
+    /// stream (the layout `formats/codecs.md` specifies), with its length in the header and
+    /// the content checksum, as large as one-shot compression of that stream: on a frame of
+    /// many zstd blocks, for both predictors, at two levels, with one encoder reused.
+    /// (Not byte-identical: zstd's streaming match finder differs in the last blocks.)
+    #[test]
+    fn streamed_sample_transforms_write_one_zstd_frame_of_the_stream() {
+        let f = format(Packing::Csi2P12, 1014, 760, 12, Cfa::Rggb, 20);
+        let raw = synthetic_sky(&f, 40, 3);
+        let mut enc = Encoder::new(1);
+        for level in [1, 3, 1] {
+            enc.set_level(level);
+            for transform in [Transform::Up3, Transform::Left16] {
+                let spec = CodecSpec {
+                    transform,
+                    compression: Compression::Zstd,
+                };
+                let mut streamed = Vec::new();
+                enc.encode_with(spec, &f, &raw, &mut streamed).unwrap();
+                let mut stream = Vec::new();
+                forward(transform, &f, &raw, &mut stream, &mut RowRing::default()).unwrap();
+                assert!(stream.len() > 8 * (128 << 10), "several zstd blocks");
+                let size = zstd::zstd_safe::get_frame_content_size(&streamed).ok();
+                assert_eq!(size, Some(Some(stream.len() as u64)), "{transform:?}");
+                assert_ne!(streamed[4] & ZSTD_CHECKSUM_FLAG, 0, "checksum flag");
+                let plain = zstd::bulk::decompress(&streamed, stream.len()).unwrap();
+                assert!(plain == stream, "{transform:?} at {level}: stream differs");
+                let mut one_shot = zstd::bulk::Compressor::new(level).unwrap();
+                one_shot.include_checksum(true).unwrap();
+                let expected = one_shot.compress(&stream).unwrap().len();
+                assert!(
+                    streamed.len() <= expected + expected / 1000,
+                    "{transform:?} at {level}: {} bytes, one-shot {expected}",
+                    streamed.len()
+                );
+                let mut back = Vec::new();
+                Decoder::new()
+                    .decode(spec, &f, &streamed, raw.len(), &mut back)
+                    .unwrap();
+                assert!(back == raw, "{transform:?} round trip");
+            }
+        }
     }
 
     #[test]
