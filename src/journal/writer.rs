@@ -27,6 +27,7 @@ use super::format::{
 use super::reader::{list_segments, Segment};
 use super::ring::{self, Budget, Plan, Sealed};
 use super::segment::{capacity_for, ActiveSegment};
+use super::storage::{Fs, Storage, StorageFile};
 use crate::frame::{FrameMeta, PixelFormat};
 
 /// How a journal is written.
@@ -75,12 +76,14 @@ pub struct WriterStats {
     pub recovered: Vec<String>,
 }
 
-/// The journal writer. See the module docs for its promises.
-pub struct JournalWriter {
+/// The journal writer. See the module docs for its promises. `S` is where segment files
+/// are written: the real file system, or a recording for power-cut tests.
+pub struct JournalWriter<S: Storage = Fs> {
+    storage: S,
     cfg: WriterConfig,
     format: PixelFormat,
     run_id: u64,
-    active: Option<ActiveSegment>,
+    active: Option<ActiveSegment<S>>,
     next_segno: u64,
     next_seq: u64,
     sealed: Vec<Sealed>,
@@ -89,7 +92,7 @@ pub struct JournalWriter {
     stats: WriterStats,
     pending_restart: Option<i64>,
     poisoned: bool,
-    syncer: Syncer,
+    syncer: Syncer<S::File>,
     _lock: File,
 }
 
@@ -97,11 +100,24 @@ impl JournalWriter {
     /// Opens (creating if needed) the journal in `cfg.dir` for frames of `format`: takes
     /// the lock, recovers any active segment left by a crash, and continues its seqs.
     pub fn open(cfg: WriterConfig, format: PixelFormat) -> Result<JournalWriter, JournalError> {
+        JournalWriter::open_with(Fs, cfg, format)
+    }
+}
+
+impl<S: Storage> JournalWriter<S> {
+    /// [`open`](JournalWriter::open) writing through `storage`. Recovery reads the real
+    /// files; what it changes goes through `storage`, except the cut of a damaged tail.
+    pub fn open_with(
+        storage: S,
+        cfg: WriterConfig,
+        format: PixelFormat,
+    ) -> Result<JournalWriter<S>, JournalError> {
         format.validate()?;
         refuse_newer_segments(&cfg.dir)?;
         fs::create_dir_all(&cfg.dir).map_err(JournalError::io("creating journal", &cfg.dir))?;
         let lock = take_lock(&cfg.dir)?;
         let mut w = JournalWriter {
+            storage,
             encoder: Encoder::new(cfg.zstd_level),
             syncer: Syncer::start(cfg.sync_interval),
             cfg,
@@ -145,16 +161,19 @@ impl JournalWriter {
                 // its records. Kept aside under a name nightcap ignores.
                 SegmentState::Active if sealed_segnos.contains(&name.segno) => {
                     let aside = path.with_extension("active.interrupted");
-                    fs::rename(&path, &aside).map_err(JournalError::io("moving aside", &path))?;
+                    self.storage
+                        .rename(&path, &aside)
+                        .map_err(JournalError::io("moving aside", &path))?;
                     self.stats.recovered.push(format!(
                         "{}: unfinished rewrite of a sealed segment (interrupted repair); moved to {}",
                         path.display(),
                         aside.display()
                     ));
                 }
-                SegmentState::Tmp => {
-                    fs::remove_file(&path).map_err(JournalError::io("removing", &path))?
-                }
+                SegmentState::Tmp => self
+                    .storage
+                    .remove_file(&path)
+                    .map_err(JournalError::io("removing", &path))?,
                 SegmentState::Sealed => {
                     let bytes = fs::metadata(&path)
                         .map_err(JournalError::io("reading size of", &path))?
@@ -194,7 +213,9 @@ impl JournalWriter {
             Ok(seg) => seg,
             Err(JournalError::Segment { fault, .. }) => {
                 let aside = path.with_extension(TAIL_EXTENSION);
-                fs::rename(path, &aside).map_err(JournalError::io("moving aside", path))?;
+                self.storage
+                    .rename(path, &aside)
+                    .map_err(JournalError::io("moving aside", path))?;
                 self.stats.recovered.push(format!(
                     "{}: header unreadable ({fault}); moved to {}",
                     path.display(),
@@ -224,6 +245,7 @@ impl JournalWriter {
             ..
         } = seg;
         let mut active = ActiveSegment::resume(
+            &self.storage,
             &self.cfg.dir,
             path.to_path_buf(),
             header,
@@ -245,7 +267,7 @@ impl JournalWriter {
         Ok(())
     }
 
-    fn append_restart_gap(&mut self, active: &mut ActiveSegment, until_ns: i64) {
+    fn append_restart_gap(&mut self, active: &mut ActiveSegment<S>, until_ns: i64) {
         if let Some(start) = self.pending_restart.take() {
             let gap = Gap {
                 count: 0,
@@ -444,17 +466,18 @@ impl JournalWriter {
             default_compression: u8::from(self.cfg.zstd_level != 0),
             zstd_level: self.cfg.zstd_level.clamp(-128, 127) as i8,
         };
-        let active = match ActiveSegment::create(&self.cfg.dir, header, capacity) {
-            Err(JournalError::Io { source, .. }) if source.raw_os_error() == Some(28) => {
-                return Err(JournalError::DiskFull {
-                    dir: self.cfg.dir.clone(),
-                    needed: capacity,
-                    reserve: self.cfg.budget.reserve_bytes,
-                    available: free_bytes(&self.cfg.dir).unwrap_or(0),
-                })
-            }
-            other => other?,
-        };
+        let active =
+            match ActiveSegment::create_with(&self.storage, &self.cfg.dir, header, capacity) {
+                Err(JournalError::Io { source, .. }) if source.raw_os_error() == Some(28) => {
+                    return Err(JournalError::DiskFull {
+                        dir: self.cfg.dir.clone(),
+                        needed: capacity,
+                        reserve: self.cfg.budget.reserve_bytes,
+                        available: free_bytes(&self.cfg.dir).unwrap_or(0),
+                    })
+                }
+                other => other?,
+            };
         self.next_segno += 1;
         self.syncer.watch(active.file_handle()?);
         self.active = Some(active);
@@ -488,7 +511,9 @@ impl JournalWriter {
     fn delete_sealed(&mut self, segno: u64) -> Result<(), JournalError> {
         for (path, name) in list_segments(&self.cfg.dir)? {
             if name.segno == segno && name.state == SegmentState::Sealed {
-                fs::remove_file(&path).map_err(JournalError::io("deleting old segment", &path))?;
+                self.storage
+                    .remove_file(&path)
+                    .map_err(JournalError::io("deleting old segment", &path))?;
             }
         }
         if let Some(i) = self.sealed.iter().position(|s| s.segno == segno) {
@@ -511,6 +536,14 @@ impl JournalWriter {
         Ok(Some(sealed))
     }
 
+    /// Makes everything appended so far durable now (fdatasync of the active segment),
+    /// without waiting for the background sync.
+    pub fn sync(&self) -> Result<(), JournalError> {
+        self.syncer
+            .sync_now()
+            .map_err(JournalError::io("syncing", &self.cfg.dir))
+    }
+
     /// Seals the active segment and releases the journal.
     pub fn close(mut self) -> Result<WriterStats, JournalError> {
         self.seal_active()?;
@@ -518,7 +551,7 @@ impl JournalWriter {
     }
 }
 
-impl Drop for JournalWriter {
+impl<S: Storage> Drop for JournalWriter<S> {
     fn drop(&mut self) {
         // Not sealing here: a writer dropped without `close` behaves like a crash, which
         // the next writer recovers from. A last sync keeps what was appended.
@@ -659,20 +692,20 @@ fn random_u64() -> u64 {
 /// The background syncer: fdatasyncs the active segment every interval, so a power cut
 /// loses at most about one interval of frames. (On Linux, fdatasync writes back pages
 /// dirtied through a shared mapping.)
-struct Syncer {
-    shared: Arc<SyncShared>,
+struct Syncer<F> {
+    shared: Arc<SyncShared<F>>,
     thread: Option<JoinHandle<()>>,
 }
 
-struct SyncShared {
-    file: Mutex<Option<File>>,
+struct SyncShared<F> {
+    file: Mutex<Option<F>>,
     stop: AtomicBool,
     wake: Condvar,
 }
 
-impl Syncer {
-    fn start(interval: Duration) -> Syncer {
-        let shared = Arc::new(SyncShared {
+impl<F: StorageFile> Syncer<F> {
+    fn start(interval: Duration) -> Syncer<F> {
+        let shared = Arc::new(SyncShared::<F> {
             file: Mutex::new(None),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
@@ -700,7 +733,7 @@ impl Syncer {
         Syncer { shared, thread }
     }
 
-    fn watch(&self, file: File) {
+    fn watch(&self, file: F) {
         *self.shared.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
     }
 
