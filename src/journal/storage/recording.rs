@@ -587,6 +587,16 @@ impl Model {
         }
     }
 
+    /// The pages written since their file's last barrier, by current file name: the only
+    /// pages a crash image may differ in from the durable image.
+    pub fn unsynced_pages(&self) -> BTreeMap<String, BTreeSet<u64>> {
+        self.names
+            .iter()
+            .map(|(name, id)| (name.clone(), self.files[id].dirty.clone()))
+            .filter(|(_, pages)| !pages.is_empty())
+            .collect()
+    }
+
     /// Whether `name` is durable under that name, with its content fully synced.
     pub fn is_durable(&self, name: &str) -> bool {
         self.durable_names.get(name).is_some_and(|id| {
