@@ -99,6 +99,26 @@ struct Run {
     final_files: BTreeMap<String, Vec<u8>>,
     /// Where each frame's record lies: seq → (segment file stem, start, end).
     layout: BTreeMap<u64, (String, u64, u64)>,
+    /// Frames already on disk when recording started.
+    initial: Vec<u64>,
+    /// Operations that only describe the directory recording started from (no crash
+    /// point among them).
+    setup: usize,
+}
+
+/// An operation in a violation message (without its bytes).
+fn describe(op: &Op) -> String {
+    match op {
+        Op::Adopt { name, .. } => format!("adopt {name}"),
+        Op::Create { name, .. } => format!("create {name}"),
+        Op::Write { id, offset, bytes } => format!("write file {id} @{offset} +{}", bytes.len()),
+        Op::SetLen { id, len } => format!("set_len file {id} {len}"),
+        Op::Sync { id } => format!("sync file {id}"),
+        Op::Flush { id, offset, len } => format!("msync file {id} @{offset} +{len}"),
+        Op::Rename { from, to } => format!("rename {from} -> {to}"),
+        Op::Remove { name } => format!("remove {name}"),
+        Op::SyncDir => "sync dir".into(),
+    }
 }
 
 /// The byte range of every frame record in the finished journal (up to the next record,
@@ -132,7 +152,7 @@ fn append(w: &mut JournalWriter<Recording>, rec: &Recording, run: &mut Vec<(u64,
 
 /// Frames with rolls, barriers every few frames, a GAP, a NOTE, an explicit seal.
 fn record(dir: &Path) -> Run {
-    let rec = Recording::new(dir);
+    let rec = Recording::new(dir).expect("recording");
     let mut w = JournalWriter::open_with(rec.clone(), config(dir), format()).expect("open");
     let mut appended = Vec::new();
     for i in 0..FRAMES {
@@ -160,9 +180,20 @@ fn record(dir: &Path) -> Run {
         }
     }
     w.close().expect("close");
+    finish(dir, &rec, appended, Vec::new(), 0)
+}
+
+fn finish(
+    dir: &Path,
+    rec: &Recording,
+    appended: Vec<(u64, usize)>,
+    initial: Vec<u64>,
+    setup: usize,
+) -> Run {
     let final_files = std::fs::read_dir(dir)
         .expect("live dir")
         .map(|e| e.expect("entry").path())
+        .filter(|p| p.is_file())
         .map(|p| {
             let name = p.file_name().unwrap().to_string_lossy().into_owned();
             (name, std::fs::read(&p).expect("read"))
@@ -173,7 +204,29 @@ fn record(dir: &Path) -> Run {
         appended,
         final_files,
         layout: layout(dir),
+        initial,
+        setup,
     }
+}
+
+/// A second generation: recovery of a crash image on the recording storage, then six
+/// more frames with a barrier after the third, and a seal.
+fn record_recovery(dir: &Path) -> Run {
+    let mut fig = Figures::default();
+    let (kept, _) = read_all(dir, "second generation start", &mut fig);
+    assert!(fig.violations.is_empty(), "{:?}", fig.violations);
+    let rec = Recording::new(dir).expect("recording");
+    let setup = rec.op_count();
+    let mut w = JournalWriter::open_with(rec.clone(), config(dir), format()).expect("recovery");
+    let mut appended = Vec::new();
+    for i in 0..6 {
+        append(&mut w, &rec, &mut appended);
+        if i == 2 {
+            w.sync().expect("sync");
+        }
+    }
+    w.close().expect("close");
+    finish(dir, &rec, appended, kept.into_iter().collect(), setup)
 }
 
 #[derive(Debug, Default)]
@@ -316,67 +369,130 @@ fn check_image(
     lost
 }
 
-/// Runs `images` crash images spread over every crash point; `strict` uses a medium
-/// without atomic sectors (then synced frames may be lost, everything else holds).
+/// One campaign: the crash model, the randomness and the figures.
+struct Campaign {
+    kind: CrashModel,
+    rng: Rng,
+    work: tempfile::TempDir,
+    fig: Figures,
+    /// Synced frames lost (only allowed on non-atomic sectors).
+    lost: u64,
+}
+
+impl Campaign {
+    fn strict(&self) -> bool {
+        !self.kind.atomic_sectors
+    }
+
+    /// Crashes `run` after each of its operations, `per_point` images each; returns one
+    /// image with an active segment every `keep_every` points (for a second generation).
+    fn crash_run(
+        &mut self,
+        run: &Run,
+        label: &str,
+        per_point: u64,
+        keep_every: usize,
+    ) -> Vec<Image> {
+        let mut model = Model::new();
+        let mut kept = Vec::new();
+        for (k, op) in run.ops.iter().enumerate() {
+            model.apply(op);
+            if k + 1 < run.setup {
+                continue;
+            }
+            self.fig.crash_points += 1;
+            let barrier = model.last_barrier();
+            let durable: Vec<u64> = run
+                .initial
+                .iter()
+                .copied()
+                .chain(
+                    run.appended
+                        .iter()
+                        .filter(|(_, n)| barrier.is_some_and(|b| *n <= b))
+                        .map(|(s, _)| *s),
+                )
+                .collect();
+            let unsynced = self.strict().then(|| model.unsynced_pages());
+            for i in 0..per_point {
+                let img_seed = self.rng.next_u64();
+                let img = model.crash(self.kind, &mut Rng::new(img_seed));
+                let dir: PathBuf = self.work.path().join(format!("{label}-{k}-{i}"));
+                let what = format!(
+                    "{label}: crash after op {k} ({}), image seed {img_seed:#x}",
+                    describe(op)
+                );
+                self.lost += check_image(
+                    &img,
+                    run,
+                    &durable,
+                    unsynced.as_ref(),
+                    &dir,
+                    &what,
+                    &mut self.fig,
+                );
+                self.fig.images += 1;
+                if self.fig.violations.len() > 20 {
+                    return kept;
+                }
+                let _ = std::fs::remove_dir_all(&dir);
+                // The first image with an active segment in each window of points.
+                if kept.len().saturating_mul(keep_every) <= k
+                    && img.files.iter().any(|(n, _)| n.ends_with(".active"))
+                {
+                    kept.push(img);
+                }
+            }
+        }
+        kept
+    }
+}
+
+/// Runs about `images` crash images: two thirds over every operation of a recorded run,
+/// one third over second-generation runs, each of which starts from one of those images,
+/// recovers it on the recording storage and captures on (so crashes during recovery and
+/// right after it are covered too). `strict` uses a medium without atomic sectors (then
+/// synced frames may be lost, everything else must hold).
 fn campaign(images: u64, strict: bool, seed: u64) -> Figures {
+    let mut c = Campaign {
+        kind: CrashModel {
+            atomic_sectors: !strict,
+        },
+        rng: Rng::new(seed),
+        work: scratch(),
+        fig: Figures::default(),
+        lost: 0,
+    };
     let live = scratch();
     let run = record(live.path());
-    let work = scratch();
-    let mut fig = Figures::default();
-    let points = run.ops.len();
-    let per_point = images.div_ceil(points as u64).max(1);
-    let model_kind = CrashModel {
-        atomic_sectors: !strict,
-    };
-    let mut model = Model::new();
-    let mut rng = Rng::new(seed);
-    let mut lost_durable = 0u64;
-    for (k, op) in run.ops.iter().enumerate() {
-        model.apply(op);
-        fig.crash_points += 1;
-        let durable: Vec<u64> = match model.last_barrier() {
-            Some(b) => run
-                .appended
-                .iter()
-                .filter(|(_, n)| *n <= b)
-                .map(|(s, _)| *s)
-                .collect(),
-            None => Vec::new(),
-        };
-        for i in 0..per_point {
-            let img_seed = rng.next_u64();
-            let img = model.crash(model_kind, &mut Rng::new(img_seed));
-            let dir: PathBuf = work.path().join(format!("{k}-{i}"));
-            let what = format!("crash after op {k} ({op:?}), image seed {img_seed:#x}")
-                .chars()
-                .take(200)
-                .collect::<String>();
-            let before = fig.violations.len();
-            let unsynced = strict.then(|| model.unsynced_pages());
-            lost_durable += check_image(
-                &img,
-                &run,
-                &durable,
-                unsynced.as_ref(),
-                &dir,
-                &what,
-                &mut fig,
-            );
-            fig.images += 1;
-            if fig.violations.len() > before && fig.violations.len() > 20 {
-                return fig;
-            }
-            let _ = std::fs::remove_dir_all(&dir);
-        }
+    let per_point = (images * 2 / 3).div_ceil(run.ops.len() as u64).max(1);
+    let starts = c.crash_run(&run, "gen1", per_point, 12);
+    let mut second = Vec::new();
+    for (i, img) in starts.iter().enumerate() {
+        let dir = live.path().join(format!("gen2-{i}"));
+        img.materialize(&dir).expect("materialize");
+        second.push(record_recovery(&dir));
     }
+    let ops: usize = second.iter().map(|r| r.ops.len()).sum();
+    let per_point = (images / 3).div_ceil(ops.max(1) as u64).max(1);
+    for (i, run) in second.iter().enumerate() {
+        if c.fig.violations.len() > 20 {
+            break;
+        }
+        c.crash_run(run, &format!("gen2.{i}"), per_point, usize::MAX);
+    }
+    println!(
+        "{} second-generation runs (recovery on the recording storage, then capture)",
+        second.len()
+    );
     if strict {
         println!(
-            "non-atomic sectors: {lost_durable} synced frames lost over {} images, each \
-             sharing a page with a record written after the barrier",
-            fig.images
+            "non-atomic sectors: {} synced frames lost over {} images, each sharing a page \
+             with a record written after the barrier",
+            c.lost, c.fig.images
         );
     }
-    fig
+    c.fig
 }
 
 fn images_wanted(default: u64) -> u64 {

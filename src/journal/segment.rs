@@ -197,8 +197,16 @@ impl<S: Storage> ActiveSegment<S> {
 
     /// Whether a record with `payload_len` bytes fits, leaving room for the footer.
     pub fn has_room(&self, payload_len: usize) -> bool {
-        let after = align_up(self.end + (RECORD_HEADER_LEN + payload_len) as u64);
-        after + footer_space(self.entries.len() + 1) <= self.map.mapped_len()
+        self.has_room_for(&[payload_len])
+    }
+
+    /// Whether records with these payload lengths fit one after the other, leaving room
+    /// for the footer.
+    pub fn has_room_for(&self, payload_lens: &[usize]) -> bool {
+        let after = payload_lens.iter().fold(self.end, |at, &len| {
+            align_up(at + (RECORD_HEADER_LEN + len) as u64)
+        });
+        after + footer_space(self.entries.len() + payload_lens.len()) <= self.map.mapped_len()
     }
 
     /// Keeps the process's resident memory small: the pages of records already written

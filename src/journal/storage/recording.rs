@@ -12,8 +12,10 @@
 //! - for each directory change since the last directory sync: happened or not (a rename
 //!   is atomic; an operation whose source name does not exist then is skipped).
 //!
-//! Only what the writer does through the seam is recorded: files it opens are adopted as
-//! they are on disk (taken as durable); files it never touches are not in the images.
+//! Only what the writer does through the seam is recorded: the files in the directory
+//! when recording starts, and any it opens later, are adopted as they are on disk (taken
+//! as durable); files made outside the seam (the lock, a recovery's `.tail` copy) are not
+//! in the images.
 //! Syncs are not passed to the real files (durability is the model's business, and the
 //! tests stay fast). Test support: hidden from the docs, not part of the stable API.
 
@@ -99,12 +101,38 @@ pub struct Recording {
 }
 
 impl Recording {
-    /// Records operations on the files of `dir`.
-    pub fn new(dir: &Path) -> Recording {
-        Recording {
+    /// Records operations on the files of `dir`. The regular files already there are
+    /// adopted as they are (taken as durable).
+    pub fn new(dir: &Path) -> io::Result<Recording> {
+        let rec = Recording {
             dir: dir.to_path_buf(),
             log: Arc::new(Mutex::new(Log::default())),
+        };
+        if dir.is_dir() {
+            let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)?
+                .map(|e| e.map(|e| e.path()))
+                .collect::<io::Result<_>>()?;
+            paths.sort();
+            for path in paths.iter().filter(|p| p.is_file()) {
+                rec.adopt(path)?;
+            }
         }
+        Ok(rec)
+    }
+
+    /// The id of the file at `path`, adopting it into the log if it is new to us.
+    fn adopt(&self, path: &Path) -> io::Result<FileId> {
+        let name = self.name(path)?;
+        let mut log = self.lock();
+        if let Some(&id) = log.names.get(&name) {
+            return Ok(id);
+        }
+        let bytes = std::fs::read(path)?;
+        let id = log.next_id;
+        log.next_id += 1;
+        log.names.insert(name.clone(), id);
+        log.ops.push(Op::Adopt { name, id, bytes });
+        Ok(id)
     }
 
     fn lock(&self) -> MutexGuard<'_, Log> {
@@ -168,21 +196,8 @@ impl Storage for Recording {
     }
 
     fn open_rw(&self, path: &Path) -> io::Result<RecFile> {
-        let name = self.name(path)?;
         let file = OpenOptions::new().read(true).write(true).open(path)?;
-        let mut log = self.lock();
-        let id = match log.names.get(&name) {
-            Some(&id) => id,
-            None => {
-                let bytes = std::fs::read(path)?;
-                let id = log.next_id;
-                log.next_id += 1;
-                log.names.insert(name.clone(), id);
-                log.ops.push(Op::Adopt { name, id, bytes });
-                id
-            }
-        };
-        drop(log);
+        let id = self.adopt(path)?;
         Ok(self.handle(id, file))
     }
 
