@@ -785,3 +785,76 @@ impl<F: StorageFile> Syncer<F> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frame::{Cfa, Packing};
+    use crate::journal::reader::Journal;
+
+    fn format() -> PixelFormat {
+        PixelFormat {
+            fourcc: *b"TEST",
+            width: 32,
+            height: 32,
+            stride: 32,
+            bit_depth: 8,
+            cfa: Cfa::Rggb,
+            packing: Packing::U8,
+        }
+    }
+
+    fn meta(i: u64) -> FrameMeta {
+        FrameMeta {
+            seq: 0,
+            time_utc_ns: 1_795_996_800_000_000_000 + i as i64 * 1_000_000_000,
+            exposure_us: 1000,
+            gain_milli: 1000,
+            driver_seq: i as u32,
+            driver_ts_ns: i,
+        }
+    }
+
+    #[test]
+    fn first_frame_after_restart_rolls_when_it_and_the_restart_gap_do_not_both_fit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(dir.path());
+        cfg.segment_bytes = 32 << 10;
+        cfg.zstd_level = 0;
+        cfg.budget.reserve_bytes = 0;
+        let frame = vec![7u8; 1024];
+        let mut w = JournalWriter::open(cfg.clone(), format()).unwrap();
+        w.append_frame(&meta(0), &frame).unwrap();
+        let stored = w.stats().stored_bytes as usize;
+        let gap = restart_gap(0, 0).encode().len();
+        // Fill with frames, then small notes, until the next frame fits alone but not
+        // after a restart GAP.
+        let mut i = 1;
+        loop {
+            let a = w.active.as_ref().unwrap();
+            if a.has_room(stored) && !a.has_room_for(&[gap, stored]) {
+                break;
+            }
+            assert!(a.has_room(stored), "stepped past the window");
+            if a.has_room_for(&[gap, stored, stored]) {
+                w.append_frame(&meta(i), &frame).unwrap();
+                i += 1;
+            } else {
+                w.append_note(0, "pad").unwrap();
+            }
+        }
+        drop(w); // an unclean shutdown: not sealed
+        let mut w = JournalWriter::open(cfg, format()).unwrap();
+        assert!(w.active.is_some(), "the segment is resumed");
+        w.append_frame(&meta(i), &frame).unwrap();
+        w.close().unwrap();
+        let j = Journal::open(dir.path()).unwrap();
+        assert!(j.all_damage().is_empty(), "{:?}", j.all_damage());
+        assert_eq!(j.frames().len() as u64, i + 1);
+        assert_eq!(
+            j.segments.len(),
+            2,
+            "the first frame after the restart rolled"
+        );
+    }
+}
