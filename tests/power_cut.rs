@@ -151,15 +151,25 @@ fn append(w: &mut JournalWriter<Recording>, rec: &Recording, run: &mut Vec<(u64,
 }
 
 /// Frames with rolls, barriers every few frames, a GAP, a NOTE, an explicit seal.
-fn record(dir: &Path) -> Run {
+/// Schedule 0 syncs after frames 2 and 5 of every 7; other schedules sync after a random
+/// third of the frames and add random NOTEs, so barriers fall at other places in pages.
+fn record(dir: &Path, schedule: u64) -> Run {
     let rec = Recording::new(dir).expect("recording");
     let mut w = JournalWriter::open_with(rec.clone(), config(dir), format()).expect("open");
     let mut appended = Vec::new();
+    let mut rng = Rng::new(schedule);
     for i in 0..FRAMES {
         append(&mut w, &rec, &mut appended);
-        match i % 7 {
-            2 | 5 => w.sync().expect("sync"),
-            _ => {}
+        let sync = match schedule {
+            0 => matches!(i % 7, 2 | 5),
+            _ => rng.below(3) == 0,
+        };
+        if sync {
+            w.sync().expect("sync");
+        }
+        if schedule != 0 && rng.below(8) == 0 {
+            w.append_note(T0 + i as i64, &"n".repeat(rng.below(300) as usize))
+                .expect("note");
         }
         if i == 9 {
             let gap = Gap {
@@ -463,27 +473,37 @@ fn campaign(images: u64, strict: bool, seed: u64) -> Figures {
         fig: Figures::default(),
         lost: 0,
     };
-    let live = scratch();
-    let run = record(live.path());
-    let per_point = (images * 2 / 3).div_ceil(run.ops.len() as u64).max(1);
-    let starts = c.crash_run(&run, "gen1", per_point, 12);
-    let mut second = Vec::new();
-    for (i, img) in starts.iter().enumerate() {
-        let dir = live.path().join(format!("gen2-{i}"));
-        img.materialize(&dir).expect("materialize");
-        second.push(record_recovery(&dir));
-    }
-    let ops: usize = second.iter().map(|r| r.ops.len()).sum();
-    let per_point = (images / 3).div_ceil(ops.max(1) as u64).max(1);
-    for (i, run) in second.iter().enumerate() {
+    // One recorded run (schedule) per 2000 images.
+    let schedules = (images / 2000).max(1);
+    let images = images / schedules;
+    let mut second_runs = 0;
+    for schedule in 0..schedules {
+        let live = scratch();
+        let run = record(live.path(), schedule);
+        let per_point = (images * 2 / 3).div_ceil(run.ops.len() as u64).max(1);
+        let starts = c.crash_run(&run, &format!("s{schedule}"), per_point, 12);
+        let mut second = Vec::new();
+        for (i, img) in starts.iter().enumerate() {
+            let dir = live.path().join(format!("gen2-{i}"));
+            img.materialize(&dir).expect("materialize");
+            second.push(record_recovery(&dir));
+        }
+        let ops: usize = second.iter().map(|r| r.ops.len()).sum();
+        let per_point = (images / 3).div_ceil(ops.max(1) as u64).max(1);
+        for (i, run) in second.iter().enumerate() {
+            if c.fig.violations.len() > 20 {
+                break;
+            }
+            c.crash_run(run, &format!("s{schedule} gen2.{i}"), per_point, usize::MAX);
+        }
+        second_runs += second.len();
         if c.fig.violations.len() > 20 {
             break;
         }
-        c.crash_run(run, &format!("gen2.{i}"), per_point, usize::MAX);
     }
     println!(
-        "{} second-generation runs (recovery on the recording storage, then capture)",
-        second.len()
+        "{schedules} recorded runs, {second_runs} second-generation runs (recovery on the \
+         recording storage, then capture)"
     );
     if strict {
         println!(
@@ -545,7 +565,7 @@ fn recorded_run_replays_to_the_live_directory() {
     // The model's view with nothing lost must be exactly what the writer left on disk:
     // checks that the recording saw every change the writer made.
     let live = scratch();
-    let run = record(live.path());
+    let run = record(live.path(), 1);
     let mut model = Model::new();
     for op in &run.ops {
         model.apply(op);

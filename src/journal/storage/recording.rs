@@ -335,7 +335,9 @@ pub enum Fate {
     New,
     /// The write never reached the disk.
     Old,
-    /// The page reads as zeros (see [`CrashModel::atomic_sectors`] for which sectors).
+    /// The page reads as zeros: every sector with atomic sectors except those holding
+    /// durable data (which keep it), so on preallocated zero-filled space it reads as
+    /// `Old`; without atomic sectors the whole page, durable data included.
     Zeroed,
     /// Each 512-byte sector independently old or new.
     Torn,
