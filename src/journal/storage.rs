@@ -1,6 +1,6 @@
 //! The storage seam: everything the journal writer does to segment files and to the
 //! journal directory, as three small traits, so that a test can record those operations
-//! and replay them as a power cut would leave them ([`recording`]).
+//! and replay them as a power cut would leave them (`storage::recording`, test support).
 //!
 //! Owns: the list of operations capture relies on, and [`Fs`], the real implementation
 //! (a preallocated shared mapping from [`super::mmap`], `std::fs` and `rustix`), which is
@@ -18,6 +18,8 @@
 //!
 //! Reading is not part of the seam: readers and crash recovery read the real files.
 
+/// Test support (power-cut simulation): not part of the stable API.
+#[doc(hidden)]
 pub mod recording;
 
 use std::fs::{File, OpenOptions};
