@@ -4,6 +4,8 @@
 //! - [`format`]: the bytes (headers, records, footer, trailer, names), pure functions.
 //! - [`codec`]: payload transforms and zstd.
 //! - [`mmap`]: the only unsafe code (mappings and their contract).
+//! - [`storage`]: the seam between the writer and the file system (real, or recorded
+//!   for power-cut tests).
 //! - [`segment`]: one active segment being appended and sealed.
 //! - [`writer`]: the journal writer (lock, recovery, rolling, retention, syncing).
 //! - [`ring`]: the retention policy.
@@ -21,6 +23,7 @@ pub mod recovery;
 pub mod repair;
 pub mod ring;
 pub mod segment;
+pub mod storage;
 pub mod writer;
 
 pub use error::{Damage, JournalError};

@@ -5,9 +5,11 @@
 //! mid-append never leaves a record whose header is valid over a partial payload; space
 //! for the footer and trailer is always kept free, so sealing never fails for lack of room;
 //! after `seal` returns, the `.seg` file and its directory entry are durable.
+//!
+//! All file and directory operations go through a [`Storage`] (the real file system by
+//! default), so power-cut tests can record them.
 
-use std::fs::{self, File, OpenOptions};
-use std::io::Write;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use super::error::JournalError;
@@ -15,17 +17,18 @@ use super::format::{
     align_up, encode_footer, IndexEntry, Kind, RecordHeader, SegmentHeader, SegmentName,
     SegmentState, Trailer, HEADER_LEN, INDEX_ENTRY_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
 };
-use super::mmap::WriteMap;
+use super::storage::{Fs, Storage, StorageFile, StorageMap};
 
 /// Written bytes are released from our page tables in steps of this size.
 const RELEASE_STEP: u64 = 32 << 20;
 
 /// The segment being appended.
-pub struct ActiveSegment {
+pub struct ActiveSegment<S: Storage = Fs> {
+    storage: S,
     dir: PathBuf,
     path: PathBuf,
-    file: File,
-    map: WriteMap,
+    file: S::File,
+    map: <S::File as StorageFile>::Map,
     header: SegmentHeader,
     /// Offset of the next record.
     end: u64,
@@ -47,34 +50,50 @@ pub fn capacity_for(payload: u64) -> u64 {
 }
 
 impl ActiveSegment {
-    /// Creates segment `header.segno` with `capacity` preallocated bytes and makes it the
-    /// active segment: `.tmp`, fallocate, header, sync, rename `.active`, sync directory.
+    /// [`create_with`](Self::create_with) on the real file system.
     pub fn create(
         dir: &Path,
         header: SegmentHeader,
         capacity: u64,
     ) -> Result<ActiveSegment, JournalError> {
+        ActiveSegment::create_with(&Fs, dir, header, capacity)
+    }
+}
+
+impl<S: Storage> ActiveSegment<S> {
+    /// Creates segment `header.segno` with `capacity` preallocated bytes and makes it the
+    /// active segment: `.tmp`, fallocate, header, sync, rename `.active`, sync directory.
+    pub fn create_with(
+        storage: &S,
+        dir: &Path,
+        header: SegmentHeader,
+        capacity: u64,
+    ) -> Result<ActiveSegment<S>, JournalError> {
         let stem = SegmentName::stem(header.segno, header.created_ns);
         let tmp = dir.join(format!("{stem}.{}", SegmentState::Tmp.extension()));
         let path = dir.join(format!("{stem}.{}", SegmentState::Active.extension()));
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
+        let file = storage
+            .create_new(&tmp)
             .map_err(JournalError::io("creating segment", &tmp))?;
-        let made = preallocate(&file, capacity)
-            .and_then(|()| (&file).write_all(&header.encode()))
+        let made = file
+            .preallocate(capacity)
+            .and_then(|()| file.write_bytes(&header.encode(), 0))
             .and_then(|()| file.sync_all());
         if let Err(e) = made {
-            let _ = fs::remove_file(&tmp);
+            let _ = storage.remove_file(&tmp);
             return Err(JournalError::io("preallocating segment", &tmp)(e));
         }
-        fs::rename(&tmp, &path).map_err(JournalError::io("renaming segment", &tmp))?;
-        sync_dir(dir)?;
-        let map =
-            WriteMap::new(&file, capacity).map_err(JournalError::io("mapping segment", &path))?;
+        storage
+            .rename(&tmp, &path)
+            .map_err(JournalError::io("renaming segment", &tmp))?;
+        storage
+            .sync_dir(dir)
+            .map_err(JournalError::io("syncing directory", dir))?;
+        let map = file
+            .map(capacity)
+            .map_err(JournalError::io("mapping segment", &path))?;
         Ok(ActiveSegment {
+            storage: storage.clone(),
             dir: dir.to_path_buf(),
             path,
             file,
@@ -91,25 +110,25 @@ impl ActiveSegment {
     /// Continues an existing `.active` segment whose valid records end at `end` and whose
     /// bytes from `end` on are zero (crash recovery has made sure of both).
     pub fn resume(
+        storage: &S,
         dir: &Path,
         path: PathBuf,
         header: SegmentHeader,
         end: u64,
         entries: Vec<IndexEntry>,
-    ) -> Result<ActiveSegment, JournalError> {
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .open(&path)
+    ) -> Result<ActiveSegment<S>, JournalError> {
+        let file = storage
+            .open_rw(&path)
             .map_err(JournalError::io("opening segment", &path))?;
         let capacity = file
-            .metadata()
-            .map_err(JournalError::io("reading size of", &path))?
-            .len();
+            .size()
+            .map_err(JournalError::io("reading size of", &path))?;
         // Re-assert the allocation: the file may have been copied sparse.
-        preallocate(&file, capacity).map_err(JournalError::io("preallocating segment", &path))?;
-        let map =
-            WriteMap::new(&file, capacity).map_err(JournalError::io("mapping segment", &path))?;
+        file.preallocate(capacity)
+            .map_err(JournalError::io("preallocating segment", &path))?;
+        let map = file
+            .map(capacity)
+            .map_err(JournalError::io("mapping segment", &path))?;
         let next_seq = entries
             .iter()
             .rev()
@@ -120,6 +139,7 @@ impl ActiveSegment {
             .find(|e| e.kind == Kind::Frame)
             .map(|e| e.time_ns);
         Ok(ActiveSegment {
+            storage: storage.clone(),
             dir: dir.to_path_buf(),
             path,
             file,
@@ -165,11 +185,11 @@ impl ActiveSegment {
     }
 
     pub fn capacity(&self) -> u64 {
-        self.map.len()
+        self.map.mapped_len()
     }
 
     /// A clone of the file handle, for the background syncer.
-    pub fn file_handle(&self) -> Result<File, JournalError> {
+    pub fn file_handle(&self) -> Result<S::File, JournalError> {
         self.file
             .try_clone()
             .map_err(JournalError::io("duplicating handle of", &self.path))
@@ -177,8 +197,16 @@ impl ActiveSegment {
 
     /// Whether a record with `payload_len` bytes fits, leaving room for the footer.
     pub fn has_room(&self, payload_len: usize) -> bool {
-        let after = align_up(self.end + (RECORD_HEADER_LEN + payload_len) as u64);
-        after + footer_space(self.entries.len() + 1) <= self.map.len()
+        self.has_room_for(&[payload_len])
+    }
+
+    /// Whether records with these payload lengths fit one after the other, leaving room
+    /// for the footer.
+    pub fn has_room_for(&self, payload_lens: &[usize]) -> bool {
+        let after = payload_lens.iter().fold(self.end, |at, &len| {
+            align_up(at + (RECORD_HEADER_LEN + len) as u64)
+        });
+        after + footer_space(self.entries.len() + payload_lens.len()) <= self.map.mapped_len()
     }
 
     /// Keeps the process's resident memory small: the pages of records already written
@@ -250,6 +278,7 @@ impl ActiveSegment {
             .flush_range(0, len)
             .map_err(JournalError::io("syncing segment", &self.path))?;
         let ActiveSegment {
+            storage,
             dir,
             path,
             file,
@@ -267,8 +296,12 @@ impl ActiveSegment {
             header.created_ns,
             SegmentState::Sealed,
         ));
-        fs::rename(&path, &sealed).map_err(JournalError::io("renaming segment", &path))?;
-        sync_dir(&dir)?;
+        storage
+            .rename(&path, &sealed)
+            .map_err(JournalError::io("renaming segment", &path))?;
+        storage
+            .sync_dir(&dir)
+            .map_err(JournalError::io("syncing directory", &dir))?;
         Ok(sealed)
     }
 }
