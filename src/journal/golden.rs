@@ -93,7 +93,7 @@ fn append_frames(
     for i in frames {
         let meta = SimSky::render(&sim(), i, &mut raw);
         let h = frame_record(&meta, &raw, &mut payload);
-        let seq = seg.append(h, &payload);
+        let seq = seg.append(h, &payload).expect("append");
         list.frame(file, seq, &meta, &raw);
     }
 }
@@ -121,7 +121,8 @@ pub fn write(dir: &Path) {
     let name = "00000000-20261124T000000Z.seg";
     let mut seg = ActiveSegment::create(dir, header(0, 0), 64 * 1024).expect("create");
     let note = b"source=golden: simulated sky, tiny preset, seed 7";
-    seg.append(RecordHeader::meta_record(Kind::Note, 0, T0, note, 0), note);
+    seg.append(RecordHeader::meta_record(Kind::Note, 0, T0, note, 0), note)
+        .expect("append");
     append_frames(&mut seg, name, 0..6, &mut list);
     seg.seal(T0 + MIN / 2).expect("seal");
 
@@ -147,13 +148,14 @@ pub fn write(dir: &Path) {
     seg.append(
         RecordHeader::meta_record(Kind::Gap, 0, gap.start_ns, &payload, 0),
         &payload,
-    );
+    )
+    .expect("append");
     let mut raw = Vec::new();
     let mut stored = Vec::new();
     for i in 14..16 {
         let meta = SimSky::render(&sim(), i, &mut raw);
         let h = frame_record(&meta, &raw, &mut stored);
-        let seq = seg.append(h, &stored);
+        let seq = seg.append(h, &stored).expect("append");
         list.frame(name, seq, &meta, &raw);
     }
     seg.seal(T0 + 3 * MIN).expect("seal");

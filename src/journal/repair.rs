@@ -149,7 +149,7 @@ fn rewrite_if_damaged(
     header.salt = header.salt.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut active = ActiveSegment::create(dir, header, capacity)?;
     for (h, payload) in &intact {
-        active.append_copy(*h, payload);
+        active.append_copy(*h, payload)?;
     }
     let sealed = active.seal(now_ns())?;
     Ok(Some((sealed, intact.len() as u64, dropped, aside)))

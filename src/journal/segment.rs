@@ -1,5 +1,5 @@
 //! One active segment being appended: creation (`.tmp` → `.active`), appends into the
-//! preallocated mapping, and sealing (footer, trailer, truncate, sync, rename to `.seg`).
+//! preallocated file (positional writes), and sealing (footer, trailer, truncate, sync, rename to `.seg`).
 //!
 //! Promises: a record is written payload first and header last, so a process killed
 //! mid-append never leaves a record whose header is valid over a partial payload; space
@@ -19,9 +19,6 @@ use super::format::{
 };
 use super::storage::{Fs, Storage, StorageFile, StorageMap};
 
-/// Written bytes are released from our page tables in steps of this size.
-const RELEASE_STEP: u64 = 32 << 20;
-
 /// The segment being appended.
 pub struct ActiveSegment<S: Storage = Fs> {
     storage: S,
@@ -35,8 +32,6 @@ pub struct ActiveSegment<S: Storage = Fs> {
     entries: Vec<IndexEntry>,
     next_seq: u64,
     first_frame_ns: Option<i64>,
-    /// Bytes before this offset have been dropped from our page tables.
-    released: u64,
 }
 
 /// Bytes the footer record and trailer need for `entries` index entries.
@@ -91,7 +86,7 @@ impl<S: Storage> ActiveSegment<S> {
             .map_err(JournalError::io("syncing directory", dir))?;
         let map = file
             .map(capacity)
-            .map_err(JournalError::io("mapping segment", &path))?;
+            .map_err(JournalError::io("opening the write area of", &path))?;
         Ok(ActiveSegment {
             storage: storage.clone(),
             dir: dir.to_path_buf(),
@@ -103,7 +98,6 @@ impl<S: Storage> ActiveSegment<S> {
             end: HEADER_LEN as u64,
             entries: Vec::new(),
             first_frame_ns: None,
-            released: 0,
         })
     }
 
@@ -128,7 +122,7 @@ impl<S: Storage> ActiveSegment<S> {
             .map_err(JournalError::io("preallocating segment", &path))?;
         let map = file
             .map(capacity)
-            .map_err(JournalError::io("mapping segment", &path))?;
+            .map_err(JournalError::io("opening the write area of", &path))?;
         let next_seq = entries
             .iter()
             .rev()
@@ -149,7 +143,6 @@ impl<S: Storage> ActiveSegment<S> {
             entries,
             next_seq,
             first_frame_ns,
-            released: 0,
         })
     }
 
@@ -209,46 +202,47 @@ impl<S: Storage> ActiveSegment<S> {
         after + footer_space(self.entries.len() + payload_lens.len()) <= self.map.mapped_len()
     }
 
-    /// Keeps the process's resident memory small: the pages of records already written
-    /// are dropped from our mapping (they stay in the page cache and reach the disk).
-    fn release_written(&mut self) {
-        if self.end - self.released >= RELEASE_STEP {
-            self.map.release(self.released, self.end - self.released);
-            self.released = self.end / 4096 * 4096;
-        }
-    }
-
     /// Appends a record. `header.seq` is overwritten with the segment's next seq; the
     /// caller has checked [`has_room`](Self::has_room). Returns the record's seq.
-    pub fn append(&mut self, mut header: RecordHeader, payload: &[u8]) -> u64 {
+    pub fn append(
+        &mut self,
+        mut header: RecordHeader,
+        payload: &[u8],
+    ) -> Result<u64, JournalError> {
         header.seq = self.next_seq;
         header.stored_len = payload.len() as u32;
-        self.put(header, payload);
-        header.seq
+        self.put(header, payload)?;
+        Ok(header.seq)
     }
 
     /// Appends a record copied from another segment, keeping its seq (repair). The
     /// caller has checked [`has_room`](Self::has_room).
-    pub fn append_copy(&mut self, header: RecordHeader, payload: &[u8]) {
-        self.put(header, payload);
+    pub fn append_copy(
+        &mut self,
+        header: RecordHeader,
+        payload: &[u8],
+    ) -> Result<(), JournalError> {
+        self.put(header, payload)
     }
 
-    /// Writes a record (payload first, header last), bound to this segment's salt, and
-    /// indexes it.
-    fn put(&mut self, mut header: RecordHeader, payload: &[u8]) {
+    /// Writes a record (payload first, header last, so a reader never sees a header whose
+    /// payload is not there yet), bound to this segment's salt, and indexes it. On an
+    /// error nothing is indexed and the segment must not be appended to again.
+    fn put(&mut self, mut header: RecordHeader, payload: &[u8]) -> Result<(), JournalError> {
         debug_assert!(self.has_room(payload.len()));
         header.salt_lo = self.header.salt_lo();
         let offset = self.end;
         self.map
-            .write_at(offset + RECORD_HEADER_LEN as u64, payload);
-        self.map.write_at(offset, &header.encode());
+            .write_at(offset + RECORD_HEADER_LEN as u64, payload)
+            .and_then(|()| self.map.write_at(offset, &header.encode()))
+            .map_err(JournalError::io("writing a record to", &self.path))?;
         self.end = header.next_offset(offset);
-        self.release_written();
         self.entries.push(IndexEntry::of(offset, &header));
         if header.kind == Kind::Frame {
             self.next_seq = self.next_seq.max(header.seq + 1);
             self.first_frame_ns.get_or_insert(header.time_ns);
         }
+        Ok(())
     }
 
     /// Writes footer and trailer, truncates, syncs and renames to `.seg`. Returns the
@@ -264,15 +258,18 @@ impl<S: Storage> ActiveSegment<S> {
         );
         let footer_offset = self.end;
         self.map
-            .write_at(footer_offset + RECORD_HEADER_LEN as u64, &footer);
-        self.map.write_at(footer_offset, &fh.encode());
+            .write_at(footer_offset + RECORD_HEADER_LEN as u64, &footer)
+            .and_then(|()| self.map.write_at(footer_offset, &fh.encode()))
+            .map_err(JournalError::io("writing the footer of", &self.path))?;
         let trailer_at = fh.next_offset(footer_offset);
         let trailer = Trailer {
             footer_offset,
             entry_count: self.entries.len() as u64,
             salt_lo: self.header.salt_lo(),
         };
-        self.map.write_at(trailer_at, &trailer.encode());
+        self.map
+            .write_at(trailer_at, &trailer.encode())
+            .map_err(JournalError::io("writing the trailer of", &self.path))?;
         let len = trailer_at + TRAILER_LEN as u64;
         self.map
             .flush_range(0, len)
@@ -286,7 +283,7 @@ impl<S: Storage> ActiveSegment<S> {
             header,
             ..
         } = self;
-        drop(map); // unmap before truncating (mmap module contract)
+        drop(map); // the write area ends before the file is truncated
         file.set_len(len)
             .map_err(JournalError::io("truncating segment", &path))?;
         file.sync_all()

@@ -2,8 +2,8 @@
 //! and notes into the active segment, rolling segments on size and time, applying ring
 //! retention before each new segment, and recovering after an unclean shutdown.
 //!
-//! Durability promises: a process crash loses at most the record being written (the
-//! mapping is shared with the page cache); a power cut loses at most what was appended
+//! Durability promises: a process crash loses at most the record being written (what
+//! was written is in the page cache); a power cut loses at most what was appended
 //! since the last background sync (`sync_interval`, default 1 s) or [`JournalWriter::sync`],
 //! on disks with atomic 512-byte sectors (`tests/power_cut.rs` checks this on thousands of
 //! simulated crash images); sealed segments are durable once sealed. After an error the writer refuses further appends
@@ -260,7 +260,7 @@ impl<S: Storage> JournalWriter<S> {
         } else {
             let now = now_ns();
             if self.pending_restart.is_some() && active.has_room(4096) {
-                self.append_restart_gap(&mut active, now);
+                self.append_restart_gap(&mut active, now)?;
             }
             let sealed = active.seal(now)?;
             self.track_sealed(&sealed, header.segno)?;
@@ -268,13 +268,18 @@ impl<S: Storage> JournalWriter<S> {
         Ok(())
     }
 
-    fn append_restart_gap(&mut self, active: &mut ActiveSegment<S>, until_ns: i64) {
+    fn append_restart_gap(
+        &mut self,
+        active: &mut ActiveSegment<S>,
+        until_ns: i64,
+    ) -> Result<(), JournalError> {
         if let Some(start) = self.pending_restart.take() {
             let payload = restart_gap(start, until_ns).encode();
             let h = RecordHeader::meta_record(Kind::Gap, 0, start, &payload, 0);
-            active.append(h, &payload);
+            active.append(h, &payload)?;
             self.stats.gaps += 1;
         }
+        Ok(())
     }
 
     fn track_sealed(&mut self, path: &Path, segno: u64) -> Result<(), JournalError> {
@@ -437,9 +442,9 @@ impl<S: Storage> JournalWriter<S> {
         }
         let mut active = self.active.take().expect("a segment was just started");
         if let Some(t) = frame_ns {
-            self.append_restart_gap(&mut active, t);
+            self.append_restart_gap(&mut active, t)?;
         }
-        let seq = active.append(header, payload);
+        let seq = active.append(header, payload)?;
         self.next_seq = active.next_seq();
         self.active = Some(active);
         if self.cfg.sync_interval.is_zero() {
@@ -713,8 +718,7 @@ fn random_u64() -> u64 {
 }
 
 /// The background syncer: fdatasyncs the active segment every interval, so a power cut
-/// loses at most about one interval of frames. (On Linux, fdatasync writes back pages
-/// dirtied through a shared mapping.)
+/// loses at most about one interval of frames.
 struct Syncer<F> {
     shared: Arc<SyncShared<F>>,
     thread: Option<JoinHandle<()>>,

@@ -302,17 +302,12 @@ pub struct RecMap {
 }
 
 impl StorageMap for RecMap {
-    fn write_at(&mut self, offset: u64, bytes: &[u8]) {
-        assert!(
-            offset + bytes.len() as u64 <= self.len,
-            "write past the mapping"
-        );
-        self.file
-            .write_bytes(bytes, offset)
-            .expect("writing through the recording storage");
+    fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
+        if offset.saturating_add(bytes.len() as u64) > self.len {
+            return Err(super::past_the_area(offset, bytes.len(), self.len));
+        }
+        self.file.write_bytes(bytes, offset)
     }
-
-    fn release(&self, _offset: u64, _len: u64) {}
 
     fn flush_range(&self, offset: u64, len: u64) -> io::Result<()> {
         self.file.rec.push(Op::Flush {
