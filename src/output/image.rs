@@ -161,7 +161,7 @@ fn colour(img: &Image16, sixteen: bool) -> ExtendedColorType {
 }
 
 /// Samples scaled to 8 bits, channels kept.
-fn to_8bit(img: &Image16) -> Vec<u8> {
+pub(crate) fn to_8bit(img: &Image16) -> Vec<u8> {
     let max = u32::from(img.max_value()).max(1);
     img.data
         .iter()
@@ -192,7 +192,47 @@ fn encode_err(path: &Path) -> impl Fn(::image::ImageError) -> OutputError + '_ {
     }
 }
 
+/// An 8-bit display image, what a JPEG is encoded from: `channels` (1 or 3) interleaved
+/// bytes per pixel, row-major ([`crate::stack::tone::render_8bit`] makes one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image8 {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub data: Vec<u8>,
+}
+
+/// Writes an 8-bit display image as JPEG, then the sidecar if `meta.sidecar` is set: the
+/// same file [`write_image`] writes for the 16-bit image the 8 bits were scaled from.
+pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
+    let need = u64::from(img.width) * u64::from(img.height) * u64::from(img.channels);
+    if !(matches!(img.channels, 1 | 3) && need > 0 && need == img.data.len() as u64) {
+        return Err(OutputError::Shape {
+            width: img.width,
+            height: img.height,
+            channels: img.channels,
+            need,
+            got: img.data.len(),
+        });
+    }
+    encode_jpeg(path, img, meta)?;
+    if meta.sidecar {
+        write_sidecar(path, meta)?;
+    }
+    Ok(())
+}
+
 fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), OutputError> {
+    let img8 = Image8 {
+        width: img.width,
+        height: img.height,
+        channels: img.channels,
+        data: to_8bit(img),
+    };
+    encode_jpeg(path, &img8, meta)
+}
+
+fn encode_jpeg(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
     if img.width > 65_535 || img.height > 65_535 {
         return Err(OutputError::Unsupported {
             path: path.to_path_buf(),
@@ -203,7 +243,7 @@ fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), Outpu
             ),
         });
     }
-    let pixels = to_8bit(img);
+    let pixels = &img.data;
     let colour = if img.channels == 3 {
         jpeg_encoder::ColorType::Rgb
     } else {
@@ -217,7 +257,7 @@ fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), Outpu
         enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
         // EXIF is at most a few KiB; an error would only mean the sidecar carries it.
         let _ = enc.add_exif_metadata(&exif_tiff(meta));
-        enc.encode(&pixels, img.width as u16, img.height as u16, colour)
+        enc.encode(pixels, img.width as u16, img.height as u16, colour)
             .map_err(|e| OutputError::Unsupported {
                 path: path.to_path_buf(),
                 format: "JPEG",
@@ -517,6 +557,38 @@ pub(crate) mod tests {
         // And the pixels are there.
         let back = ::image::load_from_memory(&bytes).unwrap().into_rgb8();
         assert_eq!(back.dimensions(), (64, 48));
+    }
+
+    #[test]
+    fn jpeg8_is_the_same_file_as_the_16_bit_jpeg() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = meta();
+        meta.sidecar = true;
+        for channels in [1, 3] {
+            let img = pattern(37, 21, channels);
+            let (a, b) = (dir.path().join("a.jpg"), dir.path().join("b.jpg"));
+            write_image(&a, &img, OutputFormat::Jpeg, &meta).unwrap();
+            let img8 = Image8 {
+                width: img.width,
+                height: img.height,
+                channels,
+                data: to_8bit(&img),
+            };
+            write_jpeg8(&b, &img8, &meta).unwrap();
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            assert_eq!(
+                std::fs::read(sidecar_path(&a)).unwrap(),
+                std::fs::read(sidecar_path(&b)).unwrap()
+            );
+        }
+        let bad = Image8 {
+            width: 4,
+            height: 4,
+            channels: 3,
+            data: vec![0; 5],
+        };
+        let err = write_jpeg8(&dir.path().join("c.jpg"), &bad, &meta).unwrap_err();
+        assert!(matches!(err, OutputError::Shape { got: 5, .. }), "{err}");
     }
 
     #[test]

@@ -22,8 +22,9 @@
 
 use rayon::prelude::*;
 
-use super::debayer::debayer;
+use super::debayer::{debayer, debayer_pixel, debayer_row, is_mosaic};
 use crate::frame::Cfa;
+use crate::output::image::Image8;
 use crate::pixels::Image16;
 
 /// How linear values in 0..=1 become display values.
@@ -160,15 +161,21 @@ impl ToneMap {
         }
         let max = img.max_value();
         let channels = usize::from(img.channels.clamp(1, 3));
-        let hists = histograms(img, channels, max);
+        ToneMap::from_histograms(&histograms(img, channels, max), max, settings)
+    }
+
+    /// The map for an image of maximum value `max` whose per-channel histograms (of a
+    /// subsample, see [`histograms`]) are `hists`.
+    fn from_histograms(hists: &[Vec<u32>], max: u16, settings: &RenderSettings) -> ToneMap {
+        let channels = hists.len();
         let black = settings
             .black_level
-            .unwrap_or_else(|| auto_black(&hists, max))
+            .unwrap_or_else(|| auto_black(hists, max))
             .min(max.saturating_sub(1));
         let gains = if channels == 3 {
             match settings.white_balance {
                 WhiteBalance::None => [1.0; 3],
-                WhiteBalance::GreyWorld => grey_world(&hists, black),
+                WhiteBalance::GreyWorld => grey_world(hists, black),
                 WhiteBalance::Gains(g) => normalise(g),
             }
         } else {
@@ -247,6 +254,84 @@ pub fn render(img: &Image16, settings: &RenderSettings) -> Image16 {
         img
     };
     ToneMap::estimate(img, settings).apply(img)
+}
+
+/// [`render`] straight to the 8-bit image a JPEG is encoded from: exactly the bytes of
+/// `render` followed by the JPEG writer's scaling to 8 bits, without the full-size 16-bit
+/// RGB intermediates. A mosaic is debayered a row at a time into the tables (its
+/// statistics come from the same subsample of debayered pixels `render` measures).
+pub fn render_8bit(img: &Image16, settings: &RenderSettings) -> Image8 {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let mosaic = is_mosaic(img);
+    let channels = if mosaic { 3 } else { usize::from(img.channels) };
+    if !(mosaic || (matches!(channels, 1 | 3) && img.data.len() == w * h * channels)) {
+        // Nothing sensible to render; the writer reports the inconsistent shape.
+        let out = render(img, settings);
+        return Image8 {
+            width: out.width,
+            height: out.height,
+            channels: out.channels,
+            data: crate::output::image::to_8bit(&out),
+        };
+    }
+    let max = img.max_value();
+    let map = if mosaic {
+        ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings)
+    } else {
+        ToneMap::estimate(img, settings)
+    };
+    // Display values are 16-bit, scaled to 8 bits as the JPEG writer does.
+    let to8 = |v: u16| ((u32::from(v) * 255 + 65535 / 2) / 65535) as u8;
+    let tables: Vec<Vec<u8>> = (0..channels)
+        .map(|c| (0..=max).map(|v| to8(map.map(c, v))).collect())
+        .collect();
+    let lut = |c: usize| tables[c.min(tables.len() - 1)].as_slice();
+    let (r, g, b) = (lut(0), lut(1), lut(2));
+    let at = |t: &[u8], v: u16| t[usize::from(v.min(max))];
+    let mut data = vec![0u8; w * h * channels];
+    let rows = data.par_chunks_mut(w * channels).enumerate();
+    if mosaic {
+        rows.for_each_init(
+            || vec![0u16; 3 * w],
+            |rgb, (y, out)| {
+                debayer_row(img, y, rgb);
+                for (o, s) in out.chunks_exact_mut(3).zip(rgb.chunks_exact(3)) {
+                    o.copy_from_slice(&[at(r, s[0]), at(g, s[1]), at(b, s[2])]);
+                }
+            },
+        );
+    } else {
+        rows.for_each(|(y, out)| {
+            let src = &img.data[y * w * channels..][..w * channels];
+            if channels == 3 {
+                for (o, s) in out.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                    o.copy_from_slice(&[at(r, s[0]), at(g, s[1]), at(b, s[2])]);
+                }
+            } else {
+                out.iter_mut().zip(src).for_each(|(o, &s)| *o = at(r, s));
+            }
+        });
+    }
+    Image8 {
+        width: img.width,
+        height: img.height,
+        channels: channels as u8,
+        data,
+    }
+}
+
+/// [`histograms`] of the debayered `img`, debayering only the pixels it looks at.
+fn mosaic_histograms(img: &Image16, max: u16) -> Vec<Vec<u32>> {
+    let w = img.width as usize;
+    let pixels = w * img.height as usize;
+    let step = pixels.div_ceil(STAT_PIXELS).max(1);
+    let mut hists = vec![vec![0u32; usize::from(max) + 1]; 3];
+    for p in (0..pixels).step_by(step) {
+        for (h, v) in hists.iter_mut().zip(debayer_pixel(img, p % w, p / w)) {
+            h[usize::from(v.min(max))] += 1;
+        }
+    }
+    hists
 }
 
 /// Display samples (any bit depth, usually 16) to 8-bit RGB bytes, 3 per pixel; mono is
@@ -489,5 +574,59 @@ mod tests {
         let mut rgb = Image16::zeroed(1, 1, 3, Cfa::None, 16);
         rgb.data = vec![257, 32896, 65535];
         assert_eq!(to_rgb8(&rgb), vec![1, 128, 255]);
+    }
+    #[test]
+    fn render_8bit_is_render_scaled_to_8_bits() {
+        let settings = [
+            RenderSettings::default(),
+            RenderSettings {
+                black_level: Some(300),
+                white_balance: WhiteBalance::Gains([2.0, 1.0, 1.5]),
+                stretch: Stretch::Asinh(20.0),
+                drc: Drc::High,
+            },
+        ];
+        let mut images: Vec<Image16> = Vec::new();
+        let value = |c: usize, x: usize, y: usize| {
+            (200 + c * 40 + (x * 7919 + y * 104_729) % 97 + if x == y { 3000 } else { 0 }) as u16
+        };
+        for cfa in [Cfa::Rggb, Cfa::Bggr, Cfa::Grbg, Cfa::Gbrg] {
+            for (w, h) in [(1, 1), (2, 3), (3, 3), (17, 11), (64, 40)] {
+                images.push(mosaic(cfa, w, h, value));
+            }
+        }
+        // Over a million pixels: the statistics look at a subsample.
+        images.push(mosaic(Cfa::Grbg, 1100, 1001, value));
+        let mut mono = mosaic(Cfa::Rggb, 13, 7, value);
+        mono.cfa = Cfa::None;
+        images.push(mono);
+        let mut rgb = Image16::zeroed(9, 5, 3, Cfa::None, 8);
+        rgb.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = (i * 37 % 256) as u16);
+        images.push(rgb);
+        for img in &images {
+            for s in &settings {
+                let want = render(img, s);
+                let got = render_8bit(img, s);
+                assert_eq!(
+                    (got.width, got.height, got.channels),
+                    (want.width, want.height, want.channels)
+                );
+                let scaled: Vec<u8> = want
+                    .data
+                    .iter()
+                    .map(|&v| ((u32::from(v) * 255 + 32767) / 65535) as u8)
+                    .collect();
+                assert!(
+                    got.data == scaled,
+                    "{}x{} {:?} {s:?}",
+                    img.width,
+                    img.height,
+                    img.cfa
+                );
+            }
+        }
     }
 }
