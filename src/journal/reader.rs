@@ -38,13 +38,15 @@ const READ_NOT_MAP: usize = 256 * 1024;
 impl SegmentBytes {
     /// Reads `len` bytes at `offset` into `buf`; Err(short count) if the file is shorter.
     fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        buf.clear();
         match self {
             SegmentBytes::Mapped(_, f) if len >= READ_NOT_MAP => {
+                // Every byte is overwritten by the read: only growth needs zero-filling.
+                buf.truncate(len);
                 buf.resize(len, 0);
                 f.read_exact_at(buf, offset)?;
             }
             SegmentBytes::Mapped(m, _) => {
+                buf.clear();
                 let start = usize::try_from(offset).unwrap_or(usize::MAX);
                 let slice = start
                     .checked_add(len)
@@ -53,6 +55,7 @@ impl SegmentBytes {
                 buf.extend_from_slice(slice);
             }
             SegmentBytes::File(f) => {
+                buf.truncate(len);
                 buf.resize(len, 0);
                 f.read_exact_at(buf, offset)?;
             }

@@ -22,7 +22,7 @@
 
 use rayon::prelude::*;
 
-use super::debayer::{debayer, debayer_pixel, debayer_row, is_mosaic};
+use super::debayer::{debayer, debayer_pixel, debayer_row_mapped, is_mosaic};
 use crate::frame::Cfa;
 use crate::output::image::Image8;
 use crate::pixels::Image16;
@@ -280,35 +280,38 @@ pub fn render_8bit(img: &Image16, settings: &RenderSettings) -> Image8 {
     } else {
         ToneMap::estimate(img, settings)
     };
-    // Display values are 16-bit, scaled to 8 bits as the JPEG writer does.
+    // Display values are 16-bit, scaled to 8 bits as the JPEG writer does; whole-range
+    // tables, so that a sample indexes them without a check.
     let to8 = |v: u16| ((u32::from(v) * 255 + 65535 / 2) / 65535) as u8;
-    let tables: Vec<Vec<u8>> = (0..channels)
-        .map(|c| (0..=max).map(|v| to8(map.map(c, v))).collect())
+    let tables: Vec<Box<[u8; 65536]>> = (0..channels)
+        .map(|c| {
+            let mut t = Box::new([0u8; 65536]);
+            for (v, e) in t.iter_mut().enumerate() {
+                *e = to8(map.map(c, v as u16));
+            }
+            t
+        })
         .collect();
-    let lut = |c: usize| tables[c.min(tables.len() - 1)].as_slice();
-    let (r, g, b) = (lut(0), lut(1), lut(2));
-    let at = |t: &[u8], v: u16| t[usize::from(v.min(max))];
+    let lut = |c: usize| &*tables[c.min(tables.len() - 1)];
+    let luts = [lut(0), lut(1), lut(2)];
     let mut data = vec![0u8; w * h * channels];
     let rows = data.par_chunks_mut(w * channels).enumerate();
     if mosaic {
-        rows.for_each_init(
-            || vec![0u16; 3 * w],
-            |rgb, (y, out)| {
-                debayer_row(img, y, rgb);
-                for (o, s) in out.chunks_exact_mut(3).zip(rgb.chunks_exact(3)) {
-                    o.copy_from_slice(&[at(r, s[0]), at(g, s[1]), at(b, s[2])]);
-                }
-            },
-        );
+        rows.for_each(|(y, out)| debayer_row_mapped(img, y, luts, out));
     } else {
+        let [r, g, b] = luts;
         rows.for_each(|(y, out)| {
             let src = &img.data[y * w * channels..][..w * channels];
             if channels == 3 {
                 for (o, s) in out.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
-                    o.copy_from_slice(&[at(r, s[0]), at(g, s[1]), at(b, s[2])]);
+                    o[0] = r[usize::from(s[0])];
+                    o[1] = g[usize::from(s[1])];
+                    o[2] = b[usize::from(s[2])];
                 }
             } else {
-                out.iter_mut().zip(src).for_each(|(o, &s)| *o = at(r, s));
+                out.iter_mut()
+                    .zip(src)
+                    .for_each(|(o, &s)| *o = r[usize::from(s)]);
             }
         });
     }
