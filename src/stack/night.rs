@@ -22,14 +22,14 @@ use crate::journal::reader::ReadError;
 use crate::journal::{Damage, FrameRef, Journal};
 use crate::output::concat::{write_concat, ConcatEntry};
 use crate::output::fits::write_fits;
-use crate::output::image::{write_image, write_jpeg8, OutputFormat, OutputMeta};
+use crate::output::image::{write_image, write_jpeg_rows, OutputFormat, OutputMeta};
 use crate::output::OutputError;
 use crate::pixels::{to_image16, unpack_csi2_10, unpack_csi2_12, Image16, PixelError};
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::debayer;
 use crate::stack::reduce::{reduce, Accumulator, FrameSource, Mode, Shape, Streamed};
 use crate::stack::reject::{frame_stats, judge, FrameStats, Rejection};
-use crate::stack::tone::{render, render_8bit, RenderSettings};
+use crate::stack::tone::{render, Render8, RenderSettings};
 use crate::stack::window::{plan, FrameTime, Window, WindowSpec};
 use crate::time::utc_compact;
 
@@ -587,9 +587,20 @@ pub fn write_stack(
             crate::output::image::write_sidecar(path, meta)?;
         }
         Ok(())
-    } else if cfg.format == OutputFormat::Jpeg {
-        // Straight to the 8 bits JPEG takes: the same bytes, without 16-bit RGB copies.
-        write_jpeg8(path, &render_8bit(img, &cfg.render), meta)
+    } else if let Some(rows) =
+        Render8::new(img, &cfg.render).filter(|_| cfg.format == OutputFormat::Jpeg)
+    {
+        // Rendered a row at a time as the encoder needs them: the same file, without a
+        // 16-bit RGB or an 8-bit copy of the stack.
+        let fill = |y: usize, out: &mut [u8]| rows.row(y, out);
+        write_jpeg_rows(
+            path,
+            img.width,
+            img.height,
+            rows.channels() as u8,
+            &fill,
+            meta,
+        )
     } else {
         write_image(path, &render(img, &cfg.render), cfg.format, meta)
     }

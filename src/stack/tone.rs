@@ -258,13 +258,9 @@ pub fn render(img: &Image16, settings: &RenderSettings) -> Image16 {
 
 /// [`render`] straight to the 8-bit image a JPEG is encoded from: exactly the bytes of
 /// `render` followed by the JPEG writer's scaling to 8 bits, without the full-size 16-bit
-/// RGB intermediates. A mosaic is debayered a row at a time into the tables (its
-/// statistics come from the same subsample of debayered pixels `render` measures).
+/// RGB intermediates (rows rendered in parallel; see [`Render8`]).
 pub fn render_8bit(img: &Image16, settings: &RenderSettings) -> Image8 {
-    let (w, h) = (img.width as usize, img.height as usize);
-    let mosaic = is_mosaic(img);
-    let channels = if mosaic { 3 } else { usize::from(img.channels) };
-    if !(mosaic || (matches!(channels, 1 | 3) && img.data.len() == w * h * channels)) {
+    let Some(r) = Render8::new(img, settings) else {
         // Nothing sensible to render; the writer reports the inconsistent shape.
         let out = render(img, settings);
         return Image8 {
@@ -273,53 +269,97 @@ pub fn render_8bit(img: &Image16, settings: &RenderSettings) -> Image8 {
             channels: out.channels,
             data: crate::output::image::to_8bit(&out),
         };
-    }
-    let max = img.max_value();
-    let map = if mosaic {
-        ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings)
-    } else {
-        ToneMap::estimate(img, settings)
     };
-    // Display values are 16-bit, scaled to 8 bits as the JPEG writer does; whole-range
-    // tables, so that a sample indexes them without a check.
-    let to8 = |v: u16| ((u32::from(v) * 255 + 65535 / 2) / 65535) as u8;
-    let tables: Vec<Box<[u8; 65536]>> = (0..channels)
-        .map(|c| {
-            let mut t = Box::new([0u8; 65536]);
-            for (v, e) in t.iter_mut().enumerate() {
-                *e = to8(map.map(c, v as u16));
-            }
-            t
-        })
-        .collect();
-    let lut = |c: usize| &*tables[c.min(tables.len() - 1)];
-    let luts = [lut(0), lut(1), lut(2)];
-    let mut data = vec![0u8; w * h * channels];
-    let rows = data.par_chunks_mut(w * channels).enumerate();
-    if mosaic {
-        rows.for_each(|(y, out)| debayer_row_mapped(img, y, luts, out));
-    } else {
-        let [r, g, b] = luts;
-        rows.for_each(|(y, out)| {
-            let src = &img.data[y * w * channels..][..w * channels];
-            if channels == 3 {
-                for (o, s) in out.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
-                    o[0] = r[usize::from(s[0])];
-                    o[1] = g[usize::from(s[1])];
-                    o[2] = b[usize::from(s[2])];
-                }
-            } else {
-                out.iter_mut()
-                    .zip(src)
-                    .for_each(|(o, &s)| *o = r[usize::from(s)]);
-            }
-        });
-    }
+    let row = r.row_len();
+    let mut data = vec![0u8; row * img.height as usize];
+    data.par_chunks_mut(row)
+        .enumerate()
+        .for_each(|(y, out)| r.row(y, out));
     Image8 {
         width: img.width,
         height: img.height,
-        channels: channels as u8,
+        channels: r.channels() as u8,
         data,
+    }
+}
+
+/// A stack prepared for 8-bit display ([`render_8bit`]'s bytes), rendered a row at a
+/// time, so that a JPEG encoder can pull rows as it goes and no 8-bit image is held: the
+/// tone map (estimated from the same subsample [`render`] measures) folded with the
+/// scaling to 8 bits into one whole-range table per channel.
+pub struct Render8<'a> {
+    img: &'a Image16,
+    mosaic: bool,
+    channels: usize,
+    tables: Vec<Box<[u8; 65536]>>,
+}
+
+impl<'a> Render8<'a> {
+    /// `None` when `img` is neither a mosaic nor a consistent 1- or 3-channel image.
+    pub fn new(img: &'a Image16, settings: &RenderSettings) -> Option<Render8<'a>> {
+        let (w, h) = (img.width as usize, img.height as usize);
+        let mosaic = is_mosaic(img);
+        let channels = if mosaic { 3 } else { usize::from(img.channels) };
+        if !(mosaic || (matches!(channels, 1 | 3) && img.data.len() == w * h * channels)) {
+            return None;
+        }
+        let max = img.max_value();
+        let map = if mosaic {
+            ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings)
+        } else {
+            ToneMap::estimate(img, settings)
+        };
+        // Display values are 16-bit, scaled to 8 bits as the JPEG writer does; whole-range
+        // tables, so that a sample indexes them without a check.
+        let to8 = |v: u16| ((u32::from(v) * 255 + 65535 / 2) / 65535) as u8;
+        let tables = (0..channels)
+            .map(|c| {
+                let mut t = Box::new([0u8; 65536]);
+                for (v, e) in t.iter_mut().enumerate() {
+                    *e = to8(map.map(c, v as u16));
+                }
+                t
+            })
+            .collect();
+        Some(Render8 {
+            img,
+            mosaic,
+            channels,
+            tables,
+        })
+    }
+
+    /// 1 (mono) or 3 (RGB) bytes per pixel.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Bytes of one row.
+    pub fn row_len(&self) -> usize {
+        self.img.width as usize * self.channels
+    }
+
+    /// Renders row `y` into `out` ([`row_len`](Self::row_len) bytes).
+    pub fn row(&self, y: usize, out: &mut [u8]) {
+        let lut = |c: usize| &*self.tables[c.min(self.tables.len() - 1)];
+        let luts = [lut(0), lut(1), lut(2)];
+        if self.mosaic {
+            return debayer_row_mapped(self.img, y, luts, out);
+        }
+        let [r, g, b] = luts;
+        let n = self.row_len();
+        let src = &self.img.data[y * n..][..n];
+        if self.channels == 3 {
+            for (o, s) in out.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                o[0] = r[usize::from(s[0])];
+                o[1] = g[usize::from(s[1])];
+                o[2] = b[usize::from(s[2])];
+            }
+        } else {
+            out.iter_mut()
+                .zip(src)
+                .for_each(|(o, &s)| *o = r[usize::from(s)]);
+        }
     }
 }
 
