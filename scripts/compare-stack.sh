@@ -39,25 +39,29 @@ if ! python3 -c 'import numpy, PIL' 2>/dev/null; then
     python3 -m pip install --quiet --user numpy pillow
 fi
 
-# Runs a command; prints its wall seconds and peak RSS (KiB).
+# Runs a command (its stdout goes to stderr); prints its wall seconds, peak RSS (KiB)
+# and CPU seconds (user + system).
 measure() {
     python3 - "$@" <<'PY'
 import resource, subprocess, sys, time
 t0 = time.perf_counter()
-subprocess.run(sys.argv[1:], check=True)
+subprocess.run(sys.argv[1:], check=True, stdout=sys.stderr)
 t = time.perf_counter() - t0
-print(f"{t:.4f} {resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}")
+r = resource.getrusage(resource.RUSAGE_CHILDREN)
+print(f"{t:.4f} {r.ru_maxrss} {r.ru_utime + r.ru_stime:.3f}")
 PY
 }
 geometry=$("$bin" info "$work/journal" | awk '/^format/ {print $2}')
 sync
+bound_cpu=$(measure "$target/release/examples/decode_bound" "$work/journal" 1 2>/dev/null)
 bound=$("$target/release/examples/decode_bound" "$work/journal" 2)
 ours=$(measure "$bin" -q stack "$work/journal" --every 60s --out "$work/nightcap")
 baseline=$(python3 "$seed" "$work/frames" "$work/seed" --per-window 12)
 
-python3 - "$frames" "$ours" "$baseline" "$bound" "$geometry" <<'PY'
+python3 - "$frames" "$ours" "$baseline" "$bound" "$geometry" "$bound_cpu" <<'PY'
 import sys
-frames, (secs, rss_kib), base, bound = int(sys.argv[1]), sys.argv[2].split(), sys.argv[3], sys.argv[4]
+frames, (secs, rss_kib, cpu), base, bound = int(sys.argv[1]), sys.argv[2].split(), sys.argv[3], sys.argv[4]
+bound_cpu = float(sys.argv[6].split()[2])
 w, h = (int(v) for v in sys.argv[5].split("x"))
 kv = lambda line: dict(item.split("=") for item in line.split())
 ours = frames / float(secs)
@@ -69,6 +73,9 @@ print(f"seed_stack.py (original method): {base}")
 print(f"ratio nightcap / original: {ours / theirs:.2f}x")
 print(f"journal decode bound (codec alone, straight to samples): {bound}")
 print(f"nightcap / decode bound: {100 * ours / limit:.0f} %")
+# On a shared machine wall time also counts waiting for a core; CPU time does not.
+print(f"CPU seconds: decode alone {bound_cpu:.2f}, nightcap stack {float(cpu):.2f} "
+      f"(decode share {100 * bound_cpu / float(cpu):.0f} %)")
 rss = int(rss_kib) / 1024
 print(f"nightcap peak RSS: {rss:.0f} MiB = {rss / frame_mib:.1f} decoded frames of {frame_mib:.1f} MiB")
 PY

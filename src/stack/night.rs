@@ -9,6 +9,11 @@
 //! like the original program's. Writing an output (debayer, tone mapping, encoding) of
 //! a window overlaps the decoding of the next ones, with at most [`MAX_PENDING_WRITES`]
 //! writes in flight, so memory stays bounded.
+//!
+//! Speed: uncalibrated raw frames are decoded straight to sample rows and combined band
+//! by band ([`JournalFrames`]' [`FrameSource::stream`]); decoder buffers are pooled
+//! across windows ([`Pooled`]); a JPEG stack is rendered row by row inside the encoder
+//! ([`Render8`]), so no full-size 16-bit RGB or 8-bit copy of it exists.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -11,7 +11,10 @@
 //! worker holds one frame at a time and merges it into ONE shared [`Accumulator`], split
 //! into bands of rows, each behind its own mutex (lock a band, combine, unlock; workers
 //! start at different bands so they rarely wait). Peak memory is about (threads + 1)
-//! frames plus the accumulator, independent of how many frames a window holds.
+//! frames plus the accumulator, independent of how many frames a window holds. A source
+//! that can ([`FrameSource::stream`]: the journal's raw frames) decodes each frame
+//! straight into the accumulator band by band ([`Accumulator::add_rows`]), so its
+//! workers hold no decoded frame at all.
 //! Combining is associative and commutative, so the result does not depend on the order
 //! frames arrive in.
 //!
