@@ -333,10 +333,14 @@ impl Segment {
             })
         };
         let room = self.len.saturating_sub(entry.offset);
+        // The header goes to its own small buffer: `buf` keeps its length, so reading the
+        // payload over it zero-fills nothing when frames are the same size.
+        let mut head = Vec::with_capacity(RECORD_HEADER_LEN);
         self.bytes
-            .read_into(entry.offset, RECORD_HEADER_LEN, buf)
+            .read_into(entry.offset, RECORD_HEADER_LEN, &mut head)
             .map_err(|e| damage(format!("unreadable: {e}")))?;
-        let h = RecordHeader::decode(buf, &self.header, room).map_err(|f| damage(f.to_string()))?;
+        let h =
+            RecordHeader::decode(&head, &self.header, room).map_err(|f| damage(f.to_string()))?;
         if h.kind != entry.kind || h.seq != entry.seq || h.time_ns != entry.time_ns {
             return Err(damage("record does not match the footer index".into()));
         }
