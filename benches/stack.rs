@@ -1,13 +1,17 @@
 //! Stacker benchmarks: the cost of combining one 4056x3040 frame into an accumulator
-//! (ns/pixel for max and mean), and whole-window throughput (frames/s) reading a
-//! journal of 12 compressed frames (page-cached) and max-stacking them.
+//! (ns/pixel for max and mean), decoding one compressed frame to samples the old way
+//! (bytes, then unpack) against straight to sample rows (`decode_rows`), and
+//! whole-window throughput (frames/s) reading a journal of 12 compressed frames
+//! (page-cached) and max-stacking them.
 //!
 //!     cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap::journal::codec::{Decoder, Encoder};
 use nightcap::journal::{Journal, JournalWriter, WriterConfig};
+use nightcap::pixels::to_image16;
 use nightcap::pixels::{pack_frame, Image16};
 use nightcap::stack::calib::Calibration;
 use nightcap::stack::night::JournalFrames;
@@ -49,6 +53,48 @@ fn combine(c: &mut Criterion) {
         let acc = Accumulator::new(shape, gather, 64);
         g.bench_function(name, |b| b.iter(|| acc.add(&img, 0).unwrap()));
     }
+    g.finish();
+}
+
+fn hq_format() -> PixelFormat {
+    PixelFormat {
+        fourcc: *b"pRCC",
+        width: W,
+        height: H,
+        stride: 6112,
+        bit_depth: 12,
+        cfa: Cfa::Rggb,
+        packing: Packing::Csi2P12,
+    }
+}
+
+fn decode(c: &mut Criterion) {
+    let format = hq_format();
+    let raw = pack_frame(&format, &noise_frame(1));
+    let mut payload = Vec::new();
+    let spec = Encoder::new(1).encode(&format, &raw, &mut payload).unwrap();
+    let mut dec = Decoder::new();
+    let mut g = c.benchmark_group("decode_4056x3040");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(10);
+    let mut bytes = Vec::new();
+    g.bench_function("bytes_then_unpack", |b| {
+        b.iter(|| {
+            dec.decode(spec, &format, &payload, raw.len(), &mut bytes)
+                .unwrap();
+            to_image16(&format, &bytes).unwrap().data[0]
+        })
+    });
+    g.bench_function("rows", |b| {
+        b.iter(|| {
+            let mut first = 0u16;
+            dec.decode_rows(spec, &format, &payload, raw.len(), 16, &mut |_, r| {
+                first = first.max(r[0])
+            })
+            .unwrap();
+            first
+        })
+    });
     g.finish();
 }
 
@@ -99,5 +145,5 @@ fn window(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, combine, window);
+criterion_group!(benches, combine, decode, window);
 criterion_main!(benches);

@@ -80,8 +80,18 @@ pub enum PixelError {
 /// Unpacks the first `out.len()` samples of one line of MIPI CSI-2 RAW10 bytes.
 /// `line` must hold at least `Packing::Csi2P10.line_bytes(out.len())` bytes.
 pub fn unpack_csi2_10(line: &[u8], out: &mut [u16]) {
-    let mut chunks = out.chunks_mut(4);
-    for (group, px) in line.chunks_exact(5).zip(&mut chunks) {
+    // Whole groups as fixed-size arrays (no per-sample bounds checks or branches), then a
+    // final partial group.
+    let (groups, _) = line.as_chunks::<5>();
+    let (whole, _) = out.as_chunks_mut::<4>();
+    let n = groups.len().min(whole.len());
+    for (g, px) in groups.iter().zip(whole.iter_mut()) {
+        for i in 0..4 {
+            px[i] = (u16::from(g[i]) << 2) | u16::from((g[4] >> (2 * i)) & 0x3);
+        }
+    }
+    let mut chunks = out[4 * n..].chunks_mut(4);
+    for (group, px) in line[5 * n..].chunks_exact(5).zip(&mut chunks) {
         let low = group[4];
         for (i, p) in px.iter_mut().enumerate() {
             *p = (u16::from(group[i]) << 2) | u16::from((low >> (2 * i)) & 0x3);
@@ -105,8 +115,23 @@ pub fn pack_csi2_10(samples: &[u16], line: &mut [u8]) {
 
 /// Unpacks the first `out.len()` samples of one line of MIPI CSI-2 RAW12 bytes.
 pub fn unpack_csi2_12(line: &[u8], out: &mut [u16]) {
-    let mut chunks = out.chunks_mut(2);
-    for (group, px) in line.chunks_exact(3).zip(&mut chunks) {
+    // Four groups (12 bytes, 8 samples) at a time through one integer, so that the HQ
+    // camera's native format needs no per-byte loads; then the remaining groups.
+    let (blocks, _) = line.as_chunks::<12>();
+    let (sample_blocks, _) = out.as_chunks_mut::<8>();
+    let n = blocks.len().min(sample_blocks.len());
+    for (b, s) in blocks.iter().zip(sample_blocks.iter_mut()) {
+        let mut wide = [0u8; 16];
+        wide[..12].copy_from_slice(b);
+        let v = u128::from_le_bytes(wide);
+        for k in 0..4 {
+            let g = (v >> (24 * k)) as u32;
+            s[2 * k] = (((g & 0xff) << 4) | ((g >> 16) & 0xf)) as u16;
+            s[2 * k + 1] = ((((g >> 8) & 0xff) << 4) | ((g >> 20) & 0xf)) as u16;
+        }
+    }
+    let mut chunks = out[8 * n..].chunks_mut(2);
+    for (group, px) in line[12 * n..].chunks_exact(3).zip(&mut chunks) {
         let low = group[2];
         px[0] = (u16::from(group[0]) << 4) | u16::from(low & 0xf);
         if let Some(p1) = px.get_mut(1) {
@@ -295,6 +320,31 @@ mod tests {
             prop_assert_eq!(bytes.len() as u64, f.max_frame_bytes());
             let img = to_image16(&f, &bytes).unwrap();
             prop_assert_eq!(img.data, samples);
+        }
+    }
+
+    #[test]
+    fn unpacking_matches_a_sample_by_sample_reading_at_every_length() {
+        let line: Vec<u8> = (0..200u32).map(|i| (i * 97 + 13) as u8).collect();
+        for n in 0..=64usize {
+            let mut got = vec![0u16; n];
+            unpack_csi2_12(&line, &mut got);
+            let want: Vec<u16> = (0..n)
+                .map(|i| {
+                    let g = &line[3 * (i / 2)..];
+                    (u16::from(g[i % 2]) << 4) | u16::from((g[2] >> (4 * (i % 2))) & 0xf)
+                })
+                .collect();
+            assert_eq!(got, want, "raw12, {n} samples");
+            let mut got = vec![0u16; n];
+            unpack_csi2_10(&line, &mut got);
+            let want: Vec<u16> = (0..n)
+                .map(|i| {
+                    let g = &line[5 * (i / 4)..];
+                    (u16::from(g[i % 4]) << 2) | u16::from((g[4] >> (2 * (i % 4))) & 3)
+                })
+                .collect();
+            assert_eq!(got, want, "raw10, {n} samples");
         }
     }
 

@@ -471,11 +471,19 @@ fn feed(
     }
 }
 
+#[path = "decode_rows.rs"]
+mod decode_rows;
+pub use decode_rows::rows_fit;
+
 /// Decodes payloads back into frames; keeps a zstd decompression context and scratch buffers.
 pub struct Decoder {
     dctx: Option<Decompressor<'static>>,
     scratch: Vec<u8>,
     rows: RowRing,
+    /// Rows gathered for [`Decoder::decode_rows`]'s sink.
+    band: Vec<u16>,
+    /// Frame bytes of [`Decoder::decode_rows`] for codecs without a direct sample path.
+    bytes: Vec<u8>,
 }
 
 impl Decoder {
@@ -484,6 +492,8 @@ impl Decoder {
             dctx: None,
             scratch: Vec::new(),
             rows: RowRing::default(),
+            band: Vec::new(),
+            bytes: Vec::new(),
         }
     }
 

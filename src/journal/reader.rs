@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 
-use super::codec::{CodecSpec, Compression, Decoder, Transform};
+use super::codec::{CodecError, CodecSpec, Compression, Decoder, Transform};
 use super::error::{Damage, JournalError};
 use super::format::{
     decode_footer, FormatFault, Gap, IndexEntry, Kind, RecordHeader, SegmentHeader, SegmentName,
@@ -21,28 +21,34 @@ use super::format::{
 };
 use super::mmap::map_sealed;
 use super::recovery::{on_bad_record, Action};
-use crate::frame::{Frame, FrameMeta};
+use crate::frame::{Frame, FrameMeta, PixelFormat};
 
 /// The bytes of a segment: mapped when sealed, read on demand otherwise, or already in
-/// memory (images built by tests and the fuzzer, which never touch the file system).
+/// memory (images built by tests and the fuzzer, which never touch the file system). A
+/// sealed segment keeps its file too: large reads (frame payloads) go through it, so that
+/// reading a night of frames does not map the whole night into the process (its pages
+/// would count as the reader's memory) and costs no page faults.
 pub enum SegmentBytes {
-    Mapped(Mmap),
+    Mapped(Mmap, File),
     File(File),
     Memory(Vec<u8>),
 }
 
+/// Reads of at least this many bytes from a sealed segment use its file, not its map.
+const READ_NOT_MAP: usize = 256 * 1024;
+
 impl SegmentBytes {
     /// Reads `len` bytes at `offset` into `buf`; Err(short count) if the file is shorter.
     fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
-        buf.clear();
         let in_memory: &[u8] = match self {
-            SegmentBytes::Mapped(m) => m,
-            SegmentBytes::Memory(v) => v,
-            SegmentBytes::File(f) => {
-                buf.resize(len, 0);
-                return f.read_exact_at(buf, offset);
+            SegmentBytes::Mapped(_, f) if len >= READ_NOT_MAP => {
+                return read_at(f, offset, len, buf)
             }
+            SegmentBytes::File(f) => return read_at(f, offset, len, buf),
+            SegmentBytes::Mapped(m, _) => m,
+            SegmentBytes::Memory(v) => v,
         };
+        buf.clear();
         let start = usize::try_from(offset).unwrap_or(usize::MAX);
         let slice = start
             .checked_add(len)
@@ -51,6 +57,14 @@ impl SegmentBytes {
         buf.extend_from_slice(slice);
         Ok(())
     }
+}
+
+/// Reads `len` bytes at `offset` of `f` into `buf` (whose allocation is reused).
+fn read_at(f: &File, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    // Every byte is overwritten by the read: only growth needs zero-filling.
+    buf.truncate(len);
+    buf.resize(len, 0);
+    f.read_exact_at(buf, offset)
 }
 
 /// How a segment's record list was obtained.
@@ -92,7 +106,8 @@ impl Segment {
             .map_err(JournalError::io("reading size of", path))?
             .len();
         let bytes = if name.state == SegmentState::Sealed && len > 0 {
-            SegmentBytes::Mapped(map_sealed(&file).map_err(JournalError::io("mapping", path))?)
+            let map = map_sealed(&file).map_err(JournalError::io("mapping", path))?;
+            SegmentBytes::Mapped(map, file)
         } else {
             SegmentBytes::File(file)
         };
@@ -358,10 +373,14 @@ impl Segment {
             })
         };
         let room = self.len.saturating_sub(entry.offset);
+        // The header goes to its own small buffer: `buf` keeps its length, so reading the
+        // payload over it zero-fills nothing when frames are the same size.
+        let mut head = Vec::with_capacity(RECORD_HEADER_LEN);
         self.bytes
-            .read_into(entry.offset, RECORD_HEADER_LEN, buf)
+            .read_into(entry.offset, RECORD_HEADER_LEN, &mut head)
             .map_err(|e| damage(format!("unreadable: {e}")))?;
-        let h = RecordHeader::decode(buf, &self.header, room).map_err(|f| damage(f.to_string()))?;
+        let h =
+            RecordHeader::decode(&head, &self.header, room).map_err(|f| damage(f.to_string()))?;
         if h.kind != entry.kind || h.seq != entry.seq || h.time_ns != entry.time_ns {
             return Err(damage("record does not match the footer index".into()));
         }
@@ -386,6 +405,34 @@ impl Segment {
         scratch: &mut Vec<u8>,
         out: &mut Vec<u8>,
     ) -> Result<FrameMeta, ReadError> {
+        self.read_frame_with(entry, scratch, |spec, format, stored, raw_len| {
+            dec.decode(spec, format, stored, raw_len, out)
+        })
+    }
+
+    /// Reads and verifies one frame and decodes it straight to samples
+    /// ([`Decoder::decode_rows`]): `sink(first_row, samples)` gets bands of `band_rows`
+    /// rows, and only once the whole payload has verified.
+    pub fn read_frame_rows(
+        &self,
+        entry: &IndexEntry,
+        dec: &mut Decoder,
+        scratch: &mut Vec<u8>,
+        band_rows: usize,
+        sink: &mut dyn FnMut(usize, &[u16]),
+    ) -> Result<FrameMeta, ReadError> {
+        self.read_frame_with(entry, scratch, |spec, format, stored, raw_len| {
+            dec.decode_rows(spec, format, stored, raw_len, band_rows, sink)
+        })
+    }
+
+    /// Reads and verifies one FRAME record, then runs `decode` on its payload.
+    fn read_frame_with(
+        &self,
+        entry: &IndexEntry,
+        scratch: &mut Vec<u8>,
+        decode: impl FnOnce(CodecSpec, &PixelFormat, &[u8], usize) -> Result<(), CodecError>,
+    ) -> Result<FrameMeta, ReadError> {
         let h = self.read_record(entry, scratch)?;
         let bad = |what: String| {
             ReadError::Damaged(Damage {
@@ -405,7 +452,7 @@ impl Segment {
             compression: Compression::from_code(h.compression)
                 .ok_or_else(|| bad(format!("unknown compression code {}", h.compression)))?,
         };
-        dec.decode(spec, &self.header.format, scratch, h.raw_len as usize, out)
+        decode(spec, &self.header.format, scratch, h.raw_len as usize)
             .map_err(|e| bad(format!("payload does not decode: {e}")))?;
         Ok(FrameMeta {
             seq: h.seq,

@@ -161,7 +161,7 @@ fn colour(img: &Image16, sixteen: bool) -> ExtendedColorType {
 }
 
 /// Samples scaled to 8 bits, channels kept.
-fn to_8bit(img: &Image16) -> Vec<u8> {
+pub(crate) fn to_8bit(img: &Image16) -> Vec<u8> {
     let max = u32::from(img.max_value()).max(1);
     img.data
         .iter()
@@ -192,37 +192,175 @@ fn encode_err(path: &Path) -> impl Fn(::image::ImageError) -> OutputError + '_ {
     }
 }
 
-fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), OutputError> {
-    if img.width > 65_535 || img.height > 65_535 {
+/// An 8-bit display image, what a JPEG is encoded from: `channels` (1 or 3) interleaved
+/// bytes per pixel, row-major ([`crate::stack::tone::render_8bit`] makes one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image8 {
+    pub width: u32,
+    pub height: u32,
+    pub channels: u8,
+    pub data: Vec<u8>,
+}
+
+/// Writes an 8-bit display image as JPEG, then the sidecar if `meta.sidecar` is set: the
+/// same file [`write_image`] writes for the 16-bit image the 8 bits were scaled from.
+pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
+    let need = u64::from(img.width) * u64::from(img.height) * u64::from(img.channels);
+    if !(matches!(img.channels, 1 | 3) && need > 0 && need == img.data.len() as u64) {
+        return Err(OutputError::Shape {
+            width: img.width,
+            height: img.height,
+            channels: img.channels,
+            need,
+            got: img.data.len(),
+        });
+    }
+    encode_jpeg(path, img, meta)?;
+    if meta.sidecar {
+        write_sidecar(path, meta)?;
+    }
+    Ok(())
+}
+
+/// Writes a JPEG whose 8-bit rows `rows(y, row)` produces on demand (`width × channels`
+/// bytes each, channels 1 or 3) as the encoder needs them, then the sidecar if
+/// `meta.sidecar` is set: the same file [`write_jpeg8`] writes for the same pixels,
+/// without holding them all.
+pub fn write_jpeg_rows(
+    path: &Path,
+    width: u32,
+    height: u32,
+    channels: u8,
+    rows: &dyn Fn(usize, &mut [u8]),
+    meta: &OutputMeta,
+) -> Result<(), OutputError> {
+    if !matches!(channels, 1 | 3) || width == 0 || height == 0 {
+        return Err(OutputError::Shape {
+            width,
+            height,
+            channels,
+            need: u64::from(width) * u64::from(height) * u64::from(channels),
+            got: 0,
+        });
+    }
+    check_jpeg_size(path, width, height)?;
+    let source = RowSource {
+        width: width as u16,
+        height: height as u16,
+        channels,
+        rows,
+        line: std::cell::RefCell::new(vec![0; width as usize * usize::from(channels)]),
+    };
+    write_atomic(path, |w| {
+        jpeg_encoder(w, meta)
+            .encode_image(source)
+            .map_err(jpeg_err(path))
+    })?;
+    if meta.sidecar {
+        write_sidecar(path, meta)?;
+    }
+    Ok(())
+}
+
+/// Rows of a [`write_jpeg_rows`] image, converted to the encoder's YCbCr (or grey)
+/// planes as `jpeg-encoder`'s own RGB and grey images do, with the same integer formula.
+struct RowSource<'a> {
+    width: u16,
+    height: u16,
+    channels: u8,
+    rows: &'a dyn Fn(usize, &mut [u8]),
+    line: std::cell::RefCell<Vec<u8>>,
+}
+
+impl jpeg_encoder::ImageBuffer for RowSource<'_> {
+    fn get_jpeg_color_type(&self) -> jpeg_encoder::JpegColorType {
+        if self.channels == 3 {
+            jpeg_encoder::JpegColorType::Ycbcr
+        } else {
+            jpeg_encoder::JpegColorType::Luma
+        }
+    }
+
+    fn width(&self) -> u16 {
+        self.width
+    }
+
+    fn height(&self) -> u16 {
+        self.height
+    }
+
+    fn fill_buffers(&self, y: u16, buffers: &mut [Vec<u8>; 4]) {
+        let mut line = self.line.borrow_mut();
+        (self.rows)(usize::from(y), &mut line);
+        if self.channels != 3 {
+            buffers[0].extend_from_slice(&line);
+            return;
+        }
+        let [luma, cb, cr, _] = buffers;
+        let n = usize::from(self.width);
+        let at = luma.len();
+        luma.resize(at + n, 0);
+        cb.resize(at + n, 0);
+        cr.resize(at + n, 0);
+        let planes = luma[at..].iter_mut().zip(&mut cb[at..]).zip(&mut cr[at..]);
+        for (((l, b), r), px) in planes.zip(line.chunks_exact(3)) {
+            (*l, *b, *r) = jpeg_encoder::rgb_to_ycbcr(px[0], px[1], px[2]);
+        }
+    }
+}
+
+fn check_jpeg_size(path: &Path, width: u32, height: u32) -> Result<(), OutputError> {
+    if width > 65_535 || height > 65_535 {
         return Err(OutputError::Unsupported {
             path: path.to_path_buf(),
             format: "JPEG",
-            reason: format!(
-                "{}x{} exceeds JPEG's 65535-pixel limit; use PNG or TIFF",
-                img.width, img.height
-            ),
+            reason: format!("{width}x{height} exceeds JPEG's 65535-pixel limit; use PNG or TIFF"),
         });
     }
-    let pixels = to_8bit(img);
+    Ok(())
+}
+
+/// The encoder every JPEG is written with: jpeg-encoder (SIMD) rather than the image
+/// crate's encoder, about 3x faster on 12 MP stacks, which is most of the cost of a stack
+/// window; 4:4:4 like the original program (no chroma subsampling: star colours stay
+/// sharp); quality [`JPEG_QUALITY`]; the EXIF block of `meta`.
+fn jpeg_encoder<'w, W: Write>(w: &'w mut W, meta: &OutputMeta) -> jpeg_encoder::Encoder<&'w mut W> {
+    let mut enc = jpeg_encoder::Encoder::new(w, JPEG_QUALITY);
+    enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
+    // EXIF is at most a few KiB; an error would only mean the sidecar carries it.
+    let _ = enc.add_exif_metadata(&exif_tiff(meta));
+    enc
+}
+
+fn jpeg_err(path: &Path) -> impl Fn(jpeg_encoder::EncodingError) -> OutputError + '_ {
+    move |e| OutputError::Unsupported {
+        path: path.to_path_buf(),
+        format: "JPEG",
+        reason: e.to_string(),
+    }
+}
+
+fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), OutputError> {
+    let img8 = Image8 {
+        width: img.width,
+        height: img.height,
+        channels: img.channels,
+        data: to_8bit(img),
+    };
+    encode_jpeg(path, &img8, meta)
+}
+
+fn encode_jpeg(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
+    check_jpeg_size(path, img.width, img.height)?;
     let colour = if img.channels == 3 {
         jpeg_encoder::ColorType::Rgb
     } else {
         jpeg_encoder::ColorType::Luma
     };
     write_atomic(path, |w| {
-        // jpeg-encoder (SIMD) rather than the image crate's encoder: about 3x faster on
-        // 12 MP stacks, which is most of the cost of a stack window. 4:4:4 like the
-        // original program (no chroma subsampling: star colours stay sharp).
-        let mut enc = jpeg_encoder::Encoder::new(&mut *w, JPEG_QUALITY);
-        enc.set_sampling_factor(jpeg_encoder::SamplingFactor::R_4_4_4);
-        // EXIF is at most a few KiB; an error would only mean the sidecar carries it.
-        let _ = enc.add_exif_metadata(&exif_tiff(meta));
-        enc.encode(&pixels, img.width as u16, img.height as u16, colour)
-            .map_err(|e| OutputError::Unsupported {
-                path: path.to_path_buf(),
-                format: "JPEG",
-                reason: e.to_string(),
-            })
+        jpeg_encoder(w, meta)
+            .encode(&img.data, img.width as u16, img.height as u16, colour)
+            .map_err(jpeg_err(path))
     })
 }
 
@@ -517,6 +655,58 @@ pub(crate) mod tests {
         // And the pixels are there.
         let back = ::image::load_from_memory(&bytes).unwrap().into_rgb8();
         assert_eq!(back.dimensions(), (64, 48));
+    }
+
+    #[test]
+    fn jpeg8_is_the_same_file_as_the_16_bit_jpeg() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut meta = meta();
+        meta.sidecar = true;
+        for channels in [1, 3] {
+            let img = pattern(37, 21, channels);
+            let (a, b) = (dir.path().join("a.jpg"), dir.path().join("b.jpg"));
+            write_image(&a, &img, OutputFormat::Jpeg, &meta).unwrap();
+            let img8 = Image8 {
+                width: img.width,
+                height: img.height,
+                channels,
+                data: to_8bit(&img),
+            };
+            write_jpeg8(&b, &img8, &meta).unwrap();
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+            assert_eq!(
+                std::fs::read(sidecar_path(&a)).unwrap(),
+                std::fs::read(sidecar_path(&b)).unwrap()
+            );
+        }
+        // The same pixels pulled row by row.
+        for channels in [1u8, 3] {
+            let img = pattern(37, 21, channels);
+            let data = to_8bit(&img);
+            let row = 37 * usize::from(channels);
+            let (a, b) = (dir.path().join("r8.jpg"), dir.path().join("rows.jpg"));
+            let img8 = Image8 {
+                width: 37,
+                height: 21,
+                channels,
+                data: data.clone(),
+            };
+            write_jpeg8(&a, &img8, &meta).unwrap();
+            let rows = |y: usize, out: &mut [u8]| out.copy_from_slice(&data[y * row..][..row]);
+            write_jpeg_rows(&b, 37, 21, channels, &rows, &meta).unwrap();
+            assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+        }
+        let none = |_: usize, _: &mut [u8]| {};
+        assert!(write_jpeg_rows(&dir.path().join("d.jpg"), 4, 4, 2, &none, &meta).is_err());
+        assert!(write_jpeg_rows(&dir.path().join("d.jpg"), 0, 4, 3, &none, &meta).is_err());
+        let bad = Image8 {
+            width: 4,
+            height: 4,
+            channels: 3,
+            data: vec![0; 5],
+        };
+        let err = write_jpeg8(&dir.path().join("c.jpg"), &bad, &meta).unwrap_err();
+        assert!(matches!(err, OutputError::Shape { got: 5, .. }), "{err}");
     }
 
     #[test]

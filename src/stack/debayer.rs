@@ -62,8 +62,9 @@ pub fn debayer(img: &Image16) -> Image16 {
 
 /// [`debayer`] with a chosen algorithm.
 pub fn debayer_with(img: &Image16, method: Demosaic) -> Image16 {
-    let (w, h) = (img.width as usize, img.height as usize);
-    if img.channels != 1 || img.cfa == Cfa::None || img.data.len() != w * h || w * h == 0 {
+    let h = img.height as usize;
+    let w = img.width as usize;
+    if !is_mosaic(img) {
         return img.clone();
     }
     let mut out = Image16::zeroed(img.width, img.height, 3, Cfa::None, img.bit_depth);
@@ -155,6 +156,73 @@ fn interpolate(site: Site, u: &[u16; 3], m: &[u16; 3], d: &[u16; 3]) -> [u16; 3]
     }
 }
 
+/// Whether [`debayer`] interpolates `img` (a consistent, non-empty one-channel mosaic)
+/// rather than returning it unchanged.
+pub(crate) fn is_mosaic(img: &Image16) -> bool {
+    let (w, h) = (img.width as usize, img.height as usize);
+    img.channels == 1 && img.cfa != Cfa::None && img.data.len() == w * h && w * h != 0
+}
+
+/// The RGB of pixel `(x, y)` of [`debayer`]'s result, computed alone (for statistics on a
+/// subsample). `img` must be a mosaic ([`is_mosaic`]).
+pub(crate) fn debayer_pixel(img: &Image16, x: usize, y: usize) -> [u16; 3] {
+    let (w, h) = (img.width as usize, img.height as usize);
+    if y == 0 || y + 1 == h || w < 3 || x == 0 || x + 1 == w {
+        return border_pixel(img, x, y);
+    }
+    let at = |yy: usize| {
+        let s = &img.data[yy * w + x - 1..][..3];
+        [s[0], s[1], s[2]]
+    };
+    interpolate(site(img.cfa, x, y), &at(y - 1), &at(y), &at(y + 1))
+}
+
+/// Row `y` of [`debayer`]'s result mapped through one table per channel straight to
+/// bytes: `out[3x + c] = luts[c][rgb(x)[c]]`, without the 16-bit row. `img` must be a
+/// mosaic ([`is_mosaic`]); `out` holds `3 × width` bytes.
+pub(crate) fn debayer_row_mapped(img: &Image16, y: usize, luts: [&[u8; 65536]; 3], out: &mut [u8]) {
+    let (w, h) = (img.width as usize, img.height as usize);
+    let put = |out: &mut [u8], x: usize, rgb: [u16; 3]| {
+        for c in 0..3 {
+            out[3 * x + c] = luts[c][usize::from(rgb[c])];
+        }
+    };
+    if y == 0 || y + 1 == h || w < 3 {
+        (0..w).for_each(|x| put(out, x, border_pixel(img, x, y)));
+        return;
+    }
+    put(out, 0, border_pixel(img, 0, y));
+    put(out, w - 1, border_pixel(img, w - 1, y));
+    let up = &img.data[(y - 1) * w..][..w];
+    let mid = &img.data[y * w..][..w];
+    let dn = &img.data[(y + 1) * w..][..w];
+    // Every interior row of a 2x2 pattern alternates green with one chroma colour `c`:
+    // a chroma site keeps `c` and takes green from its 4 orthogonal and the other chroma
+    // from its 4 diagonal neighbours; a green site takes `c` from left/right and the
+    // other chroma from up/down (as [`interpolate`] does, with the match hoisted).
+    let (green_parity, c) = match site(img.cfa, 0, y) {
+        Site::Green { horizontal } => (0, horizontal),
+        Site::Chroma(c) => (1, c),
+    };
+    let (lut_c, lut_g, lut_o) = (luts[c], luts[1], luts[2 - c]);
+    let (pc, po) = (c, 2 - c);
+    for x in 1..w - 1 {
+        let px = &mut out[3 * x..3 * x + 3];
+        let m = mid[x];
+        if x & 1 == green_parity {
+            px[pc] = lut_c[usize::from(avg2(mid[x - 1], mid[x + 1]))];
+            px[1] = lut_g[usize::from(m)];
+            px[po] = lut_o[usize::from(avg2(up[x], dn[x]))];
+        } else {
+            px[pc] = lut_c[usize::from(m)];
+            px[1] = lut_g[usize::from(avg4(mid[x - 1], mid[x + 1], up[x], dn[x]))];
+            px[po] = lut_o[usize::from(avg4(up[x - 1], up[x + 1], dn[x - 1], dn[x + 1]))];
+        }
+    }
+}
+
+/// Row `y` of [`debayer`]'s result (bilinear) into `row` (`3 × width` samples). `img`
+/// must be a mosaic ([`is_mosaic`]).
 fn debayer_row(img: &Image16, y: usize, row: &mut [u16]) {
     let (w, h) = (img.width as usize, img.height as usize);
     if y == 0 || y + 1 == h || w < 3 {
@@ -418,6 +486,53 @@ mod tests {
         let mut rgb = Image16::zeroed(2, 2, 3, Cfa::None, 8);
         rgb.data = vec![0, 10, 100, 2, 10, 100, 4, 10, 100, 6, 10, 100];
         assert_eq!(superpixel(&rgb).data, vec![3, 10, 100]);
+    }
+
+    #[test]
+    fn single_pixels_match_the_whole_image() {
+        for cfa in [Cfa::Rggb, Cfa::Bggr, Cfa::Grbg, Cfa::Gbrg] {
+            for (w, h) in [(1, 1), (2, 5), (3, 3), (7, 4), (12, 9)] {
+                let img = mosaic(cfa, w, h, |c, x, y| {
+                    (c * 1000 + x * 37 + y * 101) as u16 % 4096
+                });
+                let full = debayer(&img);
+                for y in 0..h as usize {
+                    for x in 0..w as usize {
+                        assert_eq!(
+                            debayer_pixel(&img, x, y),
+                            px(&full, x, y),
+                            "{cfa:?} {w}x{h} ({x},{y})"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn mapped_rows_are_the_debayered_rows_through_the_tables() {
+        // Samples below 256 and tables that keep them apart: any wrong neighbour shows.
+        let tables: Vec<Box<[u8; 65536]>> = (0..3u16)
+            .map(|c| Box::new(std::array::from_fn(|v| (v as u16 ^ (c * 85)) as u8)))
+            .collect();
+        let luts = [&*tables[0], &*tables[1], &*tables[2]];
+        for cfa in PATTERNS {
+            for (w, h) in [(1, 1), (2, 2), (3, 3), (4, 7), (13, 6)] {
+                let img = mosaic(cfa, w, h, |c, x, y| {
+                    ((c * 60 + x * 13 + y * 29) % 256) as u16
+                });
+                let full = debayer(&img);
+                for y in 0..h as usize {
+                    let mut out = vec![0u8; 3 * w as usize];
+                    debayer_row_mapped(&img, y, luts, &mut out);
+                    for x in 0..w as usize {
+                        let want = px(&full, x, y).map(|v| v as u8);
+                        let got: [u8; 3] = std::array::from_fn(|c| out[3 * x + c] ^ (c as u8 * 85));
+                        assert_eq!(got, want, "{cfa:?} {w}x{h} ({x},{y})");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

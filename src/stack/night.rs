@@ -9,6 +9,11 @@
 //! like the original program's. Writing an output (debayer, tone mapping, encoding) of
 //! a window overlaps the decoding of the next ones, with at most [`MAX_PENDING_WRITES`]
 //! writes in flight, so memory stays bounded.
+//!
+//! Speed: uncalibrated raw frames are decoded straight to sample rows and combined band
+//! by band ([`JournalFrames`]' [`FrameSource::stream`]); decoder buffers are pooled
+//! across windows ([`Pooled`]); a JPEG stack is rendered row by row inside the encoder
+//! ([`Render8`]), so no full-size 16-bit RGB or 8-bit copy of it exists.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -17,19 +22,19 @@ use std::sync::Mutex;
 use rayon::prelude::*;
 
 use crate::frame::{Packing, PixelFormat};
-use crate::journal::codec::Decoder;
+use crate::journal::codec::{rows_fit, Decoder};
 use crate::journal::reader::ReadError;
 use crate::journal::{Damage, FrameRef, Journal};
 use crate::output::concat::{write_concat, ConcatEntry};
 use crate::output::fits::write_fits;
-use crate::output::image::{write_image, OutputFormat, OutputMeta};
+use crate::output::image::{write_image, write_jpeg_rows, OutputFormat, OutputMeta};
 use crate::output::OutputError;
 use crate::pixels::{to_image16, unpack_csi2_10, unpack_csi2_12, Image16, PixelError};
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::debayer;
-use crate::stack::reduce::{reduce, FrameSource, Mode};
+use crate::stack::reduce::{reduce, Accumulator, FrameSource, Mode, Shape, Streamed};
 use crate::stack::reject::{frame_stats, judge, FrameStats, Rejection};
-use crate::stack::tone::{render, RenderSettings};
+use crate::stack::tone::{render, Render8, RenderSettings};
 use crate::stack::window::{plan, FrameTime, Window, WindowSpec};
 use crate::time::utc_compact;
 
@@ -189,6 +194,49 @@ pub struct Buffers {
     img: Image16,
 }
 
+/// Buffers kept between reductions (windows), so that each window's workers reuse the
+/// previous one's instead of allocating and page-faulting in tens of MB per frame.
+static POOL: Mutex<Vec<Buffers>> = Mutex::new(Vec::new());
+
+/// [`Buffers`] taken from the pool and given back to it when dropped; the pool keeps at
+/// most one set per worker thread.
+pub struct Pooled(Option<Buffers>);
+
+impl Pooled {
+    /// Buffers from the pool, or fresh ones.
+    pub fn take() -> Pooled {
+        let reused = POOL.lock().ok().and_then(|mut p| p.pop());
+        Pooled(Some(reused.unwrap_or_else(JournalFrames::buffers)))
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        if let (Some(b), Ok(mut pool)) = (self.0.take(), POOL.lock()) {
+            if pool.len() < rayon::current_num_threads() {
+                pool.push(b);
+            }
+        }
+    }
+}
+
+impl std::ops::Deref for Pooled {
+    type Target = Buffers;
+    fn deref(&self) -> &Buffers {
+        self.0
+            .as_ref()
+            .unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
+impl std::ops::DerefMut for Pooled {
+    fn deref_mut(&mut self) -> &mut Buffers {
+        self.0
+            .as_mut()
+            .unwrap_or_else(|| unreachable!("taken only in drop"))
+    }
+}
+
 /// Unpacks frame bytes into `img`, reusing its allocation for the raw packings.
 fn unpack_into(format: &PixelFormat, bytes: &[u8], img: &mut Image16) -> Result<(), PixelError> {
     let (w, h, stride) = (
@@ -284,14 +332,15 @@ impl Buffers {
 }
 
 impl FrameSource for JournalFrames<'_> {
-    type State = Buffers;
+    type State = Pooled;
 
-    fn state(&self) -> Buffers {
-        Self::buffers()
+    fn state(&self) -> Pooled {
+        Pooled::take()
     }
 
-    fn load<'a>(&'a self, index: usize, pass: u8, buf: &'a mut Buffers) -> Option<&'a Image16> {
+    fn load<'a>(&'a self, index: usize, pass: u8, buf: &'a mut Pooled) -> Option<&'a Image16> {
         let r = self.frames.get(index)?;
+        let buf = &mut **buf;
         let result = Self::decode_into(self.journal, r, buf);
         (self.on_frame)();
         match result {
@@ -304,6 +353,56 @@ impl FrameSource for JournalFrames<'_> {
                     (self.on_skip)(&d);
                 }
                 None
+            }
+        }
+    }
+
+    /// Uncalibrated raw frames decode straight into the accumulator, band by band: no
+    /// frame is re-packed, unpacked or held whole.
+    fn stream<'a>(
+        &self,
+        index: usize,
+        pass: u8,
+        buf: &mut Pooled,
+        acc: &dyn Fn(Shape) -> &'a Accumulator,
+    ) -> Option<Streamed> {
+        let r = self.frames.get(index)?;
+        let seg = &self.journal.segments[r.segment];
+        let f = &seg.header.format;
+        if !self.calibration.is_empty() || !rows_fit(f) {
+            return None;
+        }
+        let shape = Shape {
+            width: f.width,
+            height: f.height,
+            channels: 1,
+            cfa: f.cfa,
+            bit_depth: f.bit_depth,
+        };
+        let a = acc(shape);
+        if a.shape() != shape {
+            // The load path reports the mismatch (or the damage) as usual.
+            return None;
+        }
+        let buf = &mut **buf;
+        let result = seg.read_frame_rows(
+            &r.entry,
+            &mut buf.dec,
+            &mut buf.scratch,
+            a.band_rows(),
+            &mut |first, rows| a.add_rows(first, rows),
+        );
+        (self.on_frame)();
+        match result {
+            Ok(_) => {
+                a.frame_done();
+                Some(Streamed::Combined)
+            }
+            Err(ReadError::Damaged(d)) => {
+                if pass == 0 {
+                    (self.on_skip)(&d);
+                }
+                Some(Streamed::Unusable)
             }
         }
     }
@@ -493,6 +592,20 @@ pub fn write_stack(
             crate::output::image::write_sidecar(path, meta)?;
         }
         Ok(())
+    } else if let Some(rows) =
+        Render8::new(img, &cfg.render).filter(|_| cfg.format == OutputFormat::Jpeg)
+    {
+        // Rendered a row at a time as the encoder needs them: the same file, without a
+        // 16-bit RGB or an 8-bit copy of the stack.
+        let fill = |y: usize, out: &mut [u8]| rows.row(y, out);
+        write_jpeg_rows(
+            path,
+            img.width,
+            img.height,
+            rows.channels() as u8,
+            &fill,
+            meta,
+        )
     } else {
         write_image(path, &render(img, &cfg.render), cfg.format, meta)
     }
@@ -522,7 +635,7 @@ pub fn reject_frames(
         .collect();
     let fresh: Vec<(u64, FrameStats)> = todo
         .par_iter()
-        .map_init(JournalFrames::buffers, |buf, r| {
+        .map_init(Pooled::take, |buf, r| {
             let out = JournalFrames::decode(journal, r, buf)
                 .ok()
                 .map(|(_, mut img)| {

@@ -25,7 +25,7 @@ use crate::journal::{Damage, FrameRef, Journal};
 use crate::pixels::{max_for_depth, Image16};
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::superpixel;
-use crate::stack::night::JournalFrames;
+use crate::stack::night::{JournalFrames, Pooled};
 
 /// How star trails are made.
 #[derive(Debug, Clone, Default)]
@@ -49,7 +49,7 @@ pub fn for_each_in_order(
     for (b, chunk) in frames.chunks(batch).enumerate() {
         let decoded: Vec<Result<Image16, Damage>> = chunk
             .par_iter()
-            .map_init(JournalFrames::buffers, |buf, r| {
+            .map_init(Pooled::take, |buf, r| {
                 JournalFrames::decode(journal, r, buf).map(|(_, mut img)| {
                     calibration.apply(&mut img);
                     img
@@ -278,9 +278,8 @@ pub fn timelapse_frames<E: Send>(
     let results: Vec<Option<Result<usize, E>>> = frames
         .par_iter()
         .enumerate()
-        .map_init(
-            JournalFrames::buffers,
-            |buf, (i, r)| match JournalFrames::decode(journal, r, buf) {
+        .map_init(Pooled::take, |buf, (i, r)| {
+            match JournalFrames::decode(journal, r, buf) {
                 Ok((_, mut img)) => {
                     calibration.apply(&mut img);
                     Some(write(i, r, img).map(|()| i))
@@ -289,8 +288,8 @@ pub fn timelapse_frames<E: Send>(
                     skipped(&d);
                     None
                 }
-            },
-        )
+            }
+        })
         .collect();
     results.into_iter().flatten().collect()
 }

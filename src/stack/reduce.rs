@@ -11,7 +11,10 @@
 //! worker holds one frame at a time and merges it into ONE shared [`Accumulator`], split
 //! into bands of rows, each behind its own mutex (lock a band, combine, unlock; workers
 //! start at different bands so they rarely wait). Peak memory is about (threads + 1)
-//! frames plus the accumulator, independent of how many frames a window holds.
+//! frames plus the accumulator, independent of how many frames a window holds. A source
+//! that can ([`FrameSource::stream`]: the journal's raw frames) decodes each frame
+//! straight into the accumulator band by band ([`Accumulator::add_rows`]), so its
+//! workers hold no decoded frame at all.
 //! Combining is associative and commutative, so the result does not depend on the order
 //! frames arrive in.
 //!
@@ -112,15 +115,23 @@ impl Sums {
         }
     }
 
-    fn add(&mut self, src: &[u16]) {
+    /// Adds `src` to the sums from index `at` on.
+    fn add(&mut self, at: usize, src: &[u16]) {
         match self {
-            Sums::U32(s) => s.iter_mut().zip(src).for_each(|(a, &b)| *a += u32::from(b)),
-            Sums::U64(s) => s.iter_mut().zip(src).for_each(|(a, &b)| *a += u64::from(b)),
+            Sums::U32(s) => s[at..]
+                .iter_mut()
+                .zip(src)
+                .for_each(|(a, &b)| *a += u32::from(b)),
+            Sums::U64(s) => s[at..]
+                .iter_mut()
+                .zip(src)
+                .for_each(|(a, &b)| *a += u64::from(b)),
         }
     }
 
-    /// Adds the samples inside `[lo, hi]` and counts them in `n`.
-    fn add_clipped(&mut self, src: &[u16], lo: &[u16], hi: &[u16], n: &mut [u32]) {
+    /// Adds the samples inside `[lo, hi]` and counts them in `n` (all four slices start
+    /// at the same pixel; the sums from index `at`).
+    fn add_clipped(&mut self, at: usize, src: &[u16], lo: &[u16], hi: &[u16], n: &mut [u32]) {
         fn go<T: Copy + std::ops::AddAssign + From<u16>>(
             s: &mut [T],
             src: &[u16],
@@ -128,7 +139,7 @@ impl Sums {
             hi: &[u16],
             n: &mut [u32],
         ) {
-            for i in 0..s.len().min(src.len()) {
+            for i in 0..s.len().min(src.len()).min(lo.len()) {
                 let v = src[i];
                 let inside = v >= lo[i] && v <= hi[i];
                 s[i] += T::from(if inside { v } else { 0 });
@@ -136,8 +147,8 @@ impl Sums {
             }
         }
         match self {
-            Sums::U32(s) => go(s, src, lo, hi, n),
-            Sums::U64(s) => go(s, src, lo, hi, n),
+            Sums::U32(s) => go(&mut s[at..], src, lo, hi, n),
+            Sums::U64(s) => go(&mut s[at..], src, lo, hi, n),
         }
     }
 
@@ -193,11 +204,16 @@ pub struct Accumulator {
 }
 
 /// Rows per band: enough bands that workers rarely meet, each big enough to amortise
-/// its lock.
-fn band_rows(height: u32) -> usize {
+/// its lock, and at most about 128 KiB of samples, so that a band of rows decoded
+/// straight into it ([`Accumulator::add_rows`]) is still in the core's cache.
+fn band_rows(height: u32, row_len: usize) -> usize {
     let threads = rayon::current_num_threads().max(1);
-    (height as usize / (8 * threads)).clamp(8, 256)
+    let cache = (BAND_SAMPLES / row_len.max(1)).max(8);
+    (height as usize / (8 * threads)).clamp(8, 256).min(cache)
 }
+
+/// Samples of a band that fit a core's cache with room to spare.
+const BAND_SAMPLES: usize = 64 * 1024;
 
 impl Accumulator {
     /// An empty accumulator for frames of `shape`; `max_frames` bounds the frame count
@@ -205,7 +221,7 @@ impl Accumulator {
     pub fn new(shape: Shape, gather: Gather, max_frames: u64) -> Accumulator {
         let wide = max_frames.saturating_mul(u64::from(max_for_depth(shape.bit_depth)))
             > u64::from(u32::MAX);
-        let band_len = band_rows(shape.height) * shape.row_len();
+        let band_len = band_rows(shape.height, shape.row_len()) * shape.row_len();
         let total = shape.row_len() * shape.height as usize;
         let bands = (0..total.div_ceil(band_len.max(1)))
             .map(|b| {
@@ -252,10 +268,38 @@ impl Accumulator {
             // A poisoned band means another worker panicked mid-combine; the whole
             // reduction is lost then anyway, so keep going with its data.
             let mut band = self.bands[b].lock().unwrap_or_else(|p| p.into_inner());
-            combine(&mut band, src);
+            combine(&mut band, 0, src);
         }
         self.frames.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Rows per band: the best size of the row bands given to [`add_rows`](Self::add_rows).
+    pub fn band_rows(&self) -> usize {
+        self.band_len / self.shape.row_len().max(1)
+    }
+
+    /// Combines whole rows of a frame of this accumulator's shape, `first_row` on (any
+    /// thread, any band size); samples beyond the last row are ignored. A frame is done
+    /// when all its rows are in: then call [`frame_done`](Self::frame_done) once.
+    pub fn add_rows(&self, first_row: usize, samples: &[u16]) {
+        let total = self.shape.row_len() * self.shape.height as usize;
+        let mut at = first_row.saturating_mul(self.shape.row_len());
+        let mut src = samples;
+        while at < total && !src.is_empty() {
+            let (b, within) = (at / self.band_len, at % self.band_len);
+            let mut band = self.bands[b].lock().unwrap_or_else(|p| p.into_inner());
+            let take = src.len().min(self.band_len - within).min(total - at);
+            combine(&mut band, within, &src[..take]);
+            drop(band);
+            src = &src[take..];
+            at += take;
+        }
+    }
+
+    /// Counts one frame whose rows went in through [`add_rows`](Self::add_rows).
+    pub fn frame_done(&self) {
+        self.frames.fetch_add(1, Ordering::Relaxed);
     }
 
     fn into_planes(self) -> Vec<Planes> {
@@ -343,17 +387,25 @@ impl Accumulator {
     }
 }
 
-fn combine(band: &mut Planes, src: &[u16]) {
+/// Combines `src` into a band's planes from sample `at` of the band on (as far as the
+/// band reaches).
+fn combine(band: &mut Planes, at: usize, src: &[u16]) {
     match band {
-        Planes::Max(acc) => acc.iter_mut().zip(src).for_each(|(a, &b)| *a = (*a).max(b)),
-        Planes::Sum(s) => s.add(src),
+        Planes::Max(acc) => acc[at..]
+            .iter_mut()
+            .zip(src)
+            .for_each(|(a, &b)| *a = (*a).max(b)),
+        Planes::Sum(s) => s.add(at, src),
         Planes::Moments { sum, sq } => {
-            sum.add(src);
-            sq.iter_mut()
+            sum.add(at, src);
+            sq[at..]
+                .iter_mut()
                 .zip(src)
                 .for_each(|(q, &b)| *q += u64::from(b) * u64::from(b));
         }
-        Planes::Clipped { lo, hi, sum, n } => sum.add_clipped(src, lo, hi, n),
+        Planes::Clipped { lo, hi, sum, n } => {
+            sum.add_clipped(at, src, &lo[at..], &hi[at..], &mut n[at..])
+        }
     }
 }
 
@@ -379,6 +431,29 @@ pub trait FrameSource: Sync {
         pass: u8,
         state: &'a mut Self::State,
     ) -> Option<&'a Image16>;
+
+    /// Combines frame `index` straight into the accumulator `acc` gives for its shape,
+    /// without materialising the frame (e.g. decoding it band by band into
+    /// [`Accumulator::add_rows`]). `None` when the source cannot do that for this frame
+    /// (then the reduction uses [`load`](Self::load)); the default never can.
+    fn stream<'a>(
+        &self,
+        _index: usize,
+        _pass: u8,
+        _state: &mut Self::State,
+        _acc: &dyn Fn(Shape) -> &'a Accumulator,
+    ) -> Option<Streamed> {
+        None
+    }
+}
+
+/// What [`FrameSource::stream`] did with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Streamed {
+    /// Every row went into the accumulator, and the frame was counted.
+    Combined,
+    /// The frame cannot be used (the source reports why, on pass 0); nothing went in.
+    Unusable,
 }
 
 /// The result of one reduction.
@@ -439,6 +514,9 @@ fn run_pass<'a, S: FrameSource>(
         .map_init(
             || src.state(),
             |state, i| {
+                if src.stream(i, pass, state, &acc).is_some() {
+                    return None;
+                }
                 let img = src.load(i, pass, state)?;
                 let a = acc(Shape::of(img));
                 a.add(img, i.wrapping_mul(7)).err().map(|_| i)
@@ -588,6 +666,69 @@ mod tests {
         assert_eq!(r.frames, 3);
         assert_eq!(r.mismatched, vec![3]);
         assert!(reduce(&InMemory(&[]), 0, Mode::Max).image.is_none());
+    }
+
+    /// Streams frames row band by row band (`band` rows at a time); every third frame
+    /// goes through `load` instead.
+    struct Streaming<'a> {
+        frames: &'a [Image16],
+        band: usize,
+    }
+
+    impl FrameSource for Streaming<'_> {
+        type State = ();
+        fn state(&self) {}
+        fn load<'a>(&'a self, index: usize, _: u8, _: &'a mut ()) -> Option<&'a Image16> {
+            self.frames.get(index)
+        }
+        fn stream<'a>(
+            &self,
+            index: usize,
+            _: u8,
+            _: &mut (),
+            acc: &dyn Fn(Shape) -> &'a Accumulator,
+        ) -> Option<Streamed> {
+            let img = self.frames.get(index).filter(|_| index % 3 != 1)?;
+            let a = acc(Shape::of(img));
+            if a.shape() != Shape::of(img) {
+                return None;
+            }
+            let row = img.width as usize;
+            for (k, rows) in img.data.chunks(self.band * row).enumerate() {
+                a.add_rows(k * self.band, rows);
+            }
+            a.frame_done();
+            Some(Streamed::Combined)
+        }
+    }
+
+    #[test]
+    fn streamed_rows_reduce_like_whole_frames() {
+        let mut f = frames(7, 23, 301);
+        f.push(img(4, 4, vec![9; 16]));
+        for band in [1, 5, 64, 1000] {
+            let src = Streaming { frames: &f, band };
+            for mode in [Mode::Max, Mode::Mean, Mode::Sum, Mode::Sigma { k: 1.5 }] {
+                let want = reduce(&InMemory(&f), f.len(), mode);
+                let got = reduce(&src, f.len(), mode);
+                assert_eq!(got.image, want.image, "{mode:?} bands of {band}");
+                assert_eq!((got.frames, got.mismatched), (7, vec![7]));
+            }
+        }
+        assert_eq!(
+            reduce(
+                &Streaming {
+                    frames: &f,
+                    band: 3
+                },
+                7,
+                Mode::Max
+            )
+            .image
+            .unwrap()
+            .data,
+            naive_max(&f[..7])
+        );
     }
 
     proptest! {

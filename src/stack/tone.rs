@@ -22,8 +22,9 @@
 
 use rayon::prelude::*;
 
-use super::debayer::debayer;
+use super::debayer::{debayer, debayer_pixel, debayer_row_mapped, is_mosaic};
 use crate::frame::Cfa;
+use crate::output::image::Image8;
 use crate::pixels::Image16;
 
 /// How linear values in 0..=1 become display values.
@@ -160,15 +161,21 @@ impl ToneMap {
         }
         let max = img.max_value();
         let channels = usize::from(img.channels.clamp(1, 3));
-        let hists = histograms(img, channels, max);
+        ToneMap::from_histograms(&histograms(img, channels, max), max, settings)
+    }
+
+    /// The map for an image of maximum value `max` whose per-channel histograms (of a
+    /// subsample, see [`histograms`]) are `hists`.
+    fn from_histograms(hists: &[Vec<u32>], max: u16, settings: &RenderSettings) -> ToneMap {
+        let channels = hists.len();
         let black = settings
             .black_level
-            .unwrap_or_else(|| auto_black(&hists, max))
+            .unwrap_or_else(|| auto_black(hists, max))
             .min(max.saturating_sub(1));
         let gains = if channels == 3 {
             match settings.white_balance {
                 WhiteBalance::None => [1.0; 3],
-                WhiteBalance::GreyWorld => grey_world(&hists, black),
+                WhiteBalance::GreyWorld => grey_world(hists, black),
                 WhiteBalance::Gains(g) => normalise(g),
             }
         } else {
@@ -247,6 +254,127 @@ pub fn render(img: &Image16, settings: &RenderSettings) -> Image16 {
         img
     };
     ToneMap::estimate(img, settings).apply(img)
+}
+
+/// [`render`] straight to the 8-bit image a JPEG is encoded from: exactly the bytes of
+/// `render` followed by the JPEG writer's scaling to 8 bits, without the full-size 16-bit
+/// RGB intermediates (rows rendered in parallel; see [`Render8`]).
+pub fn render_8bit(img: &Image16, settings: &RenderSettings) -> Image8 {
+    let Some(r) = Render8::new(img, settings) else {
+        // Nothing sensible to render; the writer reports the inconsistent shape.
+        let out = render(img, settings);
+        return Image8 {
+            width: out.width,
+            height: out.height,
+            channels: out.channels,
+            data: crate::output::image::to_8bit(&out),
+        };
+    };
+    let row = r.row_len();
+    let mut data = vec![0u8; row * img.height as usize];
+    data.par_chunks_mut(row)
+        .enumerate()
+        .for_each(|(y, out)| r.row(y, out));
+    Image8 {
+        width: img.width,
+        height: img.height,
+        channels: r.channels() as u8,
+        data,
+    }
+}
+
+/// A stack prepared for 8-bit display ([`render_8bit`]'s bytes), rendered a row at a
+/// time, so that a JPEG encoder can pull rows as it goes and no 8-bit image is held: the
+/// tone map (estimated from the same subsample [`render`] measures) folded with the
+/// scaling to 8 bits into one whole-range table per channel.
+pub struct Render8<'a> {
+    img: &'a Image16,
+    mosaic: bool,
+    channels: usize,
+    tables: Vec<Box<[u8; 65536]>>,
+}
+
+impl<'a> Render8<'a> {
+    /// `None` when `img` is neither a mosaic nor a consistent 1- or 3-channel image.
+    pub fn new(img: &'a Image16, settings: &RenderSettings) -> Option<Render8<'a>> {
+        let (w, h) = (img.width as usize, img.height as usize);
+        let mosaic = is_mosaic(img);
+        let channels = if mosaic { 3 } else { usize::from(img.channels) };
+        if !(mosaic || (matches!(channels, 1 | 3) && img.data.len() == w * h * channels)) {
+            return None;
+        }
+        let max = img.max_value();
+        let map = if mosaic {
+            ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings)
+        } else {
+            ToneMap::estimate(img, settings)
+        };
+        // Display values are 16-bit, scaled to 8 bits as the JPEG writer does; whole-range
+        // tables, so that a sample indexes them without a check.
+        let to8 = |v: u16| ((u32::from(v) * 255 + 65535 / 2) / 65535) as u8;
+        let tables = (0..channels)
+            .map(|c| {
+                let mut t = Box::new([0u8; 65536]);
+                for (v, e) in t.iter_mut().enumerate() {
+                    *e = to8(map.map(c, v as u16));
+                }
+                t
+            })
+            .collect();
+        Some(Render8 {
+            img,
+            mosaic,
+            channels,
+            tables,
+        })
+    }
+
+    /// 1 (mono) or 3 (RGB) bytes per pixel.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Bytes of one row.
+    pub fn row_len(&self) -> usize {
+        self.img.width as usize * self.channels
+    }
+
+    /// Renders row `y` into `out` ([`row_len`](Self::row_len) bytes).
+    pub fn row(&self, y: usize, out: &mut [u8]) {
+        let lut = |c: usize| &*self.tables[c.min(self.tables.len() - 1)];
+        let luts = [lut(0), lut(1), lut(2)];
+        if self.mosaic {
+            return debayer_row_mapped(self.img, y, luts, out);
+        }
+        let [r, g, b] = luts;
+        let n = self.row_len();
+        let src = &self.img.data[y * n..][..n];
+        if self.channels == 3 {
+            for (o, s) in out.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
+                o[0] = r[usize::from(s[0])];
+                o[1] = g[usize::from(s[1])];
+                o[2] = b[usize::from(s[2])];
+            }
+        } else {
+            out.iter_mut()
+                .zip(src)
+                .for_each(|(o, &s)| *o = r[usize::from(s)]);
+        }
+    }
+}
+
+/// [`histograms`] of the debayered `img`, debayering only the pixels it looks at.
+fn mosaic_histograms(img: &Image16, max: u16) -> Vec<Vec<u32>> {
+    let w = img.width as usize;
+    let pixels = w * img.height as usize;
+    let step = pixels.div_ceil(STAT_PIXELS).max(1);
+    let mut hists = vec![vec![0u32; usize::from(max) + 1]; 3];
+    for p in (0..pixels).step_by(step) {
+        for (h, v) in hists.iter_mut().zip(debayer_pixel(img, p % w, p / w)) {
+            h[usize::from(v.min(max))] += 1;
+        }
+    }
+    hists
 }
 
 /// Display samples (any bit depth, usually 16) to 8-bit RGB bytes, 3 per pixel; mono is
@@ -489,5 +617,59 @@ mod tests {
         let mut rgb = Image16::zeroed(1, 1, 3, Cfa::None, 16);
         rgb.data = vec![257, 32896, 65535];
         assert_eq!(to_rgb8(&rgb), vec![1, 128, 255]);
+    }
+    #[test]
+    fn render_8bit_is_render_scaled_to_8_bits() {
+        let settings = [
+            RenderSettings::default(),
+            RenderSettings {
+                black_level: Some(300),
+                white_balance: WhiteBalance::Gains([2.0, 1.0, 1.5]),
+                stretch: Stretch::Asinh(20.0),
+                drc: Drc::High,
+            },
+        ];
+        let mut images: Vec<Image16> = Vec::new();
+        let value = |c: usize, x: usize, y: usize| {
+            (200 + c * 40 + (x * 7919 + y * 104_729) % 97 + if x == y { 3000 } else { 0 }) as u16
+        };
+        for cfa in [Cfa::Rggb, Cfa::Bggr, Cfa::Grbg, Cfa::Gbrg] {
+            for (w, h) in [(1, 1), (2, 3), (3, 3), (17, 11), (64, 40)] {
+                images.push(mosaic(cfa, w, h, value));
+            }
+        }
+        // Over a million pixels: the statistics look at a subsample.
+        images.push(mosaic(Cfa::Grbg, 1100, 1001, value));
+        let mut mono = mosaic(Cfa::Rggb, 13, 7, value);
+        mono.cfa = Cfa::None;
+        images.push(mono);
+        let mut rgb = Image16::zeroed(9, 5, 3, Cfa::None, 8);
+        rgb.data
+            .iter_mut()
+            .enumerate()
+            .for_each(|(i, v)| *v = (i * 37 % 256) as u16);
+        images.push(rgb);
+        for img in &images {
+            for s in &settings {
+                let want = render(img, s);
+                let got = render_8bit(img, s);
+                assert_eq!(
+                    (got.width, got.height, got.channels),
+                    (want.width, want.height, want.channels)
+                );
+                let scaled: Vec<u8> = want
+                    .data
+                    .iter()
+                    .map(|&v| ((u32::from(v) * 255 + 32767) / 65535) as u8)
+                    .collect();
+                assert!(
+                    got.data == scaled,
+                    "{}x{} {:?} {s:?}",
+                    img.width,
+                    img.height,
+                    img.cfa
+                );
+            }
+        }
     }
 }
