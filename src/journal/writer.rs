@@ -615,10 +615,12 @@ fn cut_tail<S: Storage>(
     };
     let tail_len = last + 1 - valid_end;
     let tail_path = path.with_extension(TAIL_EXTENSION);
+    // Appended, never truncated: a segment recovered twice (a crash, a resume, another
+    // crash) keeps the bytes of both cuts. A cut repeated after a crash mid-copy only
+    // repeats bytes; nothing set aside is ever lost.
     let mut tail = OpenOptions::new()
-        .write(true)
+        .append(true)
         .create(true)
-        .truncate(true)
         .open(&tail_path)
         .map_err(JournalError::io("creating", &tail_path))?;
     let mut src = &file;
@@ -795,6 +797,30 @@ mod tests {
     use super::*;
     use crate::frame::{Cfa, Packing};
     use crate::journal::reader::Journal;
+
+    #[test]
+    fn a_segment_cut_twice_keeps_both_tails() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("00000000-20261124T000000Z.active");
+        let mut bytes = vec![0u8; 4096];
+        bytes[256..300].fill(0xA1);
+        std::fs::write(&path, &bytes).unwrap();
+        let (n, tail) = cut_tail(&Fs, &path, 256).unwrap().unwrap();
+        assert_eq!(n, 44);
+        assert!(std::fs::read(&path).unwrap()[256..].iter().all(|&b| b == 0));
+        // The segment is resumed, written, and damaged again.
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        f.write_all_at(&[0xB2; 10], 512).unwrap();
+        let (n, again) = cut_tail(&Fs, &path, 256).unwrap().unwrap();
+        assert_eq!((n, &again), (266, &tail));
+        let kept = std::fs::read(&tail).unwrap();
+        assert_eq!(kept.len(), 44 + 266);
+        assert!(
+            kept[..44].iter().all(|&b| b == 0xA1),
+            "the first cut was lost"
+        );
+        assert_eq!(&kept[44 + 256..], &[0xB2; 10]);
+    }
 
     fn format() -> PixelFormat {
         PixelFormat {
