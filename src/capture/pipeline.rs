@@ -568,13 +568,15 @@ fn spawn_worker(
                 let Ok(item) = item else { return };
                 let (idx, ready) = match item {
                     Item::Gap { idx, gap } => (idx, (Ready::Gap(gap), None)),
-                    Item::Frame { idx, meta, buf } => {
+                    Item::Frame { idx, meta, mut buf } => {
                         let level = counters.level.load(Ordering::Relaxed);
                         if encoder.level() != level {
                             encoder.set_level(level);
                         }
                         let mut payload = pool.take_payload();
-                        let ready = match encoder.encode(&format, &buf, &mut payload) {
+                        // The frame's bytes are not needed once encoded (the buffer
+                        // only goes back to the pool): the encoder may use them as scratch.
+                        let ready = match encoder.encode_in_place(&format, &mut buf, &mut payload) {
                             Ok(spec) => Ready::Frame {
                                 meta,
                                 spec,

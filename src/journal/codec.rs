@@ -226,6 +226,8 @@ pub struct Encoder {
 struct Planes {
     chunk: Vec<u8>,
     hi: Vec<u8>,
+    /// One line of the high plane, when it goes into the frame's own bytes.
+    line_hi: Vec<u8>,
     pad: Vec<u8>,
 }
 
@@ -291,6 +293,45 @@ impl Encoder {
         Ok(spec)
     }
 
+    /// [`encode`](Self::encode) for a caller that no longer needs the frame's bytes (the
+    /// capture workers): the sample transforms then keep their high-byte plane in the
+    /// frame's already-read bytes instead of a buffer of their own (11.8 MiB for a 12 MP
+    /// frame, per worker). Afterwards `raw` holds unspecified bytes. The payload is exactly
+    /// what [`encode`](Self::encode) writes, including the stored fallback (restored by
+    /// decoding the payload when compression did not make the frame smaller).
+    pub fn encode_in_place(
+        &mut self,
+        format: &PixelFormat,
+        raw: &mut [u8],
+        out: &mut Vec<u8>,
+    ) -> Result<CodecSpec, CodecError> {
+        let spec = self.choose(format, raw.len());
+        let sampled = matches!(spec.transform, Transform::Left16 | Transform::Up3);
+        if spec.compression != Compression::Zstd || !sampled {
+            return self.encode(format, raw, out);
+        }
+        transformed_len(spec.transform, format, raw.len())?;
+        let layout = Layout::of(format, raw.len()).ok_or(CodecError::Corrupt {
+            reason: "frame layout changed while encoding",
+        })?;
+        let level = if self.level == 0 { 1 } else { self.level };
+        let cctx = compressor(&mut self.cctx, &mut self.cctx_level, level)?;
+        let (planes, rows) = (&mut self.planes, &mut self.rows);
+        let p = Predictor::of(spec.transform);
+        out.clear();
+        let raw_len = raw.len();
+        compress_samples(cctx, p, &layout, Source::Scratch(raw), planes, rows, out)?;
+        if out.len() >= raw_len {
+            // Not smaller: the frame is stored as is, and its bytes come back from the
+            // payload (rare: pure noise at full scale).
+            let mut restored = Vec::new();
+            Decoder::new().decode(spec, format, out, raw_len, &mut restored)?;
+            *out = restored;
+            return Ok(CodecSpec::STORED);
+        }
+        Ok(spec)
+    }
+
     /// Encodes with an explicit spec (tests, benches, re-encoding). Fails with
     /// [`CodecError::TransformDoesNotFit`] if the transform cannot represent this frame.
     /// A zstd spec is compressed even when the encoder's level is 0 (then at level 1).
@@ -326,7 +367,7 @@ impl Encoder {
                 })?;
                 let (planes, rows) = (&mut self.planes, &mut self.rows);
                 let p = Predictor::of(t);
-                return compress_samples(cctx, p, &layout, raw, planes, rows, out);
+                return compress_samples(cctx, p, &layout, Source::Kept(raw), planes, rows, out);
             }
             Transform::Shuffle16 | Transform::Delta8 => {
                 forward(t, format, raw, &mut self.scratch, &mut self.rows)?;
@@ -391,15 +432,35 @@ fn zstd_error(op: &'static str) -> impl Fn(usize) -> CodecError {
     }
 }
 
+/// The frame a sample transform reads: kept intact, or usable as scratch once read.
+enum Source<'a> {
+    Kept(&'a [u8]),
+    /// The high-byte plane is written into the frame's own bytes as they are consumed:
+    /// line `y`'s plane bytes `[y·samples, (y+1)·samples)` lie inside lines `0..=y`
+    /// (samples ≤ line bytes ≤ stride) and never reach line `y`'s padding, so they only
+    /// overwrite bytes already unpacked and copied.
+    Scratch(&'a mut [u8]),
+}
+
+impl Source<'_> {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Source::Kept(b) => b,
+            Source::Scratch(b) => b,
+        }
+    }
+}
+
 /// Compresses the stream of sample transform `p` of `raw` into `out` as one zstd frame,
 /// byte for byte the frame of the whole stream: the frame header carries the stream's
 /// length (pledged up front) and the content checksum. The low plane is transformed and
-/// fed a few lines at a time; only the high plane and the padding wait in memory.
+/// fed a few lines at a time; only the high plane (in `planes`, or in the frame's own
+/// consumed bytes for [`Source::Scratch`]) and the padding wait in memory.
 fn compress_samples(
     cctx: &mut Compressor<'static>,
     p: Predictor,
     l: &Layout,
-    raw: &[u8],
+    mut raw: Source<'_>,
     planes: &mut Planes,
     rows: &mut RowRing,
     out: &mut Vec<u8>,
@@ -412,21 +473,33 @@ fn compress_samples(
     // Output as large as the frame is stored instead (see `encode`), so this is the most
     // a caller that keeps `out` between frames ever needs: no regrowth, no copy. Pages
     // that are never written cost no memory.
-    out.reserve(raw.len());
+    out.reserve(raw.bytes().len());
     let lines_per_chunk = (LO_CHUNK / l.samples).max(1);
+    let in_place = matches!(raw, Source::Scratch(_));
     // Every byte is overwritten below: only growth needs zero-filling.
     planes.chunk.resize(lines_per_chunk * l.samples, 0);
-    planes.hi.resize(l.sample_count(), 0);
+    if in_place {
+        planes.hi = Vec::new();
+        planes.line_hi.resize(l.samples, 0);
+    } else {
+        planes.hi.resize(l.sample_count(), 0);
+    }
     planes.pad.clear();
     rows.prepare(l.dist + 1, l.samples);
     let mut filled = 0;
-    let lines = raw
-        .chunks_exact(l.stride)
-        .zip(planes.hi.chunks_exact_mut(l.samples));
-    for (y, (line, hi)) in lines.enumerate() {
+    for y in 0..l.height {
         let lo = &mut planes.chunk[filled * l.samples..][..l.samples];
+        let line = &raw.bytes()[y * l.stride..][..l.stride];
+        let hi = if in_place {
+            &mut planes.line_hi[..]
+        } else {
+            &mut planes.hi[y * l.samples..][..l.samples]
+        };
         line_residuals(p, l, y, line, rows, lo, hi);
         planes.pad.extend_from_slice(&line[l.line_bytes..]);
+        if let Source::Scratch(frame) = &mut raw {
+            frame[y * l.samples..][..l.samples].copy_from_slice(&planes.line_hi);
+        }
         filled += 1;
         if filled == lines_per_chunk {
             feed(ctx, &planes.chunk, false, out)?;
@@ -434,7 +507,10 @@ fn compress_samples(
         }
     }
     feed(ctx, &planes.chunk[..filled * l.samples], false, out)?;
-    feed(ctx, &planes.hi, false, out)?;
+    match &raw {
+        Source::Scratch(frame) => feed(ctx, &frame[..l.sample_count()], false, out)?,
+        Source::Kept(_) => feed(ctx, &planes.hi, false, out)?,
+    }
     feed(ctx, &planes.pad, true, out)
 }
 
@@ -1420,6 +1496,44 @@ mod tests {
                     .decode(spec, &f, &streamed, raw.len(), &mut back)
                     .unwrap();
                 assert!(back == raw, "{transform:?} round trip");
+            }
+        }
+    }
+
+    /// The in-place encoder writes exactly the payload of the plain one, for every packing
+    /// the sample transforms take (with and without line padding, odd widths), for the
+    /// other packings (which it hands to `encode`), and for the stored fallback of a frame
+    /// that does not compress, whose bytes it must give back from the payload.
+    #[test]
+    fn encoding_in_place_writes_the_same_payload() {
+        let cases = [
+            format(Packing::Csi2P12, 1014, 76, 12, Cfa::Rggb, 20),
+            format(Packing::Csi2P12, 33, 9, 12, Cfa::Rggb, 0),
+            format(Packing::Csi2P10, 1022, 40, 10, Cfa::Bggr, 12),
+            format(Packing::U16Le, 301, 37, 16, Cfa::None, 6),
+            format(Packing::U16Le, 64, 8, 12, Cfa::Grbg, 0),
+            format(Packing::U8, 64, 8, 8, Cfa::None, 0),
+        ];
+        let mut plain = Encoder::new(1);
+        let mut in_place = Encoder::new(1);
+        for f in cases {
+            let noise: Vec<u8> = {
+                let mut rng = XorShift(0x5EED ^ u64::from(f.width));
+                (0..f.max_frame_bytes()).map(|_| rng.next() as u8).collect()
+            };
+            for (what, raw) in [("sky", synthetic_sky(&f, 30, 9)), ("noise", noise)] {
+                let mut want = Vec::new();
+                let want_spec = plain.encode(&f, &raw, &mut want).unwrap();
+                let mut frame = raw.clone();
+                let mut got = vec![1, 2, 3];
+                let spec = in_place.encode_in_place(&f, &mut frame, &mut got).unwrap();
+                assert_eq!(spec, want_spec, "{:?} {what}", f.packing);
+                assert!(got == want, "{:?} {what}: payload differs", f.packing);
+                let mut back = Vec::new();
+                Decoder::new()
+                    .decode(spec, &f, &got, raw.len(), &mut back)
+                    .unwrap();
+                assert!(back == raw, "{:?} {what}: round trip", f.packing);
             }
         }
     }
