@@ -72,6 +72,11 @@ pub struct CaptureArgs {
     /// Compression threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
+    /// Frames in flight between camera and journal (default: workers + 2, at least 2). Each
+    /// holds one raw frame: 3 keeps a 12 MP capture under 128 MiB; more gives the pipeline
+    /// slack to lower the zstd level before it has to drop a frame.
+    #[arg(long)]
+    pub buffers: Option<usize>,
     /// Stop after this many frames.
     #[arg(long)]
     pub frames: Option<u64>,
@@ -132,6 +137,9 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         cfg.workers = w;
         cfg.buffers = w + 2;
     }
+    if let Some(b) = args.buffers {
+        cfg.buffers = b;
+    }
     cfg.frames = args.frames;
     cfg.duration_ns = args.for_;
     cfg.throttle = args.debug_slow_writer.map(Duration::from_millis);
@@ -166,6 +174,9 @@ pub fn run_import(args: ImportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
 fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
     if args.workers == Some(0) {
         bail!("--workers must be at least 1");
+    }
+    if args.buffers.is_some_and(|b| b < 2) {
+        bail!("--buffers must be at least 2 (one frame being captured, one being compressed)");
     }
     if !(-7..=22).contains(&args.zstd_level) {
         bail!(
@@ -494,6 +505,8 @@ mod tests {
         assert!(e.to_string().contains("smaller than one segment"), "{e}");
         assert!(check_args(&args(&["--zstd-level", "23"])).is_err());
         assert!(check_args(&args(&["--workers", "0"])).is_err());
+        assert!(check_args(&args(&["--buffers", "1"])).is_err());
+        assert!(check_args(&args(&["--buffers", "3"])).is_ok());
         assert!(check_args(&args(&["--ring-size", "4M", "--segment-size", "4M"])).is_ok());
     }
 

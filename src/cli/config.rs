@@ -56,6 +56,7 @@ pub struct CaptureSettings {
     pub segment_time: Option<i64>,
     pub zstd_level: Option<i32>,
     pub workers: Option<usize>,
+    pub buffers: Option<usize>,
     pub frames: Option<u64>,
     #[serde(rename = "for", default, deserialize_with = "duration_ns")]
     pub for_: Option<i64>,
@@ -205,6 +206,7 @@ pub const CAPTURE_KEYS: &[&str] = &[
     "segment_time",
     "zstd_level",
     "workers",
+    "buffers",
     "frames",
     "for",
     "json",
@@ -259,6 +261,7 @@ pub fn apply_capture(
     set!(segment_time, "segment_time");
     set!(zstd_level, "zstd_level");
     set!(workers, "workers", opt);
+    set!(buffers, "buffers", opt);
     set!(frames, "frames", opt);
     set!(for_, "for", opt);
     set!(json, "json");
@@ -399,7 +402,7 @@ mod tests {
         let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
             fileprefix = \"/p/img\"\ndrc = \"low\"\ngain = 3.0\njournal = \"/j\"\n\
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
-            workers = 8\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
+            workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
             sim_faults = \"timeout@1\"\nutc_offset = -2.5\n";
         let (a, applied) = merged(text, &[]);
@@ -413,7 +416,7 @@ mod tests {
         assert_eq!((a.ring_size, a.reserve, a.segment_size), (Some(4), 5, 6));
         assert_eq!(a.segment_time, 7_000_000_000);
         assert_eq!(a.zstd_level, -3);
-        assert_eq!((a.workers, a.frames), (Some(8), Some(9)));
+        assert_eq!((a.workers, a.buffers, a.frames), (Some(8), Some(3), Some(9)));
         assert_eq!(a.for_, Some(10_000_000_000));
         assert!(a.json && a.sim_clouds);
         assert_eq!(a.sim_sensor, "tiny");
