@@ -2,20 +2,16 @@
 //! stderr, starting `nightcap: `, naming the problem and what to do; exit 2 for a bad
 //! command line, 1 for a failure. And `--config`, `--quiet`, `-v` end to end.
 
+mod support;
+
 use std::fs;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use nightcap::journal::codec::Decoder;
 use nightcap::journal::Journal;
 use nightcap::output::fits::read_fits;
-
-fn nightcap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nightcap"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
+use support::run as nightcap;
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()

@@ -1,28 +1,15 @@
 //! The journal commands (`info`, `verify`, `repair`, `export`) driven through the real
 //! binary on journals written with the library.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
 use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
 use nightcap::journal::format::{Gap, GapReason};
 use nightcap::journal::{JournalWriter, WriterConfig};
-
-fn nightcap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nightcap"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use support::{printed as text, run as nightcap};
 
 const FMT: PixelFormat = PixelFormat {
     fourcc: *b"pRCC",

@@ -2,13 +2,16 @@
 //! journals written with the library: a few stars moving one pixel per frame over noise,
 //! with frame times the tests choose. Most tests drive the real binary.
 
+mod support;
+
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
 use nightcap::journal::{JournalWriter, WriterConfig};
 use nightcap::output::fits::read_fits;
+use support::{printed as text, run as nightcap};
 
 const W: u32 = 64;
 const H: u32 = 48;
@@ -25,21 +28,6 @@ const FMT: PixelFormat = PixelFormat {
     cfa: Cfa::Rggb,
     packing: Packing::Csi2P12,
 };
-
-fn nightcap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_nightcap"))
-        .args(args)
-        .output()
-        .expect("binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 /// Frame `i`: noise around 200 plus three stars at (5 + i, y), moving right.
 fn samples(i: usize, sky: u16) -> Vec<u16> {

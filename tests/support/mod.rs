@@ -1,13 +1,14 @@
-//! Shared helpers of the reliability campaigns (`crash`, `copy_while_writing`,
-//! `camera_faults`, `disk_full`, `bad_input`): the binary, the simulated sky's exact
-//! frames, a full check of a journal against them, and file-tree hashes.
+//! Shared helpers of the integration tests: running the binary and reading what it
+//! printed, and for the reliability campaigns (`crash`, `copy_while_writing`,
+//! `camera_faults`, `disk_full`, `bad_input`) the simulated sky's exact frames, a full
+//! check of a journal against them, and file-tree hashes.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use nightcap::journal::codec::Decoder;
 use nightcap::journal::format::{GapReason, Kind};
@@ -17,6 +18,20 @@ use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
 /// The nightcap binary under test.
 pub fn nightcap() -> Command {
     Command::new(env!("CARGO_BIN_EXE_nightcap"))
+}
+
+/// Runs the binary with `args` to completion.
+pub fn run(args: &[&str]) -> Output {
+    nightcap().args(args).output().expect("binary runs")
+}
+
+/// What a run printed: stdout, then stderr.
+pub fn printed(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
 }
 
 /// A campaign size: `default` unless the environment variable `var` holds a number
