@@ -4,7 +4,9 @@
 //! and unsynced directory changes happen or not. Each image is checked with the real
 //! reader and the real recovery:
 //!
-//! - every frame appended before the last completed barrier reads back bit-exact;
+//! - every frame appended before the last completed barrier reads back bit-exact, also on
+//!   media without atomic sectors that destroy a whole page being written (the writer
+//!   starts the first record after a barrier on a fresh page);
 //! - no frame is ever returned with the wrong bytes, seq or timestamp;
 //! - damage is reported, never a panic; recovery (`JournalWriter::open`) succeeds,
 //!   keeps every frame that was readable, and capture continues (append, seal, read);
@@ -330,18 +332,9 @@ fn recover_and_continue(dir: &Path, what: &str, before: &BTreeSet<u64>, fig: &mu
     }
 }
 
-/// The checks of one image; returns how many synced frames it lost. Allowed only with
-/// `unsynced` (the non-atomic-sector model): then only a frame sharing a page with data
-/// written after the barrier may be lost.
-fn check_image(
-    img: &Image,
-    run: &Run,
-    durable: &[u64],
-    unsynced: Option<&BTreeMap<String, BTreeSet<u64>>>,
-    dir: &Path,
-    what: &str,
-    fig: &mut Figures,
-) -> u64 {
+/// The checks of one image: on either crash model every frame synced before the crash
+/// must read back (the writer never rewrites a page holding synced bytes).
+fn check_image(img: &Image, run: &Run, durable: &[u64], dir: &Path, what: &str, fig: &mut Figures) {
     img.materialize(dir).expect("materialize");
     for (name, bytes) in &img.files {
         if name.ends_with(".seg") && run.final_files.get(name) != Some(bytes) {
@@ -352,21 +345,13 @@ fn check_image(
     }
     let (seqs, damage) = read_all(dir, what, fig);
     fig.damage_reports += damage as u64;
-    let mut lost = 0;
     for s in durable {
         fig.durable_checked += 1;
         if !seqs.contains(s) {
-            lost += 1;
             let (file, start, end) = &run.layout[s];
-            let rewritten = unsynced.is_some_and(|u| {
-                u.iter().any(|(name, pages)| {
-                    stem(name) == *file && pages.range(start / 4096..=(end - 1) / 4096).count() > 0
-                })
-            });
-            if !rewritten {
-                fig.violations
-                    .push(format!("{what}: frame {s}, synced before the crash, lost"));
-            }
+            fig.violations.push(format!(
+                "{what}: frame {s} ({file} @{start}..{end}), synced before the crash, lost"
+            ));
         }
     }
     recover_and_continue(dir, what, &seqs, fig);
@@ -376,7 +361,6 @@ fn check_image(
                 .push(format!("{what}: sealed {name} changed by recovery"));
         }
     }
-    lost
 }
 
 /// One campaign: the crash model, the randomness and the figures.
@@ -385,15 +369,9 @@ struct Campaign {
     rng: Rng,
     work: tempfile::TempDir,
     fig: Figures,
-    /// Synced frames lost (only allowed on non-atomic sectors).
-    lost: u64,
 }
 
 impl Campaign {
-    fn strict(&self) -> bool {
-        !self.kind.atomic_sectors
-    }
-
     /// Crashes `run` after each of its operations, `per_point` images each; returns one
     /// image with an active segment every `keep_every` points (for a second generation).
     fn crash_run(
@@ -423,7 +401,6 @@ impl Campaign {
                         .map(|(s, _)| *s),
                 )
                 .collect();
-            let unsynced = self.strict().then(|| model.unsynced_pages());
             for i in 0..per_point {
                 let img_seed = self.rng.next_u64();
                 let img = model.crash(self.kind, &mut Rng::new(img_seed));
@@ -432,15 +409,7 @@ impl Campaign {
                     "{label}: crash after op {k} ({}), image seed {img_seed:#x}",
                     describe(op)
                 );
-                self.lost += check_image(
-                    &img,
-                    run,
-                    &durable,
-                    unsynced.as_ref(),
-                    &dir,
-                    &what,
-                    &mut self.fig,
-                );
+                check_image(&img, run, &durable, &dir, &what, &mut self.fig);
                 self.fig.images += 1;
                 if self.fig.violations.len() > 20 {
                     return kept;
@@ -461,8 +430,8 @@ impl Campaign {
 /// Runs about `images` crash images: two thirds over every operation of a recorded run,
 /// one third over second-generation runs, each of which starts from one of those images,
 /// recovers it on the recording storage and captures on (so crashes during recovery and
-/// right after it are covered too). `strict` uses a medium without atomic sectors (then
-/// synced frames may be lost, everything else must hold).
+/// right after it are covered too). `strict` uses a medium without atomic sectors, which
+/// can destroy a whole page being written: the same promises must hold.
 fn campaign(images: u64, strict: bool, seed: u64) -> Figures {
     let mut c = Campaign {
         kind: CrashModel {
@@ -471,7 +440,6 @@ fn campaign(images: u64, strict: bool, seed: u64) -> Figures {
         rng: Rng::new(seed),
         work: scratch(),
         fig: Figures::default(),
-        lost: 0,
     };
     // One recorded run (schedule) per 2000 images.
     let schedules = (images / 2000).max(1);
@@ -505,13 +473,6 @@ fn campaign(images: u64, strict: bool, seed: u64) -> Figures {
         "{schedules} recorded runs, {second_runs} second-generation runs (recovery on the \
          recording storage, then capture)"
     );
-    if strict {
-        println!(
-            "non-atomic sectors: {} synced frames lost over {} images, each sharing a page \
-             with a record written after the barrier",
-            c.lost, c.fig.images
-        );
-    }
     c.fig
 }
 
@@ -553,10 +514,15 @@ fn power_cut_images_keep_synced_frames_and_recover() {
 }
 
 #[test]
-fn power_cut_on_non_atomic_sectors_never_returns_wrong_frames() {
+fn power_cut_on_non_atomic_sectors_keeps_synced_frames_and_recovers() {
     let t = Instant::now();
-    let fig = campaign(images_wanted(1500) / 4, true, 0xbad5ec);
+    let fig = campaign(images_wanted(1500), true, 0xbad5ec);
     report("power cut, non-atomic sectors", &fig, t.elapsed());
+    assert!(fig.images >= 1000 || images_wanted(1500) < 1000);
+    assert!(
+        fig.durable_checked > 0,
+        "some frames were synced before a crash"
+    );
     assert!(fig.violations.is_empty(), "{:#?}", fig.violations);
 }
 

@@ -6,6 +6,15 @@
 //! for the footer and trailer is always kept free, so sealing never fails for lack of room;
 //! after `seal` returns, the `.seg` file and its directory entry are durable.
 //!
+//! Page padding: a barrier (fdatasync) first ends the records on a page boundary with a
+//! padding NOTE ([`padding`](ActiveSegment::padding), all-zero payload, see
+//! [`is_padding`]), so the record after it starts on a fresh [`PAGE`] and a page holding
+//! synced bytes is never written again: media that can destroy a whole page being
+//! written (no atomic sectors) then cannot lose synced records. The NOTE's payload is
+//! already there (the space after the records is zero), so placing it is a single
+//! 64-byte header write, done by whoever makes the barrier; [`adopt_padding`]
+//! (ActiveSegment::adopt_padding) then indexes it. Room for it is always kept.
+//!
 //! All file and directory operations go through a [`Storage`] (the real file system by
 //! default), so power-cut tests can record them.
 
@@ -21,6 +30,38 @@ use super::storage::{Fs, Storage, StorageFile, StorageMap};
 
 /// Written bytes are released from our page tables in steps of this size.
 const RELEASE_STEP: u64 = 32 << 20;
+
+/// The unit a medium may destroy as a whole when a write to it is interrupted (flash
+/// pages; also the page cache's unit of writeback).
+pub const PAGE: u64 = 4096;
+
+/// Whether a NOTE payload is padding written at a barrier (all zero bytes, or none): it
+/// carries nothing, and listings of notes leave it out.
+pub fn is_padding(payload: &[u8]) -> bool {
+    payload.iter().all(|&b| b == 0)
+}
+
+/// Payload length of the padding NOTE at `end` that makes the next record start on the
+/// following page (a NOTE needs at least its header: a smaller gap pads to the page
+/// after).
+fn pad_payload_len(end: u64) -> usize {
+    let mut gap = end.next_multiple_of(PAGE) - end;
+    if gap < RECORD_HEADER_LEN as u64 {
+        gap += PAGE;
+    }
+    (gap - RECORD_HEADER_LEN as u64) as usize
+}
+
+/// A padding NOTE to place at the end of a segment's records: its payload (zeros) is
+/// already in the file, so placing it is writing [`header`](Self::header) at `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Padding {
+    pub offset: u64,
+    /// Bound to the segment's salt.
+    pub header: RecordHeader,
+    /// Where the next record starts: a multiple of [`PAGE`].
+    pub end: u64,
+}
 
 /// The segment being appended.
 pub struct ActiveSegment<S: Storage = Fs> {
@@ -201,12 +242,50 @@ impl<S: Storage> ActiveSegment<S> {
     }
 
     /// Whether records with these payload lengths fit one after the other, leaving room
-    /// for the footer.
+    /// for the padding NOTE a barrier may add after them (at most a page and an index
+    /// entry) and for the footer.
     pub fn has_room_for(&self, payload_lens: &[usize]) -> bool {
         let after = payload_lens.iter().fold(self.end, |at, &len| {
             align_up(at + (RECORD_HEADER_LEN + len) as u64)
         });
-        after + footer_space(self.entries.len() + payload_lens.len()) <= self.map.mapped_len()
+        let entries = self.entries.len() + payload_lens.len() + 1;
+        after + PAGE + footer_space(entries) <= self.map.mapped_len()
+    }
+
+    /// The padding NOTE a barrier should place now, stamped `time_ns`: none when the
+    /// records end on a page boundary, or when it does not fit before the footer space
+    /// (a segment resumed from a writer that kept no room for it).
+    pub fn padding(&self, time_ns: i64) -> Option<Padding> {
+        if self.end.is_multiple_of(PAGE) {
+            return None;
+        }
+        let len = pad_payload_len(self.end);
+        let end = self.end + (RECORD_HEADER_LEN + len) as u64;
+        if end + footer_space(self.entries.len() + 1) > self.map.mapped_len() {
+            return None;
+        }
+        let zeros = [0u8; PAGE as usize];
+        let header = RecordHeader::meta_record(
+            Kind::Note,
+            self.next_seq,
+            time_ns,
+            &zeros[..len],
+            self.header.salt_lo(),
+        );
+        Some(Padding {
+            offset: self.end,
+            header,
+            end,
+        })
+    }
+
+    /// Takes in a padding NOTE that was placed (its header written) at the end of the
+    /// records: indexes it; the next record starts after it.
+    pub fn adopt_padding(&mut self, pad: &Padding) {
+        debug_assert_eq!(pad.offset, self.end, "padding placed at the end of records");
+        debug_assert_eq!(pad.header.next_offset(pad.offset), pad.end);
+        self.entries.push(IndexEntry::of(pad.offset, &pad.header));
+        self.end = pad.end;
     }
 
     /// Keeps the process's resident memory small: the pages of records already written
