@@ -416,3 +416,77 @@ pub fn sync_dir(dir: &Path) -> Result<(), JournalError> {
         .and_then(|d| d.sync_all())
         .map_err(JournalError::io("syncing directory", dir))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::reader::Journal;
+    use crate::source::sim::SensorPreset;
+
+    fn header() -> SegmentHeader {
+        SegmentHeader {
+            run_id: 1,
+            segno: 0,
+            salt: 0x5a17,
+            created_ns: 1_795_996_800_000_000_000,
+            first_seq: 0,
+            format: SensorPreset::Tiny.format(),
+            default_transform: 0,
+            default_compression: 0,
+            zstd_level: 0,
+        }
+    }
+
+    /// Places `pad` as a barrier does (its header over the zeroed space) and takes it in.
+    fn place(seg: &mut ActiveSegment, pad: &Padding) {
+        seg.map.write_at(pad.offset, &pad.header.encode());
+        seg.adopt_padding(pad);
+    }
+
+    #[test]
+    fn a_barrier_can_always_pad_to_a_page_and_the_padding_reads_as_an_empty_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = ActiveSegment::create(dir.path(), header(), 24 << 10).unwrap();
+        // Payload sizes that leave every kind of remainder in a page, a barrier after
+        // each record, until the segment is full: the padding always fits.
+        let mut pads = 0;
+        for len in (0..).map(|i: usize| (i * 1237) % 5000 + 1) {
+            if !seg.has_room(len) {
+                break;
+            }
+            let payload = vec![b'n'; len];
+            seg.append(
+                RecordHeader::meta_record(Kind::Note, 0, 7, &payload, 0),
+                &payload,
+            );
+            match seg.padding(8) {
+                Some(pad) => {
+                    assert_eq!(pad.end % PAGE, 0);
+                    assert!(pad.end - pad.offset >= RECORD_HEADER_LEN as u64);
+                    place(&mut seg, &pad);
+                    pads += 1;
+                }
+                None => assert_eq!(seg.used() % PAGE, 0, "no room kept for the padding"),
+            }
+            assert_eq!(seg.padding(9), None, "a second barrier adds nothing");
+        }
+        assert!(pads >= 3, "{pads}");
+        seg.seal(10).unwrap();
+
+        let j = Journal::open(dir.path()).unwrap();
+        assert!(j.all_damage().is_empty(), "{:?}", j.all_damage());
+        let s = &j.segments[0];
+        let padding: Vec<u64> = s
+            .records
+            .iter()
+            .filter(|e| is_padding(s.read_note(e).unwrap().as_bytes()))
+            .map(|e| e.offset)
+            .collect();
+        assert_eq!(padding.len(), pads);
+        // Each padding ends where the next record (or the footer) starts: on a page.
+        for at in padding {
+            let next = s.records.iter().find(|e| e.offset > at).map(|e| e.offset);
+            assert!(next.is_none_or(|n| n % PAGE == 0), "{at} -> {next:?}");
+        }
+    }
+}

@@ -560,7 +560,9 @@ impl<S: Storage> JournalWriter<S> {
     }
 
     /// Makes everything appended so far durable now (fdatasync of the active segment),
-    /// without waiting for the background sync.
+    /// without waiting for the background sync. Like every barrier it first pads the
+    /// records to a page boundary (a padding NOTE, unless they end on one), so the next
+    /// record starts on a fresh page.
     pub fn sync(&self) -> Result<(), JournalError> {
         self.syncer
             .sync_now()
