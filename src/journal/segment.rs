@@ -12,8 +12,9 @@
 //! synced bytes is never written again: media that can destroy a whole page being
 //! written (no atomic sectors) then cannot lose synced records. The NOTE's payload is
 //! already there (the space after the records is zero), so placing it is a single
-//! 64-byte header write, done by whoever makes the barrier; [`adopt_padding`]
-//! (ActiveSegment::adopt_padding) then indexes it. Room for it is always kept.
+//! 64-byte header write, done by whoever makes the barrier;
+//! [`adopt_padding`](ActiveSegment::adopt_padding) then indexes it. Room for it is
+//! always kept ([`has_room_for`](ActiveSegment::has_room_for)).
 //!
 //! All file and directory operations go through a [`Storage`] (the real file system by
 //! default), so power-cut tests can record them.
