@@ -416,7 +416,10 @@ mod tests {
         assert_eq!((a.ring_size, a.reserve, a.segment_size), (Some(4), 5, 6));
         assert_eq!(a.segment_time, 7_000_000_000);
         assert_eq!(a.zstd_level, -3);
-        assert_eq!((a.workers, a.buffers, a.frames), (Some(8), Some(3), Some(9)));
+        assert_eq!(
+            (a.workers, a.buffers, a.frames),
+            (Some(8), Some(3), Some(9))
+        );
         assert_eq!(a.for_, Some(10_000_000_000));
         assert!(a.json && a.sim_clouds);
         assert_eq!(a.sim_sensor, "tiny");

@@ -1,4 +1,5 @@
-//! `nightcap info JOURNAL`: what a journal holds, from its indexes (fast, no decoding).
+//! `nightcap info JOURNAL`: what a journal holds, from its indexes (fast, no decoding of
+//! frames). Padding NOTEs (all-zero, written at syncs) are not shown as notes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +36,21 @@ pub fn run(args: InfoArgs, ui: Ui) -> anyhow::Result<ExitCode> {
 
 fn mib(b: u64) -> String {
     format!("{:.1} MiB", b as f64 / (1024.0 * 1024.0))
+}
+
+/// A note's first line for a terminal: control characters (the text comes from the
+/// journal, untrusted) shown as `?`, at most 100 characters, `...` when there is more.
+fn note_line(text: &str) -> String {
+    let first = text.lines().next().unwrap_or_default();
+    let mut line: String = first
+        .chars()
+        .take(100)
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    if first.chars().count() > 100 || text.lines().nth(1).is_some() {
+        line.push_str(" ...");
+    }
+    line
 }
 
 /// The human-readable summary.
@@ -111,7 +127,19 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
             g.text
         );
     }
+    // Padding NOTEs (written at syncs) carry nothing and are not notes to a reader.
+    let _ = writeln!(o, "notes      {}", s.notes.len());
+    for n in s.notes.iter().take(if verbose { usize::MAX } else { 5 }) {
+        let _ = writeln!(o, "  {}  {}", utc_short(n.time_ns), note_line(&n.text));
+    }
     if verbose {
+        if s.padding_bytes > 0 {
+            let _ = writeln!(
+                o,
+                "padding    {} bytes (page padding at syncs)",
+                s.padding_bytes
+            );
+        }
         for g in &s.segments {
             let _ = writeln!(
                 o,
@@ -142,4 +170,60 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
         }
     }
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::{JournalWriter, WriterConfig};
+
+    #[test]
+    fn notes_are_listed_without_the_padding_written_at_syncs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(dir.path());
+        cfg.zstd_level = 0;
+        cfg.budget.reserve_bytes = 0;
+        cfg.sync_interval = std::time::Duration::from_secs(3600);
+        let format = crate::source::sim::SensorPreset::Tiny.format();
+        let mut w = JournalWriter::open(cfg, format).unwrap();
+        let raw = vec![9u8; format.max_frame_bytes() as usize];
+        let meta = crate::frame::FrameMeta {
+            seq: 0,
+            time_utc_ns: 1_795_996_800_000_000_000,
+            exposure_us: 5_000_000,
+            gain_milli: 1000,
+            driver_seq: 0,
+            driver_ts_ns: 0,
+        };
+        w.append_note(meta.time_utc_ns, "operator: dew heater on\nsecond line")
+            .unwrap();
+        w.append_frame(&meta, &raw).unwrap();
+        w.sync().unwrap();
+        w.append_frame(&meta, &raw).unwrap();
+        w.close().unwrap();
+
+        let s = summarize(&Journal::open(dir.path()).unwrap());
+        assert!(s.damage.is_empty(), "{:?}", s.damage);
+        let texts: Vec<&str> = s.notes.iter().map(|n| n.text.as_str()).collect();
+        assert_eq!(texts, ["operator: dew heater on\nsecond line"]);
+        assert!(
+            s.padding_bytes > 0 && s.padding_bytes <= 4096,
+            "{}",
+            s.padding_bytes
+        );
+        let out = render(&s, false);
+        assert!(out.contains("notes      1\n"), "{out}");
+        assert!(out.contains("  operator: dew heater on ...\n"), "{out}");
+        assert!(!out.contains("padding"), "{out}");
+        assert!(render(&s, true).contains(&format!("padding    {} bytes", s.padding_bytes)));
+    }
+
+    #[test]
+    fn a_note_is_shown_as_one_safe_line() {
+        assert_eq!(note_line("a\x1b[2Jb"), "a?[2Jb");
+        assert_eq!(
+            note_line(&"x".repeat(150)),
+            format!("{} ...", "x".repeat(100))
+        );
+    }
 }

@@ -9,6 +9,7 @@ use super::codec::Decoder;
 use super::error::Damage;
 use super::format::{GapReason, Kind, SegmentState};
 use super::reader::{Journal, OpenedBy, ReadError};
+use super::segment::is_padding;
 
 /// One segment in a summary.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -36,6 +37,14 @@ pub struct GapSummary {
     pub text: String,
 }
 
+/// A NOTE, for summaries (padding NOTEs, see `segment::is_padding`, are left out).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct NoteSummary {
+    /// When it was written, UTC ns.
+    pub time_ns: i64,
+    pub text: String,
+}
+
 /// What `nightcap info` shows.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JournalSummary {
@@ -57,6 +66,10 @@ pub struct JournalSummary {
     pub compression_ratio: f64,
     pub gaps: Vec<GapSummary>,
     pub missed_frames: u64,
+    /// The NOTEs with something in them (damaged ones are in `damage`).
+    pub notes: Vec<NoteSummary>,
+    /// Bytes taken by padding NOTEs (at most a page per sync of the writer).
+    pub padding_bytes: u64,
     pub damage: Vec<Damage>,
 }
 
@@ -89,6 +102,7 @@ pub fn summarize(j: &Journal) -> JournalSummary {
     }
     let (gaps, mut damage) = j.gaps();
     damage.extend(j.all_damage());
+    let (notes, padding_bytes) = notes(j, &mut damage);
     let gaps: Vec<GapSummary> = gaps
         .into_iter()
         .map(|g| GapSummary {
@@ -117,9 +131,32 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         },
         missed_frames: gaps.iter().map(|g| g.count).sum(),
         gaps,
+        notes,
+        padding_bytes,
         segments,
         damage,
     }
+}
+
+/// The journal's NOTEs other than padding, and the bytes the padding takes. A NOTE that
+/// cannot be read is added to `damage`.
+fn notes(j: &Journal, damage: &mut Vec<Damage>) -> (Vec<NoteSummary>, u64) {
+    let mut notes = Vec::new();
+    let mut padding = 0;
+    let mut buf = Vec::new();
+    for s in &j.segments {
+        for e in s.records.iter().filter(|e| e.kind == Kind::Note) {
+            match s.read_record(e, &mut buf) {
+                Ok(h) if is_padding(&buf) => padding += h.next_offset(e.offset) - e.offset,
+                Ok(_) => notes.push(NoteSummary {
+                    time_ns: e.time_ns,
+                    text: String::from_utf8_lossy(&buf).into_owned(),
+                }),
+                Err(ReadError::Damaged(d)) => damage.push(d),
+            }
+        }
+    }
+    (notes, padding)
 }
 
 /// What `nightcap verify` found.

@@ -6,6 +6,16 @@
 //! for the footer and trailer is always kept free, so sealing never fails for lack of room;
 //! after `seal` returns, the `.seg` file and its directory entry are durable.
 //!
+//! Page padding: a barrier (fdatasync) first ends the records on a page boundary with a
+//! padding NOTE ([`padding`](ActiveSegment::padding), all-zero payload, see
+//! [`is_padding`]), so the record after it starts on a fresh [`PAGE`] and a page holding
+//! synced bytes is never written again: media that can destroy a whole page being
+//! written (no atomic sectors) then cannot lose synced records. The NOTE's payload is
+//! already there (the space after the records is zero), so placing it is a single
+//! 64-byte header write, done by whoever makes the barrier;
+//! [`adopt_padding`](ActiveSegment::adopt_padding) then indexes it. Room for it is
+//! always kept ([`has_room_for`](ActiveSegment::has_room_for)).
+//!
 //! All file and directory operations go through a [`Storage`] (the real file system by
 //! default), so power-cut tests can record them.
 
@@ -18,6 +28,38 @@ use super::format::{
     SegmentState, Trailer, HEADER_LEN, INDEX_ENTRY_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
 };
 use super::storage::{Fs, Storage, StorageFile, StorageMap};
+
+/// The unit a medium may destroy as a whole when a write to it is interrupted (flash
+/// pages; also the page cache's unit of writeback).
+pub const PAGE: u64 = 4096;
+
+/// Whether a NOTE payload is padding written at a barrier (all zero bytes, or none): it
+/// carries nothing, and listings of notes leave it out.
+pub fn is_padding(payload: &[u8]) -> bool {
+    payload.iter().all(|&b| b == 0)
+}
+
+/// Payload length of the padding NOTE at `end` that makes the next record start on the
+/// following page (a NOTE needs at least its header: a smaller gap pads to the page
+/// after).
+fn pad_payload_len(end: u64) -> usize {
+    let mut gap = end.next_multiple_of(PAGE) - end;
+    if gap < RECORD_HEADER_LEN as u64 {
+        gap += PAGE;
+    }
+    (gap - RECORD_HEADER_LEN as u64) as usize
+}
+
+/// A padding NOTE to place at the end of a segment's records: its payload (zeros) is
+/// already in the file, so placing it is writing [`header`](Self::header) at `offset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Padding {
+    pub offset: u64,
+    /// Bound to the segment's salt.
+    pub header: RecordHeader,
+    /// Where the next record starts: a multiple of [`PAGE`].
+    pub end: u64,
+}
 
 /// The segment being appended.
 pub struct ActiveSegment<S: Storage = Fs> {
@@ -194,12 +236,50 @@ impl<S: Storage> ActiveSegment<S> {
     }
 
     /// Whether records with these payload lengths fit one after the other, leaving room
-    /// for the footer.
+    /// for the padding NOTE a barrier may add after them (at most a page and an index
+    /// entry) and for the footer.
     pub fn has_room_for(&self, payload_lens: &[usize]) -> bool {
         let after = payload_lens.iter().fold(self.end, |at, &len| {
             align_up(at + (RECORD_HEADER_LEN + len) as u64)
         });
-        after + footer_space(self.entries.len() + payload_lens.len()) <= self.map.mapped_len()
+        let entries = self.entries.len() + payload_lens.len() + 1;
+        after + PAGE + footer_space(entries) <= self.map.mapped_len()
+    }
+
+    /// The padding NOTE a barrier should place now, stamped `time_ns`: none when the
+    /// records end on a page boundary, or when it does not fit before the footer space
+    /// (a segment resumed from a writer that kept no room for it).
+    pub fn padding(&self, time_ns: i64) -> Option<Padding> {
+        if self.end.is_multiple_of(PAGE) {
+            return None;
+        }
+        let len = pad_payload_len(self.end);
+        let end = self.end + (RECORD_HEADER_LEN + len) as u64;
+        if end + footer_space(self.entries.len() + 1) > self.map.mapped_len() {
+            return None;
+        }
+        let zeros = [0u8; PAGE as usize];
+        let header = RecordHeader::meta_record(
+            Kind::Note,
+            self.next_seq,
+            time_ns,
+            &zeros[..len],
+            self.header.salt_lo(),
+        );
+        Some(Padding {
+            offset: self.end,
+            header,
+            end,
+        })
+    }
+
+    /// Takes in a padding NOTE that was placed (its header written) at the end of the
+    /// records: indexes it; the next record starts after it.
+    pub fn adopt_padding(&mut self, pad: &Padding) {
+        debug_assert_eq!(pad.offset, self.end, "padding placed at the end of records");
+        debug_assert_eq!(pad.header.next_offset(pad.offset), pad.end);
+        self.entries.push(IndexEntry::of(pad.offset, &pad.header));
+        self.end = pad.end;
     }
 
     /// Appends a record. `header.seq` is overwritten with the segment's next seq; the
@@ -333,4 +413,79 @@ pub fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(JournalError::io("syncing directory", dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::journal::reader::Journal;
+    use crate::source::sim::SensorPreset;
+
+    fn header() -> SegmentHeader {
+        SegmentHeader {
+            run_id: 1,
+            segno: 0,
+            salt: 0x5a17,
+            created_ns: 1_795_996_800_000_000_000,
+            first_seq: 0,
+            format: SensorPreset::Tiny.format(),
+            default_transform: 0,
+            default_compression: 0,
+            zstd_level: 0,
+        }
+    }
+
+    /// Places `pad` as a barrier does (its header over the zeroed space) and takes it in.
+    fn place(seg: &mut ActiveSegment, pad: &Padding) {
+        seg.map.write_at(pad.offset, &pad.header.encode()).unwrap();
+        seg.adopt_padding(pad);
+    }
+
+    #[test]
+    fn a_barrier_can_always_pad_to_a_page_and_the_padding_reads_as_an_empty_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seg = ActiveSegment::create(dir.path(), header(), 24 << 10).unwrap();
+        // Payload sizes that leave every kind of remainder in a page, a barrier after
+        // each record, until the segment is full: the padding always fits.
+        let mut pads = 0;
+        for len in (0..).map(|i: usize| (i * 1237) % 5000 + 1) {
+            if !seg.has_room(len) {
+                break;
+            }
+            let payload = vec![b'n'; len];
+            seg.append(
+                RecordHeader::meta_record(Kind::Note, 0, 7, &payload, 0),
+                &payload,
+            )
+            .unwrap();
+            match seg.padding(8) {
+                Some(pad) => {
+                    assert_eq!(pad.end % PAGE, 0);
+                    assert!(pad.end - pad.offset >= RECORD_HEADER_LEN as u64);
+                    place(&mut seg, &pad);
+                    pads += 1;
+                }
+                None => assert_eq!(seg.used() % PAGE, 0, "no room kept for the padding"),
+            }
+            assert_eq!(seg.padding(9), None, "a second barrier adds nothing");
+        }
+        assert!(pads >= 3, "{pads}");
+        seg.seal(10).unwrap();
+
+        let j = Journal::open(dir.path()).unwrap();
+        assert!(j.all_damage().is_empty(), "{:?}", j.all_damage());
+        let s = &j.segments[0];
+        let padding: Vec<u64> = s
+            .records
+            .iter()
+            .filter(|e| is_padding(s.read_note(e).unwrap().as_bytes()))
+            .map(|e| e.offset)
+            .collect();
+        assert_eq!(padding.len(), pads);
+        // Each padding ends where the next record (or the footer) starts: on a page.
+        for at in padding {
+            let next = s.records.iter().find(|e| e.offset > at).map(|e| e.offset);
+            assert!(next.is_none_or(|n| n % PAGE == 0), "{at} -> {next:?}");
+        }
+    }
 }

@@ -5,8 +5,11 @@
 //! Durability promises: a process crash loses at most the record being written (what
 //! was written is in the page cache); a power cut loses at most what was appended
 //! since the last background sync (`sync_interval`, default 1 s) or [`JournalWriter::sync`],
-//! on disks with atomic 512-byte sectors (`tests/power_cut.rs` checks this on thousands of
-//! simulated crash images); sealed segments are durable once sealed. After an error the writer refuses further appends
+//! also on media that can destroy a whole 4 KiB page being written (each barrier pads the
+//! records to a page boundary, so no page holding synced bytes is written again; at most
+//! one page of padding per barrier); `tests/power_cut.rs` checks this on thousands of
+//! simulated crash images with and without atomic sectors. Sealed segments are durable
+//! once sealed. After an error the writer refuses further appends
 //! ([`JournalError::Poisoned`]); what it had sealed stays sealed and the active segment is
 //! recovered by the next writer.
 
@@ -27,7 +30,7 @@ use super::format::{
 };
 use super::reader::{list_segments, Segment};
 use super::ring::{self, Budget, Plan, Sealed};
-use super::segment::{capacity_for, ActiveSegment};
+use super::segment::{capacity_for, ActiveSegment, Padding};
 use super::storage::{Fs, Storage, StorageFile};
 use crate::frame::{FrameMeta, PixelFormat};
 
@@ -255,7 +258,8 @@ impl<S: Storage> JournalWriter<S> {
         )?;
         self.pending_restart = last_end.or(self.pending_restart);
         if resume && header.format == self.format && active.used() < self.cfg.segment_bytes {
-            self.syncer.watch(active.file_handle()?);
+            let due = active.padding(now_ns());
+            self.syncer.watch(active.file_handle()?, due);
             self.active = Some(active);
         } else {
             let now = now_ns();
@@ -426,6 +430,13 @@ impl<S: Storage> JournalWriter<S> {
             Some(g) => &[g, payload.len()],
             None => &[payload.len()],
         };
+        // Held from taking in the padding to the end of the write: no barrier places one
+        // meanwhile (see `Syncer`).
+        let shared = Arc::clone(&self.syncer.shared);
+        let mut fence = lock(&shared.fence);
+        if let (Some(a), Some(pad)) = (self.active.as_mut(), fence.placed.take()) {
+            a.adopt_padding(&pad);
+        }
         let roll = match (&self.active, frame_ns) {
             (None, _) => false,
             (Some(a), _) if !a.has_room_for(lens) => true,
@@ -434,17 +445,23 @@ impl<S: Storage> JournalWriter<S> {
                 .is_some_and(|t0| t - t0 >= self.cfg.segment_duration_ns),
             (Some(_), None) => false,
         };
-        if roll {
-            self.seal_active()?;
-        }
-        if self.active.is_none() {
+        if roll || self.active.is_none() {
+            // Sealing and starting take the syncer's file lock, which comes first. A new
+            // segment has no padding due until its first record.
+            drop(fence);
+            if roll {
+                self.seal_active()?;
+            }
             self.start_segment(payload.len())?;
+            fence = lock(&shared.fence);
         }
         let mut active = self.active.take().expect("a segment was just started");
         if let Some(t) = frame_ns {
             self.append_restart_gap(&mut active, t)?;
         }
         let seq = active.append(header, payload)?;
+        fence.due = active.padding(header.time_ns);
+        drop(fence);
         self.next_seq = active.next_seq();
         self.active = Some(active);
         if self.cfg.sync_interval.is_zero() {
@@ -487,7 +504,7 @@ impl<S: Storage> JournalWriter<S> {
                 other => other?,
             };
         self.next_segno += 1;
-        self.syncer.watch(active.file_handle()?);
+        self.syncer.watch(active.file_handle()?, None);
         self.active = Some(active);
         Ok(())
     }
@@ -534,10 +551,13 @@ impl<S: Storage> JournalWriter<S> {
 
     /// Seals the active segment, if any; returns its sealed path.
     pub fn seal_active(&mut self) -> Result<Option<PathBuf>, JournalError> {
-        let Some(active) = self.active.take() else {
+        let Some(mut active) = self.active.take() else {
             return Ok(None);
         };
-        self.syncer.unwatch();
+        // The syncer is stopped first: no barrier places padding after this.
+        if let Some(pad) = self.syncer.unwatch() {
+            active.adopt_padding(&pad);
+        }
         let segno = active.header().segno;
         let sealed = active.seal(now_ns())?;
         self.track_sealed(&sealed, segno)?;
@@ -545,7 +565,9 @@ impl<S: Storage> JournalWriter<S> {
     }
 
     /// Makes everything appended so far durable now (fdatasync of the active segment),
-    /// without waiting for the background sync.
+    /// without waiting for the background sync. Like every barrier it first pads the
+    /// records to a page boundary (a padding NOTE, unless they end on one), so the next
+    /// record starts on a fresh page.
     pub fn sync(&self) -> Result<(), JournalError> {
         self.syncer
             .sync_now()
@@ -721,6 +743,13 @@ fn random_u64() -> u64 {
 
 /// The background syncer: fdatasyncs the active segment every interval, so a power cut
 /// loses at most about one interval of frames.
+///
+/// Every barrier (its own and [`JournalWriter::sync`]) first places the padding NOTE the
+/// writer left in the [`Fence`], so the synced bytes end on a page boundary and the next
+/// record starts on a fresh page: a page holding synced bytes is never written again
+/// (see `segment`). The writer holds the fence lock while it appends, so the padding is
+/// never placed while a record is being written, and it takes in (`adopt_padding`) a
+/// placed padding before its next record.
 struct Syncer<F> {
     shared: Arc<SyncShared<F>>,
     thread: Option<JoinHandle<()>>,
@@ -728,14 +757,45 @@ struct Syncer<F> {
 
 struct SyncShared<F> {
     file: Mutex<Option<F>>,
+    /// Lock order: `file` before `fence`; the writer takes `fence` alone while appending.
+    fence: Mutex<Fence>,
     stop: AtomicBool,
     wake: Condvar,
+}
+
+/// Padding of the watched segment, between the writer and the barriers.
+#[derive(Debug, Default)]
+struct Fence {
+    /// What the next barrier places (the writer sets it after each record).
+    due: Option<Padding>,
+    /// What a barrier placed and the writer has not taken in yet.
+    placed: Option<Padding>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<F: StorageFile> SyncShared<F> {
+    /// One barrier on `file` (the watched one, whose lock the caller holds): places the
+    /// padding due, then fdatasyncs.
+    fn barrier(&self, file: &F) -> std::io::Result<()> {
+        {
+            let mut fence = lock(&self.fence);
+            if let Some(pad) = fence.due.take() {
+                file.write_bytes(&pad.header.encode(), pad.offset)?;
+                fence.placed = Some(pad);
+            }
+        }
+        file.sync_data()
+    }
 }
 
 impl<F: StorageFile> Syncer<F> {
     fn start(interval: Duration) -> Syncer<F> {
         let shared = Arc::new(SyncShared::<F> {
             file: Mutex::new(None),
+            fence: Mutex::new(Fence::default()),
             stop: AtomicBool::new(false),
             wake: Condvar::new(),
         });
@@ -744,7 +804,7 @@ impl<F: StorageFile> Syncer<F> {
             std::thread::Builder::new()
                 .name("journal-sync".into())
                 .spawn(move || {
-                    let mut guard = shared.file.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut guard = lock(&shared.file);
                     while !shared.stop.load(Ordering::Relaxed) {
                         guard = shared
                             .wake
@@ -753,7 +813,7 @@ impl<F: StorageFile> Syncer<F> {
                             .0;
                         if let Some(f) = guard.as_ref() {
                             // An error here resurfaces at seal, which syncs again.
-                            let _ = f.sync_data();
+                            let _ = shared.barrier(f);
                         }
                     }
                 })
@@ -762,23 +822,25 @@ impl<F: StorageFile> Syncer<F> {
         Syncer { shared, thread }
     }
 
-    fn watch(&self, file: F) {
-        *self.shared.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(file);
+    /// Syncs `file` from now on, placing `due` at the next barrier (a resumed segment
+    /// whose records do not end on a page boundary).
+    fn watch(&self, file: F, due: Option<Padding>) {
+        let mut guard = lock(&self.shared.file);
+        *lock(&self.shared.fence) = Fence { due, placed: None };
+        *guard = Some(file);
     }
 
-    fn unwatch(&self) {
-        *self.shared.file.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    /// Stops syncing the watched file; returns the padding a barrier placed that the
+    /// writer has not taken in yet.
+    fn unwatch(&self) -> Option<Padding> {
+        let mut guard = lock(&self.shared.file);
+        *guard = None;
+        std::mem::take(&mut *lock(&self.shared.fence)).placed
     }
 
     fn sync_now(&self) -> std::io::Result<()> {
-        match self
-            .shared
-            .file
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            Some(f) => f.sync_data(),
+        match lock(&self.shared.file).as_ref() {
+            Some(f) => self.shared.barrier(f),
             None => Ok(()),
         }
     }
@@ -885,6 +947,63 @@ mod tests {
             j.segments.len(),
             2,
             "the first frame after the restart rolled"
+        );
+    }
+
+    #[test]
+    fn the_record_after_a_barrier_starts_on_a_fresh_page_after_a_padding_note() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(dir.path());
+        cfg.segment_bytes = 64 << 10;
+        cfg.zstd_level = 0;
+        cfg.budget.reserve_bytes = 0;
+        // Only explicit barriers.
+        cfg.sync_interval = Duration::from_secs(3600);
+        let frames: Vec<Vec<u8>> = (0..3u8).map(|i| vec![i + 1; 1024]).collect();
+        let mut w = JournalWriter::open(cfg, format()).unwrap();
+        w.append_frame(&meta(0), &frames[0]).unwrap();
+        w.sync().unwrap();
+        w.sync().unwrap(); // nothing new: no second padding
+        w.append_frame(&meta(1), &frames[1]).unwrap();
+        w.append_frame(&meta(2), &frames[2]).unwrap();
+        w.close().unwrap();
+
+        let j = Journal::open(dir.path()).unwrap();
+        assert!(j.all_damage().is_empty(), "{:?}", j.all_damage());
+        let seg = &j.segments[0];
+        let layout: Vec<(Kind, u64)> = seg.records.iter().map(|e| (e.kind, e.offset)).collect();
+        // Header 256 + record header 64 + 1024 bytes: the first frame ends at 1344, not
+        // on a page boundary; the padding NOTE fills the page, the second frame starts
+        // the next one, and the third (written without a barrier) follows it directly.
+        assert_eq!(
+            layout,
+            [
+                (Kind::Frame, 256),
+                (Kind::Note, 1344),
+                (Kind::Frame, 4096),
+                (Kind::Frame, 4096 + 1088)
+            ]
+        );
+        let pad = seg.read_note(&seg.records[1]).unwrap();
+        assert_eq!(pad.len(), 4096 - 1344 - 64);
+        assert!(super::super::segment::is_padding(pad.as_bytes()));
+        let mut dec = super::super::codec::Decoder::new();
+        let mut scratch = Vec::new();
+        let got: Vec<(u64, Vec<u8>)> = j
+            .frames()
+            .iter()
+            .map(|r| {
+                let f = j.read_frame(r, &mut dec, &mut scratch).unwrap();
+                (f.meta.seq, f.data.to_vec())
+            })
+            .collect();
+        assert_eq!(
+            got,
+            frames
+                .into_iter()
+                .enumerate()
+                .map(|(i, f)| (i as u64, f))
+                .collect::<Vec<_>>()
         );
     }
 }
