@@ -550,7 +550,11 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(PathBuf, SegmentName)>, JournalE
             out.push((entry.path(), parsed));
         }
     }
-    out.sort_by_key(|(_, n)| (n.segno, n.state));
+    // One file per segment, in its latest state: a listing taken while a segment is
+    // renamed (`.tmp` → `.active` → `.seg`) can name the same file twice, and reading it
+    // under both names would return its frames twice.
+    out.sort_by_key(|(_, n)| (n.segno, std::cmp::Reverse(n.state)));
+    out.dedup_by(|later, kept| later.1.segno == kept.1.segno && later.1.stamp == kept.1.stamp);
     Ok(out)
 }
 
