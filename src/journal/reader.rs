@@ -550,11 +550,7 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(PathBuf, SegmentName)>, JournalE
             out.push((entry.path(), parsed));
         }
     }
-    // One file per segment, in its latest state: a listing taken while a segment is
-    // renamed (`.tmp` → `.active` → `.seg`) can name the same file twice, and reading it
-    // under both names would return its frames twice.
-    out.sort_by_key(|(_, n)| (n.segno, std::cmp::Reverse(n.state)));
-    out.dedup_by(|later, kept| later.1.segno == kept.1.segno && later.1.stamp == kept.1.stamp);
+    out.sort_by_key(|(_, n)| (n.segno, n.state));
     Ok(out)
 }
 
@@ -578,10 +574,16 @@ impl Journal {
     /// Opens every segment of `dir` (`.seg` and `.active`; `.tmp` files are never valid).
     /// A segment written by a newer major version is an error: reading on would misread it.
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
-        let files = list_segments(dir)?;
+        let mut files = list_segments(dir)?;
+        files.retain(|(_, name)| name.state != SegmentState::Tmp);
+        // One file per segment, in its latest state: a listing taken while a segment is
+        // sealed can name its file as `.active` and as `.seg` (readdir is not atomic with
+        // a rename), and reading it under both names would return its frames twice.
+        files.sort_by_key(|(_, n)| (n.segno, std::cmp::Reverse(n.state)));
+        files
+            .dedup_by(|later, kept| later.1.segno == kept.1.segno && later.1.stamp == kept.1.stamp);
         let opened = files
             .iter()
-            .filter(|(_, name)| name.state != SegmentState::Tmp)
             .filter_map(|(path, name)| open_listed(path, name));
         Journal::assemble(dir, opened)
     }
