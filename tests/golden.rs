@@ -384,6 +384,18 @@ fn record_spans(name: &str) -> (Vec<u8>, Vec<(IndexEntry, std::ops::Range<usize>
     (bytes, spans)
 }
 
+/// The bytes of each FRAME record of `spans`, in file order.
+fn frame_records<'b>(
+    bytes: &'b [u8],
+    spans: &[(IndexEntry, std::ops::Range<usize>)],
+) -> Vec<&'b [u8]> {
+    spans
+        .iter()
+        .filter(|(e, _)| e.kind == Kind::Frame)
+        .map(|(_, r)| &bytes[r.clone()])
+        .collect()
+}
+
 /// An active segment (no footer) with the segment header of `SEALED` and these records.
 fn active_of(header_from: &[u8], records: &[&[u8]]) -> Vec<u8> {
     let mut out = header_from[..HEADER_LEN].to_vec();
@@ -415,11 +427,7 @@ fn forged(record: &[u8], payload: &[u8], edit: impl FnOnce(&mut RecordHeader)) -
 #[test]
 fn duplicated_swapped_and_stale_records_never_yield_wrong_frames() {
     let (bytes, spans) = record_spans(SEALED);
-    let frames: Vec<&[u8]> = spans
-        .iter()
-        .filter(|(e, _)| e.kind == Kind::Frame)
-        .map(|(_, r)| &bytes[r.clone()])
-        .collect();
+    let frames = frame_records(&bytes, &spans);
     assert!(frames.len() >= 5, "the golden segment has too few frames");
     let (other, other_spans) = record_spans(WITH_GAP);
     let (stale_entry, stale_span) = other_spans
@@ -493,11 +501,7 @@ fn zstd_claiming(declared: u64) -> Vec<u8> {
 #[test]
 fn forged_lengths_and_huge_zstd_frames_fail_without_allocating() {
     let (bytes, spans) = record_spans(SEALED);
-    let frames: Vec<&[u8]> = spans
-        .iter()
-        .filter(|(e, _)| e.kind == Kind::Frame)
-        .map(|(_, r)| &bytes[r.clone()])
-        .collect();
+    let frames = frame_records(&bytes, &spans);
     let all: Vec<u64> = (0..3).collect();
     let payload_of = |r: &[u8]| {
         let len = u32::from_le_bytes(r[8..12].try_into().unwrap()) as usize;

@@ -310,17 +310,9 @@ impl Encoder {
         if spec.compression != Compression::Zstd || !sampled {
             return self.encode(format, raw, out);
         }
-        transformed_len(spec.transform, format, raw.len())?;
-        let layout = Layout::of(format, raw.len()).ok_or(CodecError::Corrupt {
-            reason: "frame layout changed while encoding",
-        })?;
-        let level = if self.level == 0 { 1 } else { self.level };
-        let cctx = compressor(&mut self.cctx, &mut self.cctx_level, level)?;
-        let (planes, rows) = (&mut self.planes, &mut self.rows);
-        let p = Predictor::of(spec.transform);
         out.clear();
         let raw_len = raw.len();
-        compress_samples(cctx, p, &layout, Source::Scratch(raw), planes, rows, out)?;
+        self.encode_samples(spec.transform, format, Source::Scratch(raw), out)?;
         if out.len() >= raw_len {
             // Not smaller: the frame is stored as is, and its bytes come back from the
             // payload (rare: pure noise at full scale).
@@ -356,24 +348,18 @@ impl Encoder {
                 _ => forward(t, format, raw, out, &mut self.rows),
             };
         }
-        let level = if self.level == 0 { 1 } else { self.level };
-        let cctx = compressor(&mut self.cctx, &mut self.cctx_level, level)?;
         let stream: &[u8] = match t {
             Transform::None => raw,
             Transform::Left16 | Transform::Up3 => {
-                transformed_len(t, format, raw.len())?;
-                let layout = Layout::of(format, raw.len()).ok_or(CodecError::Corrupt {
-                    reason: "frame layout changed while encoding",
-                })?;
-                let (planes, rows) = (&mut self.planes, &mut self.rows);
-                let p = Predictor::of(t);
-                return compress_samples(cctx, p, &layout, Source::Kept(raw), planes, rows, out);
+                return self.encode_samples(t, format, Source::Kept(raw), out);
             }
             Transform::Shuffle16 | Transform::Delta8 => {
                 forward(t, format, raw, &mut self.scratch, &mut self.rows)?;
                 &self.scratch
             }
         };
+        let level = if self.level == 0 { 1 } else { self.level };
+        let cctx = compressor(&mut self.cctx, &mut self.cctx_level, level)?;
         out.reserve(zstd::zstd_safe::compress_bound(stream.len()));
         cctx.compress_to_buffer(stream, out)
             .map_err(|e| CodecError::Zstd {
@@ -381,6 +367,26 @@ impl Encoder {
                 message: e.to_string(),
             })?;
         Ok(())
+    }
+
+    /// Streams sample transform `t` of `raw` into zstd (see [`compress_samples`]),
+    /// appending the frame to `out`.
+    fn encode_samples(
+        &mut self,
+        t: Transform,
+        format: &PixelFormat,
+        raw: Source<'_>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CodecError> {
+        let len = raw.bytes().len();
+        transformed_len(t, format, len)?;
+        let layout = Layout::of(format, len).ok_or(CodecError::Corrupt {
+            reason: "frame layout changed while encoding",
+        })?;
+        let level = if self.level == 0 { 1 } else { self.level };
+        let cctx = compressor(&mut self.cctx, &mut self.cctx_level, level)?;
+        let (planes, rows) = (&mut self.planes, &mut self.rows);
+        compress_samples(cctx, Predictor::of(t), &layout, raw, planes, rows, out)
     }
 }
 
@@ -615,14 +621,13 @@ impl Decoder {
                 Compression::Zstd => decompress(&mut self.dctx, stored, raw_len, out),
             };
         }
-        let stream: &[u8] = match spec.compression {
-            Compression::Stored => stored,
-            Compression::Zstd => {
-                decompress(&mut self.dctx, stored, stream_len, &mut self.scratch)?;
-                &self.scratch
-            }
-        };
-        check_len("transformed stream", stream_len, stream.len())?;
+        let stream = transformed_stream(
+            &mut self.dctx,
+            &mut self.scratch,
+            spec.compression,
+            stored,
+            stream_len,
+        )?;
         inverse(spec.transform, format, stream, raw_len, out, &mut self.rows)
     }
 }
@@ -631,6 +636,26 @@ impl Default for Decoder {
     fn default() -> Decoder {
         Decoder::new()
     }
+}
+
+/// The transformed stream of `stored`: itself, or decompressed into `scratch`; checked
+/// to be `stream_len` bytes.
+fn transformed_stream<'a>(
+    dctx: &mut Option<Decompressor<'static>>,
+    scratch: &'a mut Vec<u8>,
+    compression: Compression,
+    stored: &'a [u8],
+    stream_len: usize,
+) -> Result<&'a [u8], CodecError> {
+    let stream: &[u8] = match compression {
+        Compression::Stored => stored,
+        Compression::Zstd => {
+            decompress(dctx, stored, stream_len, scratch)?;
+            scratch
+        }
+    };
+    check_len("transformed stream", stream_len, stream.len())?;
+    Ok(stream)
 }
 
 fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), CodecError> {
@@ -1140,6 +1165,25 @@ fn line_residuals(
     }
 }
 
+/// Restores line `y`'s samples from its residuals (the inverse of [`line_residuals`]),
+/// in `rows`, where the next lines find it; returns them.
+fn line_restore<'r>(
+    p: Predictor,
+    l: &Layout,
+    y: usize,
+    lo: &[u8],
+    hi: &[u8],
+    rows: &'r mut RowRing,
+) -> &'r [u16] {
+    let (cur, up) = rows.cur_up(y, l.dist, l.samples);
+    match (p, up) {
+        (Predictor::Up3, Some(up)) if l.narrow() => up3_restore::<true>(l.dist, lo, hi, up, cur),
+        (Predictor::Up3, Some(up)) => up3_restore::<false>(l.dist, lo, hi, up, cur),
+        _ => left_restore(l.dist, lo, hi, up, cur),
+    }
+    cur
+}
+
 fn samples_inverse(p: Predictor, l: &Layout, stream: &[u8], out: &mut [u8], rows: &mut RowRing) {
     let n = l.sample_count();
     let (lo_plane, rest) = stream.split_at(n);
@@ -1149,14 +1193,7 @@ fn samples_inverse(p: Predictor, l: &Layout, stream: &[u8], out: &mut [u8], rows
         .chunks_exact(l.samples)
         .zip(hi_plane.chunks_exact(l.samples));
     for (y, (line, (lo, hi))) in out.chunks_exact_mut(l.stride).zip(planes).enumerate() {
-        let (cur, up) = rows.cur_up(y, l.dist, l.samples);
-        match (p, up) {
-            (Predictor::Up3, Some(up)) if l.narrow() => {
-                up3_restore::<true>(l.dist, lo, hi, up, cur)
-            }
-            (Predictor::Up3, Some(up)) => up3_restore::<false>(l.dist, lo, hi, up, cur),
-            _ => left_restore(l.dist, lo, hi, up, cur),
-        }
+        let cur = line_restore(p, l, y, lo, hi, rows);
         pack_line(l.packing, cur, &mut line[..l.line_bytes]);
         if l.pad() > 0 {
             line[l.line_bytes..].copy_from_slice(&pad_plane[y * l.pad()..][..l.pad()]);

@@ -15,8 +15,8 @@
 //! combines rows as they come never sees part of a frame that then fails.
 
 use super::{
-    check_len, decompress, left_restore, transformed_len, up3_restore, CodecError, CodecSpec,
-    Compression, Decoder, Layout, Predictor, Transform,
+    line_restore, transformed_len, transformed_stream, CodecError, CodecSpec, Decoder, Layout,
+    Predictor, Transform,
 };
 use crate::frame::{Packing, PixelFormat};
 use crate::pixels::{unpack_csi2_10, unpack_csi2_12};
@@ -72,14 +72,13 @@ impl Decoder {
         sink: &mut dyn FnMut(usize, &[u16]),
     ) -> Result<(), CodecError> {
         let stream_len = transformed_len(spec.transform, format, raw_len)?;
-        let stream: &[u8] = match spec.compression {
-            Compression::Stored => stored,
-            Compression::Zstd => {
-                decompress(&mut self.dctx, stored, stream_len, &mut self.scratch)?;
-                &self.scratch
-            }
-        };
-        check_len("transformed stream", stream_len, stream.len())?;
+        let stream = transformed_stream(
+            &mut self.dctx,
+            &mut self.scratch,
+            spec.compression,
+            stored,
+            stream_len,
+        )?;
         let width = format.width as usize;
         let mask = match format.packing {
             Packing::Csi2P10 => 0x3ff,
@@ -97,14 +96,7 @@ impl Decoder {
             .chunks_exact(l.samples)
             .zip(hi_plane.chunks_exact(l.samples));
         for (y, (lo, hi)) in planes.enumerate() {
-            let (cur, up) = self.rows.cur_up(y, l.dist, l.samples);
-            match (p, up) {
-                (Predictor::Up3, Some(up)) if l.narrow() => {
-                    up3_restore::<true>(l.dist, lo, hi, up, cur)
-                }
-                (Predictor::Up3, Some(up)) => up3_restore::<false>(l.dist, lo, hi, up, cur),
-                _ => left_restore(l.dist, lo, hi, up, cur),
-            }
+            let cur = line_restore(p, l, y, lo, hi, &mut self.rows);
             let row = band.next_row();
             for (d, &s) in row.iter_mut().zip(&cur[..width]) {
                 *d = s & mask;
@@ -211,7 +203,7 @@ impl<'a> Band<'a> {
 mod tests {
     use super::*;
     use crate::frame::Cfa;
-    use crate::journal::codec::{synthetic_sky, Encoder};
+    use crate::journal::codec::{synthetic_sky, Compression, Encoder};
     use crate::pixels::to_image16;
 
     fn format(packing: Packing, w: u32, h: u32, depth: u8, cfa: Cfa, pad: u32) -> PixelFormat {
