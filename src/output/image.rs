@@ -277,6 +277,13 @@ static RENDER_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
 /// As many as stacks are written at once (`stack::night`'s writes in flight).
 const KEPT_RENDER_BUFFERS: usize = 2;
 
+/// Frees the kept renderings (a stacker about to idle).
+pub fn release_render_buffers() {
+    if let Ok(mut kept) = RENDER_BUFFERS.lock() {
+        *kept = Vec::new();
+    }
+}
+
 /// A buffer from [`RENDER_BUFFERS`] (or a new one) of exactly the asked length, with
 /// unspecified contents; it goes back when dropped.
 struct RenderBuffer(Vec<u8>);

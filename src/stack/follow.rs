@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use crate::journal::format::SegmentState;
 use crate::journal::Journal;
 use crate::stack::night::{
-    frame_times, reject_frames, stack_windows, write_list, StackConfig, StackError, StackEvent,
-    WindowOutput,
+    frame_times, reject_frames, release_buffers, stack_windows, write_list, StackConfig,
+    StackError, StackEvent, WindowOutput,
 };
 use crate::stack::window::{plan, Window};
 
@@ -95,6 +95,9 @@ pub fn follow_stack(
                 if !outputs.is_empty() {
                     write_list(cfg, &outputs)?;
                 }
+                // The next window is a minute or more away: hand the buffers kept for
+                // back-to-back windows back (a live stacker shares the Pi with capture).
+                release_buffers();
             }
         }
         if finishing {

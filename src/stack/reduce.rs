@@ -236,6 +236,13 @@ fn give_back(v: Vec<u16>) {
     }
 }
 
+/// Frees the spare buffers (a stacker about to idle).
+pub fn release_spare() {
+    if let Ok(mut spare) = SPARE.lock() {
+        *spare = Vec::new();
+    }
+}
+
 /// Hands the buffer of a stack image that is no longer needed (written) to the next
 /// reduction.
 pub fn recycle(img: Image16) {
