@@ -72,9 +72,9 @@ pub struct CaptureArgs {
     /// Compression threads (default: one per core).
     #[arg(long)]
     pub workers: Option<usize>,
-    /// Frames in flight between camera and journal (default: workers + 2, at least 2). Each
-    /// holds one raw frame: 3 keeps a 12 MP capture under 128 MiB; more gives the pipeline
-    /// slack to lower the zstd level before it has to drop a frame.
+    /// Frames in flight between camera and journal (default: workers + 1, at least 3; the
+    /// minimum is 2). Each holds one raw frame: 3 keeps a 12 MP capture under 128 MiB; more
+    /// gives the pipeline slack to lower the zstd level before it has to drop a frame.
     #[arg(long)]
     pub buffers: Option<usize>,
     /// Stop after this many frames.
@@ -135,7 +135,7 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let mut cfg = CaptureConfig::new(writer_config(&args));
     if let Some(w) = args.workers {
         cfg.workers = w;
-        cfg.buffers = w + 2;
+        cfg.buffers = crate::capture::pipeline::default_buffers(w);
     }
     if let Some(b) = args.buffers {
         cfg.buffers = b;
