@@ -3,7 +3,6 @@
 //!
 //! - [`format`]: the bytes (headers, records, footer, trailer, names), pure functions.
 //! - [`codec`]: payload transforms and zstd.
-//! - [`mmap`]: the only unsafe code (mappings and their contract).
 //! - [`storage`]: the seam between the writer and the file system (real, or recorded
 //!   for power-cut tests).
 //! - [`segment`]: one active segment being appended and sealed.
@@ -17,7 +16,6 @@ pub mod format;
 #[doc(hidden)]
 pub mod golden;
 pub mod inspect;
-pub mod mmap;
 pub mod reader;
 pub mod recovery;
 pub mod repair;

@@ -4,14 +4,12 @@
 //! Promises: no panic and no allocation above the format caps on any input; a frame is
 //! returned only if its header CRC, payload CRC and zstd checksum match and it decodes to
 //! exactly `raw_len` bytes; a damaged frame in a sealed segment costs that frame only; an
-//! active segment yields its valid prefix. Sealed segments are memory-mapped; active ones
-//! are read with `pread`, since their writer may truncate them when it seals.
+//! active segment yields its valid prefix. Every segment is read with `pread` (see
+//! [`SegmentBytes`] for why sealed ones are no longer memory-mapped).
 
 use std::fs::{self, File};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-
-use memmap2::Mmap;
 
 use super::codec::{CodecError, CodecSpec, Compression, Decoder, Transform};
 use super::error::{Damage, JournalError};
@@ -19,33 +17,28 @@ use super::format::{
     decode_footer, FormatFault, Gap, IndexEntry, Kind, RecordHeader, SegmentHeader, SegmentName,
     SegmentState, Trailer, HEADER_LEN, MAX_FOOTER_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
 };
-use super::mmap::map_sealed;
 use super::recovery::{on_bad_record, Action};
 use crate::frame::{Frame, FrameMeta, PixelFormat};
 
-/// The bytes of a segment: mapped when sealed, read on demand otherwise, or already in
-/// memory (images built by tests and the fuzzer, which never touch the file system). A
-/// sealed segment keeps its file too: large reads (frame payloads) go through it, so that
-/// reading a night of frames does not map the whole night into the process (its pages
-/// would count as the reader's memory) and costs no page faults.
+/// The bytes of a segment: read on demand from its file, or already in memory (images
+/// built by tests and the fuzzer, which never touch the file system).
+///
+/// Sealed segments were memory-mapped, with frame payloads read through the file. The
+/// mapping saved a system call per record header and cost memory: on a kernel with large
+/// page-cache folios (6.18 here, 8 MiB readahead), faulting in a header mapped whole
+/// folios, and a 12 MP stack of 64 frames peaked at 286-351 MB instead of 254-258 MB with
+/// every read through `pread`, at the same speed (1.26-1.29 s). Nothing was read in place
+/// (every read copied), so the mapping bought nothing else.
 pub enum SegmentBytes {
-    Mapped(Mmap, File),
     File(File),
     Memory(Vec<u8>),
 }
-
-/// Reads of at least this many bytes from a sealed segment use its file, not its map.
-const READ_NOT_MAP: usize = 256 * 1024;
 
 impl SegmentBytes {
     /// Reads `len` bytes at `offset` into `buf`; Err(short count) if the file is shorter.
     fn read_into(&self, offset: u64, len: usize, buf: &mut Vec<u8>) -> std::io::Result<()> {
         let in_memory: &[u8] = match self {
-            SegmentBytes::Mapped(_, f) if len >= READ_NOT_MAP => {
-                return read_at(f, offset, len, buf)
-            }
             SegmentBytes::File(f) => return read_at(f, offset, len, buf),
-            SegmentBytes::Mapped(m, _) => m,
             SegmentBytes::Memory(v) => v,
         };
         buf.clear();
@@ -105,13 +98,7 @@ impl Segment {
             .metadata()
             .map_err(JournalError::io("reading size of", path))?
             .len();
-        let bytes = if name.state == SegmentState::Sealed && len > 0 {
-            let map = map_sealed(&file).map_err(JournalError::io("mapping", path))?;
-            SegmentBytes::Mapped(map, file)
-        } else {
-            SegmentBytes::File(file)
-        };
-        Segment::parse(path, name, bytes, len)
+        Segment::parse(path, name, SegmentBytes::File(file), len)
     }
 
     /// A segment whose bytes are already in memory; `path` only names it in damage

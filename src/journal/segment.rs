@@ -383,8 +383,8 @@ impl<S: Storage> ActiveSegment<S> {
     }
 }
 
-/// Allocates `len` bytes of disk for `file`, so that writes through a mapping never need
-/// new blocks. Falls back to writing zeros where `fallocate` is not supported.
+/// Allocates `len` bytes of disk for `file`, so that writes into it never need new
+/// blocks. Falls back to writing zeros where `fallocate` is not supported.
 pub fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
     match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
         Ok(()) => Ok(()),

@@ -15,7 +15,7 @@
 //! the capture pipeline's CPU per 12 MP frame, and the mapping was ~43 MiB of its peak RSS.
 //! Nothing else changes: the space is still preallocated (a full disk is an error at
 //! segment creation, never SIGBUS or a failed write mid-segment), records are still written
-//! payload first, header last, and sealed segments are still mapped for reading.
+//! payload first, header last.
 //!
 //! Why records are written with `O_DIRECT`: a buffered `pwrite` still goes through the
 //! page cache, which allocates and fills ~10 MB of pages per 12 MP record in the writer
