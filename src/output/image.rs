@@ -205,6 +205,26 @@ pub struct Image8 {
     pub data: Vec<u8>,
 }
 
+/// Borrowed 8-bit pixels, laid out as in [`Image8`]: what the JPEG encoder reads.
+#[derive(Clone, Copy)]
+struct View8<'a> {
+    width: u32,
+    height: u32,
+    channels: u8,
+    data: &'a [u8],
+}
+
+impl Image8 {
+    fn as_view(&self) -> View8<'_> {
+        View8 {
+            width: self.width,
+            height: self.height,
+            channels: self.channels,
+            data: &self.data,
+        }
+    }
+}
+
 /// Writes an 8-bit display image as JPEG, then the sidecar if `meta.sidecar` is set: the
 /// same file [`write_image`] writes for the 16-bit image the 8 bits were scaled from.
 pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
@@ -218,7 +238,7 @@ pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), O
             got: img.data.len(),
         });
     }
-    encode_jpeg(path, img, meta)?;
+    encode_jpeg(path, img.as_view(), meta)?;
     if meta.sidecar {
         write_sidecar(path, meta)?;
     }
@@ -226,8 +246,9 @@ pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), O
 }
 
 /// Writes a JPEG whose 8-bit rows `rows(y, row)` produces (`width × channels` bytes
-/// each, channels 1 or 3; called in parallel, once per row), then the sidecar if
-/// `meta.sidecar` is set: the same file [`write_jpeg8`] writes for the same pixels.
+/// each, channels 1 or 3; called in parallel, once per row, and must write every byte of
+/// `row`), then the sidecar if `meta.sidecar` is set: the same file [`write_jpeg8`]
+/// writes for the same pixels.
 pub fn write_jpeg_rows(
     path: &Path,
     width: u32,
@@ -253,16 +274,13 @@ pub fn write_jpeg_rows(
     data.par_chunks_mut(row_len)
         .enumerate()
         .for_each(|(y, row)| rows(y, row));
-    let img = Image8 {
+    let view = View8 {
         width,
         height,
         channels,
-        data: std::mem::take(&mut data.0),
+        data: &data,
     };
-    let result = encode_jpeg(path, &img, meta);
-    data.0 = img.data;
-    drop(data);
-    result?;
+    encode_jpeg(path, view, meta)?;
     if meta.sidecar {
         write_sidecar(path, meta)?;
     }
@@ -341,14 +359,14 @@ fn check_jpeg_size(path: &Path, width: u32, height: u32) -> Result<(), OutputErr
 /// most of the cost of a stack window beyond decoding its frames; 4:4:4 like the
 /// original program (no chroma subsampling: star colours stay sharp); quality
 /// [`JPEG_QUALITY`]; the EXIF block of `meta` as an APP1 segment after the JFIF one.
-fn compress_jpeg(path: &Path, img: &Image8) -> Result<Vec<u8>, OutputError> {
+fn compress_jpeg(path: &Path, img: View8<'_>) -> Result<Vec<u8>, OutputError> {
     let (format, subsamp) = if img.channels == 3 {
         (turbojpeg::PixelFormat::RGB, turbojpeg::Subsamp::None)
     } else {
         (turbojpeg::PixelFormat::GRAY, turbojpeg::Subsamp::Gray)
     };
     let image = turbojpeg::Image {
-        pixels: img.data.as_slice(),
+        pixels: img.data,
         width: img.width as usize,
         pitch: img.width as usize * usize::from(img.channels),
         height: img.height as usize,
@@ -402,10 +420,10 @@ fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), Outpu
         channels: img.channels,
         data: to_8bit(img),
     };
-    encode_jpeg(path, &img8, meta)
+    encode_jpeg(path, img8.as_view(), meta)
 }
 
-fn encode_jpeg(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
+fn encode_jpeg(path: &Path, img: View8<'_>, meta: &OutputMeta) -> Result<(), OutputError> {
     check_jpeg_size(path, img.width, img.height)?;
     let jpeg = with_exif(compress_jpeg(path, img)?, &exif_tiff(meta));
     write_atomic(path, |w| {
@@ -756,6 +774,26 @@ pub(crate) mod tests {
         };
         let err = write_jpeg8(&dir.path().join("c.jpg"), &bad, &meta).unwrap_err();
         assert!(matches!(err, OutputError::Shape { got: 5, .. }), "{err}");
+    }
+
+    #[test]
+    fn exif_goes_after_soi_and_jfif_or_is_left_out() {
+        let app0 = [0xFF, 0xE0, 0x00, 0x04, b'J', b'F'];
+        let body = [0xFF, 0xDB, 0x00, 0x02, 0xFF, 0xD9];
+        let with_jfif: Vec<u8> = [&[0xFF, 0xD8][..], &app0, &body].concat();
+        let out = with_exif(with_jfif.clone(), b"TIFF");
+        let app1 = [
+            0xFF, 0xE1, 0x00, 0x0C, b'E', b'x', b'i', b'f', 0, 0, b'T', b'I', b'F', b'F',
+        ];
+        assert_eq!(out, [&[0xFF, 0xD8][..], &app0, &app1, &body].concat());
+        let bare: Vec<u8> = [&[0xFF, 0xD8][..], &body].concat();
+        assert_eq!(
+            with_exif(bare.clone(), b"TIFF"),
+            [&[0xFF, 0xD8][..], &app1, &body].concat()
+        );
+        // Too long for one segment, or not a JPEG: unchanged.
+        assert_eq!(with_exif(bare.clone(), &vec![0; 70_000]), bare);
+        assert_eq!(with_exif(vec![1, 2, 3], b"TIFF"), vec![1, 2, 3]);
     }
 
     #[test]
