@@ -3,7 +3,8 @@
 //! retention before each new segment, and recovering after an unclean shutdown.
 //!
 //! Durability promises: a process crash loses at most the record being written (what
-//! was written is in the page cache); a power cut loses at most what was appended
+//! was written is in the kernel: the page cache, or the device for `O_DIRECT` records,
+//! see `storage`); a power cut loses at most what was appended
 //! since the last background sync (`sync_interval`, default 1 s) or [`JournalWriter::sync`],
 //! also on media that can destroy a whole 4 KiB page being written (each barrier pads the
 //! records to a page boundary, so no page holding synced bytes is written again; at most
