@@ -101,15 +101,7 @@ fn decode(c: &mut Criterion) {
 }
 
 fn window(c: &mut Criterion) {
-    let format = PixelFormat {
-        fourcc: *b"pRCC",
-        width: W,
-        height: H,
-        stride: 6112,
-        bit_depth: 12,
-        cfa: Cfa::Rggb,
-        packing: Packing::Csi2P12,
-    };
+    let format = hq_format();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("j");
     let mut cfg = WriterConfig::new(&dir);

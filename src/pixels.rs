@@ -102,14 +102,28 @@ pub fn unpack_csi2_10(line: &[u8], out: &mut [u16]) {
 /// Packs samples (10 significant bits) into MIPI CSI-2 RAW10 bytes. A final partial
 /// group is completed with zero samples. `line` must hold `line_bytes(samples.len())`.
 pub fn pack_csi2_10(samples: &[u16], line: &mut [u8]) {
-    for (px, group) in samples.chunks(4).zip(line.chunks_exact_mut(5)) {
+    let group = |px: &[u16], g: &mut [u8]| {
         let mut low = 0u8;
-        for (i, g) in group[..4].iter_mut().enumerate() {
+        for (i, b) in g[..4].iter_mut().enumerate() {
             let v = px.get(i).copied().unwrap_or(0) & 0x3ff;
-            *g = (v >> 2) as u8;
+            *b = (v >> 2) as u8;
             low |= ((v & 0x3) as u8) << (2 * i);
         }
-        group[4] = low;
+        g[4] = low;
+    };
+    // Whole groups as fixed-size arrays (the decoder re-packs every line), then a final
+    // partial group.
+    let (groups, _) = line.as_chunks_mut::<5>();
+    let (whole, _) = samples.as_chunks::<4>();
+    let n = groups.len().min(whole.len());
+    for (g, px) in groups.iter_mut().zip(whole) {
+        group(px, g);
+    }
+    for (px, g) in samples[4 * n..]
+        .chunks(4)
+        .zip(line[5 * n..].chunks_exact_mut(5))
+    {
+        group(px, g);
     }
 }
 
@@ -141,14 +155,33 @@ pub fn unpack_csi2_12(line: &[u8], out: &mut [u16]) {
 }
 
 /// Packs samples (12 significant bits) into MIPI CSI-2 RAW12 bytes; a final odd sample is
-/// completed with a zero sample.
+/// completed with a zero sample. Bits above the 12th are dropped.
 pub fn pack_csi2_12(samples: &[u16], line: &mut [u8]) {
-    for (px, group) in samples.chunks(2).zip(line.chunks_exact_mut(3)) {
+    // Four groups (8 samples, 12 bytes) at a time through one integer, as the unpacking;
+    // then the remaining groups.
+    let (blocks, _) = line.as_chunks_mut::<12>();
+    let (sample_blocks, _) = samples.as_chunks::<8>();
+    let n = blocks.len().min(sample_blocks.len());
+    let group = |a: u16, b: u16| -> u128 {
+        let (a, b) = (u128::from(a), u128::from(b));
+        ((a >> 4) & 0xff) | (((b >> 4) & 0xff) << 8) | (((a & 0xf) | ((b & 0xf) << 4)) << 16)
+    };
+    for (b, s) in blocks.iter_mut().zip(sample_blocks) {
+        let v = group(s[0], s[1])
+            | (group(s[2], s[3]) << 24)
+            | (group(s[4], s[5]) << 48)
+            | (group(s[6], s[7]) << 72);
+        b.copy_from_slice(&v.to_le_bytes()[..12]);
+    }
+    for (px, g) in samples[8 * n..]
+        .chunks(2)
+        .zip(line[12 * n..].chunks_exact_mut(3))
+    {
         let a = px[0] & 0xfff;
         let b = px.get(1).copied().unwrap_or(0) & 0xfff;
-        group[0] = (a >> 4) as u8;
-        group[1] = (b >> 4) as u8;
-        group[2] = ((a & 0xf) as u8) | (((b & 0xf) as u8) << 4);
+        g[0] = (a >> 4) as u8;
+        g[1] = (b >> 4) as u8;
+        g[2] = ((a & 0xf) as u8) | (((b & 0xf) as u8) << 4);
     }
 }
 

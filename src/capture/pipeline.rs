@@ -291,19 +291,7 @@ pub fn run(
             .map_err(|e| CaptureError::Thread(e.to_string()))?
     };
 
-    let mut cap = CaptureLoop {
-        source: source.as_mut(),
-        cfg: &cfg,
-        pool: &pool,
-        tx: work_tx,
-        counters: &counters,
-        stop: &stop,
-        idx: 0,
-        handoffs: Vec::new(),
-        driver_seq: SequenceTracker::new(),
-        first_ns: None,
-        last_end_ns: None,
-    };
+    let mut cap = CaptureLoop::new(source.as_mut(), &cfg, &pool, work_tx, &counters, &stop);
     let outcome = cap.run();
     let handoffs = std::mem::take(&mut cap.handoffs);
     drop(cap); // closes the work channel: workers drain and exit
@@ -385,7 +373,31 @@ impl DropRun {
     }
 }
 
-impl CaptureLoop<'_> {
+impl<'a> CaptureLoop<'a> {
+    /// A loop that has captured nothing yet.
+    fn new(
+        source: &'a mut dyn FrameSource,
+        cfg: &'a CaptureConfig,
+        pool: &'a Pool,
+        tx: Sender<Item>,
+        counters: &'a Counters,
+        stop: &'a AtomicBool,
+    ) -> CaptureLoop<'a> {
+        CaptureLoop {
+            source,
+            cfg,
+            pool,
+            tx,
+            counters,
+            stop,
+            idx: 0,
+            handoffs: Vec::new(),
+            driver_seq: SequenceTracker::new(),
+            first_ns: None,
+            last_end_ns: None,
+        }
+    }
+
     fn run(&mut self) -> (StopReason, Option<SourceError>) {
         let mut discard = Vec::new();
         let mut drops: Option<DropRun> = None;
@@ -766,19 +778,7 @@ mod tests {
         };
         let (tx, rx) = mpsc::channel();
         let (counters, stop) = (Counters::default(), AtomicBool::new(false));
-        let mut cap = CaptureLoop {
-            source: &mut source,
-            cfg: &cfg,
-            pool: &pool,
-            tx,
-            counters: &counters,
-            stop: &stop,
-            idx: 0,
-            handoffs: Vec::new(),
-            driver_seq: SequenceTracker::new(),
-            first_ns: None,
-            last_end_ns: None,
-        };
+        let mut cap = CaptureLoop::new(&mut source, &cfg, &pool, tx, &counters, &stop);
         assert_eq!(cap.run().0, StopReason::SourceEnded);
         drop(cap);
         rx.iter()

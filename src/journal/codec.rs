@@ -21,7 +21,7 @@
 //! are cheap to move but are meant to be owned by one worker thread each.
 
 use crate::frame::{Cfa, Packing, PixelFormat};
-use crate::pixels::max_for_depth;
+use crate::pixels::{max_for_depth, pack_csi2_10, pack_csi2_12, unpack_csi2_10, unpack_csi2_12};
 use zstd::bulk::{Compressor, Decompressor};
 
 /// A reversible pre-transform applied to a frame's bytes before compression.
@@ -1036,19 +1036,12 @@ impl RowRing {
     }
 }
 
-/// Unpacks the sample part of one line into `samples`: whole CSI-2 groups, so every bit of
-/// the line's pixel bytes is kept (the same bit layout as [`crate::pixels`], written for
-/// whole groups only so that the loops have no per-sample branch).
+/// Unpacks the sample part of one line into `samples` (whole CSI-2 groups, so every bit
+/// of the line's pixel bytes is kept), with [`crate::pixels`]' unpacking.
 fn unpack_line(packing: Packing, line: &[u8], samples: &mut [u16]) {
     match packing {
-        Packing::Csi2P10 => {
-            for (g, s) in line.chunks_exact(5).zip(samples.chunks_exact_mut(4)) {
-                for i in 0..4 {
-                    s[i] = (u16::from(g[i]) << 2) | u16::from((g[4] >> (2 * i)) & 3);
-                }
-            }
-        }
-        Packing::Csi2P12 => unpack12(line, samples),
+        Packing::Csi2P10 => unpack_csi2_10(line, samples),
+        Packing::Csi2P12 => unpack_csi2_12(line, samples),
         _ => {
             for (s, b) in samples.iter_mut().zip(line.chunks_exact(2)) {
                 *s = u16::from_le_bytes([b[0], b[1]]);
@@ -1061,71 +1054,13 @@ fn unpack_line(packing: Packing, line: &[u8], samples: &mut [u16]) {
 /// valid stream; their excess bits are dropped.
 fn pack_line(packing: Packing, samples: &[u16], line: &mut [u8]) {
     match packing {
-        Packing::Csi2P10 => {
-            for (s, g) in samples.chunks_exact(4).zip(line.chunks_exact_mut(5)) {
-                let mut low = 0u8;
-                for i in 0..4 {
-                    g[i] = (s[i] >> 2) as u8;
-                    low |= ((s[i] & 3) as u8) << (2 * i);
-                }
-                g[4] = low;
-            }
-        }
-        Packing::Csi2P12 => pack12(samples, line),
+        Packing::Csi2P10 => pack_csi2_10(samples, line),
+        Packing::Csi2P12 => pack_csi2_12(samples, line),
         _ => {
             for (b, s) in line.chunks_exact_mut(2).zip(samples) {
                 b.copy_from_slice(&s.to_le_bytes());
             }
         }
-    }
-}
-
-/// CSI-2 RAW12 groups to samples. Four groups (12 bytes) at a time through one integer, so
-/// that there is no per-byte load on the path of the HQ camera's native format.
-fn unpack12(line: &[u8], samples: &mut [u16]) {
-    let (blocks, line_tail) = line.as_chunks::<12>();
-    let (sample_blocks, samples_tail) = samples.as_chunks_mut::<8>();
-    for (b, s) in blocks.iter().zip(sample_blocks.iter_mut()) {
-        let mut wide = [0u8; 16];
-        wide[..12].copy_from_slice(b);
-        let v = u128::from_le_bytes(wide);
-        for k in 0..4 {
-            let g = (v >> (24 * k)) as u32;
-            s[2 * k] = (((g & 0xff) << 4) | ((g >> 16) & 0xf)) as u16;
-            s[2 * k + 1] = ((((g >> 8) & 0xff) << 4) | ((g >> 20) & 0xf)) as u16;
-        }
-    }
-    for (g, s) in line_tail
-        .chunks_exact(3)
-        .zip(samples_tail.chunks_exact_mut(2))
-    {
-        s[0] = (u16::from(g[0]) << 4) | u16::from(g[2] & 0xf);
-        s[1] = (u16::from(g[1]) << 4) | u16::from(g[2] >> 4);
-    }
-}
-
-/// Inverse of [`unpack12`]; bits above the 12th are dropped.
-fn pack12(samples: &[u16], line: &mut [u8]) {
-    let (blocks, line_tail) = line.as_chunks_mut::<12>();
-    let (sample_blocks, samples_tail) = samples.as_chunks::<8>();
-    let group = |a: u16, b: u16| -> u128 {
-        let (a, b) = (u128::from(a), u128::from(b));
-        ((a >> 4) & 0xff) | (((b >> 4) & 0xff) << 8) | (((a & 0xf) | ((b & 0xf) << 4)) << 16)
-    };
-    for (b, s) in blocks.iter_mut().zip(sample_blocks) {
-        let v = group(s[0], s[1])
-            | (group(s[2], s[3]) << 24)
-            | (group(s[4], s[5]) << 48)
-            | (group(s[6], s[7]) << 72);
-        b.copy_from_slice(&v.to_le_bytes()[..12]);
-    }
-    for (s, g) in samples_tail
-        .chunks_exact(2)
-        .zip(line_tail.chunks_exact_mut(3))
-    {
-        g[0] = (s[0] >> 4) as u8;
-        g[1] = (s[1] >> 4) as u8;
-        g[2] = ((s[0] & 0xf) as u8) | (((s[1] & 0xf) as u8) << 4);
     }
 }
 
