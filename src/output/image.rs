@@ -11,14 +11,13 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use ::image::codecs::png::{CompressionType, FilterType, PngEncoder};
 use ::image::codecs::tiff::TiffEncoder;
 use ::image::{ExtendedColorType, ImageEncoder};
-use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::jpeg::{self, JpegError, Pixels};
 use super::{check_shape, write_atomic, OutputError};
 use crate::pixels::Image16;
 
@@ -267,79 +266,13 @@ pub fn write_jpeg_rows(
         });
     }
     check_jpeg_size(path, width, height)?;
-    // libjpeg-turbo takes the whole image: rendering it first costs one 8-bit copy of the
-    // stack (3 bytes a pixel), and lets the rows render on every core.
-    let row_len = width as usize * usize::from(channels);
-    let mut data = RenderBuffer::take(row_len * height as usize);
-    data.par_chunks_mut(row_len)
-        .enumerate()
-        .for_each(|(y, row)| rows(y, row));
-    let view = View8 {
-        width,
-        height,
-        channels,
-        data: &data,
-    };
-    encode_jpeg(path, view, meta)?;
+    let jpeg = jpeg::encode(width, height, channels, Pixels::Rows(rows), JPEG_QUALITY)
+        .map_err(jpeg_err(path))?;
+    write_jpeg_file(path, jpeg, meta)?;
     if meta.sidecar {
         write_sidecar(path, meta)?;
     }
     Ok(())
-}
-
-/// 8-bit renderings of stacks kept for the next one: a night writes one stack a minute,
-/// and a fresh 37 MB buffer (12 MP RGB) each time is page-faulted and zeroed by the
-/// kernel again, about a tenth of the writing. At most [`KEPT_RENDER_BUFFERS`] are kept.
-static RENDER_BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-
-/// As many as stacks are written at once (`stack::night`'s writes in flight).
-const KEPT_RENDER_BUFFERS: usize = 2;
-
-/// Frees the kept renderings (a stacker about to idle).
-pub fn release_render_buffers() {
-    if let Ok(mut kept) = RENDER_BUFFERS.lock() {
-        *kept = Vec::new();
-    }
-}
-
-/// A buffer from [`RENDER_BUFFERS`] (or a new one) of exactly the asked length, with
-/// unspecified contents; it goes back when dropped.
-struct RenderBuffer(Vec<u8>);
-
-impl RenderBuffer {
-    fn take(len: usize) -> RenderBuffer {
-        let kept = RENDER_BUFFERS.lock().ok().and_then(|mut b| b.pop());
-        let mut buf = kept.unwrap_or_default();
-        if buf.len() != len {
-            buf.clear();
-            buf.resize(len, 0);
-        }
-        RenderBuffer(buf)
-    }
-}
-
-impl Drop for RenderBuffer {
-    fn drop(&mut self) {
-        let buf = std::mem::take(&mut self.0);
-        if let Ok(mut kept) = RENDER_BUFFERS.lock() {
-            if kept.len() < KEPT_RENDER_BUFFERS && !buf.is_empty() {
-                kept.push(buf);
-            }
-        }
-    }
-}
-
-impl std::ops::Deref for RenderBuffer {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl std::ops::DerefMut for RenderBuffer {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.0
-    }
 }
 
 fn check_jpeg_size(path: &Path, width: u32, height: u32) -> Result<(), OutputError> {
@@ -351,31 +284,6 @@ fn check_jpeg_size(path: &Path, width: u32, height: u32) -> Result<(), OutputErr
         });
     }
     Ok(())
-}
-
-/// Compresses `img` (already checked for shape and size) the way every nightcap JPEG is
-/// made: libjpeg-turbo (through TurboJPEG), about 3x faster than the pure-Rust
-/// jpeg-encoder on 12 MP stacks (68 ms against 196 ms measured on one core), which is
-/// most of the cost of a stack window beyond decoding its frames; 4:4:4 like the
-/// original program (no chroma subsampling: star colours stay sharp); quality
-/// [`JPEG_QUALITY`]; the EXIF block of `meta` as an APP1 segment after the JFIF one.
-fn compress_jpeg(path: &Path, img: View8<'_>) -> Result<Vec<u8>, OutputError> {
-    let (format, subsamp) = if img.channels == 3 {
-        (turbojpeg::PixelFormat::RGB, turbojpeg::Subsamp::None)
-    } else {
-        (turbojpeg::PixelFormat::GRAY, turbojpeg::Subsamp::Gray)
-    };
-    let image = turbojpeg::Image {
-        pixels: img.data,
-        width: img.width as usize,
-        pitch: img.width as usize * usize::from(img.channels),
-        height: img.height as usize,
-        format,
-    };
-    let mut compressor = turbojpeg::Compressor::new().map_err(jpeg_err(path))?;
-    compressor.set_quality(i32::from(JPEG_QUALITY));
-    compressor.set_subsamp(subsamp);
-    compressor.compress_to_vec(image).map_err(jpeg_err(path))
 }
 
 /// `jpeg` with an APP1 EXIF segment holding `tiff` inserted after its SOI and JFIF
@@ -405,7 +313,7 @@ fn with_exif(jpeg: Vec<u8>, tiff: &[u8]) -> Vec<u8> {
     out
 }
 
-fn jpeg_err(path: &Path) -> impl Fn(turbojpeg::Error) -> OutputError + '_ {
+fn jpeg_err(path: &Path) -> impl Fn(JpegError) -> OutputError + '_ {
     move |e| OutputError::Unsupported {
         path: path.to_path_buf(),
         format: "JPEG",
@@ -423,9 +331,21 @@ fn write_jpeg(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), Outpu
     encode_jpeg(path, img8.as_view(), meta)
 }
 
+/// Every nightcap JPEG is made by [`jpeg::encode`]: libjpeg-turbo, about 3x faster than
+/// the pure-Rust jpeg-encoder on 12 MP stacks (68 ms against 196 ms measured on one
+/// core), in strips on all cores; 4:4:4 like the original program (no chroma
+/// subsampling: star colours stay sharp); quality [`JPEG_QUALITY`].
 fn encode_jpeg(path: &Path, img: View8<'_>, meta: &OutputMeta) -> Result<(), OutputError> {
     check_jpeg_size(path, img.width, img.height)?;
-    let jpeg = with_exif(compress_jpeg(path, img)?, &exif_tiff(meta));
+    let pixels = Pixels::Whole(img.data);
+    let jpeg = jpeg::encode(img.width, img.height, img.channels, pixels, JPEG_QUALITY)
+        .map_err(jpeg_err(path))?;
+    write_jpeg_file(path, jpeg, meta)
+}
+
+/// Writes `jpeg` with the EXIF block of `meta` as an APP1 segment after the JFIF one.
+fn write_jpeg_file(path: &Path, jpeg: Vec<u8>, meta: &OutputMeta) -> Result<(), OutputError> {
+    let jpeg = with_exif(jpeg, &exif_tiff(meta));
     write_atomic(path, |w| {
         w.write_all(&jpeg).map_err(|e| OutputError::io(path, e))
     })

@@ -13,6 +13,7 @@
 pub mod concat;
 pub mod fits;
 pub mod image;
+mod jpeg;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};

@@ -239,14 +239,13 @@ impl std::ops::DerefMut for Pooled {
 }
 
 /// Frees every buffer kept for the next window (decoder buffers, spare accumulator
-/// planes and stack images, 8-bit renderings): for a stacker that will be idle for a
-/// while, such as `--follow` between windows.
+/// planes and stack images): for a stacker that will be idle for a while, such as
+/// `--follow` between windows.
 pub fn release_buffers() {
     if let Ok(mut pool) = POOL.lock() {
         pool.clear();
     }
     crate::stack::reduce::release_spare();
-    crate::output::image::release_render_buffers();
 }
 
 /// Unpacks frame bytes into `img`, reusing its allocation for the raw packings.
