@@ -312,12 +312,16 @@ impl<'a> Render8<'a> {
         // Display values are 16-bit, scaled to 8 bits as the JPEG writer does; whole-range
         // tables, so that a sample indexes them without a check.
         let to8 = |v: u16| ((u32::from(v) * 255 + 65535 / 2) / 65535) as u8;
+        // Samples above `max` map as `max` does: only `max + 1` entries are computed (4096
+        // of 65536 for 12-bit frames).
         let tables = (0..channels)
             .map(|c| {
                 let mut t = Box::new([0u8; 65536]);
-                for (v, e) in t.iter_mut().enumerate() {
-                    *e = to8(map.map(c, v as u16));
+                let (low, high) = t.split_at_mut(usize::from(max) + 1);
+                for (v, e) in (0..=max).zip(low.iter_mut()) {
+                    *e = to8(map.map(c, v));
                 }
+                high.fill(low[low.len() - 1]);
                 t
             })
             .collect();
