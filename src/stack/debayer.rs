@@ -163,20 +163,6 @@ pub(crate) fn is_mosaic(img: &Image16) -> bool {
     img.channels == 1 && img.cfa != Cfa::None && img.data.len() == w * h && w * h != 0
 }
 
-/// The RGB of pixel `(x, y)` of [`debayer`]'s result, computed alone (for statistics on a
-/// subsample). `img` must be a mosaic ([`is_mosaic`]).
-pub(crate) fn debayer_pixel(img: &Image16, x: usize, y: usize) -> [u16; 3] {
-    let (w, h) = (img.width as usize, img.height as usize);
-    if y == 0 || y + 1 == h || w < 3 || x == 0 || x + 1 == w {
-        return border_pixel(img, x, y);
-    }
-    let at = |yy: usize| {
-        let s = &img.data[yy * w + x - 1..][..3];
-        [s[0], s[1], s[2]]
-    };
-    interpolate(site(img.cfa, x, y), &at(y - 1), &at(y), &at(y + 1))
-}
-
 /// Row `y` of [`debayer`]'s result mapped through one table per channel straight to
 /// bytes: `out[3x + c] = luts[c][rgb(x)[c]]`, without the 16-bit row. `img` must be a
 /// mosaic ([`is_mosaic`]); `out` holds `3 × width` bytes.
@@ -223,7 +209,7 @@ pub(crate) fn debayer_row_mapped(img: &Image16, y: usize, luts: [&[u8; 65536]; 3
 
 /// Row `y` of [`debayer`]'s result (bilinear) into `row` (`3 × width` samples). `img`
 /// must be a mosaic ([`is_mosaic`]).
-fn debayer_row(img: &Image16, y: usize, row: &mut [u16]) {
+pub(crate) fn debayer_row(img: &Image16, y: usize, row: &mut [u16]) {
     let (w, h) = (img.width as usize, img.height as usize);
     if y == 0 || y + 1 == h || w < 3 {
         for x in 0..w {
@@ -486,27 +472,6 @@ mod tests {
         let mut rgb = Image16::zeroed(2, 2, 3, Cfa::None, 8);
         rgb.data = vec![0, 10, 100, 2, 10, 100, 4, 10, 100, 6, 10, 100];
         assert_eq!(superpixel(&rgb).data, vec![3, 10, 100]);
-    }
-
-    #[test]
-    fn single_pixels_match_the_whole_image() {
-        for cfa in [Cfa::Rggb, Cfa::Bggr, Cfa::Grbg, Cfa::Gbrg] {
-            for (w, h) in [(1, 1), (2, 5), (3, 3), (7, 4), (12, 9)] {
-                let img = mosaic(cfa, w, h, |c, x, y| {
-                    (c * 1000 + x * 37 + y * 101) as u16 % 4096
-                });
-                let full = debayer(&img);
-                for y in 0..h as usize {
-                    for x in 0..w as usize {
-                        assert_eq!(
-                            debayer_pixel(&img, x, y),
-                            px(&full, x, y),
-                            "{cfa:?} {w}x{h} ({x},{y})"
-                        );
-                    }
-                }
-            }
-        }
     }
 
     #[test]

@@ -22,7 +22,7 @@
 
 use rayon::prelude::*;
 
-use super::debayer::{debayer, debayer_pixel, debayer_row_mapped, is_mosaic};
+use super::debayer::{debayer, debayer_row, debayer_row_mapped, is_mosaic};
 use crate::frame::Cfa;
 use crate::output::image::Image8;
 use crate::pixels::Image16;
@@ -367,15 +367,17 @@ impl<'a> Render8<'a> {
     }
 }
 
-/// [`histograms`] of the debayered `img`, debayering only the pixels it looks at.
+/// [`histograms`] of the debayered `img`, debayering only the rows it looks at.
 fn mosaic_histograms(img: &Image16, max: u16) -> Vec<Vec<u32>> {
-    let w = img.width as usize;
-    let pixels = w * img.height as usize;
-    let step = pixels.div_ceil(STAT_PIXELS).max(1);
+    let (w, h) = (img.width as usize, img.height as usize);
     let mut hists = vec![vec![0u32; usize::from(max) + 1]; 3];
-    for p in (0..pixels).step_by(step) {
-        for (h, v) in hists.iter_mut().zip(debayer_pixel(img, p % w, p / w)) {
-            h[usize::from(v.min(max))] += 1;
+    let mut row = vec![0u16; 3 * w];
+    for y in stat_rows(w, h) {
+        debayer_row(img, y, &mut row);
+        for px in row.chunks_exact(3) {
+            for (h, &v) in hists.iter_mut().zip(px) {
+                h[usize::from(v.min(max))] += 1;
+            }
         }
     }
     hists
@@ -393,17 +395,32 @@ pub fn to_rgb8(img: &Image16) -> Vec<u8> {
     }
 }
 
-/// Per-channel histograms of a regular subsample of the pixels.
+/// Per-channel histograms of a regular subsample of the pixels: the rows of
+/// [`stat_rows`].
 fn histograms(img: &Image16, channels: usize, max: u16) -> Vec<Vec<u32>> {
     let mut hists = vec![vec![0u32; usize::from(max) + 1]; channels];
-    let pixels = img.data.len() / channels;
-    let step = pixels.div_ceil(STAT_PIXELS).max(1);
-    for px in img.data.chunks_exact(channels).step_by(step) {
-        for (h, &v) in hists.iter_mut().zip(px) {
-            h[usize::from(v.min(max))] += 1;
+    let (w, h) = (img.width as usize, img.height as usize);
+    let row_len = w * channels;
+    for y in stat_rows(w, h) {
+        let row = img
+            .data
+            .get(y * row_len..(y + 1) * row_len)
+            .unwrap_or_default();
+        for px in row.chunks_exact(channels) {
+            for (h, &v) in hists.iter_mut().zip(px) {
+                h[usize::from(v.min(max))] += 1;
+            }
         }
     }
     hists
+}
+
+/// The rows statistics look at: every one of an image of up to [`STAT_PIXELS`] pixels,
+/// else evenly spaced whole rows adding up to about that many (whole rows, so that a
+/// mosaic is debayered a row at a time rather than a pixel at a time).
+fn stat_rows(width: usize, height: usize) -> std::iter::StepBy<std::ops::Range<usize>> {
+    let rows = (STAT_PIXELS / width.max(1)).max(1);
+    (0..height).step_by(height.div_ceil(rows).max(1))
 }
 
 /// Smallest value with at least `fraction` of the histogram's samples at or below it.
@@ -622,6 +639,21 @@ mod tests {
         rgb.data = vec![257, 32896, 65535];
         assert_eq!(to_rgb8(&rgb), vec![1, 128, 255]);
     }
+    #[test]
+    fn statistics_see_about_a_million_pixels_in_whole_rows() {
+        assert!(stat_rows(64, 40).eq(0..40));
+        let rows: Vec<usize> = stat_rows(4056, 3040).collect();
+        let seen = rows.len() * 4056;
+        assert!(
+            (STAT_PIXELS * 9 / 10..=STAT_PIXELS).contains(&seen),
+            "{seen}"
+        );
+        // Evenly spread over the image, top to bottom.
+        assert_eq!(rows[0], 0);
+        assert!(rows.windows(2).all(|p| p[1] - p[0] == rows[1]));
+        assert!(3040 - rows[rows.len() - 1] <= rows[1]);
+    }
+
     #[test]
     fn render_8bit_is_render_scaled_to_8_bits() {
         let settings = [
