@@ -170,6 +170,9 @@ impl Sums {
 /// What one band of the accumulator holds.
 #[derive(Debug)]
 enum Planes {
+    /// Empty until a frame reaches the band: the frame that does sets it up, so that a
+    /// new accumulator costs nothing and the band's first frame is copied, not compared
+    /// with zeros.
     Max(Vec<u16>),
     Sum(Sums),
     /// Sigma pass 1: sums and sums of squares.
@@ -282,7 +285,7 @@ impl Accumulator {
             .map(|b| {
                 let len = band_len.min(total - b * band_len);
                 Mutex::new(match gather {
-                    Gather::Max => Planes::Max(spare(len, true)),
+                    Gather::Max => Planes::Max(Vec::new()),
                     Gather::Sum => Planes::Sum(Sums::new(len, wide)),
                     Gather::Moments => Planes::Moments {
                         sum: Sums::new(len, wide),
@@ -323,7 +326,7 @@ impl Accumulator {
             // A poisoned band means another worker panicked mid-combine; the whole
             // reduction is lost then anyway, so keep going with its data.
             let mut band = self.bands[b].lock().unwrap_or_else(|p| p.into_inner());
-            combine(&mut band, 0, src);
+            combine(&mut band, self.band_size(b), 0, src);
         }
         self.frames.fetch_add(1, Ordering::Relaxed);
         Ok(())
@@ -345,7 +348,7 @@ impl Accumulator {
             let (b, within) = (at / self.band_len, at % self.band_len);
             let mut band = self.bands[b].lock().unwrap_or_else(|p| p.into_inner());
             let take = src.len().min(self.band_len - within).min(total - at);
-            combine(&mut band, within, &src[..take]);
+            combine(&mut band, self.band_size(b), within, &src[..take]);
             drop(band);
             src = &src[take..];
             at += take;
@@ -355,6 +358,12 @@ impl Accumulator {
     /// Counts one frame whose rows went in through [`add_rows`](Self::add_rows).
     pub fn frame_done(&self) {
         self.frames.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Samples in band `b` (the last band may be short).
+    fn band_size(&self, b: usize) -> usize {
+        let total = self.shape.row_len() * self.shape.height as usize;
+        self.band_len.min(total - b * self.band_len)
     }
 
     fn into_planes(self) -> Vec<Planes> {
@@ -369,9 +378,12 @@ impl Accumulator {
     pub fn finish(self, mode: Mode) -> Image16 {
         let shape = self.shape;
         let n = u64::from(self.frames()).max(1);
+        let sizes: Vec<usize> = (0..self.bands.len()).map(|b| self.band_size(b)).collect();
         let mut data = spare(shape.row_len() * shape.height as usize, false);
-        for planes in self.into_planes() {
+        for (planes, size) in self.into_planes().into_iter().zip(sizes) {
             match planes {
+                // A band no frame reached (rows of a frame that failed part way): zeros.
+                Planes::Max(v) if v.is_empty() => data.resize(data.len() + size, 0),
                 Planes::Max(v) => {
                     data.extend_from_slice(&v);
                     give_back(v);
@@ -445,14 +457,24 @@ impl Accumulator {
     }
 }
 
-/// Combines `src` into a band's planes from sample `at` of the band on (as far as the
-/// band reaches).
-fn combine(band: &mut Planes, at: usize, src: &[u16]) {
+/// Combines `src` into a band's planes (of `len` samples) from sample `at` of the band on
+/// (as far as the band reaches).
+fn combine(band: &mut Planes, len: usize, at: usize, src: &[u16]) {
     match band {
-        Planes::Max(acc) => acc[at..]
-            .iter_mut()
-            .zip(src)
-            .for_each(|(a, &b)| *a = (*a).max(b)),
+        Planes::Max(acc) => {
+            if acc.is_empty() {
+                if at == 0 && src.len() >= len {
+                    *acc = spare(len, false);
+                    acc.extend_from_slice(&src[..len]);
+                    return;
+                }
+                *acc = spare(len, true);
+            }
+            acc[at..]
+                .iter_mut()
+                .zip(src)
+                .for_each(|(a, &b)| *a = (*a).max(b))
+        }
         Planes::Sum(s) => s.add(at, src),
         Planes::Moments { sum, sq } => {
             sum.add(at, src);
@@ -785,6 +807,30 @@ mod tests {
             a.frame_done();
             Some(Streamed::Combined)
         }
+    }
+
+    #[test]
+    fn bands_no_frame_reached_are_zero_and_first_frames_are_copied() {
+        let (w, h) = (300usize, 40usize);
+        let f = frames(2, w as u32, h as u32);
+        let acc = Accumulator::new(Shape::of(&f[0]), Gather::Max, 2);
+        let band = acc.band_rows();
+        assert!(acc.bands.len() >= 3, "{} bands", acc.bands.len());
+        // Band 0 whole from frame 0 (copied), one row of band 1 from frame 1 (the rest of
+        // that band zero), nothing into the others.
+        acc.add_rows(0, &f[0].data[..band * w]);
+        acc.add_rows(band + 1, &f[1].data[(band + 1) * w..][..w]);
+        acc.frame_done();
+        let out = acc.finish(Mode::Max);
+        let mut want = vec![0u16; w * h];
+        want[..band * w].copy_from_slice(&f[0].data[..band * w]);
+        want[(band + 1) * w..][..w].copy_from_slice(&f[1].data[(band + 1) * w..][..w]);
+        assert!(out.data == want);
+        // Whole frames into fresh bands: the first is copied, the second compared.
+        let acc = Accumulator::new(Shape::of(&f[0]), Gather::Max, 2);
+        acc.add(&f[1], 0).unwrap();
+        acc.add(&f[0], 3).unwrap();
+        assert_eq!(acc.finish(Mode::Max).data, naive_max(&f));
     }
 
     #[test]
