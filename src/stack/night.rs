@@ -33,7 +33,9 @@ use crate::output::OutputError;
 use crate::pixels::{to_image16, unpack_csi2_10, unpack_csi2_12, Image16, PixelError};
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::debayer;
-use crate::stack::reduce::{recycle, reduce, Accumulator, FrameSource, Mode, Shape, Streamed};
+use crate::stack::reduce::{
+    recycle, reduce_pending, Accumulator, FrameSource, Mode, Pending, Shape, Streamed,
+};
 use crate::stack::reject::{frame_stats, judge, FrameStats, Rejection};
 use crate::stack::tone::{render, Render8, RenderSettings};
 use crate::stack::window::{plan, FrameTime, Window, WindowSpec};
@@ -499,19 +501,21 @@ pub fn stack_windows(
 ) -> Result<Vec<WindowOutput>, StackError> {
     let mut outputs = Vec::new();
     std::thread::scope(|scope| -> Result<(), StackError> {
-        let mut pending = std::collections::VecDeque::new();
+        let mut writes = std::collections::VecDeque::new();
         for w in windows {
-            let Some((img, meta)) = reduce_window(journal, all, w, cfg, progress) else {
+            let Some((pending, meta)) = reduce_window(journal, all, w, cfg, progress) else {
                 continue;
             };
-            while pending.len() >= MAX_PENDING_WRITES {
-                if let Some(h) = pending.pop_front() {
+            while writes.len() >= MAX_PENDING_WRITES {
+                if let Some(h) = writes.pop_front() {
                     outputs.push(join(h)?);
                 }
             }
             let path = cfg.output_path(w.start_ns);
             let duration_s = cfg.duration_s(w);
-            pending.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {
+            writes.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {
+                // Made here, so that the next window's frames decode meanwhile.
+                let img = pending.finish();
                 write_stack(&path, &img, cfg, &meta)?;
                 recycle(img);
                 let out = WindowOutput {
@@ -523,7 +527,7 @@ pub fn stack_windows(
                 Ok(out)
             }));
         }
-        for h in pending {
+        for h in writes {
             outputs.push(join(h)?);
         }
         Ok(())
@@ -531,10 +535,11 @@ pub fn stack_windows(
     Ok(outputs)
 }
 
-/// Stacks being written (rendered, encoded) while the next window is reduced; each holds
-/// one stack and its 8-bit rendering. Measured on 12 MP, 12-frame windows (2 cores):
-/// one write in flight was 10 % slower than two (the reduction then waits for a JPEG
-/// encode now and then) and peaked about 65 MB lower.
+/// Stacks being written (made from their accumulator, rendered, encoded) while the next
+/// window is reduced; each holds one stack (its accumulator, then its image). Measured
+/// on 12 MP, 12-frame windows (2 cores), when each also held a whole 8-bit rendering: one
+/// write in flight was 10 % slower than two (the reduction then waits for a JPEG encode
+/// now and then) and peaked about 65 MB lower.
 const MAX_PENDING_WRITES: usize = 2;
 
 fn join<'s>(
@@ -544,14 +549,15 @@ fn join<'s>(
         .map_err(|_| StackError::Writer("panicked while writing a stack".into()))?
 }
 
-/// Reduces one window; `None` when none of its frames could be used.
+/// Reduces one window (the image is made by [`Pending::finish`]); `None` when none of its
+/// frames could be used.
 pub fn reduce_window(
     journal: &Journal,
     all: &[FrameRef],
     w: &Window,
     cfg: &StackConfig,
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
-) -> Option<(Image16, OutputMeta)> {
+) -> Option<(Pending, OutputMeta)> {
     let skipped: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let on_skip = |d: &Damage| {
         if let Ok(mut s) = skipped.lock() {
@@ -567,7 +573,7 @@ pub fn reduce_window(
         on_skip: &on_skip,
         on_frame: &on_frame,
     };
-    let reduced = reduce(&src, src.frames.len(), cfg.mode);
+    let reduced = reduce_pending(&src, src.frames.len(), cfg.mode);
     let refs = src.frames.clone();
     let img = reduced.image?;
     drop(src);
@@ -582,7 +588,7 @@ pub fn reduce_window(
     meta.exposure_total_us = used.map(|(_, r)| u64::from(r.entry.exposure_us)).sum();
     meta.rejected = w.rejected;
     meta.partial = w.partial || !skipped.is_empty() || !reduced.mismatched.is_empty();
-    meta.cfa = img.cfa.name().map(str::to_string);
+    meta.cfa = img.shape().cfa.name().map(str::to_string);
     meta.sidecar = cfg.sidecar;
     Some((img, meta))
 }

@@ -547,8 +547,50 @@ pub struct Reduced {
     pub mismatched: Vec<usize>,
 }
 
+/// A reduction whose frames are all in but whose image is not made yet
+/// ([`Pending::finish`], a copy of the whole image or a division per pixel): lets a
+/// caller make it on another thread while the next reduction runs.
+#[derive(Debug)]
+pub struct Pending {
+    acc: Accumulator,
+    mode: Mode,
+}
+
+impl Pending {
+    /// The shape of the image [`finish`](Self::finish) makes.
+    pub fn shape(&self) -> Shape {
+        self.acc.shape()
+    }
+
+    /// The stack's image.
+    pub fn finish(self) -> Image16 {
+        self.acc.finish(self.mode)
+    }
+}
+
+/// [`reduce`] without making the image: `image` is what [`Pending::finish`] makes.
+#[derive(Debug)]
+pub struct ReducedPending {
+    /// `None` when no frame could be loaded.
+    pub image: Option<Pending>,
+    /// Frames combined (in the final pass).
+    pub frames: u32,
+    /// Indices of frames skipped because their shape differed from the first one.
+    pub mismatched: Vec<usize>,
+}
+
 /// Reduces frames `0..count` of `src` with `mode`, on all cores.
 pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {
+    let r = reduce_pending(src, count, mode);
+    Reduced {
+        image: r.image.map(Pending::finish),
+        frames: r.frames,
+        mismatched: r.mismatched,
+    }
+}
+
+/// [`reduce`], leaving the image to be made by the caller.
+pub fn reduce_pending<S: FrameSource>(src: &S, count: usize, mode: Mode) -> ReducedPending {
     let gather = match mode {
         Mode::Max => Gather::Max,
         Mode::Mean | Mode::Sum => Gather::Sum,
@@ -559,7 +601,7 @@ pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {
         first.get_or_init(|| Accumulator::new(shape, gather, count as u64))
     });
     let Some(acc) = first.into_inner() else {
-        return Reduced {
+        return ReducedPending {
             image: None,
             frames: 0,
             mismatched,
@@ -574,8 +616,8 @@ pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {
         _ => acc,
     };
     let frames = acc.frames();
-    Reduced {
-        image: (frames > 0).then(|| acc.finish(mode)),
+    ReducedPending {
+        image: (frames > 0).then_some(Pending { acc, mode }),
         frames,
         mismatched,
     }
