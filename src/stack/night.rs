@@ -13,8 +13,10 @@
 //! Speed: uncalibrated raw frames are decoded straight to sample rows and combined band
 //! by band ([`JournalFrames`]' [`FrameSource::stream`]); decoder buffers are pooled
 //! across windows ([`Pooled`]), and so are the accumulator's planes and the stack images
-//! ([`recycle`]); a JPEG stack is rendered straight to 8-bit RGB rows on all cores
-//! ([`Render8`]; no full-size 16-bit RGB copy of it exists) and encoded by libjpeg-turbo.
+//! ([`recycle`]); the stack's image is made from its accumulator on the writer thread
+//! ([`Pending`]); a JPEG stack is rendered straight to 8-bit RGB rows ([`Render8`]) a strip
+//! at a time, each strip encoded by libjpeg-turbo on its own core (no full-size 16-bit or
+//! 8-bit RGB copy of the stack exists).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -613,8 +615,8 @@ pub fn write_stack(
     } else if let Some(rows) =
         Render8::new(img, &cfg.render).filter(|_| cfg.format == OutputFormat::Jpeg)
     {
-        // Rendered straight to 8-bit rows (in parallel): the same file as rendering to
-        // 16-bit RGB first, without that 74 MB copy of the stack.
+        // Rendered straight to 8-bit rows, a strip at a time on every core: the same
+        // file as rendering to 16-bit RGB first, without that 74 MB copy of the stack.
         let fill = |y: usize, out: &mut [u8]| rows.row(y, out);
         write_jpeg_rows(
             path,
