@@ -180,7 +180,7 @@ fn main() {
         rss_before as f64 / 1024.0
     );
     println!(
-        "  sampled peaks        {:.0} MiB anonymous, {:.0} MiB file-backed (the segment mapping)",
+        "  sampled peaks        {:.0} MiB anonymous, {:.0} MiB file-backed (program and libraries: records are written with pwrite or O_DIRECT, not mapped)",
         peak_anon as f64 / 1024.0,
         peak_file as f64 / 1024.0
     );
