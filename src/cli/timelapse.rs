@@ -12,9 +12,9 @@ use super::stack::{
 use super::ui::Ui;
 use crate::journal::Journal;
 use crate::output::concat::{encode, write_concat, ConcatEntry, EncodeOutcome};
-use crate::output::image::{write_image, OutputFormat, OutputMeta};
+use crate::output::image::OutputMeta;
 use crate::stack::debayer::{debayer, superpixel};
-use crate::stack::night::{frame_times, stack_windows, Pace, StackConfig};
+use crate::stack::night::{frame_times, stack_windows, write_jpeg_with_map, Pace, StackConfig};
 use crate::stack::products::timelapse_frames;
 use crate::stack::tone::ToneMap;
 use crate::stack::window::{plan, Align, WindowSpec};
@@ -149,12 +149,10 @@ fn per_frame(
         meta.end_utc_ns = r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000;
         meta.frames = 1;
         meta.exposure_total_us = u64::from(r.entry.exposure_us);
-        let out = write_image(
-            &path_of(i),
-            &map.apply(&to_rgb(&img)),
-            OutputFormat::Jpeg,
-            &meta,
-        );
+        // A mosaic is debayered a strip at a time as it is written; --half makes the
+        // half-size RGB image first.
+        let img = if args.half { superpixel(&img) } else { img };
+        let out = write_jpeg_with_map(&path_of(i), &img, &map, &meta);
         bar.inc(1);
         out
     };

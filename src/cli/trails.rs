@@ -12,10 +12,9 @@ use super::stack::{
 use super::ui::Ui;
 use crate::journal::Journal;
 use crate::output::concat::{write_concat, ConcatEntry};
-use crate::output::image::{write_image, OutputFormat, OutputMeta};
+use crate::output::image::OutputMeta;
 use crate::pixels::Image16;
-use crate::stack::debayer::debayer;
-use crate::stack::night::{write_stack, StackConfig};
+use crate::stack::night::{write_jpeg_with_map, write_stack, StackConfig};
 use crate::stack::products::{for_each_in_order, Trails, TrailsConfig};
 use crate::stack::tone::ToneMap;
 
@@ -163,18 +162,14 @@ impl Progressive {
     }
 
     fn write(&mut self, acc: &Image16, args: &TrailsArgs, n: u32) -> anyhow::Result<()> {
-        let rgb = if acc.channels == 1 && acc.cfa != crate::frame::Cfa::None {
-            debayer(acc)
-        } else {
-            acc.clone()
-        };
+        // Estimated on the debayered composite (ToneMap::estimate debayers a mosaic).
         let map = self
             .map
-            .get_or_insert_with(|| ToneMap::estimate(&rgb, &args.look.settings()));
+            .get_or_insert_with(|| ToneMap::estimate(acc, &args.look.settings()));
         let path = self.dir.join(format!("trail{n:06}.jpg"));
         let mut meta = OutputMeta::new("trails");
         meta.frames = n;
-        write_image(&path, &map.apply(&rgb), OutputFormat::Jpeg, &meta)?;
+        write_jpeg_with_map(&path, acc, map, &meta)?;
         self.entries.push(ConcatEntry {
             path,
             duration_s: 1.0 / f64::from(self.fps),

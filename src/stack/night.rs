@@ -39,7 +39,7 @@ use crate::stack::reduce::{
     recycle, reduce_pending, Accumulator, FrameSource, Mode, Pending, Shape, Streamed,
 };
 use crate::stack::reject::{frame_stats, judge, FrameStats, Rejection};
-use crate::stack::tone::{render, Render8, RenderSettings};
+use crate::stack::tone::{render, Render8, RenderSettings, ToneMap};
 use crate::stack::window::{plan, FrameTime, Window, WindowSpec};
 use crate::time::utc_compact;
 
@@ -628,6 +628,27 @@ pub fn write_stack(
         )
     } else {
         write_image(path, &render(img, &cfg.render), cfg.format, meta)
+    }
+}
+
+/// Writes `img` (a mosaic, or 1 or 3 channels) as a display JPEG through `map`, a tone map
+/// estimated once for a whole sequence (timelapse frames, a growing star-trail
+/// composite) so that a video keeps one look: the same file as JPEG-writing
+/// `map.apply(&img)`, rendered a strip at a time ([`Render8::with_map`]) without a 16-bit
+/// or 8-bit RGB copy of the image.
+pub fn write_jpeg_with_map(
+    path: &Path,
+    img: &Image16,
+    map: &ToneMap,
+    meta: &OutputMeta,
+) -> Result<(), OutputError> {
+    match Render8::with_map(img, map) {
+        Some(rows) => {
+            let fill = |y: usize, out: &mut [u8]| rows.row(y, out);
+            let channels = rows.channels() as u8;
+            write_jpeg_rows(path, img.width, img.height, channels, &fill, meta)
+        }
+        None => write_image(path, &map.apply(img), OutputFormat::Jpeg, meta),
     }
 }
 

@@ -297,28 +297,46 @@ pub struct Render8<'a> {
 impl<'a> Render8<'a> {
     /// `None` when `img` is neither a mosaic nor a consistent 1- or 3-channel image.
     pub fn new(img: &'a Image16, settings: &RenderSettings) -> Option<Render8<'a>> {
-        let (w, h) = (img.width as usize, img.height as usize);
-        let mosaic = is_mosaic(img);
-        let channels = if mosaic { 3 } else { usize::from(img.channels) };
-        if !(mosaic || (matches!(channels, 1 | 3) && img.data.len() == w * h * channels)) {
-            return None;
-        }
+        let (mosaic, _) = Render8::layout(img)?;
         let max = img.max_value();
         let map = if mosaic {
             ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings)
         } else {
             ToneMap::estimate(img, settings)
         };
+        // The map is `img`'s own: samples above `max` map as `max` does, so only `max + 1`
+        // entries are computed (4096 of 65536 for 12-bit frames).
+        Render8::build(img, &map, max)
+    }
+
+    /// `img` through a tone map estimated elsewhere (on one frame of a sequence, so that
+    /// every frame of a video gets the same look): the bytes of `map.apply(img)` scaled to
+    /// 8 bits as the JPEG writer does. `None` as for [`new`](Self::new).
+    pub fn with_map(img: &'a Image16, map: &ToneMap) -> Option<Render8<'a>> {
+        Render8::build(img, map, u16::MAX)
+    }
+
+    /// Whether `img` is a mosaic, and the channels rendered; `None` when it is neither a
+    /// mosaic nor a consistent 1- or 3-channel image.
+    fn layout(img: &Image16) -> Option<(bool, usize)> {
+        let (w, h) = (img.width as usize, img.height as usize);
+        let mosaic = is_mosaic(img);
+        let channels = if mosaic { 3 } else { usize::from(img.channels) };
+        (mosaic || (matches!(channels, 1 | 3) && img.data.len() == w * h * channels))
+            .then_some((mosaic, channels))
+    }
+
+    /// Tables whose entries `0..=top` come from `map` and the rest repeat entry `top`.
+    fn build(img: &'a Image16, map: &ToneMap, top: u16) -> Option<Render8<'a>> {
+        let (mosaic, channels) = Render8::layout(img)?;
         // Display values are 16-bit, scaled to 8 bits as the JPEG writer does; whole-range
         // tables, so that a sample indexes them without a check.
         let to8 = |v: u16| ((u32::from(v) * 255 + 65535 / 2) / 65535) as u8;
-        // Samples above `max` map as `max` does: only `max + 1` entries are computed (4096
-        // of 65536 for 12-bit frames).
         let tables = (0..channels)
             .map(|c| {
                 let mut t = Box::new([0u8; 65536]);
-                let (low, high) = t.split_at_mut(usize::from(max) + 1);
-                for (v, e) in (0..=max).zip(low.iter_mut()) {
+                let (low, high) = t.split_at_mut(usize::from(top) + 1);
+                for (v, e) in (0..=top).zip(low.iter_mut()) {
                     *e = to8(map.map(c, v));
                 }
                 high.fill(low[low.len() - 1]);
@@ -707,5 +725,47 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn a_given_map_renders_as_applying_it_then_scaling() {
+        let value = |c: usize, x: usize, y: usize| {
+            (150 + c * 60 + (x * 31 + y * 17) % 211 + if x == 2 * y { 3500 } else { 0 }) as u16
+        };
+        let other = |c: usize, x: usize, y: usize| value(c, x + 5, y + 3) / 2 + 40;
+        let settings = RenderSettings {
+            drc: Drc::Medium,
+            ..RenderSettings::default()
+        };
+        let mut cases = Vec::new();
+        for cfa in [Cfa::Rggb, Cfa::Gbrg] {
+            // A frame, and the map of another frame of the sequence.
+            let map = ToneMap::estimate(&mosaic(cfa, 40, 30, other), &settings);
+            cases.push((mosaic(cfa, 40, 30, value), map));
+        }
+        let rgb = debayer(&mosaic(Cfa::Bggr, 21, 13, value));
+        cases.push((
+            rgb.clone(),
+            ToneMap::estimate(&rgb, &RenderSettings::default()),
+        ));
+        let mut mono = mosaic(Cfa::Rggb, 9, 7, value);
+        mono.cfa = Cfa::None;
+        // A sample above the bit depth maps as the maximum does.
+        mono.data[3] = 65_000;
+        cases.push((mono.clone(), ToneMap::estimate(&mono, &settings)));
+        for (img, map) in &cases {
+            let r = Render8::with_map(img, map).unwrap();
+            let mut got = vec![0u8; r.row_len() * img.height as usize];
+            for (y, row) in got.chunks_exact_mut(r.row_len()).enumerate() {
+                r.row(y, row);
+            }
+            let want: Vec<u8> = (map.apply(img).data.iter())
+                .map(|&v| ((u32::from(v) * 255 + 32767) / 65535) as u8)
+                .collect();
+            assert!(got == want, "{}x{} {:?}", img.width, img.height, img.cfa);
+        }
+        let mut bad = rgb;
+        bad.data.pop();
+        assert!(Render8::with_map(&bad, &cases[0].1).is_none());
     }
 }
