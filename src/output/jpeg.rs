@@ -76,7 +76,7 @@ pub(crate) fn encode(
 /// Rows per strip: a multiple of the MCU height near [`STRIP_BYTES`], and few enough
 /// that a strip's MCUs fit the 16-bit restart interval.
 fn strip_rows(width: usize, row_len: usize) -> usize {
-    let mcu_rows_max = (usize::from(u16::MAX) / width.div_ceil(MCU)).max(1);
+    let mcu_rows_max = (usize::from(u16::MAX) / width.div_ceil(MCU).max(1)).max(1);
     let mcu_rows = (STRIP_BYTES / row_len.max(1) / MCU).clamp(1, mcu_rows_max);
     mcu_rows * MCU
 }
@@ -128,7 +128,9 @@ impl Strip {
         };
         let rows = ys.len();
         let data = match pixels {
-            Pixels::Whole(all) => &all[ys.start * row_len..ys.end * row_len],
+            Pixels::Whole(all) => all
+                .get(ys.start * row_len..ys.end * row_len)
+                .ok_or(JpegError::Join("fewer pixels than the image's size"))?,
             Pixels::Rows(render) => {
                 self.pixels.resize(rows * row_len, 0);
                 for (row, y) in self.pixels.chunks_exact_mut(row_len).zip(ys) {
@@ -338,6 +340,9 @@ mod tests {
         let err = join(&[pa, pb], 16, 8).unwrap_err();
         assert!(err.to_string().contains("tables"), "{err}");
         assert!(Encoded::split(&[0xFF, 0xD8, 0xFF, 0xD9]).is_err());
+        let short = encode(64, 16, 3, Pixels::Whole(&data[..100]), 95).unwrap_err();
+        assert!(short.to_string().contains("fewer pixels"), "{short}");
+        assert!(encode(0, 0, 3, Pixels::Whole(&[]), 95).is_err());
         assert!(Encoded::split(&[0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x40, 0xFF, 0xD9]).is_err());
     }
 }
