@@ -484,6 +484,43 @@ fn follow_emits_a_window_once_a_later_frame_exists() {
 }
 
 #[test]
+fn a_stacker_beside_a_capture_runs_below_the_compression_workers() {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Mutex;
+    let tmp = tempfile::tempdir().unwrap();
+    let (dir, frames) = journal(tmp.path(), 24, 0);
+    let mut scfg = nightcap::stack::StackConfig::new(tmp.path().join("live"));
+    scfg.format = nightcap::output::image::OutputFormat::Fits;
+    // Raised from the start: every window is stacked once and the call returns.
+    let stop = AtomicBool::new(true);
+    let before = rustix::process::getpriority_process(None).unwrap();
+    let seen = Mutex::new(Vec::new());
+    let note = |_: nightcap::stack::StackEvent<'_>| {
+        let nice = rustix::process::getpriority_process(None).unwrap();
+        seen.lock().unwrap().push(nice);
+    };
+    let outs = std::thread::scope(|s| {
+        s.spawn(|| nightcap::stack::follow::follow_stack_beside_capture(&dir, &scfg, &stop, &note))
+            .join()
+            .unwrap()
+            .unwrap()
+    });
+    assert_eq!(outs.len(), 2);
+    let first = read_fits(&outs[0].path).unwrap();
+    assert_eq!(first.image.data, max_of(&frames[..12]));
+    // Decoding workers (a frame each) and writer threads (a stack each) all reported.
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.len() >= 24 + 2, "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|&n| n >= nightcap::stack::follow::BESIDE_CAPTURE_NICE),
+        "{seen:?}"
+    );
+    // The caller's own thread is left as it was.
+    assert_eq!(rustix::process::getpriority_process(None).unwrap(), before);
+}
+
+#[test]
 fn dark_journal_is_subtracted_before_stacking() {
     let tmp = tempfile::tempdir().unwrap();
     let (j, frames) = journal(tmp.path(), 6, 0);

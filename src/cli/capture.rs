@@ -22,7 +22,7 @@ use crate::source::images::ImageFolder;
 use crate::source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
 use crate::source::v4l2::{V4l2Config, V4l2Source};
 use crate::source::FrameSource;
-use crate::stack::follow::follow_stack;
+use crate::stack::follow::follow_stack_beside_capture;
 use crate::stack::tone::Drc;
 use crate::stack::StackConfig;
 use crate::time::{human_duration, parse_duration, parse_utc};
@@ -446,7 +446,7 @@ fn spawn_live_stacks(
     cfg.render.drc = live.drc;
     cfg.sidecar = false;
     std::thread::spawn(move || {
-        if let Err(e) = follow_stack(&journal, &cfg, &stop, &|_| {}) {
+        if let Err(e) = follow_stack_beside_capture(&journal, &cfg, &stop, &|_| {}) {
             // An error, so shown even with --quiet; capture itself goes on.
             eprintln!(
                 "nightcap: live stacks stopped: {e} (capture goes on; stack the journal later with `nightcap stack`)"

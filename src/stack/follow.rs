@@ -24,6 +24,35 @@ use crate::stack::window::{plan, Window};
 /// How often the journal is checked for new frames.
 pub const POLL: Duration = Duration::from_secs(2);
 
+/// Nice value of a stacker following a capture of the same process (`capture -d 60`):
+/// below the capture's compression workers (nice 5, the capture thread 0), so that a
+/// window's burst of decoding and encoding on every core never delays a frame.
+pub const BESIDE_CAPTURE_NICE: i32 = 10;
+
+/// [`follow_stack`] for a stacker running beside a capture: on a rayon pool of its own
+/// whose threads, like the calling thread and the writer threads it starts (Linux nice
+/// values are per thread and inherited), run at [`BESIDE_CAPTURE_NICE`]. Where the
+/// priority cannot be lowered or the pool not built, it runs as [`follow_stack`] does.
+pub fn follow_stack_beside_capture(
+    dir: &Path,
+    cfg: &StackConfig,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> Result<Vec<WindowOutput>, StackError> {
+    let lower = || {
+        let _ = rustix::process::setpriority_process(None, BESIDE_CAPTURE_NICE);
+    };
+    lower();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("live-stack-{i}"))
+        .start_handler(move |_| lower())
+        .build();
+    match pool {
+        Ok(pool) => pool.install(|| follow_stack(dir, cfg, stop, progress)),
+        Err(_) => follow_stack(dir, cfg, stop, progress),
+    }
+}
+
 /// Windows of `windows` ready to stack: complete (see the module docs) or, when
 /// `finishing`, all of them; minus those already written (by start time).
 pub fn ready_windows(
