@@ -13,7 +13,7 @@ use super::ui::Ui;
 use crate::journal::Journal;
 use crate::output::concat::{encode, write_concat, ConcatEntry, EncodeOutcome};
 use crate::output::image::OutputMeta;
-use crate::stack::debayer::{debayer, superpixel};
+use crate::stack::debayer::superpixel;
 use crate::stack::night::{frame_times, stack_windows, write_jpeg_with_map, Pace, StackConfig};
 use crate::stack::products::timelapse_frames;
 use crate::stack::tone::ToneMap;
@@ -123,27 +123,30 @@ fn per_frame(
     ui: &Ui,
     duration_s: f64,
 ) -> anyhow::Result<Vec<ConcatEntry>> {
-    let to_rgb = |img: &crate::pixels::Image16| {
+    // One tone map for every frame (no flicker), from the middle frame (or the first
+    // readable one); its buffers are freed before the frames are rendered.
+    let map = {
+        let mut buf = crate::stack::night::JournalFrames::buffers();
+        let decoded = frames
+            .iter()
+            .skip(frames.len() / 2)
+            .chain(frames.iter())
+            .any(|r| crate::stack::night::JournalFrames::decode_into(journal, r, &mut buf).is_ok());
+        if !decoded {
+            return Ok(Vec::new());
+        }
+        let mid = buf.image_mut();
+        calibration.apply(mid);
+        // A mosaic is measured on the rows the statistics look at, debayered alone.
         if args.half {
-            superpixel(img)
+            ToneMap::estimate(&superpixel(mid), &args.look.settings())
         } else {
-            debayer(img)
+            ToneMap::estimate(mid, &args.look.settings())
         }
     };
-    let mut buf = crate::stack::night::JournalFrames::buffers();
-    let middle = frames
-        .iter()
-        .skip(frames.len() / 2)
-        .chain(frames.iter())
-        .find_map(|r| crate::stack::night::JournalFrames::decode(journal, r, &mut buf).ok());
-    let Some((_, mut mid)) = middle else {
-        return Ok(Vec::new());
-    };
-    calibration.apply(&mut mid);
-    let map = ToneMap::estimate(&to_rgb(&mid), &args.look.settings());
     let bar = ui.bar(frames.len() as u64, "timelapse");
     let path_of = |i: usize| args.out.join(format!("frame{i:06}.jpg"));
-    let write = |i: usize, r: &crate::journal::FrameRef, img: crate::pixels::Image16| {
+    let write = |i: usize, r: &crate::journal::FrameRef, img: &crate::pixels::Image16| {
         let mut meta = OutputMeta::new("frame");
         meta.start_utc_ns = r.entry.time_ns;
         meta.end_utc_ns = r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000;
@@ -151,8 +154,14 @@ fn per_frame(
         meta.exposure_total_us = u64::from(r.entry.exposure_us);
         // A mosaic is debayered a strip at a time as it is written; --half makes the
         // half-size RGB image first.
-        let img = if args.half { superpixel(&img) } else { img };
-        let out = write_jpeg_with_map(&path_of(i), &img, &map, &meta);
+        let half;
+        let img = if args.half {
+            half = superpixel(img);
+            &half
+        } else {
+            img
+        };
+        let out = write_jpeg_with_map(&path_of(i), img, &map, &meta);
         bar.inc(1);
         out
     };

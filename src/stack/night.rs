@@ -371,6 +371,11 @@ impl Buffers {
     pub fn image(&self) -> &Image16 {
         &self.img
     }
+
+    /// The same image, to calibrate in place.
+    pub fn image_mut(&mut self) -> &mut Image16 {
+        &mut self.img
+    }
 }
 
 impl FrameSource for JournalFrames<'_> {

@@ -267,29 +267,31 @@ pub fn keogram(
 }
 
 /// Renders every frame through `write(index, frame)`, in parallel (for timelapses; the
-/// caller picks names and the tone map). Returns the indices written.
+/// caller picks names and the tone map). The frame is lent from the worker's decode
+/// buffers (calibrated in place), not copied. Returns the indices written.
 pub fn timelapse_frames<E: Send>(
     journal: &Journal,
     frames: &[FrameRef],
     calibration: &Calibration,
-    write: &(dyn Fn(usize, &FrameRef, Image16) -> Result<(), E> + Sync),
+    write: &(dyn Fn(usize, &FrameRef, &Image16) -> Result<(), E> + Sync),
     skipped: &(dyn Fn(&Damage) + Sync),
 ) -> Result<Vec<usize>, E> {
     let results: Vec<Option<Result<usize, E>>> = frames
         .par_iter()
         .enumerate()
-        .map_init(Pooled::take, |buf, (i, r)| {
-            match JournalFrames::decode(journal, r, buf) {
-                Ok((_, mut img)) => {
-                    calibration.apply(&mut img);
-                    Some(write(i, r, img).map(|()| i))
+        .map_init(
+            Pooled::take,
+            |buf, (i, r)| match JournalFrames::decode_into(journal, r, buf) {
+                Ok(_) => {
+                    calibration.apply(buf.image_mut());
+                    Some(write(i, r, buf.image()).map(|()| i))
                 }
                 Err(d) => {
                     skipped(&d);
                     None
                 }
-            }
-        })
+            },
+        )
         .collect();
     results.into_iter().flatten().collect()
 }

@@ -156,6 +156,11 @@ impl ToneMap {
     /// Estimates black level and white balance from `img` and builds the tables. A mosaic
     /// is measured after debayering (pass the debayered image if you have it).
     pub fn estimate(img: &Image16, settings: &RenderSettings) -> ToneMap {
+        if is_mosaic(img) {
+            // Only the rows the statistics look at are debayered.
+            let max = img.max_value();
+            return ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings);
+        }
         if img.channels == 1 && img.cfa != Cfa::None {
             return ToneMap::estimate(&debayer(img), settings);
         }
