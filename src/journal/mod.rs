@@ -1,7 +1,7 @@
 //! The raw frame journal: a directory of segment files holding every frame the camera
 //! delivered, losslessly compressed (`formats/segment.md` is the contract).
 //!
-//! - [`format`]: the bytes (headers, records, footer, trailer, names), pure functions.
+//! - [`format`](mod@format): the bytes (headers, records, footer, trailer, names), pure functions.
 //! - [`codec`]: payload transforms and zstd.
 //! - [`storage`]: the seam between the writer and the file system (real, or recorded
 //!   for power-cut tests).

@@ -7,7 +7,7 @@
 //! - errors say which file and what failed ([`OutputError`]).
 //!
 //! [`image`] writes display-rendered JPEG/PNG/TIFF, [`fits`] writes and reads raw 16-bit
-//! FITS, [`concat`] writes ffmpeg concat lists and runs ffmpeg, [`time`] spells UTC
+//! FITS, [`concat`](mod@concat) writes ffmpeg concat lists and runs ffmpeg, [`time`](crate::time) spells UTC
 //! timestamps for headers and file names.
 
 pub mod concat;

@@ -7,7 +7,7 @@
 //! and left out, and the night goes on; windows whose frames are all unusable produce no
 //! file. Output names are `{prefix}{YYYYmmdd-HHMMSS}.{ext}` from the window start (UTC),
 //! like the original program's. Writing an output (debayer, tone mapping, encoding) of
-//! a window overlaps the decoding of the next ones, with at most [`MAX_PENDING_WRITES`]
+//! a window overlaps the decoding of the next ones, with at most `MAX_PENDING_WRITES` (2)
 //! writes in flight, so memory stays bounded.
 //!
 //! Speed: uncalibrated raw frames are decoded straight to sample rows and combined band

@@ -1,4 +1,4 @@
-//! Night products besides window stacks: star trails ([`star_trails`]), per-frame
+//! Night products besides window stacks: star trails ([`Trails`]), per-frame
 //! timelapse frames ([`timelapse_frames`]) and keograms ([`keogram`]).
 //!
 //! Star trails are a max composite over the selected frames, with two options:

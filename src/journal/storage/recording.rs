@@ -1,13 +1,13 @@
 //! A [`Storage`] for power-cut tests: it writes through to the real files (so readers,
 //! recovery and `fs::metadata` see what the writer wrote) and records every operation,
-//! so that [`Model`] can rebuild, at any point of the log, what a power cut could leave.
+//! so that `Model` can rebuild, at any point of the log, what a power cut could leave.
 //!
 //! The model keeps, per file, its durable image (as of its last barrier), its current
 //! bytes and the 4 KiB pages written since the barrier; per directory, the durable names
 //! and the creations, renames and removals since the last directory sync. A crash image
-//! ([`Model::crash`]) decides independently:
+//! (`Model::crash`) decides independently:
 //! - for each page written since the file's last barrier: kept new, left old, zeroed, or
-//!   torn (each 512-byte sector old or new) — see [`Fate`] and [`CrashModel`];
+//!   torn (each 512-byte sector old or new) — see `Fate` and `CrashModel`;
 //! - for each file whose length changed since its barrier: the old or the new length;
 //! - for each directory change since the last directory sync: happened or not (a rename
 //!   is atomic; an operation whose source name does not exist then is skipped).
