@@ -445,6 +445,8 @@ fn spawn_live_stacks(
         .and_then(|j| j.frames().last().map(|r| r.entry.time_ns + 1));
     cfg.render.drc = live.drc;
     cfg.sidecar = false;
+    // Beside a capture memory counts more than a window's few percent of speed.
+    cfg.writes_in_flight = 1;
     std::thread::spawn(move || {
         if let Err(e) = follow_stack_beside_capture(&journal, &cfg, &stop, &|_| {}) {
             // An error, so shown even with --quiet; capture itself goes on.
