@@ -12,8 +12,6 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use ::image::codecs::tiff::TiffEncoder;
-use ::image::{ExtendedColorType, ImageEncoder};
 use serde::{Deserialize, Serialize};
 
 use super::jpeg::{self, JpegError, Pixels};
@@ -152,15 +150,6 @@ pub fn write_image(
     Ok(())
 }
 
-fn colour(img: &Image16, sixteen: bool) -> ExtendedColorType {
-    match (img.channels, sixteen) {
-        (1, false) => ExtendedColorType::L8,
-        (1, true) => ExtendedColorType::L16,
-        (_, false) => ExtendedColorType::Rgb8,
-        (_, true) => ExtendedColorType::Rgb16,
-    }
-}
-
 /// Samples scaled to 8 bits, channels kept.
 pub(crate) fn to_8bit(img: &Image16) -> Vec<u8> {
     let max = u32::from(img.max_value()).max(1);
@@ -168,34 +157,6 @@ pub(crate) fn to_8bit(img: &Image16) -> Vec<u8> {
         .iter()
         .map(|&v| ((u32::from(v).min(max) * 255 + max / 2) / max) as u8)
         .collect()
-}
-
-/// Samples scaled to the full 16-bit range, as native-endian bytes (what the image crate's
-/// 16-bit encoders take).
-fn to_16bit_ne(img: &Image16) -> std::borrow::Cow<'_, [u8]> {
-    let max = u32::from(img.max_value()).max(1);
-    if max == 65535 {
-        // Display images are 16-bit already (what `render` returns): their samples are
-        // the bytes, no copy (74 MB for a 12 MP RGB stack).
-        return std::borrow::Cow::Borrowed(bytemuck::cast_slice(&img.data));
-    }
-    let mut out = Vec::with_capacity(img.data.len() * 2);
-    for &v in &img.data {
-        let s = if max == 65535 {
-            v
-        } else {
-            ((u32::from(v).min(max) * 65535 + max / 2) / max) as u16
-        };
-        out.extend_from_slice(&s.to_ne_bytes());
-    }
-    std::borrow::Cow::Owned(out)
-}
-
-fn encode_err(path: &Path) -> impl Fn(::image::ImageError) -> OutputError + '_ {
-    move |source| OutputError::Encode {
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// An 8-bit display image, what a JPEG is encoded from: `channels` (1 or 3) interleaved
@@ -355,6 +316,19 @@ fn write_jpeg_file(path: &Path, jpeg: Vec<u8>, meta: &OutputMeta) -> Result<(), 
     })
 }
 
+/// Scales samples of `img`'s bit depth to the full 16-bit range (display images from
+/// `render` are 16-bit already and pass unchanged).
+fn to_16bit(img: &Image16) -> impl Fn(u16) -> u16 {
+    let max = u32::from(img.max_value()).max(1);
+    move |v| {
+        if max == 65535 {
+            v
+        } else {
+            ((u32::from(v).min(max) * 65535 + max / 2) / max) as u16
+        }
+    }
+}
+
 /// 16-bit PNG, streamed a row at a time (the png crate directly: the image crate's encoder
 /// wants the whole image as bytes, copies it to big-endian and holds the whole compressed
 /// stream, about 130 MB more for a 12 MP RGB stack). Fast deflate: a 12 MP 16-bit PNG at
@@ -366,14 +340,7 @@ fn write_png(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), Output
         format: "PNG",
         reason: e.to_string(),
     };
-    let max = u32::from(img.max_value()).max(1);
-    let to16 = |v: u16| {
-        if max == 65535 {
-            v
-        } else {
-            ((u32::from(v).min(max) * 65535 + max / 2) / max) as u16
-        }
-    };
+    let to16 = to_16bit(img);
     let row_len = img.width as usize * usize::from(img.channels);
     write_atomic(path, |w| {
         let mut info = png::Info::with_size(img.width, img.height);
@@ -403,14 +370,56 @@ fn write_png(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), Output
     })
 }
 
+/// 16-bit uncompressed TIFF, written a strip at a time through the tiff crate (the image
+/// crate's encoder wants the whole image as bytes: a 74 MB copy of a 12 MP RGB stack).
 fn write_tiff(path: &Path, img: &Image16) -> Result<(), OutputError> {
-    let bytes = to_16bit_ne(img);
+    let err = |e: tiff::TiffError| OutputError::Unsupported {
+        path: path.to_path_buf(),
+        format: "TIFF",
+        reason: e.to_string(),
+    };
     write_atomic(path, |w| {
-        TiffEncoder::new(&mut *w)
-            .write_image(&bytes, img.width, img.height, colour(img, true))
-            .map_err(encode_err(path))?;
+        let mut enc = tiff::encoder::TiffEncoder::new(&mut *w).map_err(err)?;
+        if img.channels == 3 {
+            tiff_strips::<tiff::encoder::colortype::RGB16, _>(&mut enc, img)
+        } else {
+            tiff_strips::<tiff::encoder::colortype::Gray16, _>(&mut enc, img)
+        }
+        .map_err(err)?;
         w.flush().map_err(|e| OutputError::io(path, e))
     })
+}
+
+/// The strips of one TIFF image, samples scaled to 16 bits.
+fn tiff_strips<C, W>(
+    enc: &mut tiff::encoder::TiffEncoder<W>,
+    img: &Image16,
+) -> Result<(), tiff::TiffError>
+where
+    C: tiff::encoder::colortype::ColorType<Inner = u16>,
+    W: Write + std::io::Seek,
+{
+    let to16 = to_16bit(img);
+    let mut image = enc.new_image::<C>(img.width, img.height)?;
+    let (mut at, mut strip) = (0usize, Vec::new());
+    loop {
+        let n = usize::try_from(image.next_strip_sample_count()).unwrap_or(usize::MAX);
+        if n == 0 {
+            break;
+        }
+        let Some(src) = img.data.get(at..at.saturating_add(n)) else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "fewer samples than the image's size",
+            )
+            .into());
+        };
+        strip.clear();
+        strip.extend(src.iter().map(|&v| to16(v)));
+        image.write_strip(&strip)?;
+        at += n;
+    }
+    image.finish()
 }
 
 // ---- EXIF ---------------------------------------------------------------------------

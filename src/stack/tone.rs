@@ -207,6 +207,31 @@ impl ToneMap {
         self.luts[c.min(self.luts.len() - 1)][usize::from(v)]
     }
 
+    /// [`apply`](Self::apply) to an image that is not a mosaic, in place.
+    pub fn apply_in_place(&self, img: &mut Image16) {
+        if img.channels == 1 && img.cfa != Cfa::None {
+            *img = self.apply(img);
+            return;
+        }
+        let ch = usize::from(img.channels.max(1));
+        let lut = |c: usize| &*self.luts[c.min(self.luts.len() - 1)];
+        let (r, g, b) = (lut(0), lut(1), lut(2));
+        let row = (img.width as usize * ch).max(1);
+        img.data.par_chunks_mut(row).for_each(|line| {
+            if ch == 3 {
+                for px in line.chunks_exact_mut(3) {
+                    px[0] = r[usize::from(px[0])];
+                    px[1] = g[usize::from(px[1])];
+                    px[2] = b[usize::from(px[2])];
+                }
+            } else {
+                line.iter_mut().for_each(|v| *v = r[usize::from(*v)]);
+            }
+        });
+        img.cfa = Cfa::None;
+        img.bit_depth = 16;
+    }
+
     /// Maps every sample of `img` (a mosaic is debayered first). Meant for images like the
     /// one the map was estimated from (same bit depth and channels; a map from a mono image
     /// applies its one table to every channel). Samples above the bit depth's maximum map
@@ -251,13 +276,13 @@ impl ToneMap {
 /// Renders a stack for display: debayers a mosaic, then estimates and applies a
 /// [`ToneMap`]. Returns 16-bit display values (mono stays mono).
 pub fn render(img: &Image16, settings: &RenderSettings) -> Image16 {
-    let rgb;
-    let img = if img.channels == 1 && img.cfa != Cfa::None {
-        rgb = debayer(img);
-        &rgb
-    } else {
-        img
-    };
+    if img.channels == 1 && img.cfa != Cfa::None {
+        // The debayered copy is mapped in place: one full-size RGB image, not two.
+        let mut rgb = debayer(img);
+        let map = ToneMap::estimate(&rgb, settings);
+        map.apply_in_place(&mut rgb);
+        return rgb;
+    }
     ToneMap::estimate(img, settings).apply(img)
 }
 
@@ -772,5 +797,19 @@ mod tests {
         let mut bad = rgb;
         bad.data.pop();
         assert!(Render8::with_map(&bad, &cases[0].1).is_none());
+    }
+
+    #[test]
+    fn mapping_in_place_is_applying() {
+        let value = |c: usize, x: usize, y: usize| (300 + c * 50 + (x * 13 + y * 7) % 300) as u16;
+        let rgb = debayer(&mosaic(Cfa::Rggb, 20, 10, value));
+        let mut mono = mosaic(Cfa::Rggb, 20, 10, value);
+        mono.cfa = Cfa::None;
+        for img in [rgb, mono, mosaic(Cfa::Grbg, 8, 6, value)] {
+            let map = ToneMap::estimate(&img, &RenderSettings::default());
+            let mut in_place = img.clone();
+            map.apply_in_place(&mut in_place);
+            assert_eq!(in_place, map.apply(&img), "{:?} {}", img.cfa, img.channels);
+        }
     }
 }
