@@ -28,6 +28,31 @@ fn run_of(_t: i64) -> Option<nightcap::source::sim::SimConfig> {
     Some(tiny_config(start_ns()))
 }
 
+/// Whether an `rsync -a` of the live journal went as a copy of a directory being written
+/// can: exit 0; 24 (files vanished: an active segment was sealed, renamed, meanwhile); or
+/// 23 when every error it printed is about such a file (gone between the listing and its
+/// transfer) or about the active segment changing while it was read (rsync then discards
+/// that file's update). Whatever it did copy is checked like every other copy.
+fn rsync_ok(out: &std::process::Output) -> bool {
+    match out.status.code() {
+        Some(0 | 24) => true,
+        Some(23) => {
+            let text = String::from_utf8_lossy(&out.stderr);
+            let errors: Vec<&str> = text
+                .lines()
+                .filter(|l| !l.trim().is_empty() && !l.starts_with("rsync error: some files"))
+                .collect();
+            !errors.is_empty()
+                && errors.iter().all(|l| {
+                    l.contains("vanished")
+                        || l.contains("No such file or directory (2)")
+                        || (l.contains("failed verification") && l.contains(".active"))
+                })
+        }
+        _ => false,
+    }
+}
+
 /// Checks one copy; returns problems found.
 fn check_copy(copy: &Path, original: &Path, what: &str) -> Vec<String> {
     let mut problems = Vec::new();
@@ -115,16 +140,19 @@ fn copies_taken_while_capturing_are_valid() {
     while started.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(rng.range(200, 1000)));
         let copy = tmp.path().join(format!("rsync{rsyncs}"));
-        let st = Command::new("rsync")
+        let out = Command::new("rsync")
             .arg("-a")
             .arg(format!("{}/", dir.display()))
             .arg(&copy)
-            .stderr(Stdio::null())
-            .status()
+            .stdout(Stdio::null())
+            .output()
             .unwrap();
-        // 24: some files vanished during the transfer (a segment was sealed).
-        if !matches!(st.code(), Some(0 | 24)) {
-            problems.push(format!("rsync exited {st}"));
+        if !rsync_ok(&out) {
+            problems.push(format!(
+                "rsync exited {}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ));
         }
         problems.extend(check_copy(&copy, &dir, &format!("rsync copy {rsyncs}")));
         sealed_copied += fs::read_dir(&copy)
@@ -263,4 +291,33 @@ fn reading_the_live_journal_never_fails() {
     );
     assert!(failures.is_empty(), "{failures:#?}");
     assert!(opens > 10);
+}
+
+#[test]
+fn rsync_races_with_the_writer_are_told_from_real_errors() {
+    use std::os::unix::process::ExitStatusExt;
+    let out = |code: i32, stderr: &str| std::process::Output {
+        status: std::process::ExitStatus::from_raw(code << 8),
+        stdout: Vec::new(),
+        stderr: stderr.as_bytes().to_vec(),
+    };
+    let tail = "rsync error: some files/attrs were not transferred (see previous errors) (code 23) at main.c(1338) [sender=3.2.7]\n";
+    assert!(rsync_ok(&out(0, "")));
+    assert!(rsync_ok(&out(
+        24,
+        "file has vanished: \"/j/00000003.active\"\n"
+    )));
+    let gone =
+        "rsync: [sender] link_stat \"/j/00000003.active\" failed: No such file or directory (2)\n";
+    assert!(rsync_ok(&out(23, &format!("{gone}{tail}"))));
+    let changed = "ERROR: 00000004.active failed verification -- update discarded.\n";
+    assert!(rsync_ok(&out(23, &format!("{changed}{tail}"))));
+    // Anything else is a real problem.
+    let denied =
+        "rsync: [sender] send_files failed to open \"/j/00000002.seg\": Permission denied (13)\n";
+    assert!(!rsync_ok(&out(23, &format!("{gone}{denied}{tail}"))));
+    assert!(!rsync_ok(&out(23, tail)));
+    let sealed = "ERROR: 00000002.seg failed verification -- update discarded.\n";
+    assert!(!rsync_ok(&out(23, &format!("{sealed}{tail}"))));
+    assert!(!rsync_ok(&out(12, "")));
 }
