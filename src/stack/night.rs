@@ -24,7 +24,6 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use crate::frame::{Packing, PixelFormat};
 use crate::journal::codec::{rows_fit, Decoder};
 use crate::journal::reader::ReadError;
 use crate::journal::{Damage, FrameRef, Journal};
@@ -32,7 +31,7 @@ use crate::output::concat::{write_concat, ConcatEntry};
 use crate::output::fits::write_fits;
 use crate::output::image::{write_image, write_jpeg_rows, OutputFormat, OutputMeta};
 use crate::output::OutputError;
-use crate::pixels::{to_image16, unpack_csi2_10, unpack_csi2_12, Image16, PixelError};
+use crate::pixels::{to_image16, Image16};
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::debayer;
 use crate::stack::reduce::{
@@ -258,51 +257,6 @@ pub fn release_buffers() {
     crate::stack::reduce::release_spare();
 }
 
-/// Unpacks frame bytes into `img`, reusing its allocation for the raw packings.
-fn unpack_into(format: &PixelFormat, bytes: &[u8], img: &mut Image16) -> Result<(), PixelError> {
-    let (w, h, stride) = (
-        format.width as usize,
-        format.height as usize,
-        format.stride as usize,
-    );
-    let unpack: fn(&[u8], &mut [u16]) = match format.packing {
-        Packing::Csi2P12 => unpack_csi2_12,
-        Packing::Csi2P10 => unpack_csi2_10,
-        Packing::U16Le => |line, row| {
-            row.iter_mut()
-                .zip(line.chunks_exact(2))
-                .for_each(|(s, b)| *s = u16::from_le_bytes([b[0], b[1]]))
-        },
-        Packing::U8 => |line, row| row.iter_mut().zip(line).for_each(|(s, &b)| *s = b.into()),
-        _ => {
-            *img = to_image16(format, bytes)?;
-            return Ok(());
-        }
-    };
-    let need = format.max_frame_bytes();
-    if (bytes.len() as u64) < need {
-        return Err(PixelError::Size {
-            got: bytes.len(),
-            need,
-        });
-    }
-    img.width = format.width;
-    img.height = format.height;
-    img.channels = 1;
-    img.cfa = format.cfa;
-    img.bit_depth = format.bit_depth;
-    img.data.resize(w * h, 0);
-    img.data
-        .par_chunks_mut(w * 64)
-        .zip(bytes.par_chunks(stride * 64))
-        .for_each(|(rows, lines)| {
-            for (row, line) in rows.chunks_exact_mut(w).zip(lines.chunks(stride)) {
-                unpack(line, row);
-            }
-        });
-    Ok(())
-}
-
 impl JournalFrames<'_> {
     /// Decodes frame `r` into `buf` (no calibration); the samples are then in
     /// [`Buffers::image`]. Returns the frame's metadata, or the damage that prevents it.
@@ -342,7 +296,8 @@ impl JournalFrames<'_> {
         let meta = seg
             .read_frame(&r.entry, &mut buf.dec, &mut buf.scratch, &mut buf.bytes)
             .map_err(|ReadError::Damaged(d)| d)?;
-        unpack_into(f, &buf.bytes, &mut buf.img).map_err(|e| Damage {
+        // Not a raw packing (the raw ones went straight to samples above).
+        buf.img = to_image16(f, &buf.bytes).map_err(|e| Damage {
             segment: seg.path.clone(),
             offset: r.entry.offset,
             seq: Some(r.entry.seq),
@@ -648,15 +603,7 @@ pub fn write_stack(
     {
         // Rendered straight to 8-bit rows, a strip at a time on every core: the same
         // file as rendering to 16-bit RGB first, without that 74 MB copy of the stack.
-        let fill = |y: usize, out: &mut [u8]| rows.row(y, out);
-        write_jpeg_rows(
-            path,
-            img.width,
-            img.height,
-            rows.channels() as u8,
-            &fill,
-            meta,
-        )
+        write_rendered(path, img, &rows, meta)
     } else {
         write_image(path, &render(img, &cfg.render), cfg.format, meta)
     }
@@ -674,13 +621,21 @@ pub fn write_jpeg_with_map(
     meta: &OutputMeta,
 ) -> Result<(), OutputError> {
     match Render8::with_map(img, map) {
-        Some(rows) => {
-            let fill = |y: usize, out: &mut [u8]| rows.row(y, out);
-            let channels = rows.channels() as u8;
-            write_jpeg_rows(path, img.width, img.height, channels, &fill, meta)
-        }
+        Some(rows) => write_rendered(path, img, &rows, meta),
         None => write_image(path, &map.apply(img), OutputFormat::Jpeg, meta),
     }
+}
+
+/// The JPEG of `img` as `rows` renders it.
+fn write_rendered(
+    path: &Path,
+    img: &Image16,
+    rows: &Render8<'_>,
+    meta: &OutputMeta,
+) -> Result<(), OutputError> {
+    let fill = |y: usize, out: &mut [u8]| rows.row(y, out);
+    let channels = rows.channels() as u8;
+    write_jpeg_rows(path, img.width, img.height, channels, &fill, meta)
 }
 
 /// Rejection ([`super::reject`]): statistics of every frame of `windows` not yet in

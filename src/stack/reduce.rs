@@ -536,11 +536,11 @@ pub enum Streamed {
     Unusable,
 }
 
-/// The result of one reduction.
+/// The result of one reduction: its image (`I`), or what makes it ([`Pending`]).
 #[derive(Debug)]
-pub struct Reduced {
+pub struct Reduced<I = Image16> {
     /// `None` when no frame could be loaded.
-    pub image: Option<Image16>,
+    pub image: Option<I>,
     /// Frames combined (in the final pass).
     pub frames: u32,
     /// Indices of frames skipped because their shape differed from the first one.
@@ -569,15 +569,7 @@ impl Pending {
 }
 
 /// [`reduce`] without making the image: `image` is what [`Pending::finish`] makes.
-#[derive(Debug)]
-pub struct ReducedPending {
-    /// `None` when no frame could be loaded.
-    pub image: Option<Pending>,
-    /// Frames combined (in the final pass).
-    pub frames: u32,
-    /// Indices of frames skipped because their shape differed from the first one.
-    pub mismatched: Vec<usize>,
-}
+pub type ReducedPending = Reduced<Pending>;
 
 /// Reduces frames `0..count` of `src` with `mode`, on all cores.
 pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {

@@ -154,19 +154,16 @@ pub struct ToneMap {
 
 impl ToneMap {
     /// Estimates black level and white balance from `img` and builds the tables. A mosaic
-    /// is measured after debayering (pass the debayered image if you have it).
+    /// is measured as its debayered image, debayering only the rows the statistics look
+    /// at.
     pub fn estimate(img: &Image16, settings: &RenderSettings) -> ToneMap {
-        if is_mosaic(img) {
-            // Only the rows the statistics look at are debayered.
-            let max = img.max_value();
-            return ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings);
-        }
-        if img.channels == 1 && img.cfa != Cfa::None {
-            return ToneMap::estimate(&debayer(img), settings);
-        }
         let max = img.max_value();
-        let channels = usize::from(img.channels.clamp(1, 3));
-        ToneMap::from_histograms(&histograms(img, channels, max), max, settings)
+        let hists = if is_mosaic(img) {
+            mosaic_histograms(img, max)
+        } else {
+            histograms(img, usize::from(img.channels.clamp(1, 3)), max)
+        };
+        ToneMap::from_histograms(&hists, max, settings)
     }
 
     /// The map for an image of maximum value `max` whose per-channel histograms (of a
@@ -207,27 +204,34 @@ impl ToneMap {
         self.luts[c.min(self.luts.len() - 1)][usize::from(v)]
     }
 
-    /// [`apply`](Self::apply) to an image that is not a mosaic, in place.
+    /// [`apply`](Self::apply) in place (a mosaic becomes its mapped debayered image).
     pub fn apply_in_place(&self, img: &mut Image16) {
         if img.channels == 1 && img.cfa != Cfa::None {
             *img = self.apply(img);
             return;
         }
-        let ch = usize::from(img.channels.max(1));
+        let need = img.width as usize * img.height as usize * usize::from(img.channels);
+        if img.data.len() != need || need == 0 {
+            *img = Image16::zeroed(img.width, img.height, img.channels, Cfa::None, 16);
+            return;
+        }
+        let ch = usize::from(img.channels);
         let lut = |c: usize| &*self.luts[c.min(self.luts.len() - 1)];
         let (r, g, b) = (lut(0), lut(1), lut(2));
-        let row = (img.width as usize * ch).max(1);
-        img.data.par_chunks_mut(row).for_each(|line| {
-            if ch == 3 {
-                for px in line.chunks_exact_mut(3) {
-                    px[0] = r[usize::from(px[0])];
-                    px[1] = g[usize::from(px[1])];
-                    px[2] = b[usize::from(px[2])];
+        // Tables have 65536 entries, so indexing by a u16 needs no bounds check.
+        img.data
+            .par_chunks_mut(img.width as usize * ch)
+            .for_each(|line| {
+                if ch == 3 {
+                    for px in line.chunks_exact_mut(3) {
+                        px[0] = r[usize::from(px[0])];
+                        px[1] = g[usize::from(px[1])];
+                        px[2] = b[usize::from(px[2])];
+                    }
+                } else {
+                    line.iter_mut().for_each(|v| *v = r[usize::from(*v)]);
                 }
-            } else {
-                line.iter_mut().for_each(|v| *v = r[usize::from(*v)]);
-            }
-        });
+            });
         img.cfa = Cfa::None;
         img.bit_depth = 16;
     }
@@ -237,38 +241,16 @@ impl ToneMap {
     /// applies its one table to every channel). Samples above the bit depth's maximum map
     /// as the maximum.
     pub fn apply(&self, img: &Image16) -> Image16 {
-        let rgb;
-        let img = if img.channels == 1 && img.cfa != Cfa::None {
-            rgb = debayer(img);
-            &rgb
+        let mut out = if img.channels == 1 && img.cfa != Cfa::None {
+            debayer(img)
         } else {
-            img
+            img.clone()
         };
-        let ch = usize::from(img.channels.max(1));
-        let mut out = Image16::zeroed(img.width, img.height, img.channels, Cfa::None, 16);
-        if out.data.len() != img.data.len() || out.data.is_empty() {
-            return out;
+        if out.channels == 1 && out.cfa != Cfa::None {
+            // An inconsistent mosaic, which `debayer` returns as it is.
+            return Image16::zeroed(out.width, out.height, 1, Cfa::None, 16);
         }
-        let row = img.width as usize * ch;
-        let lut = |c: usize| &*self.luts[c.min(self.luts.len() - 1)];
-        let (r, g, b) = (lut(0), lut(1), lut(2));
-        // Tables have 65536 entries, so indexing by a u16 needs no bounds check.
-        out.data
-            .par_chunks_mut(row)
-            .zip(img.data.par_chunks(row))
-            .for_each(|(dst, src)| {
-                if ch == 3 {
-                    for (d, s) in dst.chunks_exact_mut(3).zip(src.chunks_exact(3)) {
-                        d[0] = r[usize::from(s[0])];
-                        d[1] = g[usize::from(s[1])];
-                        d[2] = b[usize::from(s[2])];
-                    }
-                } else {
-                    for (d, &s) in dst.iter_mut().zip(src) {
-                        *d = r[usize::from(s)];
-                    }
-                }
-            });
+        self.apply_in_place(&mut out);
         out
     }
 }
@@ -327,16 +309,10 @@ pub struct Render8<'a> {
 impl<'a> Render8<'a> {
     /// `None` when `img` is neither a mosaic nor a consistent 1- or 3-channel image.
     pub fn new(img: &'a Image16, settings: &RenderSettings) -> Option<Render8<'a>> {
-        let (mosaic, _) = Render8::layout(img)?;
-        let max = img.max_value();
-        let map = if mosaic {
-            ToneMap::from_histograms(&mosaic_histograms(img, max), max, settings)
-        } else {
-            ToneMap::estimate(img, settings)
-        };
-        // The map is `img`'s own: samples above `max` map as `max` does, so only `max + 1`
-        // entries are computed (4096 of 65536 for 12-bit frames).
-        Render8::build(img, &map, max)
+        Render8::layout(img)?;
+        // The map is `img`'s own: samples above its maximum map as the maximum does, so
+        // only `max + 1` entries are computed (4096 of 65536 for 12-bit frames).
+        Render8::build(img, &ToneMap::estimate(img, settings), img.max_value())
     }
 
     /// `img` through a tone map estimated elsewhere (on one frame of a sequence, so that
@@ -422,13 +398,18 @@ fn mosaic_histograms(img: &Image16, max: u16) -> Vec<Vec<u32>> {
     let mut row = vec![0u16; 3 * w];
     for y in stat_rows(w, h) {
         debayer_row(img, y, &mut row);
-        for px in row.chunks_exact(3) {
-            for (h, &v) in hists.iter_mut().zip(px) {
-                h[usize::from(v.min(max))] += 1;
-            }
-        }
+        count(&mut hists, &row, max);
     }
     hists
+}
+
+/// Adds the pixels of `samples` (interleaved, one histogram per channel) to `hists`.
+fn count(hists: &mut [Vec<u32>], samples: &[u16], max: u16) {
+    for px in samples.chunks_exact(hists.len()) {
+        for (h, &v) in hists.iter_mut().zip(px) {
+            h[usize::from(v.min(max))] += 1;
+        }
+    }
 }
 
 /// Display samples (any bit depth, usually 16) to 8-bit RGB bytes, 3 per pixel; mono is
@@ -450,15 +431,8 @@ fn histograms(img: &Image16, channels: usize, max: u16) -> Vec<Vec<u32>> {
     let (w, h) = (img.width as usize, img.height as usize);
     let row_len = w * channels;
     for y in stat_rows(w, h) {
-        let row = img
-            .data
-            .get(y * row_len..(y + 1) * row_len)
-            .unwrap_or_default();
-        for px in row.chunks_exact(channels) {
-            for (h, &v) in hists.iter_mut().zip(px) {
-                h[usize::from(v.min(max))] += 1;
-            }
-        }
+        let row = img.data.get(y * row_len..(y + 1) * row_len);
+        count(&mut hists, row.unwrap_or_default(), max);
     }
     hists
 }
