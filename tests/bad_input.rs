@@ -68,7 +68,7 @@ const CASES: &[(&str, &[&str], i32, &[&str])] = &[
     ("bad duration", &["capture", "--for", "soon"], 2, &["--for"]),
     (
         "bad time",
-        &["capture", "--sim-start", "yesterday"],
+        &["capture", "--source", "sim", "--sim-start", "yesterday"],
         2,
         &["--sim-start"],
     ),
@@ -114,13 +114,29 @@ const CASES: &[(&str, &[&str], i32, &[&str])] = &[
     // Failures: exit 1, nothing created.
     (
         "unknown sensor",
-        &["capture", "--sim-sensor", "nope", "--journal", "@/j"],
+        &[
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "nope",
+            "--journal",
+            "@/j",
+        ],
         1,
         &["--sim-sensor", "nope"],
     ),
     (
         "bad fault plan",
-        &["capture", "--sim-faults", "melt@3", "--journal", "@/j"],
+        &[
+            "capture",
+            "--source",
+            "sim",
+            "--sim-faults",
+            "melt@3",
+            "--journal",
+            "@/j",
+        ],
         1,
         &["--sim-faults", "melt"],
     ),
@@ -277,6 +293,8 @@ const CASES: &[(&str, &[&str], i32, &[&str])] = &[
         "capture into newer format",
         &[
             "capture",
+            "--source",
+            "sim",
             "--sim-sensor",
             "tiny",
             "--frames",
@@ -383,6 +401,8 @@ fn a_journal_locked_by_another_writer_is_refused() {
     let mut first = nightcap()
         .args([
             "capture",
+            "--source",
+            "sim",
             "--sim-sensor",
             "tiny",
             "--sim-speed",
@@ -410,7 +430,15 @@ fn a_journal_locked_by_another_writer_is_refused() {
     }
     let (code, stderr) = run_case(
         &root,
-        &["capture", "--sim-sensor", "tiny", "--journal", "@/live"],
+        &[
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "tiny",
+            "--journal",
+            "@/live",
+        ],
     );
     let (rcode, rstderr) = run_case(&root, &["repair", "@/live"]);
     first.kill().unwrap();

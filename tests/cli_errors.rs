@@ -23,7 +23,15 @@ fn p(path: &Path) -> &str {
 
 /// A simulated capture into `journal` (extra flags appended; `-d 0` for no live stacks).
 fn capture_args<'a>(journal: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec!["capture", "--sim-sensor", "tiny", "--sim-speed", "0"];
+    let mut v = vec![
+        "capture",
+        "--source",
+        "sim",
+        "--sim-sensor",
+        "tiny",
+        "--sim-speed",
+        "0",
+    ];
     v.extend(["--reserve", "0", "--journal", journal]);
     v.extend(extra);
     v
@@ -89,7 +97,7 @@ fn every_error_is_one_line_with_what_to_do() {
             "(check the path given to --config)",
         ),
         (
-            vec!["capture", "--sim-speed", "-1", "--frames", "1", "-d", "0", "--journal", j],
+            vec!["capture", "--source", "sim", "--sim-speed", "-1", "--frames", "1", "-d", "0", "--journal", j],
             1,
             "use 0 for as fast as possible",
         ),
@@ -133,6 +141,8 @@ fn live_stack_errors_show_even_when_quiet() {
     let args = [
         "-q",
         "capture",
+        "--source",
+        "sim",
         "--sim-sensor",
         "tiny",
         "--sim-speed",

@@ -182,6 +182,8 @@ fn sync_while_capturing_gets_only_complete_segments() {
         .args([
             "--quiet",
             "capture",
+            "--source",
+            "sim",
             "--sim-sensor",
             "tiny",
             "--sim-speed",

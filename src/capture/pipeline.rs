@@ -763,6 +763,9 @@ mod tests {
         fn describe(&self) -> String {
             "numbered".into()
         }
+        fn is_live(&self) -> bool {
+            true
+        }
     }
 
     /// What the capture thread sends for `seqs`: `Ok(driver_seq)` per frame, `Err(count)`

@@ -5,20 +5,23 @@ use std::path::PathBuf;
 /// Where `capture` takes frames from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceSpec {
+    /// The first V4L2 camera that streams a format nightcap can store (the default).
+    Camera,
     Sim,
     V4l2(PathBuf),
     Images(PathBuf),
 }
 
-/// `sim`, `v4l2:/dev/video0` (or a bare `/dev/videoN`), `images:DIR`.
+/// `camera`, `sim`, `v4l2:/dev/video0` (or a bare `/dev/videoN`), `images:DIR`.
 pub fn parse_source(text: &str) -> Result<SourceSpec, String> {
     match text.split_once(':') {
+        _ if text == "camera" => Ok(SourceSpec::Camera),
         _ if text == "sim" => Ok(SourceSpec::Sim),
         Some(("v4l2", path)) if !path.is_empty() => Ok(SourceSpec::V4l2(path.into())),
         Some(("images", dir)) if !dir.is_empty() => Ok(SourceSpec::Images(dir.into())),
         _ if text.starts_with("/dev/video") => Ok(SourceSpec::V4l2(text.into())),
         _ => Err(format!(
-            "'{text}' is not a source: use sim, v4l2:/dev/video0 or images:DIR"
+            "'{text}' is not a source: use camera, v4l2:/dev/video0, sim or images:DIR"
         )),
     }
 }

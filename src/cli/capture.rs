@@ -31,8 +31,10 @@ use crate::time::{human_duration, parse_duration, parse_utc};
 /// images. Stops at --frames, --for, the end of the source, or Ctrl-C (everything sealed).
 #[derive(Debug, clap::Args)]
 pub struct CaptureArgs {
-    /// Where frames come from: `v4l2:/dev/video0`, `sim` (the simulated sky), or `images:DIR`.
-    #[arg(long, default_value = "sim", value_parser = parse_source)]
+    /// Where frames come from: `camera` (the first V4L2 camera that streams a format
+    /// nightcap can store; see `nightcap devices`), `v4l2:/dev/video0`, `sim` (the
+    /// simulated sky, for a demo) or `images:DIR`.
+    #[arg(long, default_value = "camera", value_parser = parse_source)]
     pub source: SourceSpec,
     /// Exposure time in milliseconds (as the original program's -e).
     #[arg(short = 'e', long, default_value_t = 5000)]
@@ -148,26 +150,112 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         prefix: args.fileprefix.clone(),
         drc: Drc::from_name(&args.drc).unwrap_or(Drc::Off),
     });
-    run_pipeline(source, cfg, &args.journal, live, args.json, ui)
+    let summary = run_pipeline(source, cfg, &args.journal, live, ui)?;
+    print_summary(&summary, &args.journal, args.json, ui)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_summary(s: &CaptureSummary, journal: &Path, json: bool, ui: Ui) -> anyhow::Result<()> {
+    if json {
+        super::ui::outln(serde_json::to_string_pretty(s)?)?;
+    } else {
+        ui.say(summary_text(s, journal));
+    }
+    Ok(())
 }
 
 pub fn run_import(args: ImportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let offset = (args.utc_offset * 3600.0).round() as i32;
-    let source = ImageFolder::open(&args.dir, offset)
+    let mut source = ImageFolder::open(&args.dir, offset)
         .with_context(|| format!("cannot import {}", args.dir.display()))?;
     for s in source.skipped() {
         ui.say(format!("skipped {}: {}", s.path.display(), s.reason));
     }
+    // Frames the journal holds already (an import run twice, or resumed after a kill)
+    // are left out, so each frame is imported once.
+    let already = imported_times(&args.journal)?;
+    let present = source.skip_times(&already);
+    let wanted = source.entries().len() as u64;
+    let log = source.skip_log();
+    let listed_skips = log.list().len();
+    if wanted == 0 {
+        ui.say(format!(
+            "nothing to import: all {present} frames of {} are in {} already",
+            args.dir.display(),
+            args.journal.display()
+        ));
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut w = WriterConfig::new(&args.journal);
     w.budget.reserve_bytes = 0;
-    run_pipeline(
+    let summary = run_pipeline(
         Box::new(source),
         CaptureConfig::new(w),
         &args.journal,
         None,
-        false,
         ui,
-    )
+    )?;
+    print_summary(&summary, &args.journal, false, ui)?;
+    if present > 0 {
+        ui.say(format!(
+            "{} already in the journal, left out",
+            count(present as u64, "frame")
+        ));
+    }
+    if summary.written < wanted {
+        let failed = log.list().split_off(listed_skips);
+        let first = failed
+            .first()
+            .map(|s| format!(" (first: {}: {})", s.path.display(), s.reason))
+            .unwrap_or_default();
+        bail!(
+            "imported {} of {} frames: {} not imported{first}; fix or remove those files and run the import again (frames already imported are left out)",
+            summary.written,
+            wanted,
+            wanted - summary.written
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Exposure start times of the frames a journal holds (none if it does not exist yet).
+fn imported_times(journal: &Path) -> anyhow::Result<std::collections::HashSet<i64>> {
+    if !journal.exists() {
+        return Ok(Default::default());
+    }
+    let j = crate::journal::Journal::open(journal)
+        .with_context(|| format!("cannot read the journal {}", journal.display()))?;
+    Ok(j.frames().iter().map(|r| r.entry.time_ns).collect())
+}
+
+/// `1 frame`, `2 frames`.
+pub fn count(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}
+
+/// The first simulated-sky flag given on the command line while the source is not the
+/// simulated sky: the simulation is always asked for by name, so a stray `--sim-speed`
+/// must not pass unnoticed (nor silently turn a camera capture into a simulated one).
+pub fn misplaced_sim_flag(args: &CaptureArgs, m: &clap::ArgMatches) -> Option<&'static str> {
+    const SIM_FLAGS: [(&str, &str); 6] = [
+        ("sim_sensor", "--sim-sensor"),
+        ("sim_speed", "--sim-speed"),
+        ("sim_start", "--sim-start"),
+        ("sim_clouds", "--sim-clouds"),
+        ("sim_faults", "--sim-faults"),
+        ("seed", "--seed"),
+    ];
+    if args.source == SourceSpec::Sim {
+        return None;
+    }
+    SIM_FLAGS
+        .iter()
+        .find(|(id, _)| m.value_source(id) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|&(_, flag)| flag)
 }
 
 /// Option values that cannot work, refused before anything is opened or created.
@@ -330,6 +418,18 @@ fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
             };
             Box::new(SimSky::new(config).context("cannot start the simulated sky")?)
         }
+        SourceSpec::Camera => {
+            let (found, _) = crate::source::v4l2::devices::discover(Path::new("/dev"));
+            let path = match crate::source::v4l2::devices::pick_camera(&found) {
+                Ok(d) => d.path.clone(),
+                Err(why) => bail!(
+                    "{why}: connect and enable a camera (`nightcap devices` lists what is there), name one with --source v4l2:/dev/videoN, or try the simulated sky with --source sim"
+                ),
+            };
+            let mut c = V4l2Config::new(path, args.exposure.saturating_mul(1000));
+            c.gain_milli = gain_milli;
+            Box::new(V4l2Source::open(&c).context("cannot open the camera")?)
+        }
         SourceSpec::V4l2(path) => {
             let mut c = V4l2Config::new(path.clone(), args.exposure.saturating_mul(1000));
             c.gain_milli = gain_milli;
@@ -357,9 +457,8 @@ fn run_pipeline(
     cfg: CaptureConfig,
     journal: &std::path::Path,
     live: Option<LiveStacks>,
-    json: bool,
     ui: Ui,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<CaptureSummary> {
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -384,13 +483,7 @@ fn run_pipeline(
     if let Some(t) = live_thread {
         let _ = t.join();
     }
-    let summary = result.with_context(|| format!("capture into {} stopped", journal.display()))?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-    } else {
-        ui.say(summary_text(&summary, journal));
-    }
-    Ok(ExitCode::SUCCESS)
+    result.with_context(|| format!("capture into {} stopped", journal.display()))
 }
 
 fn spawn_status(ui: Ui, c: Arc<Counters>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {

@@ -13,6 +13,6 @@ pub struct DevicesArgs {}
 /// Prints the listing. Finding no camera is not an error (exit 0): the message says so.
 pub fn run(_args: DevicesArgs) -> anyhow::Result<ExitCode> {
     let (found, failed) = discover(Path::new("/dev"));
-    print!("{}", render(&found, &failed));
+    super::ui::out(render(&found, &failed))?;
     Ok(ExitCode::SUCCESS)
 }

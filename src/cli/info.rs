@@ -27,9 +27,9 @@ pub fn run(args: InfoArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let s = summarize(&j);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&s)?);
+        super::ui::outln(serde_json::to_string_pretty(&s)?)?;
     } else {
-        print!("{}", render(&s, ui.verbose));
+        super::ui::out(render(&s, ui.verbose))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -118,6 +118,15 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
                 let applied = config::apply_capture(settings, &mut a, m);
                 ui.detail(format!("from {}: {}", path.display(), applied.join(", ")));
             }
+            if let Some(flag) = matches
+                .subcommand_matches("capture")
+                .and_then(|m| capture::misplaced_sim_flag(&a, m))
+            {
+                eprintln!(
+                    "nightcap: {flag} is a setting of the simulated sky: add --source sim to capture it (the default source is the camera)"
+                );
+                return Ok(ExitCode::from(2));
+            }
             capture::run(a, ui)
         }
         Command::Import(a) => capture::run_import(a, ui),

@@ -1,7 +1,8 @@
 //! Terminal output shared by the commands: progress bars that hide themselves when
 //! stderr is not a terminal or `--quiet` is given, and status lines.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -58,4 +59,30 @@ impl Ui {
             eprintln!("{}", text.as_ref());
         }
     }
+}
+
+/// Set once stdout is found closed (`nightcap info J | head -1`).
+static STDOUT_CLOSED: AtomicBool = AtomicBool::new(false);
+
+/// Prints `text` to stdout (results: reports, JSON). A closed pipe is not an error: the
+/// reader has all it wanted, so the rest is dropped quietly and the command finishes
+/// with its own exit code, as `grep` or `ls` do behind `head`. Other write errors are
+/// returned.
+pub fn out(text: impl std::fmt::Display) -> std::io::Result<()> {
+    if STDOUT_CLOSED.load(Ordering::Relaxed) {
+        return Ok(());
+    }
+    let mut stdout = std::io::stdout().lock();
+    match write!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            STDOUT_CLOSED.store(true, Ordering::Relaxed);
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+/// [`out`] with a newline.
+pub fn outln(text: impl std::fmt::Display) -> std::io::Result<()> {
+    out(format_args!("{text}\n"))
 }

@@ -30,19 +30,19 @@ pub fn run(args: VerifyArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let report = verify(&j, &|n| bar.set_position(n));
     bar.finish_and_clear();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        super::ui::outln(serde_json::to_string_pretty(&report)?)?;
     } else {
-        println!(
+        super::ui::outln(format_args!(
             "{} segments, {} records, {} of {} frames intact",
             report.segments, report.records_checked, report.frames_ok, report.frames_checked
-        );
+        ))?;
         for d in &report.damage {
-            println!("damaged: {d}");
+            super::ui::outln(format_args!("damaged: {d}"))?;
         }
         if report.is_clean() {
-            println!("ok: no damage found");
+            super::ui::outln("ok: no damage found")?;
         } else {
-            println!("{} problems found: `nightcap repair {}` keeps every intact record and sets the damage aside", report.damage.len(), args.journal.display());
+            super::ui::outln(format_args!("{} problems found: `nightcap repair {}` keeps every intact record and sets the damage aside", report.damage.len(), args.journal.display()))?;
         }
     }
     Ok(if report.is_clean() {

@@ -16,7 +16,9 @@
 //! and listed by [`ImageFolder::skipped`]. The exposure is EXIF `ExposureTime` if present,
 //! else the median spacing of the frame times (0 for a single frame).
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use image::{ImageDecoder, ImageReader, Limits};
 
@@ -67,7 +69,26 @@ pub struct ImageFolder {
     format: PixelFormat,
     /// Exposure for frames without EXIF `ExposureTime`, µs.
     default_exposure_us: u32,
-    skipped: Vec<Skipped>,
+    /// Shared so the importer can still read it once the pipeline owns the source.
+    skipped: SkipLog,
+}
+
+/// The files an [`ImageFolder`] left out, readable after the folder was handed to the
+/// capture pipeline (which drops it when done).
+#[derive(Debug, Clone, Default)]
+pub struct SkipLog(Arc<Mutex<Vec<Skipped>>>);
+
+impl SkipLog {
+    /// Everything skipped so far, in the order it was skipped.
+    pub fn list(&self) -> Vec<Skipped> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    fn push(&self, s: Skipped) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+    }
+    fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
 }
 
 /// Largest image file read (caps allocation from what is on disk).
@@ -162,7 +183,7 @@ impl ImageFolder {
             kind,
             format,
             default_exposure_us: spacing_exposure_us(&times),
-            skipped,
+            skipped: SkipLog(Arc::new(Mutex::new(skipped))),
         })
     }
 
@@ -172,8 +193,23 @@ impl ImageFolder {
     }
 
     /// Files left out so far (at listing, and frames that failed to decode), with reasons.
-    pub fn skipped(&self) -> &[Skipped] {
-        &self.skipped
+    pub fn skipped(&self) -> Vec<Skipped> {
+        self.skipped.list()
+    }
+
+    /// A handle on the skipped files that outlives the source (decode failures are
+    /// only known once the pipeline has read the frames).
+    pub fn skip_log(&self) -> SkipLog {
+        self.skipped.clone()
+    }
+
+    /// Leaves out the frames whose exposure start is in `already` (the frames a journal
+    /// holds), so an import run again, or resumed after it was killed, adds each frame
+    /// once. Returns how many were left out.
+    pub fn skip_times(&mut self, already: &HashSet<UtcNanos>) -> usize {
+        let before = self.entries.len();
+        self.entries.retain(|e| !already.contains(&e.time_utc_ns));
+        before - self.entries.len()
     }
 
     /// Decodes `entry` into `buf` in the stream's layout.
@@ -236,16 +272,21 @@ impl FrameSource for ImageFolder {
         Err(SourceError::Ended)
     }
 
+    /// Files on disk wait for the pipeline: an import never drops a frame.
+    fn is_live(&self) -> bool {
+        false
+    }
+
     fn describe(&self) -> String {
         format!(
             "images in {}: {} frames of {}{}",
             self.dir.display(),
             self.entries.len(),
             self.format,
-            if self.skipped.is_empty() {
-                String::new()
-            } else {
-                format!(", {} files skipped", self.skipped.len())
+            match self.skipped.len() {
+                0 => String::new(),
+                1 => ", 1 file skipped".to_string(),
+                n => format!(", {n} files skipped"),
             }
         )
     }

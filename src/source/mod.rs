@@ -28,9 +28,10 @@ pub trait FrameSource: Send {
     /// is never kept waiting: when the pipeline is full its frames are dropped (and
     /// recorded as a gap). A source that is not live (a folder of images, a simulation
     /// as fast as possible) is simply read more slowly, and nothing is dropped.
-    fn is_live(&self) -> bool {
-        true
-    }
+    ///
+    /// No default: a source that waits for the pipeline but claims to be live loses
+    /// frames (an image import once did), so every source states which it is.
+    fn is_live(&self) -> bool;
 }
 
 /// Why a source did not deliver a frame.

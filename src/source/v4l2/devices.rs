@@ -403,6 +403,34 @@ pub fn find_sensor_subdev(dev_dir: &Path) -> Option<SensorNode> {
     })
 }
 
+/// The capture node `nightcap capture` uses when no `--source` is given: the first video
+/// capture node (in `/dev/videoN` order) offering a pixel format nightcap can store.
+/// `Err` says why there is none, in words for the user.
+pub fn pick_camera(found: &[DeviceInfo]) -> Result<&DeviceInfo, String> {
+    let capture_nodes: Vec<&DeviceInfo> = found
+        .iter()
+        .filter(|d| d.caps.as_ref().is_some_and(|c| c.capture))
+        .collect();
+    if let Some(d) = capture_nodes
+        .iter()
+        .find(|d| d.formats.iter().any(|f| fourcc_info(f.fourcc).is_some()))
+    {
+        return Ok(d);
+    }
+    Err(match capture_nodes.first() {
+        None => "no camera found (no V4L2 video capture device)".to_string(),
+        Some(d) => format!(
+            "no camera streams a format nightcap can store ({} offers {})",
+            d.path.display(),
+            d.formats
+                .iter()
+                .map(|f| fourcc_text(f.fourcc))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 /// What `nightcap devices` prints when nothing was found.
 pub const NO_DEVICES: &str = "no V4L2 devices found (is the camera connected and enabled?)";
 
@@ -419,6 +447,18 @@ pub fn render(found: &[DeviceInfo], failed: &[ProbeFailure]) -> String {
     }
     for f in failed {
         let _ = writeln!(out, "{}: not usable: {}", f.path.display(), f.error);
+    }
+    match pick_camera(found) {
+        Ok(d) => {
+            let _ = writeln!(
+                out,
+                "nightcap capture uses {} (the first capture device with a format it can store; choose another with --source v4l2:PATH)",
+                d.path.display()
+            );
+        }
+        Err(why) => {
+            let _ = writeln!(out, "nightcap capture has no camera to use: {why}");
+        }
     }
     out
 }
@@ -627,8 +667,49 @@ mod tests {
   sensor mode 4056x3040 12-bit RGGB (code 0x3012)
   control Pixel Rate [pixel_rate (Hz)] = 840000000 (range 840000000..840000000 step 1, default 840000000), read-only
 /dev/video1: not usable: Permission denied
+nightcap capture uses /dev/video0 (the first capture device with a format it can store; choose another with --source v4l2:PATH)
 ";
         assert_eq!(text, expected);
+    }
+
+    fn node(path: &str, capture: bool, fourccs: &[&[u8; 4]]) -> DeviceInfo {
+        DeviceInfo {
+            path: path.into(),
+            name: None,
+            caps: Some(Caps {
+                driver: "d".into(),
+                card: "c".into(),
+                bus: "b".into(),
+                capture,
+            }),
+            formats: fourccs
+                .iter()
+                .map(|f| FormatInfo {
+                    fourcc: **f,
+                    description: String::new(),
+                    sizes: vec![],
+                })
+                .collect(),
+            controls: vec![],
+            sensor_mode: None,
+        }
+    }
+
+    #[test]
+    fn capture_picks_the_first_node_that_streams_a_storable_format() {
+        let meta = node("/dev/video0", false, &[]);
+        let h264 = node("/dev/video1", true, &[b"H264"]);
+        let bayer = node("/dev/video2", true, &[b"H264", b"RG10"]);
+        let grey = node("/dev/video3", true, &[b"GREY"]);
+        let all = [meta.clone(), h264.clone(), bayer, grey];
+        assert_eq!(pick_camera(&all).unwrap().path, Path::new("/dev/video2"));
+        let err = pick_camera(&[meta.clone(), h264]).unwrap_err();
+        assert!(err.contains("/dev/video1 offers H264"), "{err}");
+        assert_eq!(
+            pick_camera(&[meta]).unwrap_err(),
+            "no camera found (no V4L2 video capture device)"
+        );
+        assert!(pick_camera(&[]).is_err());
     }
 
     #[test]

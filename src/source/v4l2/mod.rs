@@ -524,6 +524,11 @@ impl FrameSource for V4l2Source {
     fn describe(&self) -> String {
         self.label.clone()
     }
+
+    /// A camera keeps its pace: frames the pipeline cannot take are dropped (and recorded).
+    fn is_live(&self) -> bool {
+        true
+    }
 }
 
 fn io_err(path: &Path, what: &str, err: io::Error) -> SourceError {

@@ -1,0 +1,132 @@
+//! nightcap as a user meets it: each test runs the binary the way a person following the
+//! README would and checks what that person relies on (frames in the journal, names of
+//! files, exit codes, the one line printed).
+
+mod support;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use support::{printed, run};
+
+/// Writes `n` JPEG frames of `w`x`h` named like the original program's live stacks
+/// (`img20260812213000.jpg`, one a minute), each with its own noise.
+fn jpeg_folder(dir: &Path, n: u32, w: u32, h: u32) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    for i in 0..n {
+        let img = image::RgbImage::from_fn(w, h, |x, y| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let v = (state & 0x3f) as u8 + ((x + y + i) % 7) as u8;
+            image::Rgb([v, v / 2, v / 3])
+        });
+        let (hh, mm) = (21 + i / 60, i % 60);
+        img.save(dir.join(format!("img20260812{hh:02}{mm:02}00.jpg")))
+            .unwrap();
+    }
+}
+
+/// Frames in a journal, as `info --json` reports them.
+fn frames_in(journal: &Path) -> u64 {
+    let out = run(&["info", journal.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "info: {}", printed(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    v["frames"].as_u64().expect("frames in info --json")
+}
+
+/// A core kept busy while the test runs, as a second program on a Pi would.
+struct Busy(Arc<AtomicBool>, Option<std::thread::JoinHandle<()>>);
+
+impl Busy {
+    fn start() -> Busy {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = Arc::clone(&stop);
+        let t = std::thread::spawn(move || {
+            let mut x = 0u64;
+            while !s.load(Ordering::Relaxed) {
+                x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+            }
+        });
+        Busy(stop, Some(t))
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+        if let Some(t) = self.1.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+#[test]
+fn import_keeps_every_frame_every_time_under_load() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("frames");
+    jpeg_folder(&src, 60, 320, 240);
+    let _busy = Busy::start();
+    for run_no in 0..20 {
+        let j = tmp.path().join(format!("j{run_no}"));
+        let out = run(&["import", src.to_str().unwrap(), j.to_str().unwrap(), "-q"]);
+        assert!(out.status.success(), "run {run_no}: {}", printed(&out));
+        assert_eq!(frames_in(&j), 60, "run {run_no} lost frames");
+        std::fs::remove_dir_all(&j).unwrap();
+    }
+}
+
+#[test]
+fn import_twice_adds_each_frame_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("frames");
+    jpeg_folder(&src, 12, 64, 48);
+    let j = tmp.path().join("j");
+    let (s, js) = (src.to_str().unwrap(), j.to_str().unwrap());
+    assert!(run(&["import", s, js]).status.success());
+    assert_eq!(frames_in(&j), 12);
+    let again = run(&["import", s, js]);
+    assert!(again.status.success(), "{}", printed(&again));
+    assert!(
+        printed(&again).contains("nothing to import"),
+        "{}",
+        printed(&again)
+    );
+    assert_eq!(frames_in(&j), 12, "a second import duplicated frames");
+    // Three more frames arrive (a resumed or later import): only they are added.
+    jpeg_folder(&tmp.path().join("more"), 15, 64, 48);
+    for i in 12..15 {
+        let name = format!("img20260812{:02}{:02}00.jpg", 21 + i / 60, i % 60);
+        std::fs::copy(tmp.path().join("more").join(&name), src.join(&name)).unwrap();
+    }
+    let third = run(&["import", s, js]);
+    assert!(third.status.success(), "{}", printed(&third));
+    assert!(
+        printed(&third).contains("12 frames already in the journal"),
+        "{}",
+        printed(&third)
+    );
+    assert_eq!(frames_in(&j), 15);
+}
+
+#[test]
+fn an_import_that_cannot_read_a_frame_fails_with_the_count() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("frames");
+    jpeg_folder(&src, 6, 64, 48);
+    // A frame whose header reads but whose data is cut off: known only when decoded.
+    let victim = src.join("img20260812210300.png");
+    let noisy = image::RgbImage::from_fn(64, 48, |x, y| image::Rgb([(x * 7 + y * 13) as u8, 9, 3]));
+    noisy.save(&victim).unwrap();
+    let bytes = std::fs::read(&victim).unwrap();
+    std::fs::write(&victim, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let j = tmp.path().join("j");
+    let out = run(&["import", src.to_str().unwrap(), j.to_str().unwrap(), "-q"]);
+    let text = printed(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(text.contains("imported 6 of 7 frames"), "{text}");
+    assert!(text.contains("img20260812210300.png"), "{text}");
+    assert_eq!(frames_in(&j), 6);
+}
