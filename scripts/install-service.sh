@@ -113,6 +113,13 @@ if $dry || ! getent passwd nightcap >/dev/null; then
 		--no-create-home --shell /usr/sbin/nologin nightcap
 fi
 run systemctl daemon-reload
+# time-sync.target only waits for the clock when this service is enabled; without it a Pi
+# (no real-time clock) would start capturing with last boot's time.
+if $dry || systemctl list-unit-files systemd-time-wait-sync.service >/dev/null 2>&1; then
+	run systemctl enable systemd-time-wait-sync.service
+else
+	echo "warning: systemd-time-wait-sync.service is not installed: capture may start before the clock is set (install systemd-timesyncd)" >&2
+fi
 run systemctl enable nightcap-capture.service
 if ! $dry; then
 	echo "installed; edit $config, then: systemctl start nightcap-capture"

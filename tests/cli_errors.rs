@@ -98,7 +98,7 @@ fn every_error_is_one_line_with_what_to_do() {
         ),
         (
             vec!["capture", "--source", "sim", "--sim-speed", "-1", "--frames", "1", "-d", "0", "--journal", j],
-            1,
+            2,
             "use 0 for as fast as possible",
         ),
         (vec!["man", "captur"], 1, "no command 'captur': use one of capture, import"),
@@ -214,7 +214,7 @@ fn config_file_applies_and_flags_override_it() {
     let o = nightcap(&["capture", "--config", c, "--journal", p(&other)]);
     assert!(!stderr(&o).contains(&format!("from {c}")), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("FrameLimit: 4 frames captured"),
+        stderr(&o).contains("stopped at the frame limit (--frames): 4 frames captured"),
         "{}",
         stderr(&o)
     );

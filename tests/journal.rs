@@ -354,7 +354,10 @@ fn a_journal_from_a_newer_major_version_is_refused_by_name() {
     w.close().unwrap();
     let seg = &segment_files(dir.path(), "seg")[0];
     let mut bytes = fs::read(seg).unwrap();
+    // As a newer writer would: its own major, its own (valid) header checksum.
     bytes[8] = 2;
+    let c = crc32c::crc32c(&bytes[..252]);
+    bytes[252..256].copy_from_slice(&c.to_le_bytes());
     fs::write(seg, bytes).unwrap();
     let err = Journal::open(dir.path()).err().expect("refused");
     assert!(

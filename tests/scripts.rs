@@ -387,6 +387,7 @@ fn install_service_dry_run_changes_nothing() {
         "/etc/systemd/system/nightcap-capture.service".into(),
         "/etc/nightcap/nightcap.toml".into(),
         "would run: useradd --system".into(),
+        "would run: systemctl enable systemd-time-wait-sync.service".into(),
         "would run: systemctl enable nightcap-capture.service".into(),
     ] {
         assert!(said.contains(&want), "missing {want:?} in:\n{said}");

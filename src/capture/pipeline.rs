@@ -108,6 +108,19 @@ pub enum StopReason {
     Error,
 }
 
+impl StopReason {
+    /// Why capture ended, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StopReason::FrameLimit => "stopped at the frame limit (--frames)",
+            StopReason::TimeLimit => "stopped at the time limit (--for)",
+            StopReason::SourceEnded => "the source has no more frames",
+            StopReason::Stopped => "stopped (Ctrl-C or SIGTERM)",
+            StopReason::Error => "stopped by an error",
+        }
+    }
+}
+
 /// What a capture did.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct CaptureSummary {
@@ -346,8 +359,22 @@ struct CaptureLoop<'a> {
     /// Frames the driver counted but never delivered, from the sequence numbers (wraps,
     /// duplicates and restarted counters included).
     driver_seq: SequenceTracker,
-    first_ns: Option<i64>,
+    /// The first frame captured (`--for` counts from it).
+    first: Option<FrameMeta>,
     last_end_ns: Option<i64>,
+}
+
+/// How long after `first` the frame `now` started, for `--for`: by the camera's monotonic
+/// timestamps when both frames have one, so a step of the wall clock (NTP setting a
+/// Pi's clock after boot) neither ends a night early nor stretches it; by their UTC
+/// times otherwise (image folders, sources without a driver clock).
+fn span_ns(first: &FrameMeta, now: &FrameMeta) -> i64 {
+    if first.driver_ts_ns > 0 && now.driver_ts_ns > 0 {
+        (now.driver_ts_ns as i128 - first.driver_ts_ns as i128).clamp(0, i128::from(i64::MAX))
+            as i64
+    } else {
+        now.time_utc_ns.saturating_sub(first.time_utc_ns)
+    }
 }
 
 /// Frames dropped in a row, reported as one GAP when the run ends.
@@ -393,7 +420,7 @@ impl<'a> CaptureLoop<'a> {
             idx: 0,
             handoffs: Vec::new(),
             driver_seq: SequenceTracker::new(),
-            first_ns: None,
+            first: None,
             last_end_ns: None,
         }
     }
@@ -461,14 +488,14 @@ impl<'a> CaptureLoop<'a> {
             if self
                 .cfg
                 .duration_ns
-                .is_some_and(|d| self.first_ns.is_some_and(|f| meta.time_utc_ns - f >= d))
+                .is_some_and(|d| self.first.is_some_and(|f| span_ns(&f, &meta) >= d))
             {
                 if let Some(b) = buf {
                     self.pool.give(b);
                 }
                 break (StopReason::TimeLimit, None);
             }
-            self.first_ns.get_or_insert(meta.time_utc_ns);
+            self.first.get_or_insert(meta);
             self.counters.captured.fetch_add(1, Ordering::Relaxed);
             let mut skipped = self.skipped(meta.driver_seq);
             if let Some((reason, count, start, text)) = source_down.take() {
@@ -766,6 +793,22 @@ mod tests {
         fn is_live(&self) -> bool {
             true
         }
+    }
+
+    #[test]
+    fn for_counts_by_the_monotonic_clock_across_a_wall_clock_step() {
+        let at = |utc: i64, mono: u64| FrameMeta {
+            time_utc_ns: utc,
+            driver_ts_ns: mono,
+            ..FrameMeta::default()
+        };
+        let first = at(1_000 * 1_000_000_000, 50_000_000_000);
+        // NTP moved the wall clock 9 years on between two frames 5 s apart.
+        let stepped = at(300_000_000 * 1_000_000_000, 55_000_000_000);
+        assert_eq!(span_ns(&first, &stepped), 5_000_000_000);
+        // Without driver timestamps the frames' own times are all there is.
+        let (a, b) = (at(10, 0), at(25, 0));
+        assert_eq!(span_ns(&a, &b), 15);
     }
 
     /// What the capture thread sends for `seqs`: `Ok(driver_seq)` per frame, `Err(count)`

@@ -17,7 +17,7 @@ use super::args::{parse_bytes, parse_source, SourceSpec};
 use super::ui::Ui;
 use crate::capture::{self, CaptureConfig, CaptureSummary, Counters};
 use crate::journal::ring::Budget;
-use crate::journal::{JournalError, WriterConfig};
+use crate::journal::WriterConfig;
 use crate::source::images::ImageFolder;
 use crate::source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
 use crate::source::v4l2::{V4l2Config, V4l2Source};
@@ -258,23 +258,61 @@ pub fn misplaced_sim_flag(args: &CaptureArgs, m: &clap::ArgMatches) -> Option<&'
         .map(|&(_, flag)| flag)
 }
 
-/// Option values that cannot work, refused before anything is opened or created.
+/// Option values that cannot work, refused before anything is opened or created (exit
+/// 2: they come from the command line or the config file, which `check_args` sees after
+/// the file was applied).
 fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
-    if args.workers == Some(0) {
-        bail!("--workers must be at least 1");
+    use crate::usage;
+    if args.exposure == 0 {
+        usage!("--exposure must be at least 1 ms");
     }
-    if args.buffers.is_some_and(|b| b < 2) {
-        bail!("--buffers must be at least 2 (one frame being captured, one being compressed)");
+    if let Some(w) = args.workers {
+        if !(1..=MAX_WORKERS).contains(&w) {
+            usage!("--workers {w} is out of range: use 1 to {MAX_WORKERS} (default: one per core)");
+        }
+    }
+    if let Some(b) = args.buffers {
+        if !(2..=MAX_BUFFERS).contains(&b) {
+            usage!("--buffers {b} is out of range: use 2 (one frame being captured, one being compressed) to {MAX_BUFFERS}");
+        }
     }
     if !(-7..=22).contains(&args.zstd_level) {
-        bail!(
+        usage!(
             "--zstd-level {} is out of range: use 1 (the default) up to 22, 0 to store frames uncompressed, or -7..-1 for faster",
             args.zstd_level
         );
     }
+    if args.frames == Some(0) {
+        usage!("--frames 0 would capture nothing: give at least 1, or leave it out to capture until stopped");
+    }
+    if args.for_.is_some_and(|d| d <= 0) {
+        usage!("--for must be longer than 0 (e.g. 8h), or left out to capture until stopped");
+    }
+    if args.segment_time <= 0 {
+        usage!("--segment-time must be longer than 0 (default 15m)");
+    }
+    if let Some(g) = args.gain {
+        if !(g.is_finite() && g > 0.0 && g <= MAX_GAIN) {
+            usage!(
+                "--gain {g} is out of range: use a number above 0 up to {MAX_GAIN} (1.0 = unity)"
+            );
+        }
+    }
+    if !(MIN_SEGMENT..=MAX_SEGMENT).contains(&args.segment_size) {
+        usage!(
+            "--segment-size {} is out of range: use 16K to 64G (default 256M)",
+            args.segment_size
+        );
+    }
+    if !args.sim_speed.is_finite() || args.sim_speed < 0.0 {
+        usage!(
+            "--sim-speed {} is out of range: use 0 for as fast as possible, 1 for real time, or more",
+            args.sim_speed
+        );
+    }
     if let Some(ring) = args.ring_size {
         if ring < args.segment_size {
-            bail!(
+            usage!(
                 "--ring-size {ring} is smaller than one segment (--segment-size {}): raise --ring-size or lower --segment-size",
                 args.segment_size
             );
@@ -282,6 +320,16 @@ fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// Most compression threads (`--workers`): more than any board has cores.
+const MAX_WORKERS: usize = 256;
+/// Most frames in flight (`--buffers`): each holds a raw frame.
+const MAX_BUFFERS: usize = 256;
+/// Highest `--gain`: far above any sensor's analogue plus digital gain.
+const MAX_GAIN: f64 = 1000.0;
+/// Smallest and largest `--segment-size`.
+const MIN_SEGMENT: u64 = 16 << 10;
+const MAX_SEGMENT: u64 = 64 << 30;
 
 /// Checks, without creating or changing anything, that the journal can be written: the
 /// path is a directory (or does not exist yet), holds no segment of a newer format and no
@@ -298,19 +346,7 @@ fn preflight(journal: &Path) -> anyhow::Result<()> {
         Err(e) => bail!("cannot use --journal {}: {e}", journal.display()),
     }
     crate::journal::writer::refuse_newer_segments(journal)?;
-    let lock_path = journal.join(crate::journal::format::LOCK_FILE);
-    let Ok(mut lock) = std::fs::File::open(&lock_path) else {
-        return Ok(());
-    };
-    if rustix::fs::flock(&lock, rustix::fs::FlockOperation::NonBlockingLockShared).is_err() {
-        let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut lock, &mut text);
-        return Err(JournalError::Locked {
-            dir: journal.to_path_buf(),
-            pid: text.trim().parse().ok(),
-        }
-        .into());
-    }
+    crate::journal::lock::check_free(journal)?;
     Ok(())
 }
 
@@ -388,9 +424,6 @@ fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
     let gain_milli = args
         .gain
         .map(|g| (g * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32);
-    if args.exposure == 0 {
-        bail!("--exposure must be at least 1 ms");
-    }
     Ok(match &args.source {
         SourceSpec::Sim => {
             let sensor = SensorPreset::from_name(&args.sim_sensor).with_context(|| {
@@ -558,17 +591,21 @@ fn summary_text(s: &CaptureSummary, journal: &std::path::Path) -> String {
         0.0
     };
     let mut t = format!(
-        "{:?}: {} frames captured, {} written, {} dropped, {} gaps ({} frames missed) in {}; compression {:.2}:1; {} segments sealed{}",
-        s.stop,
-        s.captured,
+        "{}: {} captured, {} written, {} dropped, {} ({} missed) in {}; compression {:.2}:1; {} sealed{}",
+        s.stop.describe(),
+        count(s.captured, "frame"),
         s.written,
         s.dropped,
-        w.gaps,
-        w.missed_frames,
+        count(w.gaps, "gap"),
+        count(w.missed_frames, "frame"),
         human_duration((s.elapsed_s * 1e9) as i64),
         ratio,
-        w.segments_sealed,
-        if w.segments_deleted > 0 { format!(", {} old segments deleted by the ring", w.segments_deleted) } else { String::new() },
+        count(w.segments_sealed, "segment"),
+        if w.segments_deleted > 0 {
+            format!(", {} deleted by the ring", count(w.segments_deleted, "old segment"))
+        } else {
+            String::new()
+        },
     );
     for r in &w.recovered {
         t.push_str(&format!("\nrecovered: {r}"));

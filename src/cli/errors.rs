@@ -14,6 +14,21 @@ use clap::CommandFactory;
 use super::Cli;
 use crate::journal::JournalError;
 
+/// A value on the command line (or in the config file) that cannot work, found after
+/// clap parsed it (a range, or two flags that contradict each other): exit 2, like any
+/// other bad command line, and nothing created.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Returns a [`UsageError`] from `format!`-style arguments.
+#[macro_export]
+macro_rules! usage {
+    ($($t:tt)*) => {
+        return Err($crate::cli::errors::UsageError(format!($($t)*)).into())
+    };
+}
+
 /// A clap error (bad command line) as one line, without the `error: ` prefix:
 /// `invalid value '20X' for '--ring-size <RING_SIZE>': ... (see `nightcap capture --help`)`.
 /// `args` is the command line, to name the subcommand when clap's text does not.

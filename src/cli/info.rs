@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use super::capture::count;
 use super::ui::Ui;
 use crate::journal::inspect::{summarize, JournalSummary};
 use crate::journal::Journal;
@@ -112,18 +113,18 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
     );
     let _ = writeln!(
         o,
-        "gaps       {} ({} frames missed)",
+        "gaps       {} ({} missed)",
         s.gaps.len(),
-        s.missed_frames
+        count(s.missed_frames, "frame")
     );
     for g in &s.gaps {
         let _ = writeln!(
             o,
-            "  {} .. {}  {:?}: {} frames, {}",
+            "  {} .. {}  {}: {}, {}",
             utc_short(g.start_ns),
             utc_short(g.end_ns),
-            g.reason,
-            g.count,
+            g.reason.describe(),
+            count(g.count, "frame"),
             g.text
         );
     }
@@ -143,13 +144,13 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
         for g in &s.segments {
             let _ = writeln!(
                 o,
-                "  {}  {:?}  {} frames  {}",
+                "  {}  {}  {}  {}",
                 g.file
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default(),
-                g.state,
-                g.frames,
+                g.state.extension(),
+                count(g.frames, "frame"),
                 mib(g.bytes)
             );
         }
@@ -162,8 +163,8 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
     } else {
         let _ = writeln!(
             o,
-            "damage     {} problems (nightcap verify for details, nightcap repair to fix)",
-            s.damage.len()
+            "damage     {} (nightcap verify says what nightcap repair would do)",
+            count(s.damage.len() as u64, "problem")
         );
         for d in s.damage.iter().take(if verbose { usize::MAX } else { 5 }) {
             let _ = writeln!(o, "  {d}");

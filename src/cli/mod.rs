@@ -86,7 +86,11 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(err) => {
             eprintln!("nightcap: {}", one_line(&err));
-            ExitCode::FAILURE
+            if err.downcast_ref::<errors::UsageError>().is_some() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
         }
     }
 }

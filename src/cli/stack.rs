@@ -23,13 +23,18 @@ use crate::time::{parse_duration, parse_utc};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Every(pub Option<i64>);
 
-/// Parses `--every`: a duration, or `all`/`0` for one window over the whole range.
+/// Parses `--every`: a positive duration, or `all` for one window over the whole range.
 pub fn parse_every(text: &str) -> Result<Every, String> {
     if text.eq_ignore_ascii_case("all") {
         return Ok(Every(None));
     }
     let ns = parse_duration(text).map_err(|e| e.to_string())?;
-    Ok(Every((ns > 0).then_some(ns)))
+    if ns <= 0 {
+        return Err(format!(
+            "'{text}' is not a window length: give a positive duration such as 60s or 5m, or `all` for one image of the whole range"
+        ));
+    }
+    Ok(Every(Some(ns)))
 }
 
 fn parse_format(text: &str) -> Result<OutputFormat, String> {

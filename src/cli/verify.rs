@@ -8,6 +8,7 @@ use anyhow::Context;
 use super::ui::Ui;
 use super::EXIT_DAMAGED;
 use crate::journal::inspect::verify;
+use crate::journal::repair::{plan, RepairPlan};
 use crate::journal::Journal;
 
 /// Check every record of a journal (CRCs, zstd checksums, sequence numbers); exits 3 if
@@ -29,8 +30,20 @@ pub fn run(args: VerifyArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let bar = ui.bar(total, "verify");
     let report = verify(&j, &|n| bar.set_position(n));
     bar.finish_and_clear();
+    // The same plan `repair` carries out, so the two never disagree.
+    let plan = plan(&args.journal, &j, &report)
+        .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     if args.json {
-        super::ui::outln(serde_json::to_string_pretty(&report)?)?;
+        #[derive(serde::Serialize)]
+        struct Both<'a> {
+            #[serde(flatten)]
+            report: &'a crate::journal::inspect::VerifyReport,
+            repair: &'a RepairPlan,
+        }
+        super::ui::outln(serde_json::to_string_pretty(&Both {
+            report: &report,
+            repair: &plan,
+        })?)?;
     } else {
         super::ui::outln(format_args!(
             "{} segments, {} records, {} of {} frames intact",
@@ -39,10 +52,28 @@ pub fn run(args: VerifyArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         for d in &report.damage {
             super::ui::outln(format_args!("damaged: {d}"))?;
         }
+        for k in &plan.kept {
+            super::ui::outln(format_args!("kept by an earlier repair: {}", k.display()))?;
+        }
         if report.is_clean() {
             super::ui::outln("ok: no damage found")?;
         } else {
-            super::ui::outln(format_args!("{} problems found: `nightcap repair {}` keeps every intact record and sets the damage aside", report.damage.len(), args.journal.display()))?;
+            super::ui::outln(format_args!(
+                "{} found",
+                super::capture::count(report.damage.len() as u64, "problem")
+            ))?;
+            for f in &plan.fixes {
+                super::ui::outln(format_args!("repair would {f}"))?;
+            }
+            for d in &plan.cannot_fix {
+                super::ui::outln(format_args!("repair cannot fix: {d}"))?;
+            }
+            if plan.has_fixes() {
+                super::ui::outln(format_args!(
+                    "run `nightcap repair {}`: it keeps every intact record and the originals",
+                    args.journal.display()
+                ))?;
+            }
         }
     }
     Ok(if report.is_clean() {

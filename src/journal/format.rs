@@ -146,7 +146,15 @@ impl SegmentHeader {
         }
         let (major, minor) = (u16_at(b, 8), u16_at(b, 10));
         if major != MAJOR {
-            // Checked before the CRC: a newer major may have moved the CRC.
+            // Checked before the CRC: a newer major may have moved the CRC. But a header
+            // of this major with a damaged `major` field is damage, not a newer file:
+            // with the field put back, its CRC matches.
+            let mut ours = [0u8; 252];
+            ours.copy_from_slice(&b[..252]);
+            ours[8..10].copy_from_slice(&MAJOR.to_le_bytes());
+            if crc(&ours) == u32_at(b, 252) || major < MAJOR {
+                return Err(FormatFault::HeaderField("major"));
+            }
             return Err(FormatFault::NewerMajor { major, minor });
         }
         if crc(&b[..252]) != u32_at(b, 252) {
@@ -389,6 +397,11 @@ pub enum GapReason {
     DiskFull,
     Restart,
     Other,
+    /// Damaged records that `nightcap repair` left out of a rewritten segment (kept in
+    /// the original beside it). Unlike the others, the frames it counts had taken seq
+    /// numbers: the GAP's header seq is the seq after them, so it explains the hole
+    /// `seq - count .. seq` (format.md 3.3).
+    SetAside,
 }
 
 impl GapReason {
@@ -402,6 +415,7 @@ impl GapReason {
             GapReason::DiskFull => 6,
             GapReason::Restart => 7,
             GapReason::Other => 8,
+            GapReason::SetAside => 9,
         }
     }
 
@@ -414,6 +428,7 @@ impl GapReason {
             5 => GapReason::CameraGone,
             6 => GapReason::DiskFull,
             7 => GapReason::Restart,
+            9 => GapReason::SetAside,
             _ => GapReason::Other,
         }
     }
@@ -428,6 +443,7 @@ impl GapReason {
             GapReason::DiskFull => "disk full",
             GapReason::Restart => "restart after unclean shutdown",
             GapReason::Other => "other",
+            GapReason::SetAside => "damaged records set aside by repair",
         }
     }
 }
@@ -767,12 +783,29 @@ mod tests {
 
     #[test]
     fn newer_major_is_named() {
+        // A newer writer's header: its major, its checksum.
         let mut b = seg().encode();
         b[8] = 2;
+        let c = crc(&b[..252]);
+        b[252..256].copy_from_slice(&c.to_le_bytes());
         assert_eq!(
             SegmentHeader::decode(&b),
             Err(FormatFault::NewerMajor { major: 2, minor: 0 })
         );
+    }
+
+    #[test]
+    fn a_damaged_major_field_is_damage_not_a_newer_version() {
+        // One flipped bit in `major` of a 1.x header: the checksum matches with 1 put back.
+        for bit in 0..16 {
+            let mut b = seg().encode();
+            b[8 + bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(
+                SegmentHeader::decode(&b),
+                Err(FormatFault::HeaderField("major")),
+                "bit {bit}"
+            );
+        }
     }
 
     #[test]

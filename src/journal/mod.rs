@@ -16,7 +16,9 @@ pub mod format;
 #[doc(hidden)]
 pub mod golden;
 pub mod inspect;
+pub mod lock;
 pub mod reader;
+pub mod rebuild;
 pub mod recovery;
 pub mod repair;
 pub mod ring;

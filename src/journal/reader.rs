@@ -86,6 +86,9 @@ pub struct Segment {
     pub valid_end: u64,
     /// Damage found while opening.
     pub damage: Vec<Damage>,
+    /// The seq the next segment's first frame should have: one past the last frame, or
+    /// past the frames a repair set aside at the end of this segment.
+    pub next_seq: u64,
     bytes: SegmentBytes,
 }
 
@@ -141,6 +144,7 @@ impl Segment {
             opened_by: OpenedBy::Prefix,
             valid_end: HEADER_LEN as u64,
             damage: Vec::new(),
+            next_seq: header.first_seq,
             bytes,
         };
         if seg.name.state == SegmentState::Sealed {
@@ -294,18 +298,29 @@ impl Segment {
 
     /// Reports frames whose seq does not continue from the previous one, and drops
     /// records that repeat a frame already indexed (a duplicated or replayed record): the
-    /// first copy is kept, so no frame is ever returned twice.
+    /// first copy is kept, so no frame is ever returned twice. A hole that a repair's
+    /// set-aside GAP accounts for is not damage: repair already reported it and kept the
+    /// records in the original.
     fn check_sequence(&mut self) {
         let mut expect = self.header.first_seq;
         let mut seen = std::collections::HashSet::new();
         let mut duplicates = std::collections::HashSet::new();
-        let frames: Vec<(u64, u64)> = self
+        let records: Vec<(u64, u64, Kind)> = self
             .records
             .iter()
-            .filter(|e| e.kind == Kind::Frame)
-            .map(|e| (e.offset, e.seq))
+            .filter(|e| matches!(e.kind, Kind::Frame | Kind::Gap))
+            .map(|e| (e.offset, e.seq, e.kind))
             .collect();
-        for (offset, seq) in frames {
+        for (offset, seq, kind) in records {
+            if kind == Kind::Gap {
+                if let Some(count) = self.set_aside_count(offset) {
+                    // Explains `seq - count .. seq` when it follows the frames before it.
+                    if seq.checked_sub(count) == Some(expect) {
+                        expect = seq;
+                    }
+                }
+                continue;
+            }
             if !seen.insert(seq) {
                 duplicates.insert(offset);
                 self.report(
@@ -334,10 +349,19 @@ impl Segment {
             }
             expect = expect.max(seq + 1);
         }
+        self.next_seq = expect;
         if !duplicates.is_empty() {
             self.records
                 .retain(|e| e.kind != Kind::Frame || !duplicates.contains(&e.offset));
         }
+    }
+
+    /// The count of the set-aside GAP at `offset`, or `None` for any other GAP (or one
+    /// that cannot be read, which the readers of GAPs report).
+    fn set_aside_count(&self, offset: u64) -> Option<u64> {
+        let entry = self.records.iter().find(|e| e.offset == offset)?;
+        let gap = self.read_gap(entry).ok()?;
+        (gap.reason == super::format::GapReason::SetAside).then_some(gap.count)
     }
 
     /// The FRAME entries.
@@ -519,6 +543,17 @@ fn open_listed(path: &Path, name: &SegmentName) -> Option<Result<Segment, Journa
 
 /// Lists the segment files of `dir`, ordered by segment number (then state).
 pub fn list_segments(dir: &Path) -> Result<Vec<(PathBuf, SegmentName)>, JournalError> {
+    let (out, _) = list_with_strays(dir)?;
+    Ok(out)
+}
+
+/// Segment files with their parsed names, in journal order.
+type Listing = Vec<(PathBuf, SegmentName)>;
+
+/// Segment files (regular files, or links to them) and "strays": entries named like a
+/// segment that are not regular files (a directory, FIFO, socket, dangling link or link
+/// loop). Strays are never opened: a FIFO would block the reader forever.
+fn list_with_strays(dir: &Path) -> Result<(Listing, Vec<Damage>), JournalError> {
     let meta = fs::metadata(dir).map_err(|e| JournalError::NotAJournal {
         dir: dir.to_path_buf(),
         why: format!("{e} (check the path)"),
@@ -530,15 +565,37 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(PathBuf, SegmentName)>, JournalE
         });
     }
     let mut out = Vec::new();
+    let mut strays = Vec::new();
     for entry in fs::read_dir(dir).map_err(JournalError::io("listing", dir))? {
         let entry = entry.map_err(JournalError::io("listing", dir))?;
         let name = entry.file_name();
-        if let Some(parsed) = name.to_str().and_then(SegmentName::parse) {
-            out.push((entry.path(), parsed));
+        let Some(parsed) = name.to_str().and_then(SegmentName::parse) else {
+            continue;
+        };
+        let path = entry.path();
+        match fs::metadata(&path) {
+            Ok(m) if m.is_file() => out.push((path, parsed)),
+            // Renamed since the listing (a segment being sealed): the reader finds it
+            // under its new name.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => out.push((path, parsed)),
+            found => strays.push(Damage {
+                what: format!(
+                    "named like a segment but {}: not read (remove or rename it)",
+                    match found {
+                        Ok(m) if m.is_dir() => "a directory".to_string(),
+                        Ok(_) => "not a regular file (a FIFO, socket or device)".to_string(),
+                        Err(e) => format!("cannot be examined ({e})"),
+                    }
+                ),
+                segment: path,
+                offset: 0,
+                seq: None,
+            }),
         }
     }
     out.sort_by_key(|(_, n)| (n.segno, n.state));
-    Ok(out)
+    strays.sort_by(|a, b| a.segment.cmp(&b.segment));
+    Ok((out, strays))
 }
 
 /// A frame's place in a journal.
@@ -561,7 +618,7 @@ impl Journal {
     /// Opens every segment of `dir` (`.seg` and `.active`; `.tmp` files are never valid).
     /// A segment written by a newer major version is an error: reading on would misread it.
     pub fn open(dir: &Path) -> Result<Journal, JournalError> {
-        let mut files = list_segments(dir)?;
+        let (mut files, strays) = list_with_strays(dir)?;
         files.retain(|(_, name)| name.state != SegmentState::Tmp);
         // One file per segment, in its latest state: a listing taken while a segment is
         // sealed can name its file as `.active` and as `.seg` (readdir is not atomic with
@@ -572,7 +629,9 @@ impl Journal {
         let opened = files
             .iter()
             .filter_map(|(path, name)| open_listed(path, name));
-        Journal::assemble(dir, opened)
+        let mut journal = Journal::assemble(dir, opened)?;
+        journal.damage.extend(strays);
+        Ok(journal)
     }
 
     /// A journal of segments already in memory (`(name, bytes)` in journal order), read
@@ -618,6 +677,18 @@ impl Journal {
                     seq: None,
                     what: format!("segment unreadable: {fault}"),
                 }),
+                // A file that cannot be opened at all (permissions): that file's
+                // problem, reported; the other segments are still read.
+                Err(JournalError::Io {
+                    path,
+                    op: "opening",
+                    source,
+                }) if source.kind() != std::io::ErrorKind::NotFound => damage.push(Damage {
+                    segment: path,
+                    offset: 0,
+                    seq: None,
+                    what: format!("cannot open: {source} (check its permissions)"),
+                }),
                 Err(e) => return Err(e),
             }
         }
@@ -644,7 +715,7 @@ impl Journal {
                     });
                 }
             }
-            let last = seg.frames().last().map_or(first, |e| e.seq + 1);
+            let last = seg.next_seq;
             prev_end = Some(prev_end.map_or(last, |p| p.max(last)));
         }
     }

@@ -5,6 +5,10 @@
 //! reserve free after the new segment is allocated. Oldest sealed segments go first; the
 //! active segment (and anything not sealed) is never deleted. If deleting every sealed
 //! segment is not enough, the plan says so and the writer stops cleanly.
+//!
+//! Deleting is something the user turns on: a journal without a ring budget
+//! (`--ring-size`) never loses a sealed segment. When its disk reaches the reserve the
+//! plan says the disk is full and capture stops cleanly with everything sealed.
 
 /// A sealed segment that retention may delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,16 @@ pub fn plan(
         budget.ring_bytes.is_none_or(|cap| used + new_bytes <= cap)
             && free >= new_bytes.saturating_add(budget.reserve_bytes)
     };
+    if budget.ring_bytes.is_none() {
+        return if fits(used, free) {
+            Plan::Delete(Vec::new())
+        } else {
+            Plan::DiskTooFull {
+                needed: new_bytes,
+                available: free,
+            }
+        };
+    }
     let mut delete = Vec::new();
     for s in sealed {
         if fits(used, free) {
@@ -113,8 +127,27 @@ mod tests {
             ),
             // Exactly at the budget is fine.
             (&[10, 10], 0, 30, BIG, b(Some(50), 0), Plan::Delete(vec![])),
-            // Disk reserve forces deletion even with no ring budget.
-            (&[10, 10, 10], 0, 10, 15, b(None, 10), Plan::Delete(vec![0])),
+            // With a ring budget the disk reserve forces deletion too.
+            (
+                &[10, 10, 10],
+                0,
+                10,
+                15,
+                b(Some(100), 10),
+                Plan::Delete(vec![0]),
+            ),
+            // Without one nothing sealed is ever deleted: the disk is full.
+            (
+                &[10, 10, 10],
+                0,
+                10,
+                15,
+                b(None, 10),
+                Plan::DiskTooFull {
+                    needed: 10,
+                    available: 15,
+                },
+            ),
             // Nothing sealed and the new segment alone exceeds the ring.
             (
                 &[],
@@ -130,7 +163,7 @@ mod tests {
                 0,
                 100,
                 20,
-                b(None, 0),
+                b(Some(BIG), 0),
                 Plan::DiskTooFull {
                     needed: 100,
                     available: 30,

@@ -15,7 +15,7 @@
 //! recovered by the next writer.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -120,7 +120,7 @@ impl<S: Storage> JournalWriter<S> {
         format.validate()?;
         refuse_newer_segments(&cfg.dir)?;
         fs::create_dir_all(&cfg.dir).map_err(JournalError::io("creating journal", &cfg.dir))?;
-        let lock = take_lock(&cfg.dir)?;
+        let lock = super::lock::take(&cfg.dir)?;
         let mut w = JournalWriter {
             storage,
             encoder: Encoder::new(cfg.zstd_level),
@@ -201,11 +201,7 @@ impl<S: Storage> JournalWriter<S> {
     }
 
     fn note_seq_end(&mut self, seg: &Segment) {
-        let end = seg
-            .frames()
-            .last()
-            .map_or(seg.header.first_seq, |e| e.seq + 1);
-        self.next_seq = self.next_seq.max(end);
+        self.next_seq = self.next_seq.max(seg.next_seq);
     }
 
     fn recover_active(
@@ -217,6 +213,37 @@ impl<S: Storage> JournalWriter<S> {
         let seg = match Segment::open(path, name.clone()) {
             Ok(seg) => seg,
             Err(JournalError::Segment { fault, .. }) => {
+                // One bad byte in the header must not cost the frames behind it: rebuild
+                // the header from the records (every frame must then decode) and seal.
+                let neighbours: Vec<_> = list_segments(&self.cfg.dir)?
+                    .into_iter()
+                    .filter_map(|(p, n)| Segment::open(&p, n).ok())
+                    .map(|s| s.header)
+                    .collect();
+                if let Some(done) =
+                    super::repair::rebuild(&self.cfg.dir, path, &name, &neighbours, None)?
+                {
+                    let sealed = path.with_extension(SegmentState::Sealed.extension());
+                    let sealed_name = SegmentName {
+                        state: SegmentState::Sealed,
+                        ..name.clone()
+                    };
+                    if let Ok(seg) = Segment::open(&sealed, sealed_name) {
+                        self.note_seq_end(&seg);
+                        let bytes = seg.len;
+                        self.sealed.push(Sealed {
+                            segno: name.segno,
+                            bytes,
+                        });
+                    }
+                    self.stats.recovered.push(format!(
+                        "{}: header unreadable ({fault}); rebuilt from its records and sealed, {} kept, original kept as {}",
+                        path.display(),
+                        if done.frames_kept == 1 { "1 frame".to_string() } else { format!("{} frames", done.frames_kept) },
+                        done.original.display()
+                    ));
+                    return Ok(());
+                }
                 let aside = path.with_extension(TAIL_EXTENSION);
                 self.storage
                     .rename(path, &aside)
@@ -688,32 +715,6 @@ pub fn refuse_newer_segments(dir: &Path) -> Result<(), JournalError> {
         }
     }
     Ok(())
-}
-
-fn take_lock(dir: &Path) -> Result<File, JournalError> {
-    let path = dir.join(super::format::LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(JournalError::io("opening lock", &path))?;
-    if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
-        let mut text = String::new();
-        let _ = file.read_to_string(&mut text);
-        return Err(JournalError::Locked {
-            dir: dir.to_path_buf(),
-            pid: text.trim().parse().ok(),
-        });
-    }
-    // The pid is informative (it names the holder in the "in use" message): on a full
-    // disk it cannot be written, and that must not stop the writer, which then reports
-    // the full disk itself when it needs a segment (or frees space by retention).
-    if file.set_len(0).is_ok() {
-        let _ = write!(file, "{}", std::process::id());
-    }
-    Ok(file)
 }
 
 /// Free bytes available to us on the file system holding `dir`.

@@ -1,0 +1,213 @@
+//! `verify` and `repair` as a user runs them on a damaged journal: they agree, repair
+//! never destroys what it keeps, running it again is safe, and one damaged header byte
+//! costs no frame.
+
+mod support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use support::{printed, run};
+
+/// A simulated journal of `frames` tiny frames in 64 KiB segments (about 20 a segment).
+fn sim_journal(dir: &Path, frames: u32) {
+    let out = run(&[
+        "-q",
+        "capture",
+        "--source",
+        "sim",
+        "--sim-sensor",
+        "tiny",
+        "--sim-speed",
+        "0",
+        "--frames",
+        &frames.to_string(),
+        "-d",
+        "0",
+        "--segment-size",
+        "64K",
+        "--reserve",
+        "0",
+        "--journal",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", printed(&out));
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "seg" || e == "active"))
+        .collect();
+    v.sort();
+    v
+}
+
+fn info(dir: &Path) -> serde_json::Value {
+    let out = run(&["info", dir.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", printed(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn code(args: &[&str]) -> (i32, String) {
+    let out = run(args);
+    (out.status.code().unwrap_or(-1), printed(&out))
+}
+
+fn poke(path: &Path, at: usize, f: impl Fn(u8) -> u8) {
+    let mut b = fs::read(path).unwrap();
+    b[at] = f(b[at]);
+    fs::write(path, b).unwrap();
+}
+
+/// Copies every regular file of `from` into a fresh `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    let _ = fs::remove_dir_all(to);
+    fs::create_dir_all(to).unwrap();
+    for e in fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+#[test]
+fn repair_twice_keeps_every_original_and_verify_agrees() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    sim_journal(&j, 40);
+    let js = j.to_str().unwrap();
+    let seg0 = segments(&j)[0].clone();
+    // A damaged frame payload in a sealed segment.
+    poke(&seg0, 5000, |b| !b);
+    let (c, text) = code(&["verify", js]);
+    assert_eq!(c, 3, "{text}");
+    assert!(text.contains("repair would rewrite"), "{text}");
+
+    let (c, text) = code(&["repair", js]);
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("1 frame set aside"), "{text}");
+    let kept = PathBuf::from(format!("{}.damaged", seg0.display()));
+    let original = fs::read(&kept).unwrap();
+
+    // Clean now, and it says what was kept; a second repair does nothing.
+    let (c, text) = code(&["verify", js]);
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("kept by an earlier repair"), "{text}");
+    let (c, text) = code(&["repair", js]);
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("nothing to repair"), "{text}");
+    assert_eq!(
+        fs::read(&kept).unwrap(),
+        original,
+        "the kept original changed"
+    );
+
+    let i = info(&j);
+    assert_eq!(i["frames"], 39);
+    assert_eq!(i["last_seq"], 39);
+    let gaps = i["gaps"].as_array().unwrap();
+    assert!(
+        gaps.iter()
+            .any(|g| g["reason"] == "set-aside" && g["count"] == 1),
+        "{gaps:?}"
+    );
+
+    // New damage in the rewritten segment: a second original is kept beside the first.
+    poke(&seg0, 9000, |b| !b);
+    let (c, text) = code(&["repair", js]);
+    assert_eq!(c, 0, "{text}");
+    assert_eq!(
+        fs::read(&kept).unwrap(),
+        original,
+        "the first original changed"
+    );
+    assert!(PathBuf::from(format!("{}.damaged.2", seg0.display())).exists());
+    assert_eq!(code(&["verify", js]).0, 0);
+    assert_eq!(info(&j)["frames"], 38);
+}
+
+#[test]
+fn a_damaged_header_byte_costs_no_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clean = tmp.path().join("clean");
+    sim_journal(&clean, 60);
+    let segs = segments(&clean);
+    assert!(segs.len() >= 3, "{segs:?}");
+    let middle = segs[1].file_name().unwrap().to_owned();
+    let j = tmp.path().join("j");
+    let mut lost_total = 0;
+    for byte in 0..256usize {
+        copy_dir(&clean, &j);
+        poke(&j.join(&middle), byte, |b| b ^ (1 << (byte % 8)));
+        let js = j.to_str().unwrap();
+        let (c, text) = code(&["repair", js]);
+        assert_eq!(c, 0, "byte {byte}: {text}");
+        let (c, text) = code(&["verify", js]);
+        assert_eq!(c, 0, "byte {byte}: {text}");
+        lost_total += 60 - info(&j)["frames"].as_u64().unwrap();
+    }
+    assert_eq!(lost_total, 0, "frames lost over 256 header bit flips");
+}
+
+#[test]
+fn a_zeroed_header_in_a_crashed_active_segment_costs_no_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    sim_journal(&j, 30);
+    // Make the last segment look like a crashed capture's: unsealed, its header zeroed.
+    let last = segments(&j).pop().unwrap();
+    let frames_before = info(&j)["frames"].as_u64().unwrap();
+    let sealed = info(&j)["segments"].as_array().unwrap().last().unwrap()["frames"]
+        .as_u64()
+        .unwrap();
+    assert!(sealed > 0);
+    let active = last.with_extension("active");
+    // An active segment has no footer: cut it at the footer's offset (the valid prefix
+    // of records stays), then zero its header.
+    let seg = nightcap::journal::Segment::open(
+        &last,
+        nightcap::journal::format::SegmentName::parse(last.file_name().unwrap().to_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    let mut bytes = fs::read(&last).unwrap();
+    bytes.truncate(seg.valid_end as usize);
+    bytes.resize(seg.valid_end as usize + 4096, 0);
+    bytes[..256].fill(0);
+    fs::remove_file(&last).unwrap();
+    fs::write(&active, bytes).unwrap();
+
+    // The next capture recovers it: the frames stay, numbering continues after them.
+    let js = j.to_str().unwrap();
+    let out = run(&[
+        "capture",
+        "--source",
+        "sim",
+        "--sim-sensor",
+        "tiny",
+        "--sim-speed",
+        "0",
+        "--frames",
+        "3",
+        "-d",
+        "0",
+        "--segment-size",
+        "64K",
+        "--reserve",
+        "0",
+        "--journal",
+        js,
+    ]);
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("rebuilt from its records"),
+        "{}",
+        printed(&out)
+    );
+    let i = info(&j);
+    assert_eq!(i["frames"].as_u64().unwrap(), frames_before + 3);
+    assert_eq!(i["last_seq"].as_u64().unwrap(), frames_before + 2);
+    let (c, text) = code(&["verify", js]);
+    assert_eq!(c, 0, "{text}");
+}
