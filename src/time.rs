@@ -82,6 +82,42 @@ pub fn utc_compact(ns: UtcNanos) -> String {
     )
 }
 
+/// Seconds east of UTC of the system's local time zone (`TZ`, else `/etc/localtime`) at
+/// the instant `ns`; 0 when the C library cannot tell.
+pub fn local_offset_s(ns: UtcNanos) -> i32 {
+    let t = ns.div_euclid(NS_PER_SEC) as libc::time_t;
+    // SAFETY: `tm` is plain data that localtime_r only writes; `t` is a valid time_t
+    // read for the duration of the call; localtime_r is the reentrant form (no shared
+    // static buffer).
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call (see above).
+    let r = unsafe { libc::localtime_r(&t, &mut tm) };
+    if r.is_null() {
+        0
+    } else {
+        tm.tm_gmtoff as i32
+    }
+}
+
+/// The original program's live-stack stamp, `YYYYmmddHHMMSS` (strftime's
+/// `%Y%m%d%H%M%S`), in the system's local time or, with `utc`, in UTC:
+/// `20260812213000`.
+pub fn original_stamp(ns: UtcNanos, utc: bool) -> String {
+    let offset = if utc { 0 } else { local_offset_s(ns) };
+    let p = utc_parts(ns + i64::from(offset) * NS_PER_SEC);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}",
+        p.year, p.month, p.day, p.hour, p.minute, p.second
+    )
+}
+
+/// `+02:00`-style text of an offset in seconds east of UTC.
+pub fn offset_text(offset_s: i32) -> String {
+    let sign = if offset_s < 0 { '-' } else { '+' };
+    let m = offset_s.unsigned_abs() / 60;
+    format!("{sign}{:02}:{:02}", m / 60, m % 60)
+}
+
 /// The EXIF date-time form, `YYYY:MM:DD HH:MM:SS` (19 characters for years 1000..=9999).
 pub fn utc_exif(ns: UtcNanos) -> String {
     let p = utc_parts(ns);
@@ -118,6 +154,8 @@ pub enum TimeParseError {
     Duration(String),
     #[error("'{0}' is not a UTC time: use 2026-11-24T02:15:00 (or with a space, seconds optional, a trailing Z allowed)")]
     Time(String),
+    #[error("'{0}' is not a time: use 21:40 (local clock time on the journal's night), 2026-08-12T21:40 (local), 2026-08-12T19:40Z (UTC) or 2026-08-12T21:40+02:00")]
+    Moment(String),
 }
 
 /// Parses `500ms`, `30s`, `5m`, `1h30m`, `2h`, `1d` (a bare number is seconds) into ns.
@@ -205,6 +243,110 @@ pub fn parse_utc(text: &str) -> Result<i64, TimeParseError> {
     Ok((days * 86_400 + h * 3600 + mi * 60) * NS + (s * 1e9).round() as i64)
 }
 
+/// A time typed for `--from`/`--to`: an instant, or a clock time to be placed on the
+/// night of a journal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeArg {
+    /// A full date and time: UTC with `Z`, at the given offset (`+02:00`), or else in the
+    /// system's local time zone.
+    At(UtcNanos),
+    /// A local clock time (`21:40`, `02:15:30`): seconds after local midnight.
+    Clock { seconds: u32 },
+}
+
+impl TimeArg {
+    /// The instant: a clock time becomes the first moment at or after `night_start_ns`
+    /// (the journal's first frame) when the local clock reads it, so on a night from 21:00
+    /// to 05:00 `02:00` is the morning after.
+    pub fn resolve(self, night_start_ns: UtcNanos) -> UtcNanos {
+        self.resolve_in(night_start_ns, &local_offset_s)
+    }
+
+    /// [`resolve`](Self::resolve) in the zone whose offset at an instant is `offset`.
+    fn resolve_in(self, night_start_ns: UtcNanos, offset: &dyn Fn(i64) -> i32) -> UtcNanos {
+        match self {
+            TimeArg::At(ns) => ns,
+            TimeArg::Clock { seconds } => {
+                let local = night_start_ns + i64::from(offset(night_start_ns)) * NS;
+                let midnight = local.div_euclid(SECS_PER_DAY * NS) * SECS_PER_DAY * NS;
+                let at = local_to_utc_in(midnight + i64::from(seconds) * NS, offset);
+                if at >= night_start_ns {
+                    at
+                } else {
+                    local_to_utc_in(midnight + (SECS_PER_DAY + i64::from(seconds)) * NS, offset)
+                }
+            }
+        }
+    }
+}
+
+/// The UTC instant whose wall-clock reading in the zone `offset` is `local_ns`: the
+/// zone's offset at the answer, found in two steps (exact except inside a DST change's
+/// skipped or repeated hour).
+fn local_to_utc_in(local_ns: i64, offset: &dyn Fn(i64) -> i32) -> UtcNanos {
+    let first = local_ns - i64::from(offset(local_ns)) * NS;
+    local_ns - i64::from(offset(first)) * NS
+}
+
+/// The UTC instant whose local wall-clock reading is `local_ns`.
+fn local_to_utc(local_ns: i64) -> UtcNanos {
+    local_to_utc_in(local_ns, &local_offset_s)
+}
+
+/// Parses `--from`/`--to`: `21:40` or `21:40:30` (local clock time on the journal's
+/// night), `2026-08-12T21:40` (local), `2026-08-12T19:40Z` (UTC),
+/// `2026-08-12T21:40+02:00` (that offset; `+0200` too).
+pub fn parse_time_arg(text: &str) -> Result<TimeArg, TimeParseError> {
+    let err = || TimeParseError::Moment(text.to_string());
+    let t = text.trim();
+    if !t.contains('-') {
+        let mut parts = t.split(':');
+        let field = |p: Option<&str>| -> Result<u32, TimeParseError> {
+            p.filter(|p| (1..=2).contains(&p.len()) && p.bytes().all(|c| c.is_ascii_digit()))
+                .and_then(|p| p.parse().ok())
+                .ok_or_else(err)
+        };
+        let h = field(parts.next())?;
+        let m = field(parts.next())?;
+        let sec = match parts.next() {
+            Some(p) => field(Some(p))?,
+            None => 0,
+        };
+        if parts.next().is_some() || h > 23 || m > 59 || sec > 59 {
+            return Err(err());
+        }
+        return Ok(TimeArg::Clock {
+            seconds: h * 3600 + m * 60 + sec,
+        });
+    }
+    if t.ends_with(['Z', 'z']) {
+        return parse_utc(&t[..t.len() - 1])
+            .map(TimeArg::At)
+            .map_err(|_| err());
+    }
+    // An offset after the time part: the last '+' or '-' after the 'T' (or space).
+    let time_at = t.find(['T', ' ']).unwrap_or(t.len());
+    if let Some(sign_at) = t[time_at..].rfind(['+', '-']).map(|i| time_at + i) {
+        let (base, off) = t.split_at(sign_at);
+        let sign: i64 = if off.starts_with('-') { -1 } else { 1 };
+        let digits: String = off[1..].chars().filter(|c| *c != ':').collect();
+        if digits.len() != 4 || !digits.bytes().all(|c| c.is_ascii_digit()) {
+            return Err(err());
+        }
+        let (hh, mm): (i64, i64) = (
+            digits[..2].parse().map_err(|_| err())?,
+            digits[2..].parse().map_err(|_| err())?,
+        );
+        if hh > 14 || mm > 59 {
+            return Err(err());
+        }
+        let naive = parse_utc(base).map_err(|_| err())?;
+        return Ok(TimeArg::At(naive - sign * (hh * 3600 + mm * 60) * NS));
+    }
+    let naive = parse_utc(t).map_err(|_| err())?;
+    Ok(TimeArg::At(local_to_utc(naive)))
+}
+
 /// `1h 02m 03s`-style text for a duration in ns.
 pub fn human_duration(ns: i64) -> String {
     let s = ns / NS;
@@ -220,6 +362,99 @@ mod tests {
     use super::*;
 
     const S: i64 = NS_PER_SEC;
+
+    #[test]
+    fn times_typed_for_from_and_to() {
+        let utc = parse_utc("2026-08-12T19:40").unwrap();
+        assert_eq!(parse_time_arg("2026-08-12T19:40Z"), Ok(TimeArg::At(utc)));
+        assert_eq!(
+            parse_time_arg("2026-08-12T21:40+02:00"),
+            Ok(TimeArg::At(utc))
+        );
+        assert_eq!(
+            parse_time_arg("2026-08-12T15:10-0430"),
+            Ok(TimeArg::At(utc))
+        );
+        assert_eq!(
+            parse_time_arg("21:40"),
+            Ok(TimeArg::Clock {
+                seconds: 21 * 3600 + 40 * 60
+            })
+        );
+        assert_eq!(
+            parse_time_arg("2:05:09"),
+            Ok(TimeArg::Clock { seconds: 7509 })
+        );
+        for bad in [
+            "24:00",
+            "21:60",
+            "21",
+            "soon",
+            "2026-08-12T21:40+2",
+            "2026-13-01T00:00",
+        ] {
+            assert!(parse_time_arg(bad).is_err(), "{bad}");
+        }
+        // A naive date-time is local: the same instant as UTC moved by the zone.
+        let TimeArg::At(local) = parse_time_arg("2026-08-12T21:40").unwrap() else {
+            panic!("an instant")
+        };
+        assert_eq!(
+            local + i64::from(local_offset_s(local)) * S,
+            parse_utc("2026-08-12T21:40").unwrap()
+        );
+    }
+
+    #[test]
+    fn clock_times_fall_on_the_night_of_the_journal() {
+        let start = parse_utc("2026-08-12T21:00").unwrap();
+        let clock = |h: u32, m: u32| TimeArg::Clock {
+            seconds: h * 3600 + m * 60,
+        };
+        let utc = |_| 0;
+        assert_eq!(
+            clock(21, 40).resolve_in(start, &utc),
+            parse_utc("2026-08-12T21:40").unwrap()
+        );
+        assert_eq!(
+            clock(2, 0).resolve_in(start, &utc),
+            parse_utc("2026-08-13T02:00").unwrap()
+        );
+        assert_eq!(clock(21, 0).resolve_in(start, &utc), start);
+        // Two hours east: the night starts at 23:00 local; 23:30 is that evening, 21:40
+        // (before the start) the next evening, 02:00 the morning after.
+        let east = |_| 7200;
+        assert_eq!(
+            clock(23, 30).resolve_in(start, &east),
+            parse_utc("2026-08-12T21:30").unwrap()
+        );
+        assert_eq!(
+            clock(21, 40).resolve_in(start, &east),
+            parse_utc("2026-08-13T19:40").unwrap()
+        );
+        assert_eq!(
+            clock(2, 0).resolve_in(start, &east),
+            parse_utc("2026-08-13T00:00").unwrap()
+        );
+    }
+
+    #[test]
+    fn original_stamps_follow_the_zone() {
+        // 2026-08-12 19:30:00 UTC.
+        let t = 1_786_563_000 * S;
+        assert_eq!(original_stamp(t, true), "20260812193000");
+        // The test process's zone is whatever the machine has: the stamp is UTC moved
+        // by that zone's offset, and the offset is a whole number of minutes.
+        let off = local_offset_s(t);
+        assert_eq!(off % 60, 0);
+        assert_eq!(
+            original_stamp(t, false),
+            original_stamp(t + i64::from(off) * S, true)
+        );
+        assert_eq!(offset_text(7200), "+02:00");
+        assert_eq!(offset_text(-16200), "-04:30");
+        assert_eq!(offset_text(0), "+00:00");
+    }
 
     #[test]
     fn epoch() {

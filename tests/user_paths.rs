@@ -130,3 +130,121 @@ fn an_import_that_cannot_read_a_frame_fails_with_the_count() {
     assert!(text.contains("img20260812210300.png"), "{text}");
     assert_eq!(frames_in(&j), 6);
 }
+
+/// A simulated capture with live stacks in `dir`, in the zone `tz` (a POSIX TZ string, so
+/// no time-zone database is needed: `UTC-2` is two hours east of UTC).
+fn live_capture(dir: &Path, tz: &str, start: &str, frames: u32, extra: &[&str]) -> String {
+    let out = support::nightcap()
+        .current_dir(dir)
+        .env("TZ", tz)
+        .args([
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "tiny",
+            "--sim-speed",
+            "0",
+            "--sim-start",
+            start,
+            "--frames",
+            &frames.to_string(),
+            "-d",
+            "60",
+            "-f",
+            "./img",
+            "--journal",
+            "j",
+        ])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", printed(&out));
+    printed(&out)
+}
+
+fn stacks_in(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jpg"))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn live_stacks_have_the_original_names_in_local_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 24 frames of 5 s from 19:30:00 UTC, two hours east: 21:30 and 21:31 local.
+    let said = live_capture(tmp.path(), "UTC-2", "2026-08-12T19:30:00", 24, &[]);
+    assert_eq!(
+        stacks_in(tmp.path()),
+        ["img20260812213000.jpg", "img20260812213100.jpg"]
+    );
+    // Each file written is printed, as the original program did.
+    assert!(
+        said.contains("./img20260812213000.jpg (12 frames)"),
+        "{said}"
+    );
+
+    let utc = tempfile::tempdir().unwrap();
+    live_capture(utc.path(), "UTC-2", "2026-08-12T19:30:00", 12, &["--utc"]);
+    assert_eq!(stacks_in(utc.path()), ["img20260812193000.jpg"]);
+}
+
+#[test]
+fn a_restart_inside_a_window_never_overwrites_its_stack() {
+    let tmp = tempfile::tempdir().unwrap();
+    live_capture(tmp.path(), "UTC", "2026-08-12T21:30:00", 6, &[]);
+    let first = tmp.path().join("img20260812213000.jpg");
+    let before = std::fs::read(&first).unwrap();
+    // Restarted 30 s into the same minute.
+    live_capture(tmp.path(), "UTC", "2026-08-12T21:30:30", 6, &[]);
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        before,
+        "the first stack was replaced"
+    );
+    assert_eq!(
+        stacks_in(tmp.path()),
+        ["img20260812213000-2.jpg", "img20260812213000.jpg"]
+    );
+}
+
+#[test]
+fn from_and_to_take_local_clock_times_and_offsets() {
+    let tmp = tempfile::tempdir().unwrap();
+    // 24 frames from 19:30:00 UTC: 21:30 to 21:32 two hours east of UTC.
+    live_capture(tmp.path(), "UTC-2", "2026-08-12T19:30:00", 24, &[]);
+    let stack = |from: &str, to: &str, out: &str| {
+        let o = support::nightcap()
+            .current_dir(tmp.path())
+            .env("TZ", "UTC-2")
+            .args([
+                "stack", "j", "--every", "1m", "--from", from, "--to", to, "--out", out,
+            ])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{from}..{to}: {}", printed(&o));
+        let mut names: Vec<String> = std::fs::read_dir(tmp.path().join(out))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".jpg"))
+            .collect();
+        names.sort();
+        names
+    };
+    // Local clock times on the journal's night; file names stay UTC.
+    assert_eq!(stack("21:31", "21:32", "a"), ["img20260812-193100.jpg"]);
+    // The same window with explicit offsets and in UTC.
+    assert_eq!(
+        stack("2026-08-12T21:31+02:00", "2026-08-12T19:32Z", "b"),
+        ["img20260812-193100.jpg"]
+    );
+    // A naive date and time is local too.
+    assert_eq!(
+        stack("2026-08-12T21:31", "2026-08-12T21:32", "c"),
+        ["img20260812-193100.jpg"]
+    );
+}

@@ -47,6 +47,9 @@ pub struct CaptureArgs {
     /// Prefix of the live stacked images (as the original program's -f).
     #[arg(short = 'f', long, default_value = "./img")]
     pub fileprefix: String,
+    /// Name live stacks in UTC instead of local time (`img20260812193000.jpg`).
+    #[arg(long)]
+    pub utc: bool,
     /// Dynamic range compression of the live stacks (as the original program's -drc).
     #[arg(long, default_value = "off", value_parser = ["off", "low", "medium", "high"])]
     pub drc: String,
@@ -149,6 +152,7 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         every_s: args.duration,
         prefix: args.fileprefix.clone(),
         drc: Drc::from_name(&args.drc).unwrap_or(Drc::Off),
+        utc: args.utc,
     });
     let summary = run_pipeline(source, cfg, &args.journal, live, ui)?;
     print_summary(&summary, &args.journal, args.json, ui)?;
@@ -483,6 +487,8 @@ struct LiveStacks {
     every_s: u32,
     prefix: String,
     drc: Drc,
+    /// Names in UTC instead of local time.
+    utc: bool,
 }
 
 fn run_pipeline(
@@ -508,7 +514,7 @@ fn run_pipeline(
     // (partial) window is complete.
     let live_stop = Arc::new(AtomicBool::new(false));
     let live_thread =
-        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&live_stop)));
+        live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&live_stop), ui));
     let result = capture::run(source, cfg, Arc::clone(&stop), Arc::clone(&counters));
     stop.store(true, Ordering::Relaxed);
     live_stop.store(true, Ordering::Relaxed);
@@ -542,12 +548,15 @@ fn spawn_status(ui: Ui, c: Arc<Counters>, stop: Arc<AtomicBool>) -> std::thread:
 }
 
 /// The stacker following the journal (`stack --follow`) with the original program's
-/// naming: `-f ./img -d 60` writes `./img20260812-213000.jpg` every minute. Only frames
+/// naming: `-f ./img -d 60` writes `./img20260812213000.jpg` every minute, named in local
+/// time (`--utc`: UTC); an existing file is never replaced (a restart inside a window
+/// writes `...-2.jpg`). Each file written is printed, as the original did. Only frames
 /// captured now are stacked: older ones in the journal belong to an earlier night.
 fn spawn_live_stacks(
     live: LiveStacks,
     journal: PathBuf,
     stop: Arc<AtomicBool>,
+    ui: Ui,
 ) -> std::thread::JoinHandle<()> {
     let prefix = std::path::Path::new(&live.prefix);
     let (dir, name) = if live.prefix.ends_with('/') {
@@ -571,10 +580,21 @@ fn spawn_live_stacks(
         .and_then(|j| j.frames().last().map(|r| r.entry.time_ns + 1));
     cfg.render.drc = live.drc;
     cfg.sidecar = false;
+    cfg.names = crate::stack::night::Names::Original { utc: live.utc };
+    cfg.keep_existing = true;
     // Beside a capture memory counts more than a window's few percent of speed.
     cfg.writes_in_flight = 1;
     std::thread::spawn(move || {
-        if let Err(e) = follow_stack_beside_capture(&journal, &cfg, &stop, &|_| {}) {
+        let said = |e: crate::stack::night::StackEvent<'_>| {
+            if let crate::stack::night::StackEvent::Written(out) = e {
+                ui.say(format!(
+                    "{} ({})",
+                    out.path.display(),
+                    count(u64::from(out.meta.frames), "frame")
+                ));
+            }
+        };
+        if let Err(e) = follow_stack_beside_capture(&journal, &cfg, &stop, &said) {
             // An error, so shown even with --quiet; capture itself goes on.
             eprintln!(
                 "nightcap: live stacks stopped: {e} (capture goes on; stack the journal later with `nightcap stack`)"

@@ -42,6 +42,7 @@ pub struct CaptureSettings {
     pub exposure: Option<u32>,
     pub duration: Option<u32>,
     pub fileprefix: Option<String>,
+    pub utc: Option<bool>,
     #[serde(default, deserialize_with = "drc")]
     pub drc: Option<String>,
     pub gain: Option<f64>,
@@ -197,6 +198,7 @@ pub const CAPTURE_KEYS: &[&str] = &[
     "exposure",
     "duration",
     "fileprefix",
+    "utc",
     "drc",
     "gain",
     "journal",
@@ -252,6 +254,7 @@ pub fn apply_capture(
     set!(exposure, "exposure");
     set!(duration, "duration");
     set!(fileprefix, "fileprefix");
+    set!(utc, "utc");
     set!(drc, "drc");
     set!(gain, "gain", opt);
     set!(journal, "journal");

@@ -13,7 +13,7 @@ use crate::journal::Journal;
 use crate::output::fits::{write_fits, FitsValue};
 use crate::output::OutputMeta;
 use crate::pixels::{to_image16, Image16};
-use crate::time::{parse_utc, utc_compact};
+use crate::time::utc_compact;
 
 /// What export writes for each frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -35,24 +35,20 @@ pub struct ExportArgs {
     pub out: PathBuf,
     #[arg(long, value_enum, default_value_t = ExportFormat::Raw)]
     pub format: ExportFormat,
-    /// Only frames whose exposure starts at or after this UTC time (2026-11-24T02:15:00).
-    #[arg(long, value_parser = parse_utc)]
-    pub from: Option<i64>,
-    /// Only frames whose exposure starts before this UTC time.
-    #[arg(long, value_parser = parse_utc)]
-    pub to: Option<i64>,
+    #[command(flatten)]
+    pub range: super::stack::RangeArgs,
 }
 
 pub fn run(args: ExportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     super::require_journal(&args.journal, false)?;
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
+    let (from, to) = args.range.resolve(&j);
     let frames: Vec<_> = j
         .frames()
         .into_iter()
         .filter(|r| {
-            args.from.is_none_or(|t| r.entry.time_ns >= t)
-                && args.to.is_none_or(|t| r.entry.time_ns < t)
+            from.is_none_or(|t| r.entry.time_ns >= t) && to.is_none_or(|t| r.entry.time_ns < t)
         })
         .collect();
     if frames.is_empty() {

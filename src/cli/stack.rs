@@ -17,7 +17,7 @@ use crate::stack::night::{Pace, StackConfig, StackEvent};
 use crate::stack::reduce::{Mode, DEFAULT_SIGMA_K};
 use crate::stack::tone::{Drc, RenderSettings, Stretch};
 use crate::stack::window::{Align, WindowSpec};
-use crate::time::{parse_duration, parse_utc};
+use crate::time::{parse_duration, parse_time_arg, TimeArg};
 
 /// `--every`: a window length in ns, or `None` for one window over the whole range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,12 +89,31 @@ pub enum AlignArg {
 /// `--from` / `--to`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RangeArgs {
-    /// Only frames whose exposure starts at or after this UTC time (2026-11-24T02:15:00).
-    #[arg(long, value_parser = parse_utc)]
-    pub from: Option<i64>,
-    /// Only frames whose exposure starts before this UTC time.
-    #[arg(long, value_parser = parse_utc)]
-    pub to: Option<i64>,
+    /// Only frames whose exposure starts at or after this time: `21:40` (local clock time
+    /// on the journal's night), `2026-08-12T21:40` (local), `...T19:40Z` (UTC) or
+    /// `...T21:40+02:00`.
+    #[arg(long, value_parser = parse_time_arg)]
+    pub from: Option<TimeArg>,
+    /// Only frames whose exposure starts before this time (written as for --from).
+    #[arg(long, value_parser = parse_time_arg)]
+    pub to: Option<TimeArg>,
+}
+
+impl RangeArgs {
+    /// The range as UTC instants, clock times placed on the night of `journal` (its
+    /// first frame).
+    pub fn resolve(&self, journal: &Journal) -> (Option<i64>, Option<i64>) {
+        let start = journal
+            .frames()
+            .iter()
+            .map(|r| r.entry.time_ns)
+            .min()
+            .unwrap_or(0);
+        (
+            self.from.map(|t| t.resolve(start)),
+            self.to.map(|t| t.resolve(start)),
+        )
+    }
 }
 
 /// How images look.
@@ -212,7 +231,7 @@ pub struct StackArgs {
 }
 
 impl StackArgs {
-    fn config(&self, calibration: Calibration) -> anyhow::Result<StackConfig> {
+    fn config(&self, journal: &Journal, calibration: Calibration) -> anyhow::Result<StackConfig> {
         if !(self.sigma > 0.0 && self.sigma.is_finite()) {
             bail!("--sigma must be a positive number of standard deviations");
         }
@@ -220,14 +239,15 @@ impl StackArgs {
             bail!("--prefix must not contain '/'; use --out for the directory");
         }
         let mut cfg = StackConfig::new(&self.out);
+        let range = self.range.resolve(journal);
         cfg.windows = WindowSpec {
             every_ns: self.every.0,
             align: match self.align {
                 AlignArg::Clock => Align::Clock,
                 AlignArg::First => Align::First,
             },
-            from_ns: self.range.from,
-            to_ns: self.range.to,
+            from_ns: range.0,
+            to_ns: range.1,
         };
         cfg.mode = match self.mode {
             ModeArg::Max => Mode::Max,
@@ -256,7 +276,7 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let journal = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let calibration = args.calib.build(&journal, &ui)?;
-    let cfg = args.config(calibration)?;
+    let cfg = args.config(&journal, calibration)?;
     let bar = Mutex::new(None::<indicatif::ProgressBar>);
     let skipped = std::sync::atomic::AtomicUsize::new(0);
     let progress = |ev: StackEvent<'_>| match ev {
@@ -288,6 +308,7 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
                 None => eprintln!("{line}"),
             }
         }
+        StackEvent::Rejected { .. } if ui.quiet => {}
         StackEvent::Rejected {
             seq,
             time_ns,
@@ -303,9 +324,9 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             }
         }
         StackEvent::Written(o) => ui.detail(format!(
-            "wrote {} ({} frames{})",
+            "wrote {} ({}{})",
             o.path.display(),
-            o.meta.frames,
+            super::capture::count(u64::from(o.meta.frames), "frame"),
             if o.meta.partial { ", partial" } else { "" }
         )),
     };
@@ -344,12 +365,12 @@ pub fn select_frames(
     journal: &Journal,
     range: &RangeArgs,
 ) -> anyhow::Result<Vec<crate::journal::FrameRef>> {
+    let (from, to) = range.resolve(journal);
     let mut frames: Vec<_> = journal
         .frames()
         .into_iter()
         .filter(|r| {
-            range.from.is_none_or(|t| r.entry.time_ns >= t)
-                && range.to.is_none_or(|t| r.entry.time_ns < t)
+            from.is_none_or(|t| r.entry.time_ns >= t) && to.is_none_or(|t| r.entry.time_ns < t)
         })
         .collect();
     frames.sort_by_key(|r| (r.entry.time_ns, r.entry.seq));

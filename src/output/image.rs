@@ -403,7 +403,7 @@ where
 // A little-endian TIFF structure (what follows `Exif\0\0` in the APP1 segment):
 //   header "II" 42 offset(8)
 //   IFD0:    ImageDescription(0x010E) Software(0x0131) DateTime(0x0132) ExifIFD(0x8769)
-//   ExifIFD: ExposureTime(0x829A) DateTimeOriginal(0x9003) OffsetTimeOriginal(0x9010)
+//   ExifIFD: ExposureTime(0x829A) DateTimeOriginal(0x9003) OffsetTime(0x9010) OffsetTimeOriginal(0x9011)
 //   then the out-of-line values (strings longer than 4 bytes, the rational).
 
 const ASCII: u16 = 2;
@@ -481,7 +481,10 @@ pub fn exif_tiff(meta: &OutputMeta) -> Vec<u8> {
             value: rational,
         },
         ascii(0x9003, &date),
+        // OffsetTime (of DateTime, 0x0132) and OffsetTimeOriginal (of DateTimeOriginal):
+        // both times are UTC. (0x9010 alone, written before, is not the Original's.)
         ascii(0x9010, "+00:00"),
+        ascii(0x9011, "+00:00"),
     ];
     let mut out = b"II\x2a\x00\x08\x00\x00\x00".to_vec();
     let ifd0_len = ifd_len(&ifd0);
@@ -659,6 +662,7 @@ pub(crate) mod tests {
             b"2026:11:24 02:15:00\0".to_vec()
         );
         assert_eq!(exif_tag(&exif, 0x9010).unwrap(), b"+00:00\0".to_vec());
+        assert_eq!(exif_tag(&exif, 0x9011).unwrap(), b"+00:00\0".to_vec());
         let rational = exif_tag(&exif, 0x829A).unwrap();
         assert_eq!(rational, [60, 0, 0, 0, 1, 0, 0, 0]);
         let desc = exif_tag(&exif, 0x010E).unwrap();

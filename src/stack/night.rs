@@ -5,8 +5,9 @@
 //! Promises: every frame is decoded from the journal with its CRCs checked; a damaged or
 //! undecodable frame is reported through the progress callback ([`StackEvent::Skipped`])
 //! and left out, and the night goes on; windows whose frames are all unusable produce no
-//! file. Output names are `{prefix}{YYYYmmdd-HHMMSS}.{ext}` from the window start (UTC),
-//! like the original program's. Writing an output (debayer, tone mapping, encoding) of
+//! file. Output names are `{prefix}{YYYYmmdd-HHMMSS}.{ext}` from the window start (UTC)
+//! for `nightcap stack`, and the original program's `{prefix}{YYYYmmddHHMMSS}.{ext}` in
+//! local time for live stacks ([`Names`]). Writing an output (debayer, tone mapping, encoding) of
 //! a window overlaps the decoding of the next ones, with at most
 //! [`StackConfig::writes_in_flight`] writes in flight, so memory stays bounded.
 //!
@@ -51,6 +52,16 @@ pub enum Pace {
     Speed(f64),
 }
 
+/// How stack files are named after their window's start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Names {
+    /// `{prefix}20261124-021500.{ext}`, UTC (`nightcap stack`).
+    UtcCompact,
+    /// The original program's `{prefix}20261124031500.{ext}` (`%Y%m%d%H%M%S`), in the
+    /// system's local time, or in UTC with `utc` (live stacks beside a capture).
+    Original { utc: bool },
+}
+
 /// Everything `run_stack` needs, built once from the command line (or by `capture`).
 #[derive(Debug, Clone)]
 pub struct StackConfig {
@@ -75,6 +86,11 @@ pub struct StackConfig {
     /// 12-frame windows (2 cores: the reduction then never waits for a write) and peak
     /// about 28 MB higher; a stacker beside a capture keeps one.
     pub writes_in_flight: usize,
+    /// How files are named after their window's start.
+    pub names: Names,
+    /// Never replace an existing file: a window whose name is taken gets `-2`, `-3`, ...
+    /// (a capture restarted inside a window must not overwrite that window's stack).
+    pub keep_existing: bool,
 }
 
 impl StackConfig {
@@ -93,17 +109,29 @@ impl StackConfig {
             calibration: Calibration::default(),
             reject: false,
             writes_in_flight: 2,
+            names: Names::UtcCompact,
+            keep_existing: false,
         }
     }
 
     /// The output path of a window starting at `start_ns`.
     pub fn output_path(&self, start_ns: i64) -> PathBuf {
-        self.out_dir.join(format!(
-            "{}{}.{}",
-            self.prefix,
-            utc_compact(start_ns),
-            self.format.extension()
-        ))
+        let stamp = match self.names {
+            Names::UtcCompact => utc_compact(start_ns),
+            Names::Original { utc } => crate::time::original_stamp(start_ns, utc),
+        };
+        let ext = self.format.extension();
+        let path = self.out_dir.join(format!("{}{stamp}.{ext}", self.prefix));
+        if !self.keep_existing || !path.exists() {
+            return path;
+        }
+        (2u32..)
+            .map(|n| {
+                self.out_dir
+                    .join(format!("{}{stamp}-{n}.{ext}", self.prefix))
+            })
+            .find(|p| !p.exists())
+            .expect("a free name")
     }
 
     /// The concat list path: `{prefix}stacks.ffconcat` in the output directory.
@@ -437,7 +465,11 @@ pub fn run_stack(
     let all = journal.frames();
     let mut windows = plan(&frame_times(&all), &cfg.windows);
     if windows.is_empty() {
-        let show = |t: Option<i64>| t.map_or("the end".to_string(), crate::time::utc_iso);
+        let show = |t: Option<i64>| {
+            t.map_or("the end".to_string(), |t| {
+                format!("{} UTC", crate::time::utc_short(t))
+            })
+        };
         return Err(StackError::NoFrames {
             dir: journal.dir.clone(),
             from: show(cfg.windows.from_ns),
