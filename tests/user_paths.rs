@@ -248,3 +248,77 @@ fn from_and_to_take_local_clock_times_and_offsets() {
         ["img20260812-193100.jpg"]
     );
 }
+
+/// Whether `tool` runs; in CI (which installs it) its absence fails the test, elsewhere
+/// the test says it was skipped.
+fn have(tool: &str) -> bool {
+    let ok = std::process::Command::new(tool)
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI");
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    ok
+}
+
+#[test]
+fn a_timelapse_encodes_into_a_folder_whose_name_looks_like_a_url() {
+    if !have("ffmpeg") || !have("ffprobe") {
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    live_capture(tmp.path(), "UTC", "2026-08-12T21:30:00", 20, &[]);
+    let out = tmp.path().join("night:1 #2 100%");
+    let o = support::nightcap()
+        .current_dir(tmp.path())
+        .args(["timelapse", "j", "--encode", "-q", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", printed(&o));
+    let mut url = std::ffi::OsString::from("file:");
+    url.push(out.join("timelapse.mp4"));
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
+        .args(["-show_entries", "stream=nb_read_frames", "-of", "csv=p=0"])
+        .arg(url)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&probe.stdout).trim(), "20");
+}
+
+#[test]
+fn trails_into_an_unwritable_folder_fail_before_the_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    live_capture(tmp.path(), "UTC", "2026-08-12T21:30:00", 6, &[]);
+    // A file where the folder should be: no folder can be made there, as root or not.
+    std::fs::write(tmp.path().join("blocked"), b"a file").unwrap();
+    for cmd in ["trails", "keogram"] {
+        let o = support::nightcap()
+            .current_dir(tmp.path())
+            .args([cmd, "j", "--out", "blocked/out.jpg"])
+            .output()
+            .unwrap();
+        let text = printed(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {text}");
+        assert!(
+            text.contains("cannot create the folder blocked"),
+            "{cmd}: {text}"
+        );
+        assert_eq!(
+            text.lines().count(),
+            1,
+            "{cmd}: one line, no progress: {text}"
+        );
+    }
+    // A missing folder is made.
+    let o = support::nightcap()
+        .current_dir(tmp.path())
+        .args(["trails", "j", "--out", "new/dir/trails.jpg", "-q"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", printed(&o));
+    assert!(tmp.path().join("new/dir/trails.jpg").is_file());
+}

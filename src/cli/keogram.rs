@@ -34,6 +34,7 @@ pub struct KeogramArgs {
 
 pub fn run(args: KeogramArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let format = format_of(&args.out)?;
+    super::check_output_file(&args.out)?;
     let journal = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let frames = select_frames(&journal, &args.range)?;

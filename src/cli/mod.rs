@@ -148,6 +148,39 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// Checks, before any work, that an output file can be written at `path`: its folder is
+/// created if missing, and a probe file is created there and removed. So a night is never
+/// computed only to fail at the end on a missing or read-only folder.
+pub fn check_output_file(path: &std::path::Path) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if path.is_dir() {
+        anyhow::bail!(
+            "--out {} is a directory: give a file name such as {}/trails.jpg",
+            path.display(),
+            path.display()
+        );
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    std::fs::create_dir_all(dir)
+        .with_context(|| format!("cannot create the folder {} for --out", dir.display()))?;
+    let probe = dir.join(format!(".nightcap-probe-{}", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+        .with_context(|| {
+            format!(
+                "cannot write into {} (check its permissions, or give another --out)",
+                dir.display()
+            )
+        })?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
 /// Fails unless `dir` is a journal directory: a directory holding segment files, or an
 /// empty one (a journal nothing was captured into yet), which only `allow_empty` commands
 /// (`info`) accept. A directory of other files is not a journal: the read-only commands

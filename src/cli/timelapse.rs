@@ -48,7 +48,7 @@ pub struct TimelapseArgs {
 
 pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     if args.fps == 0 {
-        bail!("--fps must be at least 1");
+        crate::usage!("--fps must be at least 1");
     }
     let journal = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;

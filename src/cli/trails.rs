@@ -50,13 +50,14 @@ pub struct TrailsArgs {
 pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     if let Some(f) = args.comet {
         if !(f > 0.0 && f < 1.0) {
-            bail!("--comet must be between 0 and 1 (e.g. 0.97)");
+            crate::usage!("--comet must be between 0 and 1 (e.g. 0.97)");
         }
     }
     if args.timelapse == Some(0) || args.fps == 0 {
-        bail!("--timelapse and --fps must be at least 1");
+        crate::usage!("--timelapse and --fps must be at least 1");
     }
     let format = format_of(&args.out)?;
+    super::check_output_file(&args.out)?;
     let journal = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let frames = select_frames(&journal, &args.range)?;

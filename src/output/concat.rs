@@ -64,11 +64,39 @@ fn path_bytes(path: &Path) -> Vec<u8> {
     path.to_string_lossy().into_owned().into_bytes()
 }
 
-/// `path` as written in a list stored in `list_dir`: relative when inside it.
+/// `path` as written in a list stored in `list_dir`: relative when inside it. When the
+/// folder's name holds a character ffmpeg reads as URL syntax (`:`, `#`, `%`, `?`), the
+/// entry is written as an absolute `file:` URL instead, which ffmpeg takes literally
+/// (a relative entry would be resolved against the list's name as a URL and mangled).
 fn list_relative(path: &Path, list_dir: &Path) -> PathBuf {
+    if url_like(list_dir) || url_like(path) {
+        return file_url(path);
+    }
     match path.strip_prefix(list_dir) {
         Ok(rel) if !rel.as_os_str().is_empty() => rel.to_path_buf(),
         _ => path.to_path_buf(),
+    }
+}
+
+/// Whether ffmpeg would read part of `path` as URL syntax rather than as a file name.
+fn url_like(path: &Path) -> bool {
+    path_bytes(path).iter().any(|b| b":#%?".contains(b))
+}
+
+/// `file:` + the absolute path: a name ffmpeg opens literally.
+fn file_url(path: &Path) -> PathBuf {
+    let abs = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut s = std::ffi::OsString::from("file:");
+    s.push(abs.as_os_str());
+    PathBuf::from(s)
+}
+
+/// `path` as an ffmpeg input or output argument (see [`list_relative`]).
+fn ffmpeg_path(path: &Path) -> OsString {
+    if url_like(path) {
+        file_url(path).into_os_string()
+    } else {
+        path.as_os_str().to_owned()
     }
 }
 
@@ -161,7 +189,7 @@ fn ffmpeg_args(list: &Path, out: &Path, fps: u32) -> Vec<OsString> {
         .chain(&["-f", "concat", "-safe", "0", "-i"])
         .map(OsString::from)
         .collect();
-    args.push(list.as_os_str().to_owned());
+    args.push(ffmpeg_path(list));
     let encode = [
         "-fps_mode",
         "cfr",
@@ -177,7 +205,7 @@ fn ffmpeg_args(list: &Path, out: &Path, fps: u32) -> Vec<OsString> {
         "+faststart",
     ];
     args.extend(encode.iter().map(OsString::from));
-    args.push(out.as_os_str().to_owned());
+    args.push(ffmpeg_path(out));
     args
 }
 

@@ -105,6 +105,41 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{}-{n}.tmp", std::process::id()))
 }
 
+/// Removes, once per directory and process, the temporary files (`.NAME.PID-N.tmp`) that
+/// a writer killed mid-write left behind: those whose process no longer runs.
+fn clean_stale_temps(dir: &Path) {
+    static CLEANED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut done = CLEANED.lock().unwrap_or_else(|e| e.into_inner());
+        if done.iter().any(|d| d == dir) {
+            return;
+        }
+        done.push(dir.to_path_buf());
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if let Some(pid) = stale_temp_pid(name) {
+            let alive = Path::new("/proc").join(pid.to_string()).exists();
+            if !alive && e.file_type().is_ok_and(|t| t.is_file()) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// The writer's pid in a temporary name `.NAME.PID-N.tmp`, if `name` is one.
+fn stale_temp_pid(name: &str) -> Option<u32> {
+    let inner = name.strip_prefix('.')?.strip_suffix(".tmp")?;
+    let (_, tail) = inner.rsplit_once('.')?;
+    let (pid, n) = tail.split_once('-')?;
+    n.parse::<u64>().ok()?;
+    pid.parse().ok()
+}
+
 /// Writes a file atomically: `write` fills a buffered temporary file in the same directory,
 /// which is flushed, synced and renamed to `path`. On any error the temporary file is
 /// removed and `path` is left as it was.
@@ -113,6 +148,7 @@ where
     F: FnOnce(&mut BufWriter<File>) -> Result<(), OutputError>,
 {
     let tmp = temp_path(path);
+    clean_stale_temps(path.parent().unwrap_or(Path::new(".")));
     let result = (|| {
         let file = File::create(&tmp).map_err(|e| OutputError::io(path, e))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
@@ -141,6 +177,24 @@ pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<(), OutputError> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn temporary_names_of_dead_writers_are_cleaned() {
+        assert_eq!(stale_temp_pid(".trails.jpg.4242-7.tmp"), Some(4242));
+        assert_eq!(stale_temp_pid("trails.jpg"), None);
+        assert_eq!(stale_temp_pid(".x.tmp"), None);
+        let dir = tempfile::tempdir().unwrap();
+        // A pid above the kernel's maximum (4194304) never runs.
+        let dead = dir.path().join(".a.jpg.999999999-0.tmp");
+        let ours = dir
+            .path()
+            .join(format!(".b.jpg.{}-0.tmp", std::process::id()));
+        std::fs::write(&dead, b"half").unwrap();
+        std::fs::write(&ours, b"being written").unwrap();
+        write_bytes_atomic(&dir.path().join("c.txt"), b"done").unwrap();
+        assert!(!dead.exists(), "a dead writer's temporary file stayed");
+        assert!(ours.exists(), "a live writer's temporary file was removed");
+    }
 
     #[test]
     fn failed_write_leaves_no_file_and_no_temp() {
