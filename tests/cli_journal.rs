@@ -216,7 +216,7 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
                 "yesterday".into(),
             ],
             2,
-            "not a UTC time",
+            "'yesterday' is not a time",
         ),
     ];
     for (args, code, needle) in cases {

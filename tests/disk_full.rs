@@ -237,3 +237,67 @@ fn campaign(fs_name: &str, mount: &Mount, seed: u64) {
     );
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+/// Export into a folder that fills up: one line naming the problem, exit 1, and only
+/// complete files under final names (no empty or cut files, no temporary files).
+#[test]
+fn export_to_a_full_disk_stops_at_once_and_leaves_only_complete_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let journal = tmp.path().join("j");
+    let out = nightcap()
+        .args([
+            "-q",
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "tiny",
+            "--sim-speed",
+            "0",
+            "--frames",
+            "60",
+            "-d",
+            "0",
+            "--reserve",
+            "0",
+            "--journal",
+        ])
+        .arg(&journal)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // 60 raw frames of 6144 bytes do not fit in 160 KiB.
+    let Some(mount) = Mount::tmpfs(&tmp.path().join("small"), "160K") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "cannot mount a tmpfs in CI"
+        );
+        eprintln!("SKIPPED: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let dest = mount.0.join("raw");
+    let o = nightcap()
+        .args(["export", journal.to_str().unwrap(), dest.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("export stopped after"), "{err}");
+    let mut complete = 0;
+    for e in fs::read_dir(&dest).unwrap() {
+        let e = e.unwrap();
+        let name = e.file_name().to_string_lossy().into_owned();
+        assert!(
+            name.ends_with(".raw") && !name.starts_with('.'),
+            "left behind: {name}"
+        );
+        assert_eq!(e.metadata().unwrap().len(), 6144, "{name} is not complete");
+        complete += 1;
+    }
+    assert!(complete > 0 && complete < 60, "{complete} files");
+}

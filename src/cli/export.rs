@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{bail, Context};
 use rayon::prelude::*;
@@ -60,37 +61,77 @@ pub fn run(args: ExportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let bar = ui.bar(frames.len() as u64, "export");
-    let failures: Vec<String> = frames
+    // A damaged frame is skipped (exit 3 at the end); a write error (full disk, read-only
+    // folder) stops the export at once: every file is written under a temporary name and
+    // renamed when complete, so nothing half-written is ever left under a final name.
+    let stop = AtomicBool::new(false);
+    let results: Vec<Outcome> = frames
         .par_iter()
         .map_init(
             || (Decoder::new(), Vec::new()),
             |(dec, scratch), r| {
-                let result = j
-                    .read_frame(r, dec, scratch)
-                    .map_err(|e| e.to_string())
-                    .and_then(|f| {
-                        write_frame(&args.out, &f, args.format).map_err(|e| format!("{e:#}"))
-                    });
+                if stop.load(Ordering::Relaxed) {
+                    return Outcome::NotTried;
+                }
+                let outcome = match j.read_frame(r, dec, scratch) {
+                    Err(e) => Outcome::Damaged(e.to_string()),
+                    Ok(f) => match write_frame(&args.out, &f, args.format) {
+                        Ok(()) => Outcome::Written,
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            Outcome::WriteFailed(format!("{e:#}"))
+                        }
+                    },
+                };
                 bar.inc(1);
-                result.err()
+                outcome
             },
         )
-        .flatten()
         .collect();
     bar.finish_and_clear();
-    for f in &failures {
-        eprintln!("nightcap: skipped: {f}");
+    let written = results
+        .iter()
+        .filter(|o| matches!(o, Outcome::Written))
+        .count();
+    if let Some(Outcome::WriteFailed(e)) = results
+        .iter()
+        .find(|o| matches!(o, Outcome::WriteFailed(_)))
+    {
+        bail!(
+            "{e}; export stopped after {} of {} (complete files only; free space or choose another folder, then export again)",
+            super::capture::count(written as u64, "frame"),
+            frames.len()
+        );
+    }
+    let damaged: Vec<&String> = results
+        .iter()
+        .filter_map(|o| match o {
+            Outcome::Damaged(d) => Some(d),
+            _ => None,
+        })
+        .collect();
+    for d in &damaged {
+        eprintln!("nightcap: skipped damaged frame: {d}");
     }
     ui.say(format!(
-        "exported {} frames to {}",
-        frames.len() - failures.len(),
+        "exported {} to {}",
+        super::capture::count(written as u64, "frame"),
         args.out.display()
     ));
-    Ok(if failures.is_empty() {
+    Ok(if damaged.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(super::EXIT_DAMAGED)
     })
+}
+
+/// What became of one frame.
+enum Outcome {
+    Written,
+    Damaged(String),
+    WriteFailed(String),
+    /// Not tried: an earlier write failed.
+    NotTried,
 }
 
 /// `00000042-20261124-021500.raw`
@@ -106,7 +147,7 @@ fn write_frame(dir: &Path, frame: &Frame, format: ExportFormat) -> anyhow::Resul
     match format {
         ExportFormat::Raw => {
             let path = dir.join(file_name(frame, "raw"));
-            std::fs::write(&path, &frame.data)
+            crate::output::write_bytes_atomic(&path, &frame.data)
                 .with_context(|| format!("cannot write {}", path.display()))
         }
         ExportFormat::Png => {
@@ -148,15 +189,20 @@ fn fits_extra(frame: &Frame) -> [(&'static str, FitsValue); 3] {
 
 /// A 16-bit PNG of the samples as they are (grey for one channel, RGB for three).
 pub fn write_png16(path: &Path, img: &Image16) -> anyhow::Result<()> {
-    let (w, h) = (img.width, img.height);
-    let result = if img.channels == 1 {
-        image::ImageBuffer::<image::Luma<u16>, _>::from_raw(w, h, img.data.clone())
-            .map(|b| b.save(path))
+    let color = if img.channels == 1 {
+        image::ExtendedColorType::L16
     } else {
-        image::ImageBuffer::<image::Rgb<u16>, _>::from_raw(w, h, img.data.clone())
-            .map(|b| b.save(path))
+        image::ExtendedColorType::Rgb16
     };
-    result
-        .context("image size mismatch")?
-        .with_context(|| format!("cannot write {}", path.display()))
+    let need = img.width as usize * img.height as usize * img.channels as usize;
+    anyhow::ensure!(img.data.len() == need, "image size mismatch");
+    // Native-endian samples: the encoder stores them big-endian as PNG wants.
+    let bytes: &[u8] = bytemuck::cast_slice(&img.data);
+    crate::output::write_atomic(path, |w| {
+        use image::ImageEncoder;
+        image::codecs::png::PngEncoder::new(w)
+            .write_image(bytes, img.width, img.height, color)
+            .map_err(|e| crate::output::OutputError::io(path, std::io::Error::other(e)))
+    })
+    .with_context(|| format!("cannot write {}", path.display()))
 }
