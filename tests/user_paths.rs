@@ -322,3 +322,27 @@ fn trails_into_an_unwritable_folder_fail_before_the_work() {
     assert!(o.status.success(), "{}", printed(&o));
     assert!(tmp.path().join("new/dir/trails.jpg").is_file());
 }
+
+#[test]
+fn verbose_capture_prints_each_frame_and_the_dead_time_is_reported() {
+    let tmp = tempfile::tempdir().unwrap();
+    let said = live_capture(tmp.path(), "UTC", "2026-08-12T21:30:00", 4, &["-v"]);
+    let frames: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("frame 2026-08-12"))
+        .collect();
+    assert_eq!(frames.len(), 4, "{said}");
+    // The simulated camera reads out for 20 ms between 5 s exposures.
+    assert!(
+        frames[1].ends_with("20 ms after the previous one ended"),
+        "{said}"
+    );
+    assert!(
+        said.contains("dead time between exposures: median 20 ms, max 20 ms"),
+        "{said}"
+    );
+    let info = run(&["info", tmp.path().join("j").to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    assert_eq!(v["dead_time_p50_ms"].as_f64(), Some(20.0));
+    assert_eq!(v["dead_time_max_ms"].as_f64(), Some(20.0));
+}

@@ -148,6 +148,23 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     cfg.frames = args.frames;
     cfg.duration_ns = args.for_;
     cfg.throttle = args.debug_slow_writer.map(Duration::from_millis);
+    if ui.verbose {
+        // As the original printed each frame's time with -v: one line per exposure.
+        cfg.on_frame = Some(Arc::new(
+            |m: &crate::frame::FrameMeta, dead: Option<i64>| {
+                eprintln!(
+                    "frame {} UTC: exposure {:.3} s{}",
+                    crate::time::utc_iso(m.time_utc_ns).replace('T', " "),
+                    f64::from(m.exposure_us) / 1e6,
+                    dead.map(|d| format!(
+                        ", {:.0} ms after the previous one ended",
+                        d as f64 / 1e6
+                    ))
+                    .unwrap_or_default()
+                );
+            },
+        ));
+    }
     let live = (args.duration > 0).then(|| LiveStacks {
         every_s: args.duration,
         prefix: args.fileprefix.clone(),
@@ -627,6 +644,12 @@ fn summary_text(s: &CaptureSummary, journal: &std::path::Path) -> String {
             String::new()
         },
     );
+    if s.written > 1 {
+        t.push_str(&format!(
+            "\ndead time between exposures: median {:.0} ms, max {:.0} ms",
+            s.dead_time_p50_ms, s.dead_time_max_ms
+        ));
+    }
     for r in &w.recovered {
         t.push_str(&format!("\nrecovered: {r}"));
     }

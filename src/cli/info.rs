@@ -111,6 +111,13 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
         mib(s.stored_bytes),
         s.compression_ratio
     );
+    if s.frames > 1 {
+        let _ = writeln!(
+            o,
+            "dead time  median {:.0} ms, max {:.0} ms between exposures",
+            s.dead_time_p50_ms, s.dead_time_max_ms
+        );
+    }
     let _ = writeln!(
         o,
         "gaps       {} ({} missed)",

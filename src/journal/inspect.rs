@@ -58,6 +58,10 @@ pub struct JournalSummary {
     /// Exposure end of the last frame, UTC ns.
     pub end_ns: Option<i64>,
     pub total_exposure_us: u64,
+    /// Dead time between consecutive frames (the end of one exposure to the start of the
+    /// next), ms: median and maximum.
+    pub dead_time_p50_ms: f64,
+    pub dead_time_max_ms: f64,
     pub bytes_on_disk: u64,
     /// Bytes of the frames as the camera delivered them.
     pub raw_bytes: u64,
@@ -100,6 +104,7 @@ pub fn summarize(j: &Journal) -> JournalSummary {
             format: s.header.format.to_string(),
         });
     }
+    let (dead_time_p50_ms, dead_time_max_ms) = dead_times(j);
     let (gaps, mut damage) = j.gaps();
     damage.extend(j.all_damage());
     let (notes, padding_bytes) = notes(j, &mut damage);
@@ -121,6 +126,8 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         start_ns: segments.iter().find_map(|s| s.start_ns),
         end_ns: segments.iter().rev().find_map(|s| s.end_ns),
         total_exposure_us: exposure,
+        dead_time_p50_ms,
+        dead_time_max_ms,
         bytes_on_disk: segments.iter().map(|s| s.bytes).sum(),
         raw_bytes: raw,
         stored_bytes: stored,
@@ -136,6 +143,23 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         segments,
         damage,
     }
+}
+
+/// Median and maximum dead time (ms) between frames with consecutive seqs.
+fn dead_times(j: &Journal) -> (f64, f64) {
+    let mut frames: Vec<_> = j.frames().into_iter().map(|r| r.entry).collect();
+    frames.sort_by_key(|e| e.seq);
+    let mut dead: Vec<i64> = frames
+        .windows(2)
+        .filter(|p| p[1].seq == p[0].seq + 1)
+        .map(|p| (p[1].time_ns - p[0].time_ns - i64::from(p[0].exposure_us) * 1000).max(0))
+        .collect();
+    if dead.is_empty() {
+        return (0.0, 0.0);
+    }
+    dead.sort_unstable();
+    let ms = |ns: i64| ns as f64 / 1e6;
+    (ms(dead[(dead.len() - 1) / 2]), ms(dead[dead.len() - 1]))
 }
 
 /// The journal's NOTEs other than padding, and the bytes the padding takes. A NOTE that
