@@ -346,3 +346,75 @@ fn verbose_capture_prints_each_frame_and_the_dead_time_is_reported() {
     assert_eq!(v["dead_time_p50_ms"].as_f64(), Some(20.0));
     assert_eq!(v["dead_time_max_ms"].as_f64(), Some(20.0));
 }
+
+#[test]
+fn a_dark_of_other_settings_is_refused_unless_forced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let sim = |journal: &str, exposure: &str, gain: &str| {
+        let o = run(&[
+            "-q",
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "tiny",
+            "--sim-speed",
+            "0",
+            "--frames",
+            "4",
+            "-d",
+            "0",
+            "-e",
+            exposure,
+            "--gain",
+            gain,
+            "--journal",
+            tmp.path().join(journal).to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", printed(&o));
+    };
+    sim("lights", "5000", "4");
+    sim("dark-same", "5000", "4");
+    sim("dark-short", "2000", "4");
+    sim("dark-gain", "5000", "8");
+    let stack = |dark: &str, force: bool| {
+        let p = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+        let mut args = vec![
+            "stack".to_string(),
+            p("lights"),
+            "--every".into(),
+            "all".into(),
+            "--out".into(),
+            p(&format!("out-{dark}")),
+            "--dark".into(),
+            p(dark),
+        ];
+        if force {
+            args.push("--force-dark".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&args)
+    };
+    assert!(stack("dark-same", false).status.success());
+    let short = stack("dark-short", false);
+    assert_eq!(short.status.code(), Some(1));
+    assert!(
+        printed(&short).contains("exposure 2 s against the frames' 5 s"),
+        "{}",
+        printed(&short)
+    );
+    let gain = stack("dark-gain", false);
+    assert_eq!(gain.status.code(), Some(1));
+    assert!(
+        printed(&gain).contains("gain 8 against the frames' 4"),
+        "{}",
+        printed(&gain)
+    );
+    assert!(
+        !tmp.path().join("out-dark-gain").exists(),
+        "wrote something"
+    );
+    let forced = stack("dark-short", true);
+    assert!(forced.status.success(), "{}", printed(&forced));
+    assert!(printed(&forced).contains("warning: using the dark journal"));
+}

@@ -149,6 +149,10 @@ pub struct CalibArgs {
     /// A journal of dark frames (lens capped, same exposure): their mean is subtracted.
     #[arg(long, value_name = "JOURNAL")]
     pub dark: Option<PathBuf>,
+    /// Use a --dark whose format, exposure or gain differs from the frames' (refused
+    /// otherwise: such a dark makes the stack worse).
+    #[arg(long, requires = "dark")]
+    pub force_dark: bool,
 }
 
 impl CalibArgs {
@@ -158,6 +162,20 @@ impl CalibArgs {
         if let Some(dir) = &self.dark {
             let dj = Journal::open(dir)
                 .with_context(|| format!("cannot read dark journal {}", dir.display()))?;
+            let differences = crate::stack::calib::dark_mismatch(&dj, journal);
+            if !differences.is_empty() {
+                let what = differences.join(", ");
+                if !self.force_dark {
+                    bail!(
+                        "the dark journal {} does not match these frames ({what}): take darks with the same camera settings, or pass --force-dark to use it anyway",
+                        dir.display()
+                    );
+                }
+                eprintln!(
+                    "nightcap: warning: using the dark journal {} although it does not match ({what})",
+                    dir.display()
+                );
+            }
             let dark = master_dark(&dj)?;
             ui.detail(format!(
                 "master dark from {} frames of {}",

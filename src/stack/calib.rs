@@ -205,6 +205,61 @@ pub fn find_hot_pixels(journal: &Journal, frames: &[FrameRef]) -> Vec<u32> {
 }
 
 /// The master dark of a dark journal: the mean of all its readable frames.
+/// How the frames of a dark journal differ from the lights they would calibrate: format
+/// (fourcc, packing, bit depth, CFA, size), exposure (more than 10 % apart, medians) and
+/// gain (more than 5 % apart, first frames). Each difference in words; empty when the
+/// dark fits. A dark of another exposure or gain holds another amount of thermal signal
+/// and bias, so subtracting it makes the stack worse, not better.
+pub fn dark_mismatch(dark: &Journal, light: &Journal) -> Vec<String> {
+    let mut out = Vec::new();
+    let (Some(d), Some(l)) = (dark.segments.first(), light.segments.first()) else {
+        return out;
+    };
+    let (df, lf) = (d.header.format, l.header.format);
+    if (df.fourcc, df.packing, df.bit_depth, df.cfa)
+        != (lf.fourcc, lf.packing, lf.bit_depth, lf.cfa)
+    {
+        out.push(format!("format {df} against the frames' {lf}"));
+    } else if (df.width, df.height) != (lf.width, lf.height) {
+        out.push(format!(
+            "size {}x{} against the frames' {}x{}",
+            df.width, df.height, lf.width, lf.height
+        ));
+    }
+    let median_exposure = |j: &Journal| {
+        let mut v: Vec<u32> = j.frames().iter().map(|r| r.entry.exposure_us).collect();
+        v.sort_unstable();
+        v.get(v.len().saturating_sub(1) / 2).copied()
+    };
+    if let (Some(de), Some(le)) = (median_exposure(dark), median_exposure(light)) {
+        if (f64::from(de) - f64::from(le)).abs() > 0.1 * f64::from(le.max(1)) {
+            out.push(format!(
+                "exposure {} s against the frames' {} s",
+                f64::from(de) / 1e6,
+                f64::from(le) / 1e6
+            ));
+        }
+    }
+    let first_gain = |j: &Journal| {
+        let r = j.frames().into_iter().next()?;
+        let mut buf = Vec::new();
+        j.segments[r.segment]
+            .read_record(&r.entry, &mut buf)
+            .ok()
+            .map(|h| h.gain_milli)
+    };
+    if let (Some(dg), Some(lg)) = (first_gain(dark), first_gain(light)) {
+        if dg > 0 && lg > 0 && (f64::from(dg) - f64::from(lg)).abs() > 0.05 * f64::from(lg) {
+            out.push(format!(
+                "gain {} against the frames' {}",
+                f64::from(dg) / 1000.0,
+                f64::from(lg) / 1000.0
+            ));
+        }
+    }
+    out
+}
+
 pub fn master_dark(journal: &Journal) -> Result<Image16, CalibError> {
     let none = Calibration::default();
     let quiet = |_: &crate::journal::Damage| {};
