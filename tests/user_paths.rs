@@ -418,3 +418,72 @@ fn a_dark_of_other_settings_is_refused_unless_forced() {
     assert!(forced.status.success(), "{}", printed(&forced));
     assert!(printed(&forced).contains("warning: using the dark journal"));
 }
+
+#[test]
+fn a_journal_of_two_camera_formats_stacks_each_and_never_silently_drops_one() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    for (sensor, start) in [
+        ("tiny", "2026-08-12T21:30:00"),
+        ("small", "2026-08-12T21:31:00"),
+    ] {
+        let o = run(&[
+            "-q",
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            sensor,
+            "--sim-speed",
+            "0",
+            "--sim-start",
+            start,
+            "--frames",
+            "12",
+            "-d",
+            "0",
+            "--journal",
+            j.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", printed(&o));
+    }
+    let out = tmp.path().join("s");
+    let o = run(&[
+        "stack",
+        j.to_str().unwrap(),
+        "--every",
+        "all",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", printed(&o));
+    let mut names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jpg"))
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "img20260812-213000-320x240.jpg",
+            "img20260812-213000-64x48.jpg"
+        ]
+    );
+    for name in &names {
+        let side: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(format!("{name}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(side["frames"], 12, "{name}");
+    }
+    // One image of both cannot be made: said in one line, nothing written.
+    let o = run(&[
+        "trails",
+        j.to_str().unwrap(),
+        "--out",
+        tmp.path().join("t.jpg").to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(printed(&o).contains("2 camera formats"), "{}", printed(&o));
+    assert!(!tmp.path().join("t.jpg").exists());
+}

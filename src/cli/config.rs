@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn every_key_reaches_its_flag() {
         let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
-            fileprefix = \"/p/img\"\ndrc = \"low\"\ngain = 3.0\njournal = \"/j\"\n\
+            fileprefix = \"/p/img\"\nutc = true\ndrc = \"low\"\ngain = 3.0\njournal = \"/j\"\n\
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
@@ -413,6 +413,7 @@ mod tests {
         assert_eq!(a.source, SourceSpec::Images("/frames".into()));
         assert_eq!((a.exposure, a.duration), (1, 2));
         assert_eq!(a.fileprefix, "/p/img");
+        assert!(a.utc);
         assert_eq!(a.drc, "low");
         assert_eq!(a.gain, Some(3.0));
         assert_eq!(a.journal, PathBuf::from("/j"));

@@ -79,7 +79,24 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
         sealed,
         s.segments.len() - sealed
     );
-    let _ = writeln!(o, "format     {}", s.segments[0].format);
+    let mut formats: Vec<&str> = Vec::new();
+    for seg in &s.segments {
+        if !formats.contains(&seg.format.as_str()) {
+            formats.push(&seg.format);
+        }
+    }
+    if formats.len() == 1 {
+        let _ = writeln!(o, "format     {}", formats[0]);
+    } else {
+        let _ = writeln!(
+            o,
+            "format     {} camera formats (stack makes an image of each; trails, timelapse and keogram take one, chosen with --from/--to):",
+            formats.len()
+        );
+        for f in &formats {
+            let _ = writeln!(o, "  {f}");
+        }
+    }
     let _ = writeln!(
         o,
         "frames     {}{}",

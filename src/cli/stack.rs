@@ -365,14 +365,17 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     }
     let partial = outputs.iter().filter(|o| o.meta.partial).count();
     ui.say(format!(
-        "wrote {} stacks ({} partial) to {}, list {}{}",
-        outputs.len(),
+        "wrote {} ({} partial) to {}, list {}{}",
+        super::capture::count(outputs.len() as u64, "stack"),
         partial,
         cfg.out_dir.display(),
         cfg.concat_path().display(),
         match skipped.load(Ordering::Relaxed) {
             0 => String::new(),
-            n => format!("; {n} damaged frames skipped"),
+            n => format!(
+                "; {} skipped",
+                super::capture::count(n as u64, "damaged frame")
+            ),
         }
     ));
     Ok(ExitCode::SUCCESS)
@@ -392,6 +395,33 @@ pub fn select_frames(
         })
         .collect();
     frames.sort_by_key(|r| (r.entry.time_ns, r.entry.seq));
+    // One image from frames of different sizes or layouts cannot be made: say so
+    // instead of silently using the frames of one format only.
+    let mut kinds: Vec<crate::frame::PixelFormat> = Vec::new();
+    for r in &frames {
+        let f = journal.segments[r.segment].header.format;
+        if !kinds.contains(&f) {
+            kinds.push(f);
+        }
+    }
+    if kinds.len() > 1 {
+        let first = |f: &crate::frame::PixelFormat| {
+            frames
+                .iter()
+                .find(|r| journal.segments[r.segment].header.format == *f)
+                .map_or(String::new(), |r| crate::time::utc_short(r.entry.time_ns))
+        };
+        bail!(
+            "{} holds frames of {} camera formats in this range ({}): choose one with --from/--to (`nightcap stack` stacks each format on its own)",
+            journal.dir.display(),
+            kinds.len(),
+            kinds
+                .iter()
+                .map(|f| format!("{f} from {} UTC", first(f)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        );
+    }
     if frames.is_empty() {
         bail!(
             "no frames in {} in the given range; check --from/--to against `nightcap info`",

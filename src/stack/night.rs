@@ -480,6 +480,7 @@ pub fn run_stack(
         path: cfg.out_dir.clone(),
         source,
     })?;
+    windows = split_by_format(journal, &all, windows);
     let frames: usize = windows.iter().map(|w| w.frames.len()).sum();
     progress(StackEvent::Planned {
         windows: windows.len(),
@@ -502,6 +503,45 @@ pub fn run_stack(
     }
     write_list(cfg, &outputs)?;
     Ok(outputs)
+}
+
+/// The stream formats of `journal`'s segments, each once, in journal order.
+pub fn formats(journal: &Journal) -> Vec<crate::frame::PixelFormat> {
+    let mut out: Vec<crate::frame::PixelFormat> = Vec::new();
+    for s in &journal.segments {
+        if !out.contains(&s.header.format) {
+            out.push(s.header.format);
+        }
+    }
+    out
+}
+
+/// Splits every window whose frames come in more than one stream format (a journal two
+/// cameras or two sensor modes wrote) into one window per format, so each format is
+/// stacked on its own instead of the frames of the others being dropped.
+fn split_by_format(journal: &Journal, all: &[FrameRef], windows: Vec<Window>) -> Vec<Window> {
+    if formats(journal).len() < 2 {
+        return windows;
+    }
+    let format_of = |i: usize| journal.segments[all[i].segment].header.format;
+    let mut out = Vec::with_capacity(windows.len());
+    for w in windows {
+        let mut groups: Vec<(crate::frame::PixelFormat, Vec<usize>)> = Vec::new();
+        for &i in &w.frames {
+            let f = format_of(i);
+            match groups.iter_mut().find(|(g, _)| *g == f) {
+                Some((_, v)) => v.push(i),
+                None => groups.push((f, vec![i])),
+            }
+        }
+        for (_, frames) in groups {
+            out.push(Window {
+                frames,
+                ..w.clone()
+            });
+        }
+    }
+    out
 }
 
 /// Writes the concat list of `outputs`.
@@ -538,7 +578,18 @@ pub fn stack_windows(
                     outputs.push(join(h)?);
                 }
             }
-            let path = cfg.output_path(w.start_ns);
+            let mut path = cfg.output_path(w.start_ns);
+            if formats(journal).len() > 1 {
+                // Each format on its own: its size in the name keeps them apart.
+                let f = journal.segments[all[w.frames[0]].segment].header.format;
+                let stem = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let ext = cfg.format.extension();
+                path.set_file_name(format!("{stem}-{}x{}.{ext}", f.width, f.height));
+            }
             let duration_s = cfg.duration_s(w);
             writes.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {
                 // Made here, so that the next window's frames decode meanwhile.
