@@ -487,3 +487,47 @@ fn a_journal_of_two_camera_formats_stacks_each_and_never_silently_drops_one() {
     assert!(printed(&o).contains("2 camera formats"), "{}", printed(&o));
     assert!(!tmp.path().join("t.jpg").exists());
 }
+
+#[test]
+fn two_journals_copied_into_one_folder_are_named_not_merged() {
+    let tmp = tempfile::tempdir().unwrap();
+    let both = tmp.path().join("both");
+    std::fs::create_dir(&both).unwrap();
+    for (name, start) in [("a", "2026-08-12T21:30:00"), ("b", "2026-08-12T22:30:00")] {
+        let j = tmp.path().join(name);
+        let o = run(&[
+            "-q",
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "tiny",
+            "--sim-speed",
+            "0",
+            "--sim-start",
+            start,
+            "--frames",
+            "5",
+            "-d",
+            "0",
+            "--journal",
+            j.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", printed(&o));
+        // Distinct creation stamps, as two Pis' journals would have.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        for e in std::fs::read_dir(&j).unwrap() {
+            let e = e.unwrap();
+            if e.file_name().to_string_lossy().ends_with(".seg") {
+                std::fs::copy(e.path(), both.join(e.file_name())).unwrap();
+            }
+        }
+    }
+    for cmd in ["info", "verify", "repair"] {
+        let o = run(&[cmd, both.to_str().unwrap()]);
+        let text = printed(&o);
+        assert_eq!(o.status.code(), Some(1), "{cmd}: {text}");
+        assert!(text.contains("holds two journals"), "{cmd}: {text}");
+        assert!(text.contains("folder of its own"), "{cmd}: {text}");
+    }
+}

@@ -38,6 +38,15 @@ pub enum JournalError {
     NotAJournal { dir: PathBuf, why: String },
     #[error("{}: {fault}", path.display())]
     Segment { path: PathBuf, fault: FormatFault },
+    /// Two segments with one number but different creation stamps: two journals (two
+    /// cameras, or a journal restarted elsewhere) were copied into one folder.
+    #[error("{} holds two journals: {} and {} are both segment {segno} (two cameras' journals copied into one folder?); move each journal's segments into a folder of its own", dir.display(), a.display(), b.display())]
+    TwoJournals {
+        dir: PathBuf,
+        segno: u64,
+        a: PathBuf,
+        b: PathBuf,
+    },
     #[error("frame of {got} bytes does not match the stream format, which needs {want} (the camera changed format? start a new journal)")]
     FrameSize { got: usize, want: u64 },
     #[error("invalid stream format: {0}")]

@@ -626,6 +626,14 @@ impl Journal {
         files.sort_by_key(|(_, n)| (n.segno, std::cmp::Reverse(n.state)));
         files
             .dedup_by(|later, kept| later.1.segno == kept.1.segno && later.1.stamp == kept.1.stamp);
+        if let Some(pair) = files.windows(2).find(|p| p[0].1.segno == p[1].1.segno) {
+            return Err(JournalError::TwoJournals {
+                dir: dir.to_path_buf(),
+                segno: pair[0].1.segno,
+                a: pair[0].0.clone(),
+                b: pair[1].0.clone(),
+            });
+        }
         let opened = files
             .iter()
             .filter_map(|(path, name)| open_listed(path, name));
@@ -706,6 +714,14 @@ impl Journal {
         for seg in &self.segments {
             let first = seg.header.first_seq;
             if let Some(end) = prev_end {
+                if first < end {
+                    self.damage.push(Damage {
+                        segment: seg.path.clone(),
+                        offset: 0,
+                        seq: Some(first),
+                        what: format!("starts at frame seq {first}, but the segments before it already reach seq {}: its frames overlap theirs (a segment of another journal?)", end - 1),
+                    });
+                }
                 if first > end {
                     self.damage.push(Damage {
                         segment: seg.path.clone(),
