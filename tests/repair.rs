@@ -211,3 +211,78 @@ fn a_zeroed_header_in_a_crashed_active_segment_costs_no_frame() {
     let (c, text) = code(&["verify", js]);
     assert_eq!(c, 0, "{text}");
 }
+
+/// Rewrites the footer of the sealed segment `path` with `edit` applied to its index,
+/// checksums and trailer made valid again: a footer that lies consistently.
+fn forge_footer(path: &Path, edit: impl Fn(&mut Vec<nightcap::journal::format::IndexEntry>)) {
+    use nightcap::journal::format::{
+        encode_footer, Kind, RecordHeader, SegmentName, Trailer, RECORD_HEADER_LEN,
+    };
+    let name = SegmentName::parse(path.file_name().unwrap().to_str().unwrap()).unwrap();
+    let seg = nightcap::journal::Segment::open(path, name).unwrap();
+    let salt = seg.header.salt_lo();
+    let footer_offset = seg.valid_end;
+    let mut entries = seg.records.clone();
+    edit(&mut entries);
+    let footer = encode_footer(&entries);
+    let next_seq = entries.iter().map(|e| e.seq + 1).max().unwrap_or(0);
+    let fh = RecordHeader::meta_record(Kind::Footer, next_seq, 0, &footer, salt);
+    let mut bytes = fs::read(path).unwrap();
+    bytes.truncate(footer_offset as usize);
+    bytes.extend_from_slice(&fh.encode());
+    bytes.extend_from_slice(&footer);
+    bytes.resize(fh.next_offset(footer_offset) as usize, 0);
+    let trailer = Trailer {
+        footer_offset,
+        entry_count: entries.len() as u64,
+        salt_lo: salt,
+    };
+    bytes.extend_from_slice(&trailer.encode());
+    assert!(bytes.len() > RECORD_HEADER_LEN);
+    fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn a_footer_that_lies_is_caught_and_no_frame_is_lost() {
+    use nightcap::journal::format::Kind;
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    sim_journal(&j, 20);
+    let seg = segments(&j)[0].clone();
+    let js = j.to_str().unwrap();
+    // A footer that leaves out an intact frame.
+    forge_footer(&seg, |e| {
+        let i = e
+            .iter()
+            .position(|x| x.kind == Kind::Frame && x.seq == 7)
+            .unwrap();
+        e.remove(i);
+    });
+    assert_eq!(
+        info(&j)["frames"],
+        20,
+        "a frame the footer left out was lost"
+    );
+    let (c, text) = code(&["verify", js]);
+    assert_eq!(c, 3, "{text}");
+    assert!(
+        text.contains("bad footer index; scanning instead"),
+        "{text}"
+    );
+    // Repair rewrites it; every frame stays.
+    assert_eq!(code(&["repair", js]).0, 0);
+    assert_eq!(code(&["verify", js]).0, 0);
+    assert_eq!(info(&j)["frames"], 20);
+
+    // A footer entry pointing at the wrong place.
+    let seg = segments(&j)[0].clone();
+    forge_footer(&seg, |e| {
+        let i = e
+            .iter()
+            .position(|x| x.kind == Kind::Frame && x.seq == 3)
+            .unwrap();
+        e[i].offset += 64;
+    });
+    assert_eq!(info(&j)["frames"], 20);
+    assert_eq!(code(&["verify", js]).0, 3);
+}

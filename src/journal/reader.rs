@@ -209,15 +209,48 @@ impl Segment {
         }
         match decode_footer(buf, trailer.footer_offset) {
             Ok(entries) if entries.len() as u64 == trailer.entry_count => {
-                self.records = entries
+                let records: Vec<IndexEntry> = entries
                     .into_iter()
                     .filter(|e| e.kind != Kind::Footer)
                     .collect();
+                if !self.index_agrees(&records, trailer.footer_offset, buf)? {
+                    return Ok(Some(FormatFault::Footer));
+                }
+                self.records = records;
                 self.valid_end = trailer.footer_offset;
                 Ok(None)
             }
             Ok(_) | Err(_) => Ok(Some(FormatFault::Footer)),
         }
+    }
+
+    /// Whether a footer's index (which passed its checksum) describes the records really
+    /// there: entries back to back from the header to the footer, each at a valid record
+    /// header of the same kind, seq and time. The index is derived data; a footer that
+    /// left a record out, or points at a bad one, would silently cost intact frames, so
+    /// any disagreement makes the reader scan instead. Costs one 64-byte read per record.
+    fn index_agrees(
+        &self,
+        records: &[IndexEntry],
+        footer_offset: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<bool, JournalError> {
+        let mut expect = HEADER_LEN as u64;
+        for e in records {
+            if e.offset != expect || e.offset + RECORD_HEADER_LEN as u64 > footer_offset {
+                return Ok(false);
+            }
+            self.bytes
+                .read_into(e.offset, RECORD_HEADER_LEN, buf)
+                .map_err(JournalError::io("reading", &self.path))?;
+            match RecordHeader::decode(buf, &self.header, self.len - e.offset) {
+                Ok(h) if h.kind == e.kind && h.seq == e.seq && h.time_ns == e.time_ns => {
+                    expect = h.next_offset(e.offset);
+                }
+                _ => return Ok(false),
+            }
+        }
+        Ok(expect == footer_offset)
     }
 
     /// Scans records from the header on, applying the recovery policy.
