@@ -149,7 +149,7 @@ pub struct PixelFormat {
 /// Why a [`PixelFormat`] cannot describe real frames.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
-    #[error("frame size {width}x{height} is out of range (1..={MAX_DIMENSION} on each side)")]
+    #[error("frame size {width}x{height} is out of range (1..={MAX_DIMENSION} on each side, at most {MAX_PIXELS} pixels)")]
     Dimensions { width: u32, height: u32 },
     #[error("stride {stride} is smaller than the {need} bytes one line of this format needs")]
     Stride { stride: u32, need: u64 },
@@ -161,8 +161,13 @@ pub enum FormatError {
 
 /// Largest width or height accepted anywhere (caps allocations from untrusted headers).
 pub const MAX_DIMENSION: u32 = 32_768;
-/// Largest frame, in bytes, accepted anywhere (caps allocations from untrusted headers).
-pub const MAX_FRAME_BYTES: u64 = 512 * 1024 * 1024;
+/// Most pixels in a frame accepted anywhere: 64 Mi, above the largest astronomy sensors
+/// (61 MP). Every command's memory is a small multiple of one frame, so this cap, not
+/// the 32768x32768 a header could claim, is what a hostile file can make us allocate.
+pub const MAX_PIXELS: u64 = 1 << 26;
+/// Largest frame, in bytes, accepted anywhere (caps allocations from untrusted headers):
+/// [`MAX_PIXELS`] of 16-bit samples plus a quarter for line padding.
+pub const MAX_FRAME_BYTES: u64 = 160 * 1024 * 1024;
 
 impl PixelFormat {
     /// Checks that the format is internally consistent and within the global caps.
@@ -171,6 +176,7 @@ impl PixelFormat {
             || self.height == 0
             || self.width > MAX_DIMENSION
             || self.height > MAX_DIMENSION
+            || u64::from(self.width) * u64::from(self.height) > MAX_PIXELS
         {
             return Err(FormatError::Dimensions {
                 width: self.width,
@@ -333,10 +339,19 @@ mod tests {
         let mut f = hq();
         f.width = 0;
         assert!(matches!(f.validate(), Err(FormatError::Dimensions { .. })));
+        // More pixels than any sensor: refused before any size is computed from it.
         let mut f = hq();
         f.width = 30_000;
         f.height = 30_000;
         f.stride = 45_000;
+        assert!(matches!(f.validate(), Err(FormatError::Dimensions { .. })));
+        // 64 Mi pixels fit; with a stride far past the line, the bytes do not.
+        let mut f = hq();
+        f.width = 8192;
+        f.height = 8192;
+        f.stride = 12_288;
+        assert_eq!(f.validate(), Ok(()));
+        f.stride = 32_768;
         assert!(matches!(f.validate(), Err(FormatError::TooLarge(_))));
     }
 
