@@ -12,7 +12,9 @@ use std::path::Path;
 
 use crate::frame::FrameMeta;
 use crate::journal::codec::Encoder;
-use crate::journal::format::{crc, Gap, GapReason, Kind, RecordHeader, SegmentHeader};
+use crate::journal::format::{
+    crc, Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentState,
+};
 use crate::journal::segment::ActiveSegment;
 use crate::source::sim::{SensorPreset, SimConfig, SimSky};
 
@@ -118,7 +120,11 @@ pub fn write(dir: &Path) {
     let mut list = Listing(String::new());
 
     // 1. Sealed: a NOTE and 6 frames.
-    let name = "00000000-20261124T000000Z.seg";
+    // The names listed are the files' own (they were once written by hand, and wrong).
+    let file = |segno: u64, state| {
+        crate::journal::format::SegmentName::file_name(segno, header(segno, 0).created_ns, state)
+    };
+    let name = &file(0, SegmentState::Sealed);
     let mut seg = ActiveSegment::create(dir, header(0, 0), 64 * 1024).expect("create");
     let note = b"source=golden: simulated sky, tiny preset, seed 7";
     seg.append(RecordHeader::meta_record(Kind::Note, 0, T0, note, 0), note)
@@ -127,13 +133,13 @@ pub fn write(dir: &Path) {
     seg.seal(T0 + MIN / 2).expect("seal");
 
     // 2. Active, never sealed: 3 frames, then zeroed preallocated space.
-    let name = "00000001-20261124T000100Z.active";
+    let name = &file(1, SegmentState::Active);
     let mut seg = ActiveSegment::create(dir, header(1, 6), 32 * 1024).expect("create");
     append_frames(&mut seg, name, 6..9, &mut list);
     drop(seg);
 
     // 3. Sealed with a GAP: frames 12 and 13 were missed (camera timeout).
-    let name = "00000002-20261124T000200Z.seg";
+    let name = &file(2, SegmentState::Sealed);
     let mut seg = ActiveSegment::create(dir, header(2, 9), 64 * 1024).expect("create");
     append_frames(&mut seg, name, 9..12, &mut list);
     let c = sim();
