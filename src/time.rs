@@ -99,6 +99,21 @@ pub fn local_offset_s(ns: UtcNanos) -> i32 {
     }
 }
 
+/// Whether the kernel considers the system clock synchronised (to NTP, PTP or an RTC
+/// that was): `None` when it cannot tell. A Raspberry Pi boots with the time it had at
+/// shutdown until NTP sets it, so frames taken before then carry wrong times.
+pub fn clock_synchronised() -> Option<bool> {
+    // SAFETY: `timex` is plain data; with `modes` 0 adjtimex only reads the kernel's
+    // state into it.
+    let mut tx: libc::timex = unsafe { std::mem::zeroed() };
+    // SAFETY: the pointer is valid and exclusively ours for the call.
+    let state = unsafe { libc::adjtimex(&mut tx) };
+    if state < 0 {
+        return None;
+    }
+    Some(state != libc::TIME_ERROR && tx.status & libc::STA_UNSYNC == 0)
+}
+
 /// The original program's live-stack stamp, `YYYYmmddHHMMSS` (strftime's
 /// `%Y%m%d%H%M%S`), in the system's local time or, with `utc`, in UTC:
 /// `20260812213000`.

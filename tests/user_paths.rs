@@ -531,3 +531,48 @@ fn two_journals_copied_into_one_folder_are_named_not_merged() {
         assert!(text.contains("folder of its own"), "{cmd}: {text}");
     }
 }
+
+#[test]
+fn a_clock_that_steps_back_never_mixes_two_moments_in_one_stack() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    // Two captures whose clocks give the same minute (a restart after the clock was set
+    // back): 12 frames each, all stamped 21:30:00..21:30:55.
+    for _ in 0..2 {
+        let o = run(&[
+            "-q",
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "tiny",
+            "--sim-speed",
+            "0",
+            "--sim-start",
+            "2026-08-12T21:30:00",
+            "--frames",
+            "12",
+            "-d",
+            "0",
+            "--journal",
+            j.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", printed(&o));
+    }
+    let o = run(&["info", j.to_str().unwrap()]);
+    let text = printed(&o);
+    assert!(text.contains("clock      stepped back once"), "{text}");
+    assert!(
+        text.contains("21:30:00 .. 2026-08-12 21:31:00 UTC"),
+        "{text}"
+    );
+    let out = tmp.path().join("s");
+    let o = run(&["stack", j.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", printed(&o));
+    for name in ["img20260812-213000.jpg", "img20260812-213000-2.jpg"] {
+        let side: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(out.join(format!("{name}.json"))).unwrap())
+                .unwrap();
+        assert_eq!(side["frames"], 12, "{name} mixes the two moments");
+    }
+}

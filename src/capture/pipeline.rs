@@ -254,9 +254,21 @@ pub fn run(
     let started = Instant::now();
     let format = source.format();
     let mut writer = JournalWriter::open(cfg.writer.clone(), format)?;
+    // Whether the clock was set when capture started: a Pi without a real-time clock
+    // stamps frames with a stale time until NTP has set it. Said in the journal so the
+    // frames can be told apart (and re-timed) later; the writer notes when it is set.
+    let synced = source
+        .stamps_from_system_clock()
+        .then(crate::time::clock_synchronised)
+        .flatten();
+    let clock = match synced {
+        Some(true) => "\nclock_synchronised=yes",
+        Some(false) => "\nclock_synchronised=no",
+        None => "",
+    };
     writer.append_note(
         crate::journal::writer::now_ns(),
-        &format!("source={}\nformat={format}", source.describe()),
+        &format!("source={}\nformat={format}{clock}", source.describe()),
     )?;
     let frame_bytes = format.max_frame_bytes() as usize;
     let buffers = cfg.buffers.max(2);
@@ -310,7 +322,10 @@ pub fn run(
                     &pool,
                     &rungs,
                     &stop,
-                    throttle,
+                    WriterThread {
+                        throttle,
+                        clock_unsynced: synced == Some(false),
+                    },
                 )
                 .map(|()| writer)
             })
@@ -687,6 +702,14 @@ fn spawn_worker(
         .expect("spawning a compression worker")
 }
 
+/// Settings of the writer thread besides its channels.
+struct WriterThread {
+    /// Delay per record (`--debug-slow-writer`).
+    throttle: Option<Duration>,
+    /// The clock was not synchronised at the start: note when it becomes so.
+    clock_unsynced: bool,
+}
+
 /// The writer thread: appends results in capture order and adapts the compression level.
 fn write_in_order(
     writer: &mut JournalWriter,
@@ -695,8 +718,12 @@ fn write_in_order(
     pool: &Pool,
     rungs: &[i32],
     stop: &AtomicBool,
-    throttle: Option<Duration>,
+    opts: WriterThread,
 ) -> Result<(), JournalError> {
+    let WriterThread {
+        throttle,
+        mut clock_unsynced,
+    } = opts;
     let mut pending: BTreeMap<u64, (Ready, Option<Vec<u8>>)> = BTreeMap::new();
     let mut next = 0u64;
     let mut rung = 0usize;
@@ -708,6 +735,15 @@ fn write_in_order(
                 next += 1;
                 if let Some(t) = throttle {
                     thread::sleep(t);
+                }
+                if clock_unsynced
+                    && next.is_multiple_of(16)
+                    && crate::time::clock_synchronised() == Some(true)
+                {
+                    // The frames from here on carry the synchronised clock's time.
+                    writer
+                        .append_note(crate::journal::writer::now_ns(), "clock_synchronised=yes")?;
+                    clock_unsynced = false;
                 }
                 let appended = append(writer, &ready, counters);
                 if let Ready::Frame { payload, .. } = ready {

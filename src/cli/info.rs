@@ -128,6 +128,39 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
         mib(s.stored_bytes),
         s.compression_ratio
     );
+    // Captures that started before the kernel's clock was set (a Pi without a real-time
+    // clock): their frames' times may be wrong until the clock was synchronised.
+    for (i, n) in s.notes.iter().enumerate() {
+        if n.text.lines().any(|l| l == "clock_synchronised=no") {
+            let until = s.notes[i + 1..]
+                .iter()
+                .find(|m| m.text.lines().any(|l| l.starts_with("clock_synchronised=")))
+                .map_or("to the end of that capture".to_string(), |m| {
+                    format!("to frame seq {}", m.seq.saturating_sub(1))
+                });
+            let _ = writeln!(
+                o,
+                "clock      not synchronised when the capture of frame seq {} started: the times of frames seq {} {until} may be wrong (re-time them against the synchronised ones)",
+                n.seq, n.seq
+            );
+        }
+    }
+    if let Some(worst) = s
+        .clock_steps_back
+        .iter()
+        .max_by_key(|c| c.before_ns - c.after_ns)
+    {
+        let _ = writeln!(
+            o,
+            "clock      stepped back {} (largest {} at frame seq {}): frames after a step may share times with earlier ones; stack keeps them apart",
+            match s.clock_steps_back.len() {
+                1 => "once".to_string(),
+                n => format!("{n} times"),
+            },
+            human_duration(worst.before_ns - worst.after_ns),
+            worst.seq
+        );
+    }
     if s.frames > 1 {
         let _ = writeln!(
             o,
@@ -241,6 +274,34 @@ mod tests {
         assert!(out.contains("  operator: dew heater on ...\n"), "{out}");
         assert!(!out.contains("padding"), "{out}");
         assert!(render(&s, true).contains(&format!("padding    {} bytes", s.padding_bytes)));
+    }
+
+    #[test]
+    fn frames_taken_before_the_clock_was_set_are_pointed_out() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = WriterConfig::new(dir.path());
+        cfg.budget.reserve_bytes = 0;
+        let format = crate::source::sim::SensorPreset::Tiny.format();
+        let mut w = JournalWriter::open(cfg, format).unwrap();
+        let raw = vec![9u8; format.max_frame_bytes() as usize];
+        let meta = |i: i64| crate::frame::FrameMeta {
+            time_utc_ns: 1_795_996_800_000_000_000 + i * 5_020_000_000,
+            exposure_us: 5_000_000,
+            ..Default::default()
+        };
+        // As capture writes them: unsynchronised at the start, set after two frames.
+        w.append_note(0, "source=camera\nclock_synchronised=no")
+            .unwrap();
+        w.append_frame(&meta(0), &raw).unwrap();
+        w.append_frame(&meta(1), &raw).unwrap();
+        w.append_note(0, "clock_synchronised=yes").unwrap();
+        w.append_frame(&meta(2), &raw).unwrap();
+        w.close().unwrap();
+        let out = render(&summarize(&Journal::open(dir.path()).unwrap()), false);
+        assert!(
+            out.contains("clock      not synchronised when the capture of frame seq 0 started: the times of frames seq 0 to frame seq 1 may be wrong"),
+            "{out}"
+        );
     }
 
     #[test]

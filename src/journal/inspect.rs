@@ -27,6 +27,15 @@ pub struct SegmentSummary {
     pub format: String,
 }
 
+/// A frame whose time is earlier than the frame before it (by seq).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ClockStep {
+    pub seq: u64,
+    /// Exposure start of the frame before it, and its own, UTC ns.
+    pub before_ns: i64,
+    pub after_ns: i64,
+}
+
 /// A GAP, for summaries.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GapSummary {
@@ -42,6 +51,8 @@ pub struct GapSummary {
 pub struct NoteSummary {
     /// When it was written, UTC ns.
     pub time_ns: i64,
+    /// The seq of the frame that follows it.
+    pub seq: u64,
     pub text: String,
 }
 
@@ -58,6 +69,9 @@ pub struct JournalSummary {
     /// Exposure end of the last frame, UTC ns.
     pub end_ns: Option<i64>,
     pub total_exposure_us: u64,
+    /// Times the clock stepped back between consecutive frames (in seq order): frames
+    /// after a step can carry the same times as earlier ones for other moments.
+    pub clock_steps_back: Vec<ClockStep>,
     /// Dead time between consecutive frames (the end of one exposure to the start of the
     /// next), ms: median and maximum.
     pub dead_time_p50_ms: f64,
@@ -105,6 +119,7 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         });
     }
     let (dead_time_p50_ms, dead_time_max_ms) = dead_times(j);
+    let clock_steps_back = clock_steps_back(j);
     let (gaps, mut damage) = j.gaps();
     damage.extend(j.all_damage());
     let (notes, padding_bytes) = notes(j, &mut damage);
@@ -123,9 +138,12 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         frames,
         first_seq: segments.iter().find_map(|s| s.first_seq),
         last_seq: segments.iter().rev().find_map(|s| s.last_seq),
-        start_ns: segments.iter().find_map(|s| s.start_ns),
-        end_ns: segments.iter().rev().find_map(|s| s.end_ns),
+        // The earliest and latest, not the first and last: after a clock step the last
+        // frame can be earlier than the first.
+        start_ns: segments.iter().filter_map(|s| s.start_ns).min(),
+        end_ns: segments.iter().filter_map(|s| s.end_ns).max(),
         total_exposure_us: exposure,
+        clock_steps_back,
         dead_time_p50_ms,
         dead_time_max_ms,
         bytes_on_disk: segments.iter().map(|s| s.bytes).sum(),
@@ -143,6 +161,21 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         segments,
         damage,
     }
+}
+
+/// Every frame whose time is earlier than that of the frame before it (by seq).
+fn clock_steps_back(j: &Journal) -> Vec<ClockStep> {
+    let mut frames: Vec<_> = j.frames().into_iter().map(|r| r.entry).collect();
+    frames.sort_by_key(|e| e.seq);
+    frames
+        .windows(2)
+        .filter(|p| p[1].time_ns < p[0].time_ns)
+        .map(|p| ClockStep {
+            seq: p[1].seq,
+            before_ns: p[0].time_ns,
+            after_ns: p[1].time_ns,
+        })
+        .collect()
 }
 
 /// Median and maximum dead time (ms) between frames with consecutive seqs.
@@ -174,6 +207,7 @@ fn notes(j: &Journal, damage: &mut Vec<Damage>) -> (Vec<NoteSummary>, u64) {
                 Ok(h) if is_padding(&buf) => padding += h.next_offset(e.offset) - e.offset,
                 Ok(_) => notes.push(NoteSummary {
                     time_ns: e.time_ns,
+                    seq: e.seq,
                     text: String::from_utf8_lossy(&buf).into_owned(),
                 }),
                 Err(ReadError::Damaged(d)) => damage.push(d),

@@ -32,6 +32,13 @@ pub trait FrameSource: Send {
     /// No default: a source that waits for the pipeline but claims to be live loses
     /// frames (an image import once did), so every source states which it is.
     fn is_live(&self) -> bool;
+
+    /// Whether frame times come from this machine's clock (a camera's timestamps turned
+    /// into UTC), so a clock not yet set by NTP makes them wrong. Simulated and imported
+    /// frames carry their own times.
+    fn stamps_from_system_clock(&self) -> bool {
+        false
+    }
 }
 
 /// Why a source did not deliver a frame.

@@ -481,6 +481,7 @@ pub fn run_stack(
         source,
     })?;
     windows = split_by_format(journal, &all, windows);
+    windows = split_by_clock_epoch(&all, windows);
     let frames: usize = windows.iter().map(|w| w.frames.len()).sum();
     progress(StackEvent::Planned {
         windows: windows.len(),
@@ -544,6 +545,49 @@ fn split_by_format(journal: &Journal, all: &[FrameRef], windows: Vec<Window>) ->
     out
 }
 
+/// Clock epochs of `all`: in seq order, the epoch goes up by one each time a frame's time
+/// is earlier than the previous frame's (the clock stepped back: NTP correcting a Pi
+/// that booted with a stale time, or a restart with an earlier clock). Frames of one
+/// epoch are in time order; two epochs can hold the same times for different moments.
+pub fn clock_epochs(all: &[FrameRef]) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..all.len()).collect();
+    order.sort_by_key(|&i| all[i].entry.seq);
+    let mut epochs = vec![0u32; all.len()];
+    let (mut epoch, mut last) = (0u32, i64::MIN);
+    for i in order {
+        let t = all[i].entry.time_ns;
+        if t < last {
+            epoch += 1;
+        }
+        last = t;
+        epochs[i] = epoch;
+    }
+    epochs
+}
+
+/// Splits windows holding frames of more than one clock epoch ([`clock_epochs`]), so a
+/// stack never mixes two real moments that the clock gave the same times.
+fn split_by_clock_epoch(all: &[FrameRef], windows: Vec<Window>) -> Vec<Window> {
+    let epochs = clock_epochs(all);
+    if epochs.iter().all(|&e| e == 0) {
+        return windows;
+    }
+    let mut out = Vec::with_capacity(windows.len());
+    for w in windows {
+        let mut groups: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+        for &i in &w.frames {
+            groups.entry(epochs[i]).or_default().push(i);
+        }
+        for (_, frames) in groups {
+            out.push(Window {
+                frames,
+                ..w.clone()
+            });
+        }
+    }
+    out
+}
+
 /// Writes the concat list of `outputs`.
 pub fn write_list(cfg: &StackConfig, outputs: &[WindowOutput]) -> Result<(), StackError> {
     let entries: Vec<ConcatEntry> = outputs
@@ -567,6 +611,7 @@ pub fn stack_windows(
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
 ) -> Result<Vec<WindowOutput>, StackError> {
     let mut outputs = Vec::new();
+    let mut used = std::collections::HashSet::new();
     std::thread::scope(|scope| -> Result<(), StackError> {
         let mut writes = std::collections::VecDeque::new();
         for w in windows {
@@ -589,6 +634,21 @@ pub fn stack_windows(
                     .into_owned();
                 let ext = cfg.format.extension();
                 path.set_file_name(format!("{stem}-{}x{}.{ext}", f.width, f.height));
+            }
+            // Two windows of one start (clock epochs): the later gets -2, -3, ...
+            if !used.insert(path.clone()) {
+                let stem = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned();
+                let ext = cfg.format.extension();
+                let base = path.clone();
+                path = (2u32..)
+                    .map(|n| base.with_file_name(format!("{stem}-{n}.{ext}")))
+                    .find(|p| !used.contains(p))
+                    .expect("a free name");
+                used.insert(path.clone());
             }
             let duration_s = cfg.duration_s(w);
             writes.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {

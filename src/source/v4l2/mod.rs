@@ -529,6 +529,11 @@ impl FrameSource for V4l2Source {
     fn is_live(&self) -> bool {
         true
     }
+
+    /// Driver timestamps are turned into UTC with the system clock.
+    fn stamps_from_system_clock(&self) -> bool {
+        true
+    }
 }
 
 fn io_err(path: &Path, what: &str, err: io::Error) -> SourceError {
