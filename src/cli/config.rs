@@ -103,12 +103,38 @@ fn hint_text(key: &Option<String>) -> String {
     }
 }
 
-/// Reads and checks a config file.
+/// Largest config file read (a real one is a few hundred bytes).
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// Reads and checks a config file: a regular file (a FIFO or device would block or never
+/// end) of at most [`MAX_CONFIG_BYTES`], opened without waiting.
 pub fn load(path: &Path) -> Result<ConfigFile, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let read_error = |error| ConfigError::Read {
         path: path.to_path_buf(),
         error,
-    })?;
+    };
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(read_error)?;
+    let meta = file.metadata().map_err(read_error)?;
+    if !meta.is_file() {
+        return Err(read_error(std::io::Error::other(
+            "not a regular file (a FIFO, device or directory)",
+        )));
+    }
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(read_error)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(read_error(std::io::Error::other(format!(
+            "larger than {MAX_CONFIG_BYTES} bytes, which no nightcap config needs"
+        ))));
+    }
     parse(path, &text)
 }
 
@@ -398,6 +424,28 @@ mod tests {
         // A flag equal to its default still counts as given on the command line.
         let (a, _) = merged(text, &["--exposure", "5000"]);
         assert_eq!(a.exposure, 5000);
+    }
+
+    #[test]
+    fn a_config_that_is_not_a_small_regular_file_is_refused_without_hanging() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.toml");
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            &fifo,
+            rustix::fs::FileType::Fifo,
+            rustix::fs::Mode::from_raw_mode(0o600),
+            0,
+        )
+        .unwrap();
+        let e = load(&fifo).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = load(Path::new("/dev/zero")).unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let big = dir.path().join("big.toml");
+        std::fs::write(&big, "# x\n".repeat(20_000)).unwrap();
+        let e = load(&big).unwrap_err().to_string();
+        assert!(e.contains("larger than 65536 bytes"), "{e}");
     }
 
     #[test]
