@@ -576,3 +576,81 @@ fn a_clock_that_steps_back_never_mixes_two_moments_in_one_stack() {
         assert_eq!(side["frames"], 12, "{name} mixes the two moments");
     }
 }
+
+#[test]
+fn live_stacks_take_hot_pixels_and_a_dark_like_stack_does() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cap = |dir: &str, extra: &[&str]| {
+        let o = support::nightcap()
+            .current_dir(tmp.path())
+            .env("TZ", "UTC")
+            .args([
+                "-q",
+                "capture",
+                "--source",
+                "sim",
+                "--sim-sensor",
+                "small",
+                "--sim-speed",
+                "0",
+                "--frames",
+                "12",
+                "-d",
+                "60",
+                "-f",
+                &format!("./{dir}/img"),
+                "--journal",
+                &format!("j-{dir}"),
+            ])
+            .args(extra)
+            .output()
+            .unwrap();
+        (o.status.code(), printed(&o))
+    };
+    assert_eq!(cap("hot", &["--hot-pixels"]).0, Some(0));
+    assert_eq!(cap("plain", &[]).0, Some(0));
+    // One window: the live map comes from the same frames as stack's, so the images match.
+    let o = run(&[
+        "-q",
+        "stack",
+        tmp.path().join("j-hot").to_str().unwrap(),
+        "--hot-pixels",
+        "--out",
+        tmp.path().join("off").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", printed(&o));
+    let live = std::fs::read(tmp.path().join("hot/img20260812213000.jpg")).unwrap();
+    let offline = std::fs::read(tmp.path().join("off/img20260812-213000.jpg")).unwrap();
+    let plain = std::fs::read(tmp.path().join("plain/img20260812213000.jpg")).unwrap();
+    assert!(
+        live == offline,
+        "live --hot-pixels differs from stack --hot-pixels"
+    );
+    assert!(live != plain, "--hot-pixels changed nothing");
+
+    // A dark of another exposure is refused before anything is captured.
+    let o = run(&[
+        "-q",
+        "capture",
+        "--source",
+        "sim",
+        "--sim-sensor",
+        "small",
+        "--sim-speed",
+        "0",
+        "--frames",
+        "3",
+        "-d",
+        "0",
+        "-e",
+        "2000",
+        "--journal",
+        tmp.path().join("darks").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", printed(&o));
+    let darks = tmp.path().join("darks");
+    let (code, text) = cap("dark", &["--dark", darks.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("exposure 2 s against -e 5000 ms"), "{text}");
+    assert!(!tmp.path().join("j-dark").exists(), "a journal was created");
+}

@@ -50,6 +50,13 @@ pub struct CaptureArgs {
     /// Name live stacks in UTC instead of local time (`img20260812193000.jpg`).
     #[arg(long)]
     pub utc: bool,
+    /// Live stacks: repair hot pixels (found from the first minute's frames).
+    #[arg(long)]
+    pub hot_pixels: bool,
+    /// Live stacks: subtract the mean of this journal of dark frames (lens capped, same
+    /// exposure and gain; checked before capture starts).
+    #[arg(long, value_name = "JOURNAL")]
+    pub dark: Option<PathBuf>,
     /// Dynamic range compression of the live stacks (as the original program's -drc).
     #[arg(long, default_value = "off", value_parser = ["off", "low", "medium", "high"])]
     pub drc: String,
@@ -165,11 +172,17 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             },
         ));
     }
+    let calibration = match (&args.dark, args.duration > 0) {
+        (Some(dark), true) => live_dark(dark, &source.format(), args.exposure, gain_milli(&args))?,
+        _ => Default::default(),
+    };
     let live = (args.duration > 0).then(|| LiveStacks {
         every_s: args.duration,
         prefix: args.fileprefix.clone(),
         drc: Drc::from_name(&args.drc).unwrap_or(Drc::Off),
         utc: args.utc,
+        hot_pixels: args.hot_pixels,
+        calibration,
     });
     let summary = run_pipeline(source, cfg, &args.journal, live, ui)?;
     print_summary(&summary, &args.journal, args.json, ui)?;
@@ -442,9 +455,7 @@ fn writer_config(args: &CaptureArgs) -> WriterConfig {
 }
 
 fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
-    let gain_milli = args
-        .gain
-        .map(|g| (g * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32);
+    let gain_milli = gain_milli(args);
     Ok(match &args.source {
         SourceSpec::Sim => {
             let sensor = SensorPreset::from_name(&args.sim_sensor).with_context(|| {
@@ -506,6 +517,77 @@ struct LiveStacks {
     drc: Drc,
     /// Names in UTC instead of local time.
     utc: bool,
+    /// Hot pixels found from the first frames and repaired.
+    hot_pixels: bool,
+    /// The master dark (`--dark`), if any.
+    calibration: crate::stack::calib::Calibration,
+}
+
+/// The gain asked for, in thousandths.
+fn gain_milli(args: &CaptureArgs) -> Option<u32> {
+    args.gain
+        .map(|g| (g * 1000.0).round().clamp(0.0, f64::from(u32::MAX)) as u32)
+}
+
+/// The master dark for live stacks from the dark journal `dir`, refused unless its
+/// frames fit the stream (`format`), the exposure (10 %) and the gain (5 %, when both are
+/// known): a dark of other settings makes every stack worse.
+fn live_dark(
+    dir: &Path,
+    format: &crate::frame::PixelFormat,
+    exposure_ms: u32,
+    gain_milli: Option<u32>,
+) -> anyhow::Result<crate::stack::calib::Calibration> {
+    let dj = crate::journal::Journal::open(dir)
+        .with_context(|| format!("cannot read the dark journal {}", dir.display()))?;
+    let mut problems = Vec::new();
+    if let Some(seg) = dj.segments.first() {
+        if seg.header.format != *format {
+            problems.push(format!(
+                "format {} against the camera's {format}",
+                seg.header.format
+            ));
+        }
+    }
+    let mut exposures: Vec<u32> = dj.frames().iter().map(|r| r.entry.exposure_us).collect();
+    exposures.sort_unstable();
+    if let Some(&e) = exposures.get(exposures.len().saturating_sub(1) / 2) {
+        let want = f64::from(exposure_ms) * 1000.0;
+        if (f64::from(e) - want).abs() > 0.1 * want {
+            problems.push(format!(
+                "exposure {} s against -e {} ms",
+                f64::from(e) / 1e6,
+                exposure_ms
+            ));
+        }
+    }
+    if let (Some(want), Some(r)) = (gain_milli, dj.frames().first()) {
+        let mut buf = Vec::new();
+        if let Ok(h) = dj.segments[r.segment].read_record(&r.entry, &mut buf) {
+            if h.gain_milli > 0
+                && (f64::from(h.gain_milli) - f64::from(want)).abs() > 0.05 * f64::from(want)
+            {
+                problems.push(format!(
+                    "gain {} against --gain {}",
+                    f64::from(h.gain_milli) / 1000.0,
+                    f64::from(want) / 1000.0
+                ));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        bail!(
+            "the dark journal {} does not match this capture ({}): take darks with the same settings",
+            dir.display(),
+            problems.join(", ")
+        );
+    }
+    let dark = crate::stack::calib::master_dark(&dj)
+        .with_context(|| format!("cannot make a master dark from {}", dir.display()))?;
+    Ok(crate::stack::calib::Calibration {
+        dark: Some(std::sync::Arc::new(dark)),
+        ..Default::default()
+    })
 }
 
 fn run_pipeline(
@@ -599,6 +681,8 @@ fn spawn_live_stacks(
     cfg.sidecar = false;
     cfg.names = crate::stack::night::Names::Original { utc: live.utc };
     cfg.keep_existing = true;
+    cfg.hot_pixels_from_first_frames = live.hot_pixels;
+    cfg.calibration = live.calibration;
     // Beside a capture memory counts more than a window's few percent of speed.
     cfg.writes_in_flight = 1;
     std::thread::spawn(move || {

@@ -43,6 +43,8 @@ pub struct CaptureSettings {
     pub duration: Option<u32>,
     pub fileprefix: Option<String>,
     pub utc: Option<bool>,
+    pub hot_pixels: Option<bool>,
+    pub dark: Option<PathBuf>,
     #[serde(default, deserialize_with = "drc")]
     pub drc: Option<String>,
     pub gain: Option<f64>,
@@ -225,6 +227,8 @@ pub const CAPTURE_KEYS: &[&str] = &[
     "duration",
     "fileprefix",
     "utc",
+    "hot_pixels",
+    "dark",
     "drc",
     "gain",
     "journal",
@@ -281,6 +285,8 @@ pub fn apply_capture(
     set!(duration, "duration");
     set!(fileprefix, "fileprefix");
     set!(utc, "utc");
+    set!(hot_pixels, "hot_pixels");
+    set!(dark, "dark", opt);
     set!(drc, "drc");
     set!(gain, "gain", opt);
     set!(journal, "journal");
@@ -451,7 +457,7 @@ mod tests {
     #[test]
     fn every_key_reaches_its_flag() {
         let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
-            fileprefix = \"/p/img\"\nutc = true\ndrc = \"low\"\ngain = 3.0\njournal = \"/j\"\n\
+            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndrc = \"low\"\ngain = 3.0\njournal = \"/j\"\n\
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
@@ -461,7 +467,8 @@ mod tests {
         assert_eq!(a.source, SourceSpec::Images("/frames".into()));
         assert_eq!((a.exposure, a.duration), (1, 2));
         assert_eq!(a.fileprefix, "/p/img");
-        assert!(a.utc);
+        assert!(a.utc && a.hot_pixels);
+        assert_eq!(a.dark, Some(PathBuf::from("/darks")));
         assert_eq!(a.drc, "low");
         assert_eq!(a.gain, Some(3.0));
         assert_eq!(a.journal, PathBuf::from("/j"));

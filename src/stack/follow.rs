@@ -84,6 +84,10 @@ pub fn follow_stack(
     let mut done = BTreeSet::new();
     let mut stats = std::collections::HashMap::new();
     let mut outputs: Vec<WindowOutput> = Vec::new();
+    // The hot-pixel map, once found from the first ready frames (see StackConfig).
+    let mut live_cfg = cfg.clone();
+    let mut need_hot = cfg.hot_pixels_from_first_frames;
+    let cfg = &mut live_cfg;
     loop {
         let finishing = stop.load(Ordering::Relaxed);
         // A journal being created or rolled may be briefly unreadable: try again later.
@@ -101,6 +105,15 @@ pub fn follow_stack(
             let windows = plan(&frame_times(&all), &cfg.windows);
             let mut ready = ready_windows(&windows, latest, sealed, finishing, &done);
             if !ready.is_empty() {
+                if need_hot {
+                    let first: Vec<_> = ready
+                        .iter()
+                        .flat_map(|w| w.frames.iter().map(|&i| all[i]))
+                        .collect();
+                    cfg.calibration.hot_pixels =
+                        std::sync::Arc::new(crate::stack::calib::find_hot_pixels(&journal, &first));
+                    need_hot = false;
+                }
                 let frames = ready.iter().map(|w| w.frames.len()).sum();
                 progress(StackEvent::Planned {
                     windows: ready.len(),

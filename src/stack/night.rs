@@ -91,6 +91,9 @@ pub struct StackConfig {
     /// Never replace an existing file: a window whose name is taken gets `-2`, `-3`, ...
     /// (a capture restarted inside a window must not overwrite that window's stack).
     pub keep_existing: bool,
+    /// Live stacks: find the hot pixels from the frames of the first windows (the night
+    /// is not there yet to find them from) and repair them in every stack after.
+    pub hot_pixels_from_first_frames: bool,
 }
 
 impl StackConfig {
@@ -111,6 +114,7 @@ impl StackConfig {
             writes_in_flight: 2,
             names: Names::UtcCompact,
             keep_existing: false,
+            hot_pixels_from_first_frames: false,
         }
     }
 
