@@ -654,3 +654,73 @@ fn live_stacks_take_hot_pixels_and_a_dark_like_stack_does() {
     assert!(text.contains("exposure 2 s against -e 5000 ms"), "{text}");
     assert!(!tmp.path().join("j-dark").exists(), "a journal was created");
 }
+
+#[test]
+fn a_ten_minute_sum_is_not_clipped_and_says_how_it_was_scaled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    let o = run(&[
+        "-q",
+        "capture",
+        "--source",
+        "sim",
+        "--sim-sensor",
+        "small",
+        "--sim-speed",
+        "0",
+        "--for",
+        "10m",
+        "-d",
+        "0",
+        "--journal",
+        j.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", printed(&o));
+    let out = tmp.path().join("sum");
+    let o = run(&[
+        "stack",
+        j.to_str().unwrap(),
+        "--every",
+        "10m",
+        "--mode",
+        "sum",
+        "--format",
+        "fits",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", printed(&o));
+    assert!(
+        printed(&o).contains("scaled down"),
+        "no warning: {}",
+        printed(&o)
+    );
+    let fits = std::fs::read(out.join("img20260812-213000.fits")).unwrap();
+    // The header: 80-byte cards up to END, padded to 2880; then big-endian i16 + 32768.
+    let cards: Vec<String> = fits[..2880 * 2]
+        .chunks(80)
+        .map(|c| String::from_utf8_lossy(c).into_owned())
+        .collect();
+    let end = cards.iter().position(|c| c.starts_with("END ")).unwrap();
+    let card = |k: &str| {
+        cards
+            .iter()
+            .find(|c| c.starts_with(k))
+            .map(|c| c[10..30].trim().to_string())
+    };
+    let shift: u32 = card("SUMSHIFT").expect("SUMSHIFT").parse().unwrap();
+    assert!(shift > 0);
+    assert!(card("PEDESTAL").is_some());
+    let data = &fits[(end * 80 / 2880 + 1) * 2880..];
+    let n = 320 * 240;
+    let at_top = data[..2 * n]
+        .chunks(2)
+        .filter(|b| i16::from_be_bytes([b[0], b[1]]) == i16::MAX)
+        .count();
+    // The old sum put about a third of the pixels at 65535.
+    assert!(at_top * 1000 < n, "{at_top} of {n} samples at the top");
+    let side: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("img20260812-213000.fits.json")).unwrap())
+            .unwrap();
+    assert_eq!(side["sum_fit"]["shift"].as_u64(), Some(u64::from(shift)));
+}

@@ -52,7 +52,8 @@ pub enum ModeArg {
     Max,
     /// Per-pixel mean: less noise; moving stars leave faint trails.
     Mean,
-    /// Per-pixel sum (saturates at 16 bits).
+    /// Per-pixel sum: the pedestal of all frames but one removed, scaled down by a power
+    /// of two when it needs more than 16 bits (the factor is written with the image).
     Sum,
     /// Sigma-clipped mean: planes, satellites and meteors vanish.
     Sigma,
@@ -362,6 +363,18 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         if let Some(b) = g.as_ref() {
             b.finish_and_clear();
         }
+    }
+    let scaled: Vec<u8> = outputs
+        .iter()
+        .filter_map(|o| o.meta.sum_fit.map(|f| f.shift))
+        .filter(|&s| s > 0)
+        .collect();
+    if let Some(&most) = scaled.iter().max() {
+        eprintln!(
+            "nightcap: warning: {} of the sums needed more than 16 bits and {} scaled down by up to 2^{most} to fit (nothing clipped; the factor is in each sidecar's sum_fit, and in FITS as SUMSHIFT and PEDESTAL)",
+            scaled.len(),
+            if scaled.len() == 1 { "was" } else { "were" }
+        );
     }
     let partial = outputs.iter().filter(|o| o.meta.partial).count();
     ui.say(format!(

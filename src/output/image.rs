@@ -85,6 +85,9 @@ pub struct OutputMeta {
     pub cfa: Option<String>,
     /// `nightcap <version>`.
     pub software: String,
+    /// `--mode sum` only: how the sum was fitted into 16-bit samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sum_fit: Option<crate::stack::reduce::SumFit>,
     /// Also write the JSON sidecar `<file>.json`. Not part of the serialized metadata.
     #[serde(skip)]
     pub sidecar: bool,
@@ -103,6 +106,7 @@ impl OutputMeta {
             rejected: 0,
             cfa: None,
             software: concat!("nightcap ", env!("CARGO_PKG_VERSION")).to_string(),
+            sum_fit: None,
             sidecar: false,
         }
     }
@@ -552,6 +556,7 @@ pub(crate) mod tests {
             rejected: 1,
             cfa: Some("RGGB".into()),
             software: "nightcap test".into(),
+            sum_fit: None,
             sidecar: false,
         }
     }

@@ -657,7 +657,9 @@ pub fn stack_windows(
             let duration_s = cfg.duration_s(w);
             writes.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {
                 // Made here, so that the next window's frames decode meanwhile.
-                let img = pending.finish();
+                let (img, fit) = pending.finish_fitted();
+                let mut meta = meta;
+                meta.sum_fit = fit;
                 write_stack(&path, &img, cfg, &meta)?;
                 recycle(img);
                 let out = WindowOutput {
@@ -736,10 +738,21 @@ pub fn write_stack(
     meta: &OutputMeta,
 ) -> Result<(), OutputError> {
     if cfg.format == OutputFormat::Fits {
+        use crate::output::fits::FitsValue;
+        // A sum fitted into 16 bits says how to get the sum back.
+        let cards: Vec<(&str, FitsValue)> = meta
+            .sum_fit
+            .map(|f| {
+                vec![
+                    ("SUMSHIFT", FitsValue::Int(i64::from(f.shift))),
+                    ("PEDESTAL", FitsValue::Int(f.pedestal as i64)),
+                ]
+            })
+            .unwrap_or_default();
         if cfg.debayer_fits {
-            write_fits(path, &debayer(img), meta, &[])?;
+            write_fits(path, &debayer(img), meta, &cards)?;
         } else {
-            write_fits(path, img, meta, &[])?;
+            write_fits(path, img, meta, &cards)?;
         }
         if meta.sidecar {
             crate::output::image::write_sidecar(path, meta)?;

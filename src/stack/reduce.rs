@@ -376,11 +376,23 @@ impl Accumulator {
     /// The maximum (for [`Gather::Max`]), the rounded mean or the sum (for
     /// [`Gather::Sum`]), as an image.
     pub fn finish(self, mode: Mode) -> Image16 {
+        self.finish_fitted(mode).0
+    }
+
+    /// [`finish`](Self::finish), and for [`Mode::Sum`] how the sum was fitted into 16 bits
+    /// (see [`SumFit`]).
+    pub fn finish_fitted(self, mode: Mode) -> (Image16, Option<SumFit>) {
         let shape = self.shape;
         let n = u64::from(self.frames()).max(1);
         let sizes: Vec<usize> = (0..self.bands.len()).map(|b| self.band_size(b)).collect();
+        let planes = self.into_planes();
+        let fit = if mode == Mode::Sum {
+            SumFit::of(&planes, n)
+        } else {
+            SumFit::default()
+        };
         let mut data = spare(shape.row_len() * shape.height as usize, false);
-        for (planes, size) in self.into_planes().into_iter().zip(sizes) {
+        for (planes, size) in planes.into_iter().zip(sizes) {
             match planes {
                 // A band no frame reached (rows of a frame that failed part way): zeros.
                 Planes::Max(v) if v.is_empty() => data.resize(data.len() + size, 0),
@@ -388,16 +400,14 @@ impl Accumulator {
                     data.extend_from_slice(&v);
                     give_back(v);
                 }
+                Planes::Sum(s) | Planes::Moments { sum: s, .. } if mode == Mode::Sum => {
+                    let (pedestal, shift) = (fit.pedestal * (n - 1), fit.shift);
+                    data.extend(
+                        (0..s.len()).map(|i| (s.get(i).saturating_sub(pedestal) >> shift) as u16),
+                    )
+                }
                 Planes::Sum(s) | Planes::Moments { sum: s, .. } => {
-                    let sum = mode == Mode::Sum;
-                    data.extend((0..s.len()).map(|i| {
-                        let v = s.get(i);
-                        if sum {
-                            v.min(65535) as u16
-                        } else {
-                            ((v + n / 2) / n) as u16
-                        }
-                    }))
+                    data.extend((0..s.len()).map(|i| ((s.get(i) + n / 2) / n) as u16))
                 }
                 Planes::Clipped { lo, hi, sum, n } => data.extend((0..lo.len()).map(|i| {
                     let c = u64::from(n[i]);
@@ -408,13 +418,15 @@ impl Accumulator {
                 })),
             }
         }
-        let depth = if mode == Mode::Sum {
-            let grow = 64 - (n.saturating_sub(1)).leading_zeros() as u8;
-            (shape.bit_depth + grow).min(16)
+        if mode == Mode::Sum {
+            let bits = 64 - fit.max_out.leading_zeros() as u8;
+            (
+                shape.image(bits.clamp(shape.bit_depth, 16), data),
+                Some(fit),
+            )
         } else {
-            shape.bit_depth
-        };
-        shape.image(depth, data)
+            (shape.image(shape.bit_depth, data), None)
+        }
     }
 
     /// Turns sigma pass 1 (moments) into the pass-2 accumulator with per-pixel bounds
@@ -565,6 +577,59 @@ impl Pending {
     /// The stack's image.
     pub fn finish(self) -> Image16 {
         self.acc.finish(self.mode)
+    }
+
+    /// The stack's image, and for `--mode sum` how it was fitted into 16 bits.
+    pub fn finish_fitted(self) -> (Image16, Option<SumFit>) {
+        self.acc.finish_fitted(self.mode)
+    }
+}
+
+/// How `--mode sum` fits a sum of `n` frames into 16-bit samples, by a rule simple enough
+/// to undo: the sensor's pedestal of all frames but one is subtracted (the pedestal is
+/// taken as the 0.1th percentile of the sums divided by `n`: the sensor's black level
+/// plus the darkest sky), then, if the result still needs more than 16 bits, it is
+/// shifted right by the fewest bits that make it fit. A sample `v` of the image stands for
+/// the sum `(v << shift) + pedestal * (n - 1)`. Nothing clips at the top: a sum that
+/// would is scaled, and the scale is written with the image (sidecar `sum_fit`, FITS
+/// `SUMSHIFT`/`PEDESTAL`); at the bottom the few samples darker than the pedestal (about
+/// 0.1 %, by its definition) become 0, as a display's black point would make them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct SumFit {
+    /// The per-frame pedestal removed from all frames but one, ADU.
+    pub pedestal: u64,
+    /// Bits the sum was shifted right by to fit 16 bits (0: not scaled).
+    pub shift: u8,
+    /// The largest sample after the fit.
+    #[serde(skip, default)]
+    pub max_out: u64,
+}
+
+impl SumFit {
+    fn of(planes: &[Planes], n: u64) -> SumFit {
+        let mut sample = Vec::new();
+        let mut max = 0u64;
+        for p in planes {
+            if let Planes::Sum(s) | Planes::Moments { sum: s, .. } = p {
+                for i in 0..s.len() {
+                    let v = s.get(i);
+                    max = max.max(v);
+                    if i % 61 == 0 {
+                        sample.push(v);
+                    }
+                }
+            }
+        }
+        sample.sort_unstable();
+        let low = sample.get(sample.len() / 1000).copied().unwrap_or(0);
+        let pedestal = low / n.max(1);
+        let above = max.saturating_sub(pedestal * (n.saturating_sub(1)));
+        let shift = (64 - above.leading_zeros()).saturating_sub(16) as u8;
+        SumFit {
+            pedestal,
+            shift,
+            max_out: above >> shift,
+        }
     }
 }
 
@@ -739,16 +804,65 @@ mod tests {
     }
 
     #[test]
+    fn long_sums_lose_the_pedestal_and_scale_instead_of_clipping() {
+        // An hour of 12-bit frames on a 256-ADU pedestal with a sky of about 40 ADU and
+        // one saturated star: the old sum clipped the sky itself at 65535.
+        let frames: Vec<Image16> = (0..720)
+            .map(|k| {
+                let mut d: Vec<u16> = noise(k, 16 * 16)
+                    .iter()
+                    .map(|v| 256 + 30 + v % 20)
+                    .collect();
+                d[17] = 4095;
+                img(16, 16, d)
+            })
+            .collect();
+        let (out, fit) = reduce_pending(&InMemory(&frames), frames.len(), Mode::Sum)
+            .image
+            .unwrap()
+            .finish_fitted();
+        let fit = fit.unwrap();
+        assert!(
+            out.data.iter().filter(|&&v| v == 65535).count() <= 1,
+            "clipped"
+        );
+        assert!(
+            fit.shift > 0 && fit.pedestal >= 256 && fit.pedestal < 300,
+            "{fit:?}"
+        );
+        // Each sample gives its sum back to within the scale step.
+        for i in 0..out.data.len() {
+            let s: u64 = frames.iter().map(|f| u64::from(f.data[i])).sum();
+            let back = (u64::from(out.data[i]) << fit.shift) + fit.pedestal * 719;
+            if out.data[i] > 0 {
+                assert!(
+                    s.abs_diff(back) < 1 << fit.shift,
+                    "pixel {i}: {s} vs {back}"
+                );
+            }
+        }
+        // The sky is not white: well below the star.
+        assert!(out.data[0] < out.data[17] / 4);
+    }
+
+    #[test]
     fn mean_and_sum_are_exact() {
         let f = frames(5, 16, 40);
         let mean = reduce(&InMemory(&f), 5, Mode::Mean).image.unwrap();
-        let sum = reduce(&InMemory(&f), 5, Mode::Sum).image.unwrap();
+        let (sum, fit) = reduce_pending(&InMemory(&f), 5, Mode::Sum)
+            .image
+            .unwrap()
+            .finish_fitted();
+        let fit = fit.expect("a sum says how it was fitted");
+        assert_eq!(fit.shift, 0, "five 12-bit frames fit 16 bits");
         for i in 0..f[0].data.len() {
-            let s: u32 = f.iter().map(|im| u32::from(im.data[i])).sum();
-            assert_eq!(u32::from(mean.data[i]), (s + 2) / 5);
-            assert_eq!(u32::from(sum.data[i]), s.min(65535));
+            let s: u64 = f.iter().map(|im| u64::from(im.data[i])).sum();
+            assert_eq!(u64::from(mean.data[i]), (s + 2) / 5);
+            // The pedestal of all frames but one is removed, exactly (the darkest samples,
+            // below it, become 0).
+            assert_eq!(u64::from(sum.data[i]), s.saturating_sub(fit.pedestal * 4));
         }
-        assert_eq!(sum.bit_depth, 15);
+        assert!(sum.bit_depth <= 15);
         let constant: Vec<Image16> = (0..7).map(|_| img(8, 8, vec![1234; 64])).collect();
         let m = reduce(&InMemory(&constant), 7, Mode::Mean).image.unwrap();
         assert!(m.data.iter().all(|&v| v == 1234));
