@@ -557,3 +557,52 @@ fn dark_journal_is_subtracted_before_stacking() {
     let want: Vec<u16> = max_of(&frames).iter().map(|v| v - 100).collect();
     assert_eq!(f.image.data, want);
 }
+
+#[test]
+fn trails_timelapse_and_keogram_take_reject_auto_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let times: Vec<i64> = (0..12).map(|i| 5 * i).collect();
+    let mut skies = vec![200u16; 12];
+    skies[5] = 1500;
+    let (j, frames) = journal_with(tmp.path(), &times, &skies);
+    let js = j.to_str().unwrap();
+    let trails = tmp.path().join("t.fits");
+    let o = nightcap(&[
+        "trails",
+        js,
+        "--reject",
+        "auto",
+        "--out",
+        trails.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("rejected 1 frame of 12"), "{}", text(&o));
+    let mut kept = frames.clone();
+    kept.remove(5);
+    assert_eq!(read_fits(&trails).unwrap().image.data, max_of(&kept));
+    let tl = tmp.path().join("tl");
+    let o = nightcap(&[
+        "timelapse",
+        js,
+        "--reject",
+        "auto",
+        "--out",
+        tl.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(names(&tl, ".jpg").len(), 11);
+    let o = nightcap(&[
+        "-q",
+        "keogram",
+        js,
+        "--reject",
+        "auto",
+        "--out",
+        tmp.path().join("k.fits").to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        read_fits(&tmp.path().join("k.fits")).unwrap().image.width,
+        11
+    );
+}

@@ -30,6 +30,10 @@ pub struct KeogramArgs {
     pub look: LookArgs,
     #[command(flatten)]
     pub calib: CalibArgs,
+    /// Leave out cloudy or bright frames, judged against the night as `stack --reject
+    /// auto` does (costs one more decode of every frame).
+    #[arg(long, value_enum, default_value_t = super::stack::RejectArg::Off)]
+    pub reject: super::stack::RejectArg,
 }
 
 pub fn run(args: KeogramArgs, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -47,6 +51,8 @@ pub fn run(args: KeogramArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         }
     }
     let calibration = args.calib.build(&journal, &ui)?;
+    let frames =
+        super::stack::reject_for_product(&journal, frames, args.reject, &calibration, &ui)?;
     let bar = ui.bar(frames.len() as u64, "keogram");
     let img = keogram(
         &journal,

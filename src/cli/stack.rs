@@ -69,6 +69,47 @@ pub enum StretchArg {
     Asinh,
 }
 
+/// `--reject` for trails, timelapse and keogram: leaves out cloudy or bright frames of
+/// `frames` (judged against the night, as `stack --reject auto` does) and says how many.
+pub fn reject_for_product(
+    journal: &Journal,
+    frames: Vec<crate::journal::FrameRef>,
+    reject: RejectArg,
+    calibration: &Calibration,
+    ui: &Ui,
+) -> anyhow::Result<Vec<crate::journal::FrameRef>> {
+    if reject == RejectArg::Off {
+        return Ok(frames);
+    }
+    let bar = ui.bar(frames.len() as u64, "judge");
+    let progress = |ev: StackEvent<'_>| match ev {
+        StackEvent::Frame => bar.inc(1),
+        StackEvent::Rejected {
+            seq,
+            time_ns,
+            reason,
+        } if ui.verbose => bar.suspend(|| {
+            eprintln!(
+                "rejected frame seq {seq} at {} UTC: {reason}",
+                crate::time::utc_short(time_ns)
+            )
+        }),
+        _ => {}
+    };
+    let total = frames.len();
+    let (kept, rejected) =
+        crate::stack::night::reject_run(journal, &frames, calibration, &progress);
+    bar.finish_and_clear();
+    ui.say(format!(
+        "rejected {} of {total} as cloudy or bright (-v lists them)",
+        super::capture::count(rejected as u64, "frame")
+    ));
+    if kept.is_empty() {
+        bail!("every frame was rejected as cloudy or bright; run again with --reject off");
+    }
+    Ok(kept)
+}
+
 /// Frame rejection on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RejectArg {

@@ -44,6 +44,10 @@ pub struct TimelapseArgs {
     pub look: LookArgs,
     #[command(flatten)]
     pub calib: CalibArgs,
+    /// Leave out cloudy or bright frames, judged against the night as `stack --reject
+    /// auto` does (costs one more decode of every frame).
+    #[arg(long, value_enum, default_value_t = super::stack::RejectArg::Off)]
+    pub reject: super::stack::RejectArg,
 }
 
 pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -54,6 +58,8 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let frames = select_frames(&journal, &args.range)?;
     let calibration = args.calib.build(&journal, &ui)?;
+    let frames =
+        super::stack::reject_for_product(&journal, frames, args.reject, &calibration, &ui)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let duration_s = 1.0 / f64::from(args.fps);

@@ -45,6 +45,10 @@ pub struct TrailsArgs {
     pub look: LookArgs,
     #[command(flatten)]
     pub calib: CalibArgs,
+    /// Leave out cloudy or bright frames, judged against the night as `stack --reject
+    /// auto` does (costs one more decode of every frame).
+    #[arg(long, value_enum, default_value_t = super::stack::RejectArg::Off)]
+    pub reject: super::stack::RejectArg,
 }
 
 pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -62,6 +66,8 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let frames = select_frames(&journal, &args.range)?;
     let calibration = args.calib.build(&journal, &ui)?;
+    let frames =
+        super::stack::reject_for_product(&journal, frames, args.reject, &calibration, &ui)?;
     let cfg = TrailsConfig {
         comet: args.comet,
         fill_gaps: args.fill_gaps,

@@ -802,6 +802,36 @@ fn write_rendered(
 /// `cache` (keyed by seq; one decode each), judged against every frame in the cache (the
 /// night so far, when following a growing journal); rejected frames are
 /// removed from `windows` (counted in [`Window::rejected`]) and reported.
+/// [`reject_frames`] for a product made of one run of frames (trails, timelapse,
+/// keogram): the frames kept, in their order, and how many were rejected.
+pub fn reject_run(
+    journal: &Journal,
+    frames: &[FrameRef],
+    calibration: &Calibration,
+    progress: &(dyn Fn(StackEvent<'_>) + Sync),
+) -> (Vec<FrameRef>, usize) {
+    let mut one = [Window {
+        start_ns: frames.first().map_or(0, |r| r.entry.time_ns),
+        end_ns: frames.last().map_or(1, |r| r.entry.time_ns + 1),
+        frames: (0..frames.len()).collect(),
+        partial: false,
+        rejected: 0,
+    }];
+    reject_frames(
+        journal,
+        frames,
+        &mut one,
+        calibration,
+        &mut HashMap::new(),
+        progress,
+    );
+    let [w] = one;
+    (
+        w.frames.iter().map(|&i| frames[i]).collect(),
+        w.rejected as usize,
+    )
+}
+
 pub fn reject_frames(
     journal: &Journal,
     all: &[FrameRef],
