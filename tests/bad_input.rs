@@ -29,6 +29,7 @@ fn fixtures() -> (tempfile::TempDir, PathBuf) {
     // The first golden segment, claiming format 2.0 (header CRC recomputed).
     let mut seg = fs::read(golden.join("00000000-20261130T000000Z.seg")).unwrap();
     seg[8..10].copy_from_slice(&2u16.to_le_bytes());
+    seg[10..12].copy_from_slice(&0u16.to_le_bytes());
     let crc = nightcap::journal::format::crc(&seg[..252]);
     seg[252..256].copy_from_slice(&crc.to_le_bytes());
     fs::write(root.join("newer/00000000-20261130T000000Z.seg"), seg).unwrap();

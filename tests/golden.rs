@@ -162,6 +162,28 @@ fn the_code_still_writes_the_golden_bytes() {
     }
 }
 
+/// Format 1.0 segments (before the header copies), kept as they were written: old
+/// journals stay readable, frame for frame, through the footer.
+#[test]
+fn format_1_0_segments_still_read_back_exactly() {
+    let old = golden_dir().join("1.0");
+    let (frames, damage) = salvage(&old);
+    assert!(damage.is_empty(), "{damage:?}");
+    let seqs: Vec<u64> = frames.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (0..14).collect::<Vec<_>>());
+    for (seq, data) in &frames {
+        assert_eq!(data, &expected(index_of_seq(*seq)), "seq {seq}");
+    }
+    let j = Journal::open(&old).unwrap();
+    assert!(j.segments.iter().all(|s| s.records[0].offset == 256));
+    use nightcap::journal::reader::OpenedBy;
+    let opened: Vec<OpenedBy> = j.segments.iter().map(|s| s.opened_by).collect();
+    assert_eq!(
+        opened,
+        vec![OpenedBy::Footer, OpenedBy::Prefix, OpenedBy::Footer]
+    );
+}
+
 #[test]
 fn the_golden_journal_reads_back_exactly() {
     let (frames, damage) = salvage(&golden_dir());

@@ -286,3 +286,46 @@ fn a_footer_that_lies_is_caught_and_no_frame_is_lost() {
     assert_eq!(info(&j)["frames"], 20);
     assert_eq!(code(&["verify", js]).0, 3);
 }
+
+#[test]
+fn a_zeroed_first_sector_of_a_lone_segment_costs_no_frame() {
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    sim_journal(&j, 12);
+    let segs = segments(&j);
+    assert_eq!(
+        segs.len(),
+        1,
+        "one segment: no neighbour to borrow a header from"
+    );
+    let js = j.to_str().unwrap();
+
+    // Sealed: the header and the first sector gone; the copies rebuild it.
+    let mut bytes = fs::read(&segs[0]).unwrap();
+    bytes[..512].fill(0);
+    fs::write(&segs[0], &bytes).unwrap();
+    let (c, text) = code(&["repair", js]);
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("with a rebuilt header"), "{text}");
+    assert_eq!(code(&["verify", js]).0, 0);
+    assert_eq!(info(&j)["frames"], 12);
+
+    // Active (a crashed capture, no footer): the copy at offset 512 survives.
+    let seg = segments(&j)[0].clone();
+    let name =
+        nightcap::journal::format::SegmentName::parse(seg.file_name().unwrap().to_str().unwrap())
+            .unwrap();
+    let end = nightcap::journal::Segment::open(&seg, name)
+        .unwrap()
+        .valid_end as usize;
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes.truncate(end);
+    bytes.resize(end + 4096, 0);
+    bytes[..512].fill(0);
+    fs::remove_file(&seg).unwrap();
+    fs::write(seg.with_extension("active"), bytes).unwrap();
+    let (c, text) = code(&["repair", js]);
+    assert_eq!(c, 0, "{text}");
+    assert_eq!(code(&["verify", js]).0, 0);
+    assert_eq!(info(&j)["frames"], 12);
+}

@@ -315,6 +315,9 @@ pub fn run(
         thread::Builder::new()
             .name("journal-writer".into())
             .spawn(move || {
+                // However this thread ends (a panic included), capture must stop: a
+                // source that waits for free buffers would otherwise wait forever.
+                let _stop_on_exit = StopOnDrop(Arc::clone(&stop));
                 write_in_order(
                     &mut writer,
                     done_rx,
@@ -700,6 +703,15 @@ fn spawn_worker(
             }
         })
         .expect("spawning a compression worker")
+}
+
+/// Raises the stop flag when dropped.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Settings of the writer thread besides its channels.

@@ -10,7 +10,7 @@ use crate::frame::{Cfa, Packing, PixelFormat, MAX_FRAME_BYTES};
 /// `\x89NCJ\r\n\x1a\n`: non-ASCII first byte, CR-LF and ^Z catch text-mode mangling.
 pub const SEGMENT_MAGIC: [u8; 8] = [0x89, b'N', b'C', b'J', b'\r', b'\n', 0x1a, b'\n'];
 pub const MAJOR: u16 = 1;
-pub const MINOR: u16 = 0;
+pub const MINOR: u16 = 1;
 pub const HEADER_LEN: usize = 256;
 /// Record magic `\x8aNCR`.
 pub const RECORD_MAGIC: [u8; 4] = [0x8a, b'N', b'C', b'R'];
@@ -790,7 +790,10 @@ mod tests {
         b[252..256].copy_from_slice(&c.to_le_bytes());
         assert_eq!(
             SegmentHeader::decode(&b),
-            Err(FormatFault::NewerMajor { major: 2, minor: 0 })
+            Err(FormatFault::NewerMajor {
+                major: 2,
+                minor: MINOR
+            })
         );
     }
 

@@ -170,6 +170,8 @@ pub fn write(dir: &Path) {
         "# Golden segments\n\nMade by `scripts/make-golden.sh` (`cargo run --example make_golden`); read by\n\
          `tests/golden.rs`. Do not edit by hand: a change of the format or of the default codec\n\
          regenerates them in the same commit as the spec.\n\n\
+         Format 1.1: each segment opens with a padding NOTE and a NOTE holding a copy of its\n\
+         header (offset 512); the sealed ones repeat the copy before the footer.\n\
          Stream: 64x48, fourcc `pRCC`, CSI-2 RAW12, RGGB, stride 128 (32 padding bytes per line).\n\
          Frames: the simulated sky's `tiny` preset, seed 7, 5 s exposures at gain 4.\n\n\
          `00000001-...active` is an active segment (no footer): a reader returns its 3 frames\n\

@@ -205,6 +205,8 @@ fn notes(j: &Journal, damage: &mut Vec<Damage>) -> (Vec<NoteSummary>, u64) {
         for e in s.records.iter().filter(|e| e.kind == Kind::Note) {
             match s.read_record(e, &mut buf) {
                 Ok(h) if is_padding(&buf) => padding += h.next_offset(e.offset) - e.offset,
+                // The segment's copies of its header (for rebuilding it) are not notes.
+                Ok(_) if super::segment::is_header_copy(&buf) => {}
                 Ok(_) => notes.push(NoteSummary {
                     time_ns: e.time_ns,
                     seq: e.seq,

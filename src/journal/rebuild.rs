@@ -9,6 +9,8 @@
 //!
 //! - the salt, from the first record header whose magic and CRC are intact;
 //! - the first seq, from that record (a FRAME's own seq; a GAP's or NOTE's "next" seq);
+//! - first of all, from the segment's own copies of its header (format 1.1: a NOTE at
+//!   offset 512 and, once sealed, one before the footer), when one is intact;
 //! - the stream description and compression settings, from the damaged header itself
 //!   when its fields still make sense, else from the nearest readable segment.
 //!
@@ -58,6 +60,12 @@ pub fn candidates(
         zstd_level: from.map_or(0, |h| h.zstd_level),
     };
     let mut out = Vec::new();
+    for copy in own_copies(&file, len) {
+        // A copy names its segment's salt: it must be the one the records carry.
+        if copy.salt as u32 == salt_lo && !out.contains(&copy) {
+            out.push(copy);
+        }
+    }
     if let Some(h) = fields_of(&damaged) {
         let mut own = base(h.format, Some(&h));
         if h.salt as u32 == salt_lo {
@@ -71,6 +79,48 @@ pub fn candidates(
         }
     }
     Ok(out)
+}
+
+/// The segment's own intact copies of its header: the NOTE at offset 512 and the one just
+/// before the footer (found through the trailer's footer offset).
+fn own_copies(file: &File, len: u64) -> Vec<SegmentHeader> {
+    use super::format::TRAILER_LEN;
+    use super::segment::{header_from_copy, HEADER_COPY_AT, HEADER_COPY_RECORD};
+    let mut places = vec![HEADER_COPY_AT];
+    let mut trailer = [0u8; TRAILER_LEN];
+    if len >= TRAILER_LEN as u64
+        && file
+            .read_exact_at(&mut trailer, len - TRAILER_LEN as u64)
+            .is_ok()
+    {
+        // Trailer: footer_offset u64 | entry_count u64 | magic[8] | salt_lo | crc.
+        let footer_offset = le64(&trailer, 0);
+        if let Some(at) = footer_offset.checked_sub(HEADER_COPY_RECORD) {
+            places.push(at);
+        }
+    }
+    let mut out = Vec::new();
+    for at in places {
+        let mut rec = vec![0u8; HEADER_COPY_RECORD as usize];
+        if at + HEADER_COPY_RECORD > len || file.read_exact_at(&mut rec, at).is_err() {
+            continue;
+        }
+        let h = &rec[..RECORD_HEADER_LEN];
+        if h[0..4] != RECORD_MAGIC || crc(&h[..60]) != le32(h, 60) {
+            continue;
+        }
+        let stored = le32(h, 8) as usize;
+        let Some(payload) = rec.get(RECORD_HEADER_LEN..RECORD_HEADER_LEN + stored) else {
+            continue;
+        };
+        if crc(payload) != le32(h, 44) {
+            continue;
+        }
+        if let Some(copy) = header_from_copy(payload) {
+            out.push(copy);
+        }
+    }
+    out
 }
 
 /// The salt and seq of the first intact record header at an aligned offset.

@@ -393,12 +393,7 @@ pub(crate) fn rebuild(
     let mut best: Option<(super::format::SegmentHeader, usize)> = None;
     for header in candidates {
         fs::copy(path, &work).map_err(JournalError::io("copying", path))?;
-        let patched = (|| {
-            use std::os::unix::fs::FileExt;
-            let f = fs::OpenOptions::new().write(true).open(&work)?;
-            f.write_all_at(&header.encode(), 0)
-        })();
-        patched.map_err(JournalError::io("writing", &work))?;
+        patch_opening(&work, &header)?;
         let decoded = Segment::open(&work, name.clone())
             .ok()
             .and_then(|seg| all_frames_decode(&seg).then(|| seg.frames().count()));
@@ -414,15 +409,7 @@ pub(crate) fn rebuild(
     };
     // Read through the rebuilt copy; the original is kept before it is replaced.
     fs::copy(path, &work).map_err(JournalError::io("copying", path))?;
-    {
-        use std::os::unix::fs::FileExt;
-        let f = fs::OpenOptions::new()
-            .write(true)
-            .open(&work)
-            .map_err(JournalError::io("opening", &work))?;
-        f.write_all_at(&header.encode(), 0)
-            .map_err(JournalError::io("writing", &work))?;
-    }
+    patch_opening(&work, &header)?;
     let seg = Segment::open(&work, name.clone())?;
     let original = keep_original(path)?;
     let (kept, set_aside) = rewrite(dir, &seg, header, next)?;
@@ -439,6 +426,26 @@ pub(crate) fn rebuild(
         header_rebuilt: true,
         original,
     }))
+}
+
+/// Writes `header` over the start of the copy `work`; in a 1.1 segment (a header-copy
+/// NOTE of this header at offset 512) also the padding NOTE before it, whose bytes follow
+/// from the header: otherwise its zeros would read as the end of an active segment's
+/// records.
+fn patch_opening(work: &Path, header: &super::format::SegmentHeader) -> Result<(), JournalError> {
+    use std::os::unix::fs::FileExt;
+    let opening = super::segment::opening_bytes(header).0;
+    let at = super::segment::HEADER_COPY_AT as usize;
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(work)
+        .map_err(JournalError::io("opening", work))?;
+    let mut found = vec![0u8; opening.len() - at];
+    let has_copy = f.read_exact_at(&mut found, at as u64).is_ok() && found == opening[at..];
+    let end = if has_copy { at } else { HEADER_LEN };
+    f.write_all_at(&opening[..end], 0)
+        .map_err(JournalError::io("writing", work))
 }
 
 /// Whether every frame of `seg` decodes with valid checksums.
@@ -473,7 +480,15 @@ fn rewrite(
             Ok(h) => Some(h),
             Err(_) => None,
         };
+        // The opening padding and header copies are the old segment's: the rewrite
+        // writes its own.
+        let own = |h: &RecordHeader| {
+            h.kind == Kind::Note
+                && (super::segment::is_padding(&payload)
+                    || super::segment::is_header_copy(&payload))
+        };
         match ok {
+            Some(h) if own(&h) => {}
             Some(h) => intact.push((h, payload)),
             None if e.kind == Kind::Frame => damaged_end = damaged_end.max(e.seq + 1),
             None => {}

@@ -39,6 +39,72 @@ pub fn is_padding(payload: &[u8]) -> bool {
     payload.iter().all(|&b| b == 0)
 }
 
+/// The key of the NOTE that repeats a segment's header: written right after the header
+/// (at offset 512, behind a padding NOTE, so a zeroed first 512-byte sector leaves it)
+/// and again before the footer when the segment is sealed. With it a segment whose
+/// header is damaged is rebuilt from its own bytes (see `super::rebuild`).
+pub const HEADER_COPY_KEY: &str = "segment_header=";
+
+/// Bytes a header-copy NOTE record takes: its header, the key and 512 hex digits, padded
+/// to the record alignment.
+pub const HEADER_COPY_RECORD: u64 = 640;
+
+/// Offset of the header-copy NOTE written at creation.
+pub const HEADER_COPY_AT: u64 = 512;
+
+/// Whether a NOTE payload is a copy of the segment header (listings leave it out).
+pub fn is_header_copy(payload: &[u8]) -> bool {
+    payload.starts_with(HEADER_COPY_KEY.as_bytes())
+}
+
+/// The payload of the NOTE that repeats `header`.
+pub fn header_copy_payload(header: &SegmentHeader) -> Vec<u8> {
+    let mut text = String::with_capacity(HEADER_COPY_KEY.len() + 2 * HEADER_LEN);
+    text.push_str(HEADER_COPY_KEY);
+    for b in header.encode() {
+        text.push_str(&format!("{b:02x}"));
+    }
+    text.into_bytes()
+}
+
+/// The header a header-copy NOTE payload holds, if it is one and decodes.
+pub fn header_from_copy(payload: &[u8]) -> Option<SegmentHeader> {
+    let hex = payload.strip_prefix(HEADER_COPY_KEY.as_bytes())?;
+    if hex.len() != 2 * HEADER_LEN {
+        return None;
+    }
+    let bytes: Option<Vec<u8>> = hex
+        .chunks(2)
+        .map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect();
+    SegmentHeader::decode(&bytes?).ok()
+}
+
+/// The first bytes of a new segment: its header, a padding NOTE up to offset 512 and the
+/// header-copy NOTE, all bound to the segment's salt; and their index entries.
+pub(crate) fn opening_bytes(header: &SegmentHeader) -> (Vec<u8>, Vec<IndexEntry>) {
+    let mut out = header.encode().to_vec();
+    let mut entries = Vec::new();
+    let pad = vec![0u8; (HEADER_COPY_AT - HEADER_LEN as u64) as usize - RECORD_HEADER_LEN];
+    let copy = header_copy_payload(header);
+    for payload in [&pad, &copy] {
+        let h = RecordHeader::meta_record(
+            Kind::Note,
+            header.first_seq,
+            header.created_ns,
+            payload,
+            header.salt_lo(),
+        );
+        let at = out.len() as u64;
+        entries.push(IndexEntry::of(at, &h));
+        out.extend_from_slice(&h.encode());
+        out.extend_from_slice(payload);
+        out.resize(h.next_offset(at) as usize, 0);
+    }
+    debug_assert_eq!(out.len() as u64, HEADER_COPY_AT + HEADER_COPY_RECORD);
+    (out, entries)
+}
+
 /// Payload length of the padding NOTE at `end` that makes the next record start on the
 /// following page (a NOTE needs at least its header: a smaller gap pads to the page
 /// after).
@@ -76,9 +142,12 @@ pub struct ActiveSegment<S: Storage = Fs> {
     first_frame_ns: Option<i64>,
 }
 
-/// Bytes the footer record and trailer need for `entries` index entries.
+/// Bytes the closing header copy, the footer record and the trailer need for `entries`
+/// index entries (the copy's own entry included).
 pub fn footer_space(entries: usize) -> u64 {
-    align_up((RECORD_HEADER_LEN + 8 + INDEX_ENTRY_LEN * entries) as u64) + TRAILER_LEN as u64
+    HEADER_COPY_RECORD
+        + align_up((RECORD_HEADER_LEN + 8 + INDEX_ENTRY_LEN * (entries + 1)) as u64)
+        + TRAILER_LEN as u64
 }
 
 /// Capacity a segment needs to hold one record of `payload` bytes (and its footer).
@@ -112,9 +181,11 @@ impl<S: Storage> ActiveSegment<S> {
         let file = storage
             .create_new(&tmp)
             .map_err(JournalError::io("creating segment", &tmp))?;
+        // The header and its copy are durable before the segment is named `.active`.
+        let (opening, entries) = opening_bytes(&header);
         let made = file
             .preallocate(capacity)
-            .and_then(|()| file.write_bytes(&header.encode(), 0))
+            .and_then(|()| file.write_bytes(&opening, 0))
             .and_then(|()| file.sync_all());
         if let Err(e) = made {
             let _ = storage.remove_file(&tmp);
@@ -137,8 +208,8 @@ impl<S: Storage> ActiveSegment<S> {
             map,
             next_seq: header.first_seq,
             header,
-            end: HEADER_LEN as u64,
-            entries: Vec::new(),
+            end: HEADER_COPY_AT + HEADER_COPY_RECORD,
+            entries,
             first_frame_ns: None,
         })
     }
@@ -308,8 +379,18 @@ impl<S: Storage> ActiveSegment<S> {
     /// Writes a record (payload first, header last, so a reader never sees a header whose
     /// payload is not there yet), bound to this segment's salt, and indexes it. On an
     /// error nothing is indexed and the segment must not be appended to again.
-    fn put(&mut self, mut header: RecordHeader, payload: &[u8]) -> Result<(), JournalError> {
+    fn put(&mut self, header: RecordHeader, payload: &[u8]) -> Result<(), JournalError> {
         debug_assert!(self.has_room(payload.len()));
+        self.put_reserved(header, payload)
+    }
+
+    /// [`put`](Self::put) into space set aside for it (the closing header copy, which
+    /// [`footer_space`] includes).
+    fn put_reserved(
+        &mut self,
+        mut header: RecordHeader,
+        payload: &[u8],
+    ) -> Result<(), JournalError> {
         header.salt_lo = self.header.salt_lo();
         let offset = self.end;
         self.map
@@ -328,6 +409,18 @@ impl<S: Storage> ActiveSegment<S> {
     /// Writes footer and trailer, truncates, syncs and renames to `.seg`. Returns the
     /// sealed path.
     pub fn seal(mut self, now_ns: i64) -> Result<PathBuf, JournalError> {
+        // The second copy of the header, just before the footer (room kept by
+        // footer_space): it survives damage to the first pages of the file.
+        // A segment resumed after a crash may have less room than footer_space kept (its
+        // file was cut to an earlier footer): the copy is redundancy, so it then goes.
+        let copy = header_copy_payload(&self.header);
+        let h = RecordHeader::meta_record(Kind::Note, self.next_seq, now_ns, &copy, 0);
+        let footer_after =
+            align_up((RECORD_HEADER_LEN + 8 + INDEX_ENTRY_LEN * (self.entries.len() + 2)) as u64)
+                + TRAILER_LEN as u64;
+        if self.end + HEADER_COPY_RECORD + footer_after <= self.map.mapped_len() {
+            self.put_reserved(h, &copy)?;
+        }
         let footer = encode_footer(&self.entries);
         let fh = RecordHeader::meta_record(
             Kind::Footer,
@@ -481,9 +574,11 @@ mod tests {
             .filter(|e| is_padding(s.read_note(e).unwrap().as_bytes()))
             .map(|e| e.offset)
             .collect();
-        assert_eq!(padding.len(), pads);
-        // Each padding ends where the next record (or the footer) starts: on a page.
-        for at in padding {
+        // The barriers' paddings, and the one that puts the header copy at offset 512.
+        assert_eq!(padding.len(), pads + 1);
+        // Each barrier's padding ends where the next record (or the footer) starts: on a
+        // page (the opening padding ends at the header copy, at 512).
+        for at in padding.into_iter().filter(|&at| at != HEADER_LEN as u64) {
             let next = s.records.iter().find(|e| e.offset > at).map(|e| e.offset);
             assert!(next.is_none_or(|n| n % PAGE == 0), "{at} -> {next:?}");
         }

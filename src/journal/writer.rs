@@ -974,20 +974,25 @@ mod tests {
         assert!(j.all_damage().is_empty(), "{:?}", j.all_damage());
         let seg = &j.segments[0];
         let layout: Vec<(Kind, u64)> = seg.records.iter().map(|e| (e.kind, e.offset)).collect();
-        // Header 256 + record header 64 + 1024 bytes: the first frame ends at 1344, not
-        // on a page boundary; the padding NOTE fills the page, the second frame starts
-        // the next one, and the third (written without a barrier) follows it directly.
+        // Header 256, a padding NOTE to 512 and the header copy to 1152, then record
+        // header 64 + 1024 bytes: the first frame ends at 2240, not on a page boundary;
+        // the padding NOTE fills the page, the second frame starts the next one, and the
+        // third (written without a barrier) follows it directly; sealing adds the second
+        // header copy before the footer.
         assert_eq!(
             layout,
             [
-                (Kind::Frame, 256),
-                (Kind::Note, 1344),
+                (Kind::Note, 256),
+                (Kind::Note, 512),
+                (Kind::Frame, 1152),
+                (Kind::Note, 2240),
                 (Kind::Frame, 4096),
-                (Kind::Frame, 4096 + 1088)
+                (Kind::Frame, 4096 + 1088),
+                (Kind::Note, 4096 + 2 * 1088),
             ]
         );
-        let pad = seg.read_note(&seg.records[1]).unwrap();
-        assert_eq!(pad.len(), 4096 - 1344 - 64);
+        let pad = seg.read_note(&seg.records[3]).unwrap();
+        assert_eq!(pad.len(), 4096 - 2240 - 64);
         assert!(super::super::segment::is_padding(pad.as_bytes()));
         let mut dec = super::super::codec::Decoder::new();
         let mut scratch = Vec::new();
