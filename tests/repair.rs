@@ -329,3 +329,60 @@ fn a_zeroed_first_sector_of_a_lone_segment_costs_no_frame() {
     assert_eq!(code(&["verify", js]).0, 0);
     assert_eq!(info(&j)["frames"], 12);
 }
+
+/// Repair killed at random moments, then run again: every kept original is byte for byte
+/// one of the damaged files (never a repair's output), and the journal ends as one
+/// uninterrupted repair leaves it. `NIGHTCAP_REPAIR_KILLS=N` runs more trials.
+#[test]
+fn repair_killed_and_rerun_never_overwrites_an_original() {
+    use std::process::Stdio;
+    let tmp = tempfile::tempdir().unwrap();
+    let damaged = tmp.path().join("damaged");
+    sim_journal(&damaged, 60);
+    let segs = segments(&damaged);
+    assert!(segs.len() >= 3);
+    poke(&segs[0], 5000, |b| !b);
+    poke(&segs[1], 7000, |b| !b);
+    poke(&segs[2], 100, |b| b ^ 0x10);
+    let originals: Vec<Vec<u8>> = segs.iter().map(|p| fs::read(p).unwrap()).collect();
+
+    let reference = tmp.path().join("reference");
+    copy_dir(&damaged, &reference);
+    assert_eq!(code(&["repair", reference.to_str().unwrap()]).0, 0);
+    let want_frames = info(&reference)["frames"].clone();
+
+    let trials = support::campaign_size("NIGHTCAP_REPAIR_KILLS", 30);
+    let mut rng = support::Rng(0x5eed);
+    let mut kept_checked = 0;
+    for trial in 0..trials {
+        let j = tmp.path().join(format!("t{trial}"));
+        copy_dir(&damaged, &j);
+        let mut child = support::nightcap()
+            .args(["repair", j.to_str().unwrap()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_micros(rng.range(0, 40_000)));
+        let _ = child.kill();
+        let _ = child.wait();
+        let (c, text) = code(&["repair", j.to_str().unwrap()]);
+        assert_eq!(c, 0, "trial {trial}: {text}");
+        assert_eq!(code(&["verify", j.to_str().unwrap()]).0, 0, "trial {trial}");
+        assert_eq!(info(&j)["frames"], want_frames, "trial {trial}");
+        for e in fs::read_dir(&j).unwrap() {
+            let p = e.unwrap().path();
+            let name = p.file_name().unwrap().to_string_lossy().into_owned();
+            if name.contains(".damaged") && !name.ends_with(".partial") {
+                let bytes = fs::read(&p).unwrap();
+                assert!(
+                    originals.contains(&bytes),
+                    "trial {trial}: {name} is not an original"
+                );
+                kept_checked += 1;
+            }
+        }
+        fs::remove_dir_all(&j).unwrap();
+    }
+    println!("repair kill-and-rerun: {trials} trials, {kept_checked} kept originals, all intact");
+}
