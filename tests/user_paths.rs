@@ -724,3 +724,45 @@ fn a_ten_minute_sum_is_not_clipped_and_says_how_it_was_scaled() {
             .unwrap();
     assert_eq!(side["sum_fit"]["shift"].as_u64(), Some(u64::from(shift)));
 }
+
+#[test]
+fn imported_display_images_are_not_stretched_a_second_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("frames");
+    std::fs::create_dir_all(&src).unwrap();
+    // A finished picture (a gradient with colour), saved losslessly, twice.
+    let img = image::RgbImage::from_fn(64, 32, |x, y| {
+        image::Rgb([(x * 4) as u8, (y * 8) as u8, 200 - (x + y) as u8])
+    });
+    for name in ["img20260812213000.png", "img20260812213100.png"] {
+        img.save(src.join(name)).unwrap();
+    }
+    let j = tmp.path().join("j");
+    assert!(
+        run(&["-q", "import", src.to_str().unwrap(), j.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let out = tmp.path().join("s");
+    let o = run(&[
+        "-q",
+        "stack",
+        j.to_str().unwrap(),
+        "--every",
+        "all",
+        "--format",
+        "png",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", printed(&o));
+    let stacked = image::open(out.join("img20260812-213000.png"))
+        .unwrap()
+        .to_rgb16();
+    for (x, y, p) in stacked.enumerate_pixels() {
+        let want = img.get_pixel(x, y);
+        for c in 0..3 {
+            assert_eq!(p[c], u16::from(want[c]) * 257, "pixel {x},{y} channel {c}");
+        }
+    }
+}

@@ -72,7 +72,7 @@ pub fn run(args: KeogramArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let meta = product_meta("keogram", &frames, img.width);
     let mut cfg = StackConfig::new(".");
     cfg.format = format;
-    cfg.render = args.look.settings();
+    cfg.render = args.look.settings_for(&journal);
     write_stack(&args.out, &img, &cfg, &meta)?;
     ui.say(format!(
         "wrote {} ({} columns)",

@@ -164,19 +164,43 @@ pub struct LookArgs {
     /// Dynamic range compression: off, low, medium, high.
     #[arg(long, value_parser = parse_drc, default_value = "off")]
     pub drc: Drc,
-    #[arg(long, value_enum, default_value_t = StretchArg::Gamma)]
-    pub stretch: StretchArg,
+    /// How values become display values (default: gamma for a camera's linear frames;
+    /// none for frames that are display images already, such as imported JPEGs).
+    #[arg(long, value_enum)]
+    pub stretch: Option<StretchArg>,
 }
 
 impl LookArgs {
-    pub fn settings(&self) -> RenderSettings {
+    /// The render settings for the frames of `journal`. Frames that are display images
+    /// already (8-bit RGB, YUYV or MJPEG: imported JPEGs, webcams) are shown as they are
+    /// unless a stretch is asked for: stretching them again would brighten and grey a
+    /// picture that was finished.
+    pub fn settings_for(&self, journal: &Journal) -> RenderSettings {
+        use crate::frame::Packing;
+        let display = !journal.segments.is_empty()
+            && journal.segments.iter().all(|s| {
+                matches!(
+                    s.header.format.packing,
+                    Packing::Rgb24 | Packing::Yuyv | Packing::Mjpeg
+                )
+            });
+        let stretch = match self.stretch {
+            Some(StretchArg::Linear) => Stretch::Linear,
+            Some(StretchArg::Gamma) => Stretch::Gamma(2.2),
+            Some(StretchArg::Asinh) => Stretch::Asinh(20.0),
+            None if display => {
+                return RenderSettings {
+                    black_level: Some(0),
+                    white_balance: crate::stack::tone::WhiteBalance::None,
+                    stretch: Stretch::Linear,
+                    drc: self.drc,
+                }
+            }
+            None => Stretch::Gamma(2.2),
+        };
         RenderSettings {
             drc: self.drc,
-            stretch: match self.stretch {
-                StretchArg::Linear => Stretch::Linear,
-                StretchArg::Gamma => Stretch::Gamma(2.2),
-                StretchArg::Asinh => Stretch::Asinh(20.0),
-            },
+            stretch,
             ..RenderSettings::default()
         }
     }
@@ -317,7 +341,7 @@ impl StackArgs {
         };
         cfg.format = self.format;
         cfg.prefix = self.prefix.clone();
-        cfg.render = self.look.settings();
+        cfg.render = self.look.settings_for(journal);
         cfg.debayer_fits = self.debayer;
         cfg.pace = match self.fps {
             Some(f) if f > 0.0 => Pace::Fps(f),

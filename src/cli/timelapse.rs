@@ -73,7 +73,7 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
                 to_ns: None,
             };
             cfg.prefix = "frame".into();
-            cfg.render = args.look.settings();
+            cfg.render = args.look.settings_for(&journal);
             cfg.pace = Pace::Fps(f64::from(args.fps));
             cfg.sidecar = false;
             cfg.calibration = calibration;
@@ -145,9 +145,9 @@ fn per_frame(
         calibration.apply(mid);
         // A mosaic is measured on the rows the statistics look at, debayered alone.
         if args.half {
-            ToneMap::estimate(&superpixel(mid), &args.look.settings())
+            ToneMap::estimate(&superpixel(mid), &args.look.settings_for(journal))
         } else {
-            ToneMap::estimate(mid, &args.look.settings())
+            ToneMap::estimate(mid, &args.look.settings_for(journal))
         }
     };
     let bar = ui.bar(frames.len() as u64, "timelapse");

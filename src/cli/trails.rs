@@ -76,7 +76,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let mut trails = Trails::new(&cfg);
     let mut video = args
         .timelapse
-        .map(|every| Progressive::new(&args.out, every, args.fps))
+        .map(|every| Progressive::new(&args.out, every, args.fps, args.look.settings_for(&journal)))
         .transpose()?;
     let bar = ui.bar(frames.len() as u64, "trails");
     let mut failure: Option<anyhow::Error> = None;
@@ -89,7 +89,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             trails.add(img);
             bar.inc(1);
             if let (Some(v), Some(acc), None) = (video.as_mut(), trails.image(), &failure) {
-                if let Err(e) = v.frame(acc, &args, trails.frames) {
+                if let Err(e) = v.frame(acc, trails.frames) {
                     failure = Some(e);
                 }
             }
@@ -115,10 +115,10 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     meta.cfa = img.cfa.name().map(str::to_string);
     let mut stack_cfg = StackConfig::new(".");
     stack_cfg.format = format;
-    stack_cfg.render = args.look.settings();
+    stack_cfg.render = args.look.settings_for(&journal);
     write_stack(&args.out, &img, &stack_cfg, &meta)?;
     if let Some(v) = video {
-        let list = v.finish(&img, &args, combined)?;
+        let list = v.finish(&img, combined)?;
         ui.say(format!(
             "star-trail video frames listed in {}",
             list.display()
@@ -139,12 +139,19 @@ struct Progressive {
     every: usize,
     fps: u32,
     map: Option<ToneMap>,
+    /// How the frames look (the map is estimated with these once).
+    render: crate::stack::tone::RenderSettings,
     entries: Vec<ConcatEntry>,
     last: u32,
 }
 
 impl Progressive {
-    fn new(out: &Path, every: usize, fps: u32) -> anyhow::Result<Progressive> {
+    fn new(
+        out: &Path,
+        every: usize,
+        fps: u32,
+        render: crate::stack::tone::RenderSettings,
+    ) -> anyhow::Result<Progressive> {
         let stem = out
             .file_stem()
             .map_or("trails".into(), |s| s.to_string_lossy().into_owned());
@@ -156,23 +163,24 @@ impl Progressive {
             every,
             fps,
             map: None,
+            render,
             entries: Vec::new(),
             last: 0,
         })
     }
 
-    fn frame(&mut self, acc: &Image16, args: &TrailsArgs, n: u32) -> anyhow::Result<()> {
+    fn frame(&mut self, acc: &Image16, n: u32) -> anyhow::Result<()> {
         if !(n as usize).is_multiple_of(self.every) {
             return Ok(());
         }
-        self.write(acc, args, n)
+        self.write(acc, n)
     }
 
-    fn write(&mut self, acc: &Image16, args: &TrailsArgs, n: u32) -> anyhow::Result<()> {
+    fn write(&mut self, acc: &Image16, n: u32) -> anyhow::Result<()> {
         // Estimated on the debayered composite (ToneMap::estimate debayers a mosaic).
         let map = self
             .map
-            .get_or_insert_with(|| ToneMap::estimate(acc, &args.look.settings()));
+            .get_or_insert_with(|| ToneMap::estimate(acc, &self.render));
         let path = self.dir.join(format!("trail{n:06}.jpg"));
         let mut meta = OutputMeta::new("trails");
         meta.frames = n;
@@ -185,9 +193,9 @@ impl Progressive {
         Ok(())
     }
 
-    fn finish(mut self, acc: &Image16, args: &TrailsArgs, n: u32) -> anyhow::Result<PathBuf> {
+    fn finish(mut self, acc: &Image16, n: u32) -> anyhow::Result<PathBuf> {
         if self.last != n {
-            self.write(acc, args, n)?;
+            self.write(acc, n)?;
         }
         let list = self.dir.join("trails.ffconcat");
         write_concat(&list, &self.entries)?;

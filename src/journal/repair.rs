@@ -196,7 +196,8 @@ fn kept_originals(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {
         let entry = entry.map_err(JournalError::io("listing", dir))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.contains(&format!(".{KEPT_SUFFIX}")) {
+        // A `.partial` is a copy a killed repair did not finish: not an original.
+        if name.contains(&format!(".{KEPT_SUFFIX}")) && !name.ends_with(".partial") {
             kept.push(entry.path());
         }
     }
