@@ -244,32 +244,16 @@ fn campaign(fs_name: &str, mount: &Mount, seed: u64) {
 fn export_to_a_full_disk_stops_at_once_and_leaves_only_complete_files() {
     let tmp = tempfile::tempdir().unwrap();
     let journal = tmp.path().join("j");
-    let out = nightcap()
-        .args([
-            "-q",
-            "capture",
-            "--source",
-            "sim",
-            "--sim-sensor",
-            "tiny",
-            "--sim-speed",
-            "0",
-            "--frames",
-            "60",
-            "-d",
-            "0",
-            "--reserve",
-            "0",
-            "--journal",
-        ])
-        .arg(&journal)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    support::sim_capture(&[
+        "--sim-sensor",
+        "tiny",
+        "--frames",
+        "60",
+        "--reserve",
+        "0",
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
     // 60 raw frames of 6144 bytes do not fit in 160 KiB.
     let Some(mount) = Mount::tmpfs(&tmp.path().join("small"), "160K") else {
         assert!(

@@ -11,19 +11,11 @@ use support::{printed, run};
 
 /// A simulated journal of `frames` tiny frames in 64 KiB segments (about 20 a segment).
 fn sim_journal(dir: &Path, frames: u32) {
-    let out = run(&[
-        "-q",
-        "capture",
-        "--source",
-        "sim",
+    support::sim_capture(&[
         "--sim-sensor",
         "tiny",
-        "--sim-speed",
-        "0",
         "--frames",
         &frames.to_string(),
-        "-d",
-        "0",
         "--segment-size",
         "64K",
         "--reserve",
@@ -31,7 +23,14 @@ fn sim_journal(dir: &Path, frames: u32) {
         "--journal",
         dir.to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{}", printed(&out));
+}
+
+/// The segment file at `path`, opened as its name says.
+fn open_segment(path: &Path) -> nightcap::journal::Segment {
+    let name =
+        nightcap::journal::format::SegmentName::parse(path.file_name().unwrap().to_str().unwrap())
+            .unwrap();
+    nightcap::journal::Segment::open(path, name).unwrap()
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -42,12 +41,6 @@ fn segments(dir: &Path) -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-fn info(dir: &Path) -> serde_json::Value {
-    let out = run(&["info", dir.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "{}", printed(&out));
-    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 fn code(args: &[&str]) -> (i32, String) {
@@ -103,7 +96,7 @@ fn repair_twice_keeps_every_original_and_verify_agrees() {
         "the kept original changed"
     );
 
-    let i = info(&j);
+    let i = support::info_json(&j);
     assert_eq!(i["frames"], 39);
     assert_eq!(i["last_seq"], 39);
     let gaps = i["gaps"].as_array().unwrap();
@@ -124,7 +117,7 @@ fn repair_twice_keeps_every_original_and_verify_agrees() {
     );
     assert!(PathBuf::from(format!("{}.damaged.2", seg0.display())).exists());
     assert_eq!(code(&["verify", js]).0, 0);
-    assert_eq!(info(&j)["frames"], 38);
+    assert_eq!(support::info_json(&j)["frames"], 38);
 }
 
 #[test]
@@ -145,7 +138,7 @@ fn a_damaged_header_byte_costs_no_frame() {
         assert_eq!(c, 0, "byte {byte}: {text}");
         let (c, text) = code(&["verify", js]);
         assert_eq!(c, 0, "byte {byte}: {text}");
-        lost_total += 60 - info(&j)["frames"].as_u64().unwrap();
+        lost_total += 60 - support::info_json(&j)["frames"].as_u64().unwrap();
     }
     assert_eq!(lost_total, 0, "frames lost over 256 header bit flips");
 }
@@ -157,20 +150,19 @@ fn a_zeroed_header_in_a_crashed_active_segment_costs_no_frame() {
     sim_journal(&j, 30);
     // Make the last segment look like a crashed capture's: unsealed, its header zeroed.
     let last = segments(&j).pop().unwrap();
-    let frames_before = info(&j)["frames"].as_u64().unwrap();
-    let sealed = info(&j)["segments"].as_array().unwrap().last().unwrap()["frames"]
+    let frames_before = support::info_json(&j)["frames"].as_u64().unwrap();
+    let sealed = support::info_json(&j)["segments"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["frames"]
         .as_u64()
         .unwrap();
     assert!(sealed > 0);
     let active = last.with_extension("active");
     // An active segment has no footer: cut it at the footer's offset (the valid prefix
     // of records stays), then zero its header.
-    let seg = nightcap::journal::Segment::open(
-        &last,
-        nightcap::journal::format::SegmentName::parse(last.file_name().unwrap().to_str().unwrap())
-            .unwrap(),
-    )
-    .unwrap();
+    let seg = open_segment(&last);
     let mut bytes = fs::read(&last).unwrap();
     bytes.truncate(seg.valid_end as usize);
     bytes.resize(seg.valid_end as usize + 4096, 0);
@@ -205,7 +197,7 @@ fn a_zeroed_header_in_a_crashed_active_segment_costs_no_frame() {
         "{}",
         printed(&out)
     );
-    let i = info(&j);
+    let i = support::info_json(&j);
     assert_eq!(i["frames"].as_u64().unwrap(), frames_before + 3);
     assert_eq!(i["last_seq"].as_u64().unwrap(), frames_before + 2);
     let (c, text) = code(&["verify", js]);
@@ -216,10 +208,9 @@ fn a_zeroed_header_in_a_crashed_active_segment_costs_no_frame() {
 /// checksums and trailer made valid again: a footer that lies consistently.
 fn forge_footer(path: &Path, edit: impl Fn(&mut Vec<nightcap::journal::format::IndexEntry>)) {
     use nightcap::journal::format::{
-        encode_footer, Kind, RecordHeader, SegmentName, Trailer, RECORD_HEADER_LEN,
+        encode_footer, Kind, RecordHeader, Trailer, RECORD_HEADER_LEN,
     };
-    let name = SegmentName::parse(path.file_name().unwrap().to_str().unwrap()).unwrap();
-    let seg = nightcap::journal::Segment::open(path, name).unwrap();
+    let seg = open_segment(path);
     let salt = seg.header.salt_lo();
     let footer_offset = seg.valid_end;
     let mut entries = seg.records.clone();
@@ -259,7 +250,7 @@ fn a_footer_that_lies_is_caught_and_no_frame_is_lost() {
         e.remove(i);
     });
     assert_eq!(
-        info(&j)["frames"],
+        support::info_json(&j)["frames"],
         20,
         "a frame the footer left out was lost"
     );
@@ -272,7 +263,7 @@ fn a_footer_that_lies_is_caught_and_no_frame_is_lost() {
     // Repair rewrites it; every frame stays.
     assert_eq!(code(&["repair", js]).0, 0);
     assert_eq!(code(&["verify", js]).0, 0);
-    assert_eq!(info(&j)["frames"], 20);
+    assert_eq!(support::info_json(&j)["frames"], 20);
 
     // A footer entry pointing at the wrong place.
     let seg = segments(&j)[0].clone();
@@ -283,7 +274,7 @@ fn a_footer_that_lies_is_caught_and_no_frame_is_lost() {
             .unwrap();
         e[i].offset += 64;
     });
-    assert_eq!(info(&j)["frames"], 20);
+    assert_eq!(support::info_json(&j)["frames"], 20);
     assert_eq!(code(&["verify", js]).0, 3);
 }
 
@@ -308,16 +299,11 @@ fn a_zeroed_first_sector_of_a_lone_segment_costs_no_frame() {
     assert_eq!(c, 0, "{text}");
     assert!(text.contains("with a rebuilt header"), "{text}");
     assert_eq!(code(&["verify", js]).0, 0);
-    assert_eq!(info(&j)["frames"], 12);
+    assert_eq!(support::info_json(&j)["frames"], 12);
 
     // Active (a crashed capture, no footer): the copy at offset 512 survives.
     let seg = segments(&j)[0].clone();
-    let name =
-        nightcap::journal::format::SegmentName::parse(seg.file_name().unwrap().to_str().unwrap())
-            .unwrap();
-    let end = nightcap::journal::Segment::open(&seg, name)
-        .unwrap()
-        .valid_end as usize;
+    let end = open_segment(&seg).valid_end as usize;
     let mut bytes = fs::read(&seg).unwrap();
     bytes.truncate(end);
     bytes.resize(end + 4096, 0);
@@ -327,7 +313,7 @@ fn a_zeroed_first_sector_of_a_lone_segment_costs_no_frame() {
     let (c, text) = code(&["repair", js]);
     assert_eq!(c, 0, "{text}");
     assert_eq!(code(&["verify", js]).0, 0);
-    assert_eq!(info(&j)["frames"], 12);
+    assert_eq!(support::info_json(&j)["frames"], 12);
 }
 
 /// Repair killed at random moments, then run again: every kept original is byte for byte
@@ -349,7 +335,7 @@ fn repair_killed_and_rerun_never_overwrites_an_original() {
     let reference = tmp.path().join("reference");
     copy_dir(&damaged, &reference);
     assert_eq!(code(&["repair", reference.to_str().unwrap()]).0, 0);
-    let want_frames = info(&reference)["frames"].clone();
+    let want_frames = support::info_json(&reference)["frames"].clone();
 
     let trials = support::campaign_size("NIGHTCAP_REPAIR_KILLS", 30);
     let mut rng = support::Rng(0x5eed);
@@ -369,7 +355,11 @@ fn repair_killed_and_rerun_never_overwrites_an_original() {
         let (c, text) = code(&["repair", j.to_str().unwrap()]);
         assert_eq!(c, 0, "trial {trial}: {text}");
         assert_eq!(code(&["verify", j.to_str().unwrap()]).0, 0, "trial {trial}");
-        assert_eq!(info(&j)["frames"], want_frames, "trial {trial}");
+        assert_eq!(
+            support::info_json(&j)["frames"],
+            want_frames,
+            "trial {trial}"
+        );
         for e in fs::read_dir(&j).unwrap() {
             let p = e.unwrap().path();
             let name = p.file_name().unwrap().to_string_lossy().into_owned();

@@ -31,10 +31,9 @@ fn jpeg_folder(dir: &Path, n: u32, w: u32, h: u32) {
 
 /// Frames in a journal, as `info --json` reports them.
 fn frames_in(journal: &Path) -> u64 {
-    let out = run(&["info", journal.to_str().unwrap(), "--json"]);
-    assert!(out.status.success(), "info: {}", printed(&out));
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    v["frames"].as_u64().expect("frames in info --json")
+    support::info_json(journal)["frames"]
+        .as_u64()
+        .expect("frames in info --json")
 }
 
 /// A core kept busy while the test runs, as a second program on a Pi would.
@@ -249,23 +248,9 @@ fn from_and_to_take_local_clock_times_and_offsets() {
     );
 }
 
-/// Whether `tool` runs; in CI (which installs it) its absence fails the test, elsewhere
-/// the test says it was skipped.
-fn have(tool: &str) -> bool {
-    let ok = std::process::Command::new(tool)
-        .arg("-version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI");
-        eprintln!("SKIPPED: {tool} is not installed");
-    }
-    ok
-}
-
 #[test]
 fn a_timelapse_encodes_into_a_folder_whose_name_looks_like_a_url() {
-    if !have("ffmpeg") || !have("ffprobe") {
+    if !support::have("ffmpeg") || !support::have("ffprobe") {
         return;
     }
     let tmp = tempfile::tempdir().unwrap();
@@ -341,8 +326,7 @@ fn verbose_capture_prints_each_frame_and_the_dead_time_is_reported() {
         said.contains("dead time between exposures: median 20 ms, max 20 ms"),
         "{said}"
     );
-    let info = run(&["info", tmp.path().join("j").to_str().unwrap(), "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&info.stdout).unwrap();
+    let v = support::info_json(&tmp.path().join("j"));
     assert_eq!(v["dead_time_p50_ms"].as_f64(), Some(20.0));
     assert_eq!(v["dead_time_max_ms"].as_f64(), Some(20.0));
 }
@@ -351,19 +335,11 @@ fn verbose_capture_prints_each_frame_and_the_dead_time_is_reported() {
 fn a_dark_of_other_settings_is_refused_unless_forced() {
     let tmp = tempfile::tempdir().unwrap();
     let sim = |journal: &str, exposure: &str, gain: &str| {
-        let o = run(&[
-            "-q",
-            "capture",
-            "--source",
-            "sim",
+        support::sim_capture(&[
             "--sim-sensor",
             "tiny",
-            "--sim-speed",
-            "0",
             "--frames",
             "4",
-            "-d",
-            "0",
             "-e",
             exposure,
             "--gain",
@@ -371,7 +347,6 @@ fn a_dark_of_other_settings_is_refused_unless_forced() {
             "--journal",
             tmp.path().join(journal).to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", printed(&o));
     };
     sim("lights", "5000", "4");
     sim("dark-same", "5000", "4");
@@ -427,25 +402,16 @@ fn a_journal_of_two_camera_formats_stacks_each_and_never_silently_drops_one() {
         ("tiny", "2026-08-12T21:30:00"),
         ("small", "2026-08-12T21:31:00"),
     ] {
-        let o = run(&[
-            "-q",
-            "capture",
-            "--source",
-            "sim",
+        support::sim_capture(&[
             "--sim-sensor",
             sensor,
-            "--sim-speed",
-            "0",
             "--sim-start",
             start,
             "--frames",
             "12",
-            "-d",
-            "0",
             "--journal",
             j.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", printed(&o));
     }
     let out = tmp.path().join("s");
     let o = run(&[
@@ -495,25 +461,16 @@ fn two_journals_copied_into_one_folder_are_named_not_merged() {
     std::fs::create_dir(&both).unwrap();
     for (name, start) in [("a", "2026-08-12T21:30:00"), ("b", "2026-08-12T22:30:00")] {
         let j = tmp.path().join(name);
-        let o = run(&[
-            "-q",
-            "capture",
-            "--source",
-            "sim",
+        support::sim_capture(&[
             "--sim-sensor",
             "tiny",
-            "--sim-speed",
-            "0",
             "--sim-start",
             start,
             "--frames",
             "5",
-            "-d",
-            "0",
             "--journal",
             j.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", printed(&o));
         // Distinct creation stamps, as two Pis' journals would have.
         std::thread::sleep(std::time::Duration::from_millis(1100));
         for e in std::fs::read_dir(&j).unwrap() {
@@ -539,25 +496,16 @@ fn a_clock_that_steps_back_never_mixes_two_moments_in_one_stack() {
     // Two captures whose clocks give the same minute (a restart after the clock was set
     // back): 12 frames each, all stamped 21:30:00..21:30:55.
     for _ in 0..2 {
-        let o = run(&[
-            "-q",
-            "capture",
-            "--source",
-            "sim",
+        support::sim_capture(&[
             "--sim-sensor",
             "tiny",
-            "--sim-speed",
-            "0",
             "--sim-start",
             "2026-08-12T21:30:00",
             "--frames",
             "12",
-            "-d",
-            "0",
             "--journal",
             j.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", printed(&o));
     }
     let o = run(&["info", j.to_str().unwrap()]);
     let text = printed(&o);
@@ -629,25 +577,16 @@ fn live_stacks_take_hot_pixels_and_a_dark_like_stack_does() {
     assert!(live != plain, "--hot-pixels changed nothing");
 
     // A dark of another exposure is refused before anything is captured.
-    let o = run(&[
-        "-q",
-        "capture",
-        "--source",
-        "sim",
+    support::sim_capture(&[
         "--sim-sensor",
         "small",
-        "--sim-speed",
-        "0",
         "--frames",
         "3",
-        "-d",
-        "0",
         "-e",
         "2000",
         "--journal",
         tmp.path().join("darks").to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", printed(&o));
     let darks = tmp.path().join("darks");
     let (code, text) = cap("dark", &["--dark", darks.to_str().unwrap()]);
     assert_eq!(code, Some(1), "{text}");
@@ -659,23 +598,14 @@ fn live_stacks_take_hot_pixels_and_a_dark_like_stack_does() {
 fn a_ten_minute_sum_is_not_clipped_and_says_how_it_was_scaled() {
     let tmp = tempfile::tempdir().unwrap();
     let j = tmp.path().join("j");
-    let o = run(&[
-        "-q",
-        "capture",
-        "--source",
-        "sim",
+    support::sim_capture(&[
         "--sim-sensor",
         "small",
-        "--sim-speed",
-        "0",
         "--for",
         "10m",
-        "-d",
-        "0",
         "--journal",
         j.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", printed(&o));
     let out = tmp.path().join("sum");
     let o = run(&[
         "stack",

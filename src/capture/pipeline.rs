@@ -357,7 +357,7 @@ pub fn run(
         return Err(CaptureError::Source(e));
     }
     let (p50, p99) = percentiles(handoffs);
-    let (dead_p50, dead_max) = dead_time_ms(dead);
+    let (dead_p50, dead_max) = crate::journal::inspect::median_and_max_ms(dead);
     Ok(CaptureSummary {
         stop: stop_reason,
         captured: counters.captured.load(Ordering::Relaxed),
@@ -370,16 +370,6 @@ pub fn run(
         dead_time_max_ms: dead_max,
         elapsed_s: started.elapsed().as_secs_f64(),
     })
-}
-
-/// Median and maximum of dead times in ns, as ms (0 without any).
-pub fn dead_time_ms(mut v: Vec<i64>) -> (f64, f64) {
-    if v.is_empty() {
-        return (0.0, 0.0);
-    }
-    v.sort_unstable();
-    let ms = |ns: i64| ns as f64 / 1e6;
-    (ms(v[(v.len() - 1) / 2]), ms(v[v.len() - 1]))
 }
 
 fn percentiles(mut v: Vec<u32>) -> (u64, u64) {

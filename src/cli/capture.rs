@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 
 use super::args::{parse_bytes, parse_source, SourceSpec};
-use super::ui::Ui;
+use super::ui::{count, Ui};
 use crate::capture::{self, CaptureConfig, CaptureSummary, Counters};
 use crate::journal::ring::Budget;
 use crate::journal::WriterConfig;
@@ -260,15 +260,6 @@ fn imported_times(journal: &Path) -> anyhow::Result<std::collections::HashSet<i6
     let j = crate::journal::Journal::open(journal)
         .with_context(|| format!("cannot read the journal {}", journal.display()))?;
     Ok(j.frames().iter().map(|r| r.entry.time_ns).collect())
-}
-
-/// `1 frame`, `2 frames`.
-pub fn count(n: u64, what: &str) -> String {
-    if n == 1 {
-        format!("1 {what}")
-    } else {
-        format!("{n} {what}s")
-    }
 }
 
 /// The first simulated-sky flag given on the command line while the source is not the
@@ -540,41 +531,17 @@ fn live_dark(
 ) -> anyhow::Result<crate::stack::calib::Calibration> {
     let dj = crate::journal::Journal::open(dir)
         .with_context(|| format!("cannot read the dark journal {}", dir.display()))?;
-    let mut problems = Vec::new();
-    if let Some(seg) = dj.segments.first() {
-        if seg.header.format != *format {
-            problems.push(format!(
-                "format {} against the camera's {format}",
-                seg.header.format
-            ));
-        }
-    }
-    let mut exposures: Vec<u32> = dj.frames().iter().map(|r| r.entry.exposure_us).collect();
-    exposures.sort_unstable();
-    if let Some(&e) = exposures.get(exposures.len().saturating_sub(1) / 2) {
-        let want = f64::from(exposure_ms) * 1000.0;
-        if (f64::from(e) - want).abs() > 0.1 * want {
-            problems.push(format!(
-                "exposure {} s against -e {} ms",
-                f64::from(e) / 1e6,
-                exposure_ms
-            ));
-        }
-    }
-    if let (Some(want), Some(r)) = (gain_milli, dj.frames().first()) {
-        let mut buf = Vec::new();
-        if let Ok(h) = dj.segments[r.segment].read_record(&r.entry, &mut buf) {
-            if h.gain_milli > 0
-                && (f64::from(h.gain_milli) - f64::from(want)).abs() > 0.05 * f64::from(want)
-            {
-                problems.push(format!(
-                    "gain {} against --gain {}",
-                    f64::from(h.gain_milli) / 1000.0,
-                    f64::from(want) / 1000.0
-                ));
-            }
-        }
-    }
+    let target = crate::stack::calib::DarkTarget {
+        format: *format,
+        format_label: format!("the camera's {format}"),
+        exposure_us: Some(exposure_ms.saturating_mul(1000)),
+        exposure_label: format!("-e {exposure_ms} ms"),
+        gain_milli,
+        gain_label: gain_milli.map_or(String::new(), |g| {
+            format!("--gain {}", f64::from(g) / 1000.0)
+        }),
+    };
+    let problems = crate::stack::calib::dark_mismatch(&dj, &target);
     if !problems.is_empty() {
         bail!(
             "the dark journal {} does not match this capture ({}): take darks with the same settings",

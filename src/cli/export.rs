@@ -99,7 +99,7 @@ pub fn run(args: ExportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     {
         bail!(
             "{e}; export stopped after {} of {} (complete files only; free space or choose another folder, then export again)",
-            super::capture::count(written as u64, "frame"),
+            super::ui::count(written as u64, "frame"),
             frames.len()
         );
     }
@@ -115,7 +115,7 @@ pub fn run(args: ExportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     }
     ui.say(format!(
         "exported {} to {}",
-        super::capture::count(written as u64, "frame"),
+        super::ui::count(written as u64, "frame"),
         args.out.display()
     ));
     Ok(if damaged.is_empty() {

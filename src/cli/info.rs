@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use super::capture::count;
-use super::ui::Ui;
+use super::ui::{count, Ui};
 use crate::journal::inspect::{summarize, JournalSummary};
 use crate::journal::Journal;
 use crate::time::{human_duration, utc_short};

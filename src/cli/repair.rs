@@ -36,8 +36,8 @@ pub fn run(args: RepairArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             } else {
                 ""
             },
-            super::capture::count(r.frames_kept, "frame"),
-            super::capture::count(r.frames_set_aside, "frame"),
+            super::ui::count(r.frames_kept, "frame"),
+            super::ui::count(r.frames_set_aside, "frame"),
             r.original.display()
         ));
     }
@@ -60,7 +60,7 @@ pub fn run(args: RepairArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     if !report.cannot_fix.is_empty() {
         eprintln!(
             "nightcap: {} repair cannot fix (each is named above with what to do)",
-            super::capture::count(report.cannot_fix.len() as u64, "problem")
+            super::ui::count(report.cannot_fix.len() as u64, "problem")
         );
         return Ok(ExitCode::from(EXIT_DAMAGED));
     }

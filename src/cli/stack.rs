@@ -102,7 +102,7 @@ pub fn reject_for_product(
     bar.finish_and_clear();
     ui.say(format!(
         "rejected {} of {total} as cloudy or bright (-v lists them)",
-        super::capture::count(rejected as u64, "frame")
+        super::ui::count(rejected as u64, "frame")
     ));
     if kept.is_empty() {
         bail!("every frame was rejected as cloudy or bright; run again with --reject off");
@@ -228,7 +228,9 @@ impl CalibArgs {
         if let Some(dir) = &self.dark {
             let dj = Journal::open(dir)
                 .with_context(|| format!("cannot read dark journal {}", dir.display()))?;
-            let differences = crate::stack::calib::dark_mismatch(&dj, journal);
+            let differences = crate::stack::calib::DarkTarget::of_journal(journal)
+                .map(|t| crate::stack::calib::dark_mismatch(&dj, &t))
+                .unwrap_or_default();
             if !differences.is_empty() {
                 let what = differences.join(", ");
                 if !self.force_dark {
@@ -410,7 +412,7 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         StackEvent::Written(o) => ui.detail(format!(
             "wrote {} ({}{})",
             o.path.display(),
-            super::capture::count(u64::from(o.meta.frames), "frame"),
+            super::ui::count(u64::from(o.meta.frames), "frame"),
             if o.meta.partial { ", partial" } else { "" }
         )),
     };
@@ -444,16 +446,13 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let partial = outputs.iter().filter(|o| o.meta.partial).count();
     ui.say(format!(
         "wrote {} ({} partial) to {}, list {}{}",
-        super::capture::count(outputs.len() as u64, "stack"),
+        super::ui::count(outputs.len() as u64, "stack"),
         partial,
         cfg.out_dir.display(),
         cfg.concat_path().display(),
         match skipped.load(Ordering::Relaxed) {
             0 => String::new(),
-            n => format!(
-                "; {} skipped",
-                super::capture::count(n as u64, "damaged frame")
-            ),
+            n => format!("; {} skipped", super::ui::count(n as u64, "damaged frame")),
         }
     ));
     Ok(ExitCode::SUCCESS)

@@ -86,3 +86,12 @@ pub fn out(text: impl std::fmt::Display) -> std::io::Result<()> {
 pub fn outln(text: impl std::fmt::Display) -> std::io::Result<()> {
     out(format_args!("{text}\n"))
 }
+
+/// `1 frame`, `2 frames`.
+pub fn count(n: u64, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
+}

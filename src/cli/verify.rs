@@ -60,7 +60,7 @@ pub fn run(args: VerifyArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         } else {
             super::ui::outln(format_args!(
                 "{} found",
-                super::capture::count(report.damage.len() as u64, "problem")
+                super::ui::count(report.damage.len() as u64, "problem")
             ))?;
             for f in &plan.fixes {
                 super::ui::outln(format_args!("repair would {f}"))?;

@@ -163,6 +163,16 @@ impl SegmentHeader {
         if u32_at(b, 12) as usize != HEADER_LEN {
             return Err(FormatFault::HeaderField("header_len"));
         }
+        SegmentHeader::fields(b)
+    }
+
+    /// The fields of a header's bytes (at least [`HEADER_LEN`]) whose magic, version and
+    /// CRC are not checked: only that the stream description is valid. For rebuilding a
+    /// damaged header, whose fields may still be right when its CRC is not.
+    pub fn fields(b: &[u8]) -> Result<SegmentHeader, FormatFault> {
+        if b.len() < HEADER_LEN {
+            return Err(FormatFault::Short(b.len(), HEADER_LEN));
+        }
         let cfa = Cfa::from_code(b[73]).ok_or(FormatFault::HeaderField("cfa"))?;
         let packing = Packing::from_code(b[74]).ok_or(FormatFault::HeaderField("packing"))?;
         let format = PixelFormat {

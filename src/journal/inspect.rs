@@ -182,17 +182,22 @@ fn clock_steps_back(j: &Journal) -> Vec<ClockStep> {
 fn dead_times(j: &Journal) -> (f64, f64) {
     let mut frames: Vec<_> = j.frames().into_iter().map(|r| r.entry).collect();
     frames.sort_by_key(|e| e.seq);
-    let mut dead: Vec<i64> = frames
+    let dead: Vec<i64> = frames
         .windows(2)
         .filter(|p| p[1].seq == p[0].seq + 1)
         .map(|p| (p[1].time_ns - p[0].time_ns - i64::from(p[0].exposure_us) * 1000).max(0))
         .collect();
-    if dead.is_empty() {
+    median_and_max_ms(dead)
+}
+
+/// Median and maximum of durations in ns, as ms (0 without any).
+pub fn median_and_max_ms(mut ns: Vec<i64>) -> (f64, f64) {
+    if ns.is_empty() {
         return (0.0, 0.0);
     }
-    dead.sort_unstable();
-    let ms = |ns: i64| ns as f64 / 1e6;
-    (ms(dead[(dead.len() - 1) / 2]), ms(dead[dead.len() - 1]))
+    ns.sort_unstable();
+    let ms = |v: i64| v as f64 / 1e6;
+    (ms(ns[(ns.len() - 1) / 2]), ms(ns[ns.len() - 1]))
 }
 
 /// The journal's NOTEs other than padding, and the bytes the padding takes. A NOTE that

@@ -24,7 +24,7 @@ use std::path::Path;
 
 use super::error::JournalError;
 use super::format::{crc, SegmentHeader, SegmentName, HEADER_LEN, RECORD_HEADER_LEN, RECORD_MAGIC};
-use crate::frame::{Cfa, Packing, PixelFormat};
+use crate::frame::PixelFormat;
 
 /// Bytes read per step while looking for the first intact record header.
 const CHUNK: usize = 1 << 20;
@@ -66,7 +66,8 @@ pub fn candidates(
             out.push(copy);
         }
     }
-    if let Some(h) = fields_of(&damaged) {
+    // A flipped bit in the CRC, the magic or a reserved byte leaves the fields right.
+    if let Ok(h) = SegmentHeader::fields(&damaged) {
         let mut own = base(h.format, Some(&h));
         if h.salt as u32 == salt_lo {
             own.salt = h.salt;
@@ -106,7 +107,7 @@ fn own_copies(file: &File, len: u64) -> Vec<SegmentHeader> {
             continue;
         }
         let h = &rec[..RECORD_HEADER_LEN];
-        if h[0..4] != RECORD_MAGIC || crc(&h[..60]) != le32(h, 60) {
+        if !intact_record_header(h) {
             continue;
         }
         let stored = le32(h, 8) as usize;
@@ -134,7 +135,7 @@ fn first_record(file: &File, len: u64, path: &Path) -> Result<Option<(u32, u64)>
         let mut off = 0usize;
         while off + RECORD_HEADER_LEN <= want {
             let h = &buf[off..off + RECORD_HEADER_LEN];
-            if h[0..4] == RECORD_MAGIC && crc(&h[..60]) == le32(h, 60) {
+            if intact_record_header(h) {
                 return Ok(Some((le32(h, 56), le64(h, 16))));
             }
             off += super::format::ALIGN as usize;
@@ -142,35 +143,6 @@ fn first_record(file: &File, len: u64, path: &Path) -> Result<Option<(u32, u64)>
         at += CHUNK as u64;
     }
     Ok(None)
-}
-
-/// The damaged header's fields, if they still describe a valid stream (a flipped bit in
-/// the CRC, the magic or a reserved byte leaves them intact).
-fn fields_of(b: &[u8]) -> Option<SegmentHeader> {
-    if b.len() < HEADER_LEN {
-        return None;
-    }
-    let format = PixelFormat {
-        fourcc: b[56..60].try_into().ok()?,
-        width: le32(b, 60),
-        height: le32(b, 64),
-        stride: le32(b, 68),
-        bit_depth: b[72],
-        cfa: Cfa::from_code(b[73])?,
-        packing: Packing::from_code(b[74])?,
-    };
-    format.validate().ok()?;
-    Some(SegmentHeader {
-        run_id: le64(b, 16),
-        segno: le64(b, 24),
-        salt: le64(b, 32),
-        created_ns: le64(b, 40) as i64,
-        first_seq: le64(b, 48),
-        format,
-        default_transform: b[75],
-        default_compression: b[76],
-        zstd_level: b[77] as i8,
-    })
 }
 
 /// The creation time in a segment's name (`YYYYMMDDTHHMMSSZ`), UTC ns.
@@ -186,6 +158,12 @@ fn created_ns(name: &SegmentName) -> Option<i64> {
         s.get(13..15)?
     );
     crate::time::parse_utc(&text).ok()
+}
+
+/// Whether `h` (a record header's 64 bytes) has the record magic and its own CRC: it can
+/// be trusted without the segment header.
+fn intact_record_header(h: &[u8]) -> bool {
+    h[0..4] == RECORD_MAGIC && crc(&h[..60]) == le32(h, 60)
 }
 
 fn le32(b: &[u8], at: usize) -> u32 {

@@ -205,55 +205,90 @@ pub fn find_hot_pixels(journal: &Journal, frames: &[FrameRef]) -> Vec<u32> {
 }
 
 /// The master dark of a dark journal: the mean of all its readable frames.
-/// How the frames of a dark journal differ from the lights they would calibrate: format
-/// (fourcc, packing, bit depth, CFA, size), exposure (more than 10 % apart, medians) and
-/// gain (more than 5 % apart, first frames). Each difference in words; empty when the
-/// dark fits. A dark of another exposure or gain holds another amount of thermal signal
-/// and bias, so subtracting it makes the stack worse, not better.
-pub fn dark_mismatch(dark: &Journal, light: &Journal) -> Vec<String> {
+/// What a master dark must match: the frames' stream, exposure and gain, each with the
+/// words that name it in a message ("the frames' 5 s", "-e 5000 ms").
+#[derive(Debug, Clone)]
+pub struct DarkTarget {
+    pub format: crate::frame::PixelFormat,
+    pub format_label: String,
+    pub exposure_us: Option<u32>,
+    pub exposure_label: String,
+    pub gain_milli: Option<u32>,
+    pub gain_label: String,
+}
+
+impl DarkTarget {
+    /// The target the frames of `light` set (median exposure, first frame's gain).
+    pub fn of_journal(light: &Journal) -> Option<DarkTarget> {
+        let format = light.segments.first()?.header.format;
+        let exposure_us = median_exposure_us(light);
+        let gain_milli = first_gain_milli(light);
+        Some(DarkTarget {
+            format,
+            format_label: format!("the frames' {format}"),
+            exposure_us,
+            exposure_label: exposure_us.map_or(String::new(), |e| {
+                format!("the frames' {} s", f64::from(e) / 1e6)
+            }),
+            gain_milli,
+            gain_label: gain_milli.map_or(String::new(), |g| {
+                format!("the frames' {}", f64::from(g) / 1000.0)
+            }),
+        })
+    }
+}
+
+fn median_exposure_us(j: &Journal) -> Option<u32> {
+    let mut v: Vec<u32> = j.frames().iter().map(|r| r.entry.exposure_us).collect();
+    v.sort_unstable();
+    v.get(v.len().saturating_sub(1) / 2).copied()
+}
+
+fn first_gain_milli(j: &Journal) -> Option<u32> {
+    let r = j.frames().into_iter().next()?;
+    let mut buf = Vec::new();
+    j.segments[r.segment]
+        .read_record(&r.entry, &mut buf)
+        .ok()
+        .map(|h| h.gain_milli)
+}
+
+/// How the frames of a dark journal differ from `target`: format (fourcc, packing, bit
+/// depth, CFA, size), exposure (more than 10 % apart, medians) and gain (more than 5 %
+/// apart, first frames). Each difference in words; empty when the dark fits. A dark of
+/// another exposure or gain holds another amount of thermal signal and bias, so
+/// subtracting it makes the stack worse, not better.
+pub fn dark_mismatch(dark: &Journal, target: &DarkTarget) -> Vec<String> {
     let mut out = Vec::new();
-    let (Some(d), Some(l)) = (dark.segments.first(), light.segments.first()) else {
+    let Some(d) = dark.segments.first() else {
         return out;
     };
-    let (df, lf) = (d.header.format, l.header.format);
+    let (df, lf) = (d.header.format, target.format);
     if (df.fourcc, df.packing, df.bit_depth, df.cfa)
         != (lf.fourcc, lf.packing, lf.bit_depth, lf.cfa)
     {
-        out.push(format!("format {df} against the frames' {lf}"));
+        out.push(format!("format {df} against {}", target.format_label));
     } else if (df.width, df.height) != (lf.width, lf.height) {
         out.push(format!(
-            "size {}x{} against the frames' {}x{}",
-            df.width, df.height, lf.width, lf.height
+            "size {}x{} against {}",
+            df.width, df.height, target.format_label
         ));
     }
-    let median_exposure = |j: &Journal| {
-        let mut v: Vec<u32> = j.frames().iter().map(|r| r.entry.exposure_us).collect();
-        v.sort_unstable();
-        v.get(v.len().saturating_sub(1) / 2).copied()
-    };
-    if let (Some(de), Some(le)) = (median_exposure(dark), median_exposure(light)) {
+    if let (Some(de), Some(le)) = (median_exposure_us(dark), target.exposure_us) {
         if (f64::from(de) - f64::from(le)).abs() > 0.1 * f64::from(le.max(1)) {
             out.push(format!(
-                "exposure {} s against the frames' {} s",
+                "exposure {} s against {}",
                 f64::from(de) / 1e6,
-                f64::from(le) / 1e6
+                target.exposure_label
             ));
         }
     }
-    let first_gain = |j: &Journal| {
-        let r = j.frames().into_iter().next()?;
-        let mut buf = Vec::new();
-        j.segments[r.segment]
-            .read_record(&r.entry, &mut buf)
-            .ok()
-            .map(|h| h.gain_milli)
-    };
-    if let (Some(dg), Some(lg)) = (first_gain(dark), first_gain(light)) {
+    if let (Some(dg), Some(lg)) = (first_gain_milli(dark), target.gain_milli) {
         if dg > 0 && lg > 0 && (f64::from(dg) - f64::from(lg)).abs() > 0.05 * f64::from(lg) {
             out.push(format!(
-                "gain {} against the frames' {}",
+                "gain {} against {}",
                 f64::from(dg) / 1000.0,
-                f64::from(lg) / 1000.0
+                target.gain_label
             ));
         }
     }

@@ -52,6 +52,27 @@ pub enum Pace {
     Speed(f64),
 }
 
+/// `path`, or `stem-2.ext`, `stem-3.ext`, ... : the first that `taken` does not refuse.
+fn free_name(path: PathBuf, taken: impl Fn(&Path) -> bool) -> PathBuf {
+    if !taken(&path) {
+        return path;
+    }
+    let stem = path
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    let ext = path
+        .extension()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .into_owned();
+    (2u32..)
+        .map(|n| path.with_file_name(format!("{stem}-{n}.{ext}")))
+        .find(|p| !taken(p))
+        .expect("a free name")
+}
+
 /// How stack files are named after their window's start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Names {
@@ -126,16 +147,11 @@ impl StackConfig {
         };
         let ext = self.format.extension();
         let path = self.out_dir.join(format!("{}{stamp}.{ext}", self.prefix));
-        if !self.keep_existing || !path.exists() {
-            return path;
+        if self.keep_existing {
+            free_name(path, |p| p.exists())
+        } else {
+            path
         }
-        (2u32..)
-            .map(|n| {
-                self.out_dir
-                    .join(format!("{}{stamp}-{n}.{ext}", self.prefix))
-            })
-            .find(|p| !p.exists())
-            .expect("a free name")
     }
 
     /// The concat list path: `{prefix}stacks.ffconcat` in the output directory.
@@ -525,26 +541,28 @@ pub fn formats(journal: &Journal) -> Vec<crate::frame::PixelFormat> {
 /// cameras or two sensor modes wrote) into one window per format, so each format is
 /// stacked on its own instead of the frames of the others being dropped.
 fn split_by_format(journal: &Journal, all: &[FrameRef], windows: Vec<Window>) -> Vec<Window> {
-    if formats(journal).len() < 2 {
+    let formats = formats(journal);
+    if formats.len() < 2 {
         return windows;
     }
-    let format_of = |i: usize| journal.segments[all[i].segment].header.format;
+    split_windows(windows, |i| {
+        let f = journal.segments[all[i].segment].header.format;
+        formats.iter().position(|g| *g == f).unwrap_or(0)
+    })
+}
+
+/// Splits each window into one per value of `key` (over its frame indices), in key order.
+fn split_windows(windows: Vec<Window>, key: impl Fn(usize) -> usize) -> Vec<Window> {
     let mut out = Vec::with_capacity(windows.len());
     for w in windows {
-        let mut groups: Vec<(crate::frame::PixelFormat, Vec<usize>)> = Vec::new();
+        let mut groups: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
         for &i in &w.frames {
-            let f = format_of(i);
-            match groups.iter_mut().find(|(g, _)| *g == f) {
-                Some((_, v)) => v.push(i),
-                None => groups.push((f, vec![i])),
-            }
+            groups.entry(key(i)).or_default().push(i);
         }
-        for (_, frames) in groups {
-            out.push(Window {
-                frames,
-                ..w.clone()
-            });
-        }
+        out.extend(groups.into_values().map(|frames| Window {
+            frames,
+            ..w.clone()
+        }));
     }
     out
 }
@@ -576,20 +594,7 @@ fn split_by_clock_epoch(all: &[FrameRef], windows: Vec<Window>) -> Vec<Window> {
     if epochs.iter().all(|&e| e == 0) {
         return windows;
     }
-    let mut out = Vec::with_capacity(windows.len());
-    for w in windows {
-        let mut groups: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
-        for &i in &w.frames {
-            groups.entry(epochs[i]).or_default().push(i);
-        }
-        for (_, frames) in groups {
-            out.push(Window {
-                frames,
-                ..w.clone()
-            });
-        }
-    }
-    out
+    split_windows(windows, |i| epochs[i] as usize)
 }
 
 /// Writes the concat list of `outputs`.
@@ -616,6 +621,7 @@ pub fn stack_windows(
 ) -> Result<Vec<WindowOutput>, StackError> {
     let mut outputs = Vec::new();
     let mut used = std::collections::HashSet::new();
+    let several_formats = formats(journal).len() > 1;
     std::thread::scope(|scope| -> Result<(), StackError> {
         let mut writes = std::collections::VecDeque::new();
         for w in windows {
@@ -628,7 +634,7 @@ pub fn stack_windows(
                 }
             }
             let mut path = cfg.output_path(w.start_ns);
-            if formats(journal).len() > 1 {
+            if several_formats {
                 // Each format on its own: its size in the name keeps them apart.
                 let f = journal.segments[all[w.frames[0]].segment].header.format;
                 let stem = path
@@ -640,20 +646,8 @@ pub fn stack_windows(
                 path.set_file_name(format!("{stem}-{}x{}.{ext}", f.width, f.height));
             }
             // Two windows of one start (clock epochs): the later gets -2, -3, ...
-            if !used.insert(path.clone()) {
-                let stem = path
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .into_owned();
-                let ext = cfg.format.extension();
-                let base = path.clone();
-                path = (2u32..)
-                    .map(|n| base.with_file_name(format!("{stem}-{n}.{ext}")))
-                    .find(|p| !used.contains(p))
-                    .expect("a free name");
-                used.insert(path.clone());
-            }
+            let path = free_name(path, |p| used.contains(p));
+            used.insert(path.clone());
             let duration_s = cfg.duration_s(w);
             writes.push_back(scope.spawn(move || -> Result<WindowOutput, StackError> {
                 // Made here, so that the next window's frames decode meanwhile.

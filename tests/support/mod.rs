@@ -246,3 +246,45 @@ pub fn sealed_hashes(dir: &Path) -> BTreeMap<PathBuf, u64> {
     }
     out
 }
+
+/// Runs `nightcap -q capture --source sim --sim-speed 0 -d 0` with `args` (sensor, frame
+/// count, journal, ...), which must succeed: a simulated night as fast as the machine
+/// goes, without live stacks.
+pub fn sim_capture(args: &[&str]) {
+    let out = nightcap()
+        .args([
+            "-q",
+            "capture",
+            "--source",
+            "sim",
+            "--sim-speed",
+            "0",
+            "-d",
+            "0",
+        ])
+        .args(args)
+        .output()
+        .expect("binary runs");
+    assert!(out.status.success(), "capture {args:?}: {}", printed(&out));
+}
+
+/// `nightcap info DIR --json`, parsed (the command must succeed).
+pub fn info_json(dir: &Path) -> serde_json::Value {
+    let out = run(&["info", dir.to_str().expect("UTF-8 path"), "--json"]);
+    assert!(out.status.success(), "info: {}", printed(&out));
+    serde_json::from_slice(&out.stdout).expect("info --json is JSON")
+}
+
+/// Whether `tool` runs. In CI, which installs it, its absence fails the test; elsewhere
+/// the test says it was skipped.
+pub fn have(tool: &str) -> bool {
+    let ok = Command::new(tool)
+        .arg("-version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI");
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    ok
+}
