@@ -374,6 +374,11 @@ fn system_fakes(dir: &Path) -> (PathBuf, PathBuf) {
 }
 
 #[test]
+fn compare_fixes_says_how_to_use_it() {
+    usage_on_no_args_and_help("compare-fixes.sh");
+}
+
+#[test]
 fn install_service_dry_run_changes_nothing() {
     usage_on_no_args_and_help("install-service.sh");
     let dir = tempfile::tempdir().unwrap();
