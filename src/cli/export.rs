@@ -153,7 +153,8 @@ fn write_frame(dir: &Path, frame: &Frame, format: ExportFormat) -> anyhow::Resul
         ExportFormat::Png => {
             let img = to_image16(&frame.format, &frame.data)?;
             let path = dir.join(file_name(frame, "png"));
-            write_png16(&path, &img)
+            crate::output::image::write_png_samples(&path, &img)
+                .with_context(|| format!("cannot write {}", path.display()))
         }
         ExportFormat::Fits => {
             let img = to_image16(&frame.format, &frame.data)?;
@@ -185,24 +186,4 @@ fn fits_extra(frame: &Frame) -> [(&'static str, FitsValue); 3] {
         ("FRAMESEQ", FitsValue::Int(frame.meta.seq as i64)),
         ("DRIVSEQ", FitsValue::Int(frame.meta.driver_seq.into())),
     ]
-}
-
-/// A 16-bit PNG of the samples as they are (grey for one channel, RGB for three).
-pub fn write_png16(path: &Path, img: &Image16) -> anyhow::Result<()> {
-    let color = if img.channels == 1 {
-        image::ExtendedColorType::L16
-    } else {
-        image::ExtendedColorType::Rgb16
-    };
-    let need = img.width as usize * img.height as usize * img.channels as usize;
-    anyhow::ensure!(img.data.len() == need, "image size mismatch");
-    // Native-endian samples: the encoder stores them big-endian as PNG wants.
-    let bytes: &[u8] = bytemuck::cast_slice(&img.data);
-    crate::output::write_atomic(path, |w| {
-        use image::ImageEncoder;
-        image::codecs::png::PngEncoder::new(w)
-            .write_image(bytes, img.width, img.height, color)
-            .map_err(|e| crate::output::OutputError::io(path, std::io::Error::other(e)))
-    })
-    .with_context(|| format!("cannot write {}", path.display()))
 }

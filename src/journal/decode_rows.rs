@@ -327,6 +327,20 @@ mod tests {
             .encode_with(spec, &f, &raw, &mut payload)
             .unwrap();
         let mut dec = Decoder::new();
+        // `verify` checks raw frames with decode_rows: it must refuse exactly what decode
+        // refuses, whatever byte is damaged.
+        let mut out = Vec::new();
+        for at in (0..payload.len()).step_by(7) {
+            for bit in [0x01, 0x80] {
+                payload[at] ^= bit;
+                let whole = dec.decode(spec, &f, &payload, raw.len(), &mut out).is_ok();
+                let by_rows = dec
+                    .decode_rows(spec, &f, &payload, raw.len(), 4, &mut |_, _| {})
+                    .is_ok();
+                assert_eq!(whole, by_rows, "byte {at} ^ {bit:#x}");
+                payload[at] ^= bit;
+            }
+        }
         let mid = payload.len() / 2;
         payload[mid] ^= 0x10;
         let mut rows = 0;

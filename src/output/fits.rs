@@ -221,23 +221,32 @@ fn header(
 }
 
 /// The data unit: planes in order, big-endian with the BZERO offset, padded with zeros.
-fn data_bytes(img: &Image16) -> Vec<u8> {
+/// Writes the data unit of `img`: each colour plane in turn, big-endian, padded to a
+/// whole block; in pieces of at most [`CHUNK`] samples, so no copy of the image is made.
+fn write_data(w: &mut impl Write, img: &Image16) -> std::io::Result<()> {
     let ch = usize::from(img.channels);
-    let len = (img.data.len() * 2).next_multiple_of(BLOCK);
-    let mut out = Vec::with_capacity(len);
+    let mut buf = Vec::with_capacity(2 * CHUNK);
     for plane in 0..ch {
-        // Subtracting 32768 from an unsigned value and storing it as i16 is flipping bit 15.
-        out.extend(
-            img.data
-                .iter()
-                .skip(plane)
-                .step_by(ch)
-                .flat_map(|&v| (v ^ 0x8000).to_be_bytes()),
-        );
+        let mut samples = img.data.iter().skip(plane).step_by(ch).peekable();
+        while samples.peek().is_some() {
+            buf.clear();
+            // Subtracting 32768 from an unsigned value and storing it as i16 is flipping
+            // bit 15.
+            buf.extend(
+                samples
+                    .by_ref()
+                    .take(CHUNK)
+                    .flat_map(|&v| (v ^ 0x8000).to_be_bytes()),
+            );
+            w.write_all(&buf)?;
+        }
     }
-    out.resize(len, 0);
-    out
+    let len = img.data.len() * 2;
+    w.write_all(&vec![0; len.next_multiple_of(BLOCK) - len])
 }
+
+/// Samples converted at a time when the data unit is written.
+const CHUNK: usize = 1 << 16;
 
 /// Writes `img` (raw samples, any layout) as a FITS file, atomically.
 pub fn write_fits(
@@ -252,10 +261,9 @@ pub fn write_fits(
         problem,
     };
     let head = header(img, meta, extra).map_err(fits_err)?;
-    let data = data_bytes(img);
     write_atomic(path, |w| {
         w.write_all(&head)
-            .and_then(|()| w.write_all(&data))
+            .and_then(|()| write_data(w, img))
             .map_err(|e| OutputError::io(path, e))
     })
 }

@@ -314,17 +314,38 @@ fn to_16bit(img: &Image16) -> impl Fn(u16) -> u16 {
 /// stream, about 130 MB more for a 12 MP RGB stack). Fast deflate: a 12 MP 16-bit PNG at
 /// the default level takes seconds on a Pi. EXIF in an eXIf chunk.
 fn write_png(path: &Path, img: &Image16, meta: &OutputMeta) -> Result<(), OutputError> {
-    let exif = exif_tiff(meta);
+    png_rows(path, img, Some(&exif_tiff(meta)), to_16bit(img))
+}
+
+/// A 16-bit PNG of the samples exactly as they are (grey for one channel, RGB for three;
+/// no scaling, no metadata), streamed a row at a time: `export --format png`.
+pub fn write_png_samples(path: &Path, img: &Image16) -> Result<(), OutputError> {
+    png_rows(path, img, None, |v| v)
+}
+
+/// Writes `img` as a 16-bit PNG with each sample through `to16`, a row at a time.
+fn png_rows(
+    path: &Path,
+    img: &Image16,
+    exif: Option<&[u8]>,
+    to16: impl Fn(u16) -> u16,
+) -> Result<(), OutputError> {
     let err = |e: png::EncodingError| OutputError::Unsupported {
         path: path.to_path_buf(),
         format: "PNG",
         reason: e.to_string(),
     };
-    let to16 = to_16bit(img);
     let row_len = img.width as usize * usize::from(img.channels);
+    if img.data.len() != row_len * img.height as usize {
+        return Err(OutputError::Unsupported {
+            path: path.to_path_buf(),
+            format: "PNG",
+            reason: "image size mismatch".into(),
+        });
+    }
     write_atomic(path, |w| {
         let mut info = png::Info::with_size(img.width, img.height);
-        info.exif_metadata = Some(std::borrow::Cow::Borrowed(&exif));
+        info.exif_metadata = exif.map(std::borrow::Cow::Borrowed);
         let mut enc = png::Encoder::with_info(&mut *w, info).map_err(err)?;
         enc.set_color(if img.channels == 3 {
             png::ColorType::Rgb

@@ -37,28 +37,29 @@ pub struct TrailsConfig {
 }
 
 /// Calls `each(index, frame)` for every usable frame of `frames` in order, decoding a
-/// batch of frames in parallel at a time. Damaged frames go to `skipped`.
+/// batch of frames in parallel at a time (one per core, each into its own buffers: the
+/// frames are lent, not copied). Damaged frames go to `skipped`.
 pub fn for_each_in_order(
     journal: &Journal,
     frames: &[FrameRef],
     calibration: &Calibration,
     skipped: &mut dyn FnMut(&Damage),
-    each: &mut dyn FnMut(usize, Image16),
+    each: &mut dyn FnMut(usize, &Image16),
 ) {
-    let batch = rayon::current_num_threads().max(1);
+    let batch = rayon::current_num_threads().max(1).min(frames.len().max(1));
+    let mut bufs: Vec<Pooled> = (0..batch).map(|_| Pooled::take()).collect();
     for (b, chunk) in frames.chunks(batch).enumerate() {
-        let decoded: Vec<Result<Image16, Damage>> = chunk
-            .par_iter()
-            .map_init(Pooled::take, |buf, r| {
-                JournalFrames::decode(journal, r, buf).map(|(_, mut img)| {
-                    calibration.apply(&mut img);
-                    img
-                })
+        let decoded: Vec<Result<(), Damage>> = bufs
+            .par_iter_mut()
+            .zip(chunk.par_iter())
+            .map(|(buf, r)| {
+                JournalFrames::decode_into(journal, r, buf)
+                    .map(|_| calibration.apply(buf.image_mut()))
             })
             .collect();
         for (k, d) in decoded.into_iter().enumerate() {
             match d {
-                Ok(img) => each(b * batch + k, img),
+                Ok(()) => each(b * batch + k, bufs[k].image()),
                 Err(e) => skipped(&e),
             }
         }
@@ -87,16 +88,16 @@ impl Trails {
 
     /// Adds the next frame in time order. A frame of another shape than the first is
     /// ignored (returns false).
-    pub fn add(&mut self, img: Image16) -> bool {
+    pub fn add(&mut self, img: &Image16) -> bool {
         let Some(acc) = self.acc.as_mut() else {
             self.frames = 1;
             if self.fill_gaps {
                 self.prev = Some(img.clone());
             }
-            self.acc = Some(img);
+            self.acc = Some(img.clone());
             return true;
         };
-        if !acc.same_shape(&img) || acc.data.len() != img.data.len() {
+        if !acc.same_shape(img) || acc.data.len() != img.data.len() {
             return false;
         }
         if let Some(f) = self.comet {
@@ -108,11 +109,11 @@ impl Trails {
             max_into(&mut acc.data, &img.data);
         }
         if self.fill_gaps {
-            if let Some(prev) = &self.prev {
-                let fill = gap_fill(prev, &img);
+            if let Some(prev) = &mut self.prev {
+                let fill = gap_fill(prev, img);
                 max_into(&mut acc.data, &fill.data);
+                prev.data.copy_from_slice(&img.data);
             }
-            self.prev = Some(img);
         }
         self.frames += 1;
         true
@@ -259,7 +260,7 @@ pub fn keogram(
 ) -> Option<Image16> {
     let mut cols = Vec::with_capacity(frames.len());
     for_each_in_order(journal, frames, calibration, skipped, &mut |_, img| {
-        let col = keogram_column(&img, x.unwrap_or(img.width / 2));
+        let col = keogram_column(img, x.unwrap_or(img.width / 2));
         cols.push(col);
         tick();
     });
@@ -326,8 +327,8 @@ mod tests {
             ..TrailsConfig::default()
         });
         for f in &frames {
-            assert!(plain.add(f.clone()));
-            comet.add(f.clone());
+            assert!(plain.add(f));
+            comet.add(f);
         }
         let p = plain.into_image().unwrap();
         let c = comet.into_image().unwrap();
@@ -361,8 +362,8 @@ mod tests {
             ..TrailsConfig::default()
         });
         for f in [&a, &b] {
-            plain.add(mosaic(32, 4, f.clone()));
-            filled.add(mosaic(32, 4, f.clone()));
+            plain.add(&mosaic(32, 4, f.clone()));
+            filled.add(&mosaic(32, 4, f.clone()));
         }
         assert_eq!(plain.image().unwrap().data[2 * 32 + 12], 600);
         assert_eq!(filled.image().unwrap().data[2 * 32 + 12], 1100);

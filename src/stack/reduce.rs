@@ -253,9 +253,13 @@ pub fn recycle(img: Image16) {
 }
 
 /// A per-pixel accumulator shared by all workers, in row bands behind their own locks.
+/// It covers rows `row0..row0 + rows` of frames of its shape (all rows, except for a
+/// sigma reduction of frames too large to hold statistics for whole).
 #[derive(Debug)]
 pub struct Accumulator {
     shape: Shape,
+    row0: usize,
+    rows: usize,
     band_len: usize,
     bands: Vec<Mutex<Planes>>,
     frames: AtomicU32,
@@ -277,10 +281,22 @@ impl Accumulator {
     /// An empty accumulator for frames of `shape`; `max_frames` bounds the frame count
     /// (it picks the sum width).
     pub fn new(shape: Shape, gather: Gather, max_frames: u64) -> Accumulator {
+        Accumulator::for_rows(shape, gather, max_frames, 0..shape.height as usize)
+    }
+
+    /// An empty accumulator for rows `rows` of frames of `shape`: rows outside them are
+    /// ignored when frames are added.
+    fn for_rows(
+        shape: Shape,
+        gather: Gather,
+        max_frames: u64,
+        rows: std::ops::Range<usize>,
+    ) -> Accumulator {
         let wide = max_frames.saturating_mul(u64::from(max_for_depth(shape.bit_depth)))
             > u64::from(u32::MAX);
-        let band_len = band_rows(shape.height, shape.row_len()) * shape.row_len();
-        let total = shape.row_len() * shape.height as usize;
+        let (row0, rows) = (rows.start, rows.len());
+        let band_len = band_rows(rows as u32, shape.row_len()) * shape.row_len();
+        let total = shape.row_len() * rows;
         let bands = (0..total.div_ceil(band_len.max(1)))
             .map(|b| {
                 let len = band_len.min(total - b * band_len);
@@ -296,6 +312,8 @@ impl Accumulator {
             .collect();
         Accumulator {
             shape,
+            row0,
+            rows,
             band_len,
             bands,
             frames: AtomicU32::new(0),
@@ -322,7 +340,7 @@ impl Accumulator {
         let n = self.bands.len();
         for k in 0..n {
             let b = (hint + k) % n;
-            let src = &img.data[b * self.band_len..];
+            let src = &img.data[self.row0 * self.shape.row_len() + b * self.band_len..];
             // A poisoned band means another worker panicked mid-combine; the whole
             // reduction is lost then anyway, so keep going with its data.
             let mut band = self.bands[b].lock().unwrap_or_else(|p| p.into_inner());
@@ -341,9 +359,12 @@ impl Accumulator {
     /// thread, any band size); samples beyond the last row are ignored. A frame is done
     /// when all its rows are in: then call [`frame_done`](Self::frame_done) once.
     pub fn add_rows(&self, first_row: usize, samples: &[u16]) {
-        let total = self.shape.row_len() * self.shape.height as usize;
-        let mut at = first_row.saturating_mul(self.shape.row_len());
-        let mut src = samples;
+        let row_len = self.shape.row_len();
+        let total = row_len * self.rows;
+        // Rows above this accumulator's first row are not its to keep.
+        let skip = self.row0.saturating_sub(first_row).saturating_mul(row_len);
+        let mut at = first_row.saturating_sub(self.row0).saturating_mul(row_len);
+        let mut src = samples.get(skip..).unwrap_or_default();
         while at < total && !src.is_empty() {
             let (b, within) = (at / self.band_len, at % self.band_len);
             let mut band = self.bands[b].lock().unwrap_or_else(|p| p.into_inner());
@@ -362,7 +383,7 @@ impl Accumulator {
 
     /// Samples in band `b` (the last band may be short).
     fn band_size(&self, b: usize) -> usize {
-        let total = self.shape.row_len() * self.shape.height as usize;
+        let total = self.shape.row_len() * self.rows;
         self.band_len.min(total - b * self.band_len)
     }
 
@@ -382,7 +403,7 @@ impl Accumulator {
     /// [`finish`](Self::finish), and for [`Mode::Sum`] how the sum was fitted into 16 bits
     /// (see [`SumFit`]).
     pub fn finish_fitted(self, mode: Mode) -> (Image16, Option<SumFit>) {
-        let shape = self.shape;
+        let (shape, self_rows) = (self.shape, self.rows);
         let n = u64::from(self.frames()).max(1);
         let sizes: Vec<usize> = (0..self.bands.len()).map(|b| self.band_size(b)).collect();
         let planes = self.into_planes();
@@ -391,7 +412,7 @@ impl Accumulator {
         } else {
             SumFit::default()
         };
-        let mut data = spare(shape.row_len() * shape.height as usize, false);
+        let mut data = spare(shape.row_len() * self_rows, false);
         for (planes, size) in planes.into_iter().zip(sizes) {
             match planes {
                 // A band no frame reached (rows of a frame that failed part way): zeros.
@@ -434,7 +455,7 @@ impl Accumulator {
     pub fn into_clipped(self, k: f32) -> Accumulator {
         let n = f64::from(self.frames().max(1));
         let max = f64::from(max_for_depth(self.shape.bit_depth));
-        let (shape, band_len) = (self.shape, self.band_len);
+        let (shape, row0, rows, band_len) = (self.shape, self.row0, self.rows, self.band_len);
         let bands = self
             .into_planes()
             .into_iter()
@@ -462,6 +483,8 @@ impl Accumulator {
             .collect();
         Accumulator {
             shape,
+            row0,
+            rows,
             band_len,
             bands,
             frames: AtomicU32::new(0),
@@ -563,26 +586,60 @@ pub struct Reduced<I = Image16> {
 /// ([`Pending::finish`], a copy of the whole image or a division per pixel): lets a
 /// caller make it on another thread while the next reduction runs.
 #[derive(Debug)]
-pub struct Pending {
-    acc: Accumulator,
-    mode: Mode,
+pub struct Pending(Held);
+
+#[derive(Debug)]
+enum Held {
+    Acc {
+        acc: Accumulator,
+        mode: Mode,
+    },
+    /// Made already (a sigma reduction in row windows).
+    Image(Image16),
 }
 
 impl Pending {
     /// The shape of the image [`finish`](Self::finish) makes.
     pub fn shape(&self) -> Shape {
-        self.acc.shape()
+        match &self.0 {
+            Held::Acc { acc, .. } => acc.shape(),
+            Held::Image(img) => Shape::of(img),
+        }
     }
 
     /// The stack's image.
     pub fn finish(self) -> Image16 {
-        self.acc.finish(self.mode)
+        self.finish_fitted().0
     }
 
     /// The stack's image, and for `--mode sum` how it was fitted into 16 bits.
     pub fn finish_fitted(self) -> (Image16, Option<SumFit>) {
-        self.acc.finish_fitted(self.mode)
+        match self.0 {
+            Held::Acc { acc, mode } => acc.finish_fitted(mode),
+            Held::Image(img) => (img, None),
+        }
     }
+}
+
+/// Most bytes of sigma statistics held at once, in frames of 16-bit samples: frames
+/// whose statistics (12 to 16 bytes a pixel, against a frame's 2) need more are reduced
+/// in windows of rows, each window reading every frame twice more. Small frames (up to
+/// [`SIGMA_FLOOR_BYTES`]) are never split.
+pub const SIGMA_FRAMES: usize = 4;
+
+/// Sigma statistics up to this size are held for the whole frame at once.
+pub const SIGMA_FLOOR_BYTES: usize = 256 << 20;
+
+/// Rows of frames of `shape` whose sigma statistics fit the budget (all of them for
+/// frames up to about 16 MP).
+fn sigma_rows(shape: Shape, max_frames: u64, budget: Option<usize>) -> usize {
+    let wide =
+        max_frames.saturating_mul(u64::from(max_for_depth(shape.bit_depth))) > u64::from(u32::MAX);
+    let per_sample = if wide { 16 } else { 12 };
+    let samples = shape.row_len() * shape.height as usize;
+    let budget = budget.unwrap_or((SIGMA_FRAMES * 2 * samples).max(SIGMA_FLOOR_BYTES));
+    let row_bytes = shape.row_len().max(1) * per_sample;
+    (budget / row_bytes).clamp(1, shape.height.max(1) as usize)
 }
 
 /// How `--mode sum` fits a sum of `n` frames into 16-bit samples, by a rule simple enough
@@ -648,6 +705,17 @@ pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {
 
 /// [`reduce`], leaving the image to be made by the caller.
 pub fn reduce_pending<S: FrameSource>(src: &S, count: usize, mode: Mode) -> ReducedPending {
+    reduce_within(src, count, mode, None)
+}
+
+/// [`reduce_pending`] with sigma statistics held to `sigma_budget` bytes (default: the
+/// budget [`SIGMA_FRAMES`] states).
+fn reduce_within<S: FrameSource>(
+    src: &S,
+    count: usize,
+    mode: Mode,
+    sigma_budget: Option<usize>,
+) -> ReducedPending {
     let gather = match mode {
         Mode::Max => Gather::Max,
         Mode::Mean | Mode::Sum => Gather::Sum,
@@ -655,7 +723,13 @@ pub fn reduce_pending<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Redu
     };
     let first: OnceLock<Accumulator> = OnceLock::new();
     let mismatched = run_pass(src, count, 0, |shape| {
-        first.get_or_init(|| Accumulator::new(shape, gather, count as u64))
+        first.get_or_init(|| {
+            let rows = match gather {
+                Gather::Moments => sigma_rows(shape, count as u64, sigma_budget),
+                _ => shape.height as usize,
+            };
+            Accumulator::for_rows(shape, gather, count as u64, 0..rows)
+        })
     });
     let Some(acc) = first.into_inner() else {
         return ReducedPending {
@@ -664,20 +738,57 @@ pub fn reduce_pending<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Redu
             mismatched,
         };
     };
-    let acc = match mode {
+    let held = match mode {
+        Mode::Sigma { k } if acc.rows < acc.shape.height as usize => {
+            sigma_in_windows(src, count, acc, k)
+        }
         Mode::Sigma { k } => {
             let clipped = acc.into_clipped(k);
             run_pass(src, count, 1, |_| &clipped);
-            clipped
+            (clipped.frames(), Held::Acc { acc: clipped, mode })
         }
-        _ => acc,
+        _ => (acc.frames(), Held::Acc { acc, mode }),
     };
-    let frames = acc.frames();
+    let (frames, held) = held;
     ReducedPending {
-        image: (frames > 0).then_some(Pending { acc, mode }),
+        image: (frames > 0).then_some(Pending(held)),
         frames,
         mismatched,
     }
+}
+
+/// Sigma for frames too large to hold statistics for whole ([`sigma_rows`]): `first`
+/// holds the moments of the first window of rows; each window is clipped, made and
+/// appended in turn, the next window's moments gathered in a pass of their own.
+fn sigma_in_windows<S: FrameSource>(
+    src: &S,
+    count: usize,
+    first: Accumulator,
+    k: f32,
+) -> (u32, Held) {
+    let (shape, window) = (first.shape, first.rows);
+    let height = shape.height as usize;
+    let mut data = Vec::with_capacity(shape.row_len() * height);
+    let mut moments = first;
+    let mut frames = 0;
+    loop {
+        let row0 = moments.row0 + moments.rows;
+        let clipped = moments.into_clipped(k);
+        run_pass(src, count, 1, |_| &clipped);
+        frames = frames.max(clipped.frames());
+        data.extend_from_slice(&clipped.finish(Mode::Sigma { k }).data);
+        if row0 >= height {
+            break;
+        }
+        moments = Accumulator::for_rows(
+            shape,
+            Gather::Moments,
+            count as u64,
+            row0..(row0 + window).min(height),
+        );
+        run_pass(src, count, 1, |_| &moments);
+    }
+    (frames, Held::Image(shape.image(shape.bit_depth, data)))
 }
 
 /// One pass over the frames; `acc` gives the accumulator for a frame of a shape (the
@@ -870,6 +981,52 @@ mod tests {
             .image
             .unwrap();
         assert!(s.data.iter().all(|&v| v == 1234));
+    }
+
+    #[test]
+    fn sigma_in_row_windows_equals_sigma_in_one_piece() {
+        let f = frames(9, 37, 23);
+        let whole = reduce(&InMemory(&f), 9, Mode::Sigma { k: 1.5 })
+            .image
+            .unwrap();
+        // 12 bytes a sample of statistics: windows of 1, 2 and 5 rows (23 = 4 x 5 + 3).
+        for rows in [1, 2, 5] {
+            let r = reduce_within(
+                &InMemory(&f),
+                9,
+                Mode::Sigma { k: 1.5 },
+                Some(rows * 37 * 12),
+            );
+            assert_eq!(r.frames, 9);
+            let img = r.image.unwrap().finish();
+            assert_eq!((img.width, img.height), (37, 23));
+            assert_eq!(img.data, whole.data, "windows of {rows} rows");
+        }
+    }
+
+    #[test]
+    fn a_row_window_keeps_exactly_its_rows_from_any_bands() {
+        let f = frames(3, 11, 10);
+        let shape = Shape::of(&f[0]);
+        // Rows 3..7, as the rounded mean of the three frames.
+        let want: Vec<u16> = (3 * 11..7 * 11)
+            .map(|i| ((f.iter().map(|im| u32::from(im.data[i])).sum::<u32>() + 1) / 3) as u16)
+            .collect();
+        for band in [1, 3, 4, 10] {
+            let acc = Accumulator::for_rows(shape, Gather::Sum, 3, 3..7);
+            for im in &f {
+                for (b, rows) in im.data.chunks(band * 11).enumerate() {
+                    acc.add_rows(b * band, rows);
+                }
+                acc.frame_done();
+            }
+            assert_eq!(acc.finish(Mode::Mean).data, want, "bands of {band} rows");
+        }
+        let whole_frames = Accumulator::for_rows(shape, Gather::Sum, 3, 3..7);
+        for im in &f {
+            whole_frames.add(im, 1).unwrap();
+        }
+        assert_eq!(whole_frames.finish(Mode::Mean).data, want);
     }
 
     #[test]
