@@ -1,18 +1,26 @@
 //! Frame rejection: leaving out cloudy or bright frames, judged against the night itself.
 //!
 //! Per-frame statistics ([`frame_stats`]) are taken on the 2x2-binned image (one value
-//! per CFA cell, so colour does not matter): the median sky level, the noise (1.4826 ×
-//! MAD), the fraction of cells far above the sky (lit cloud, headlights), and a star
-//! count estimate (cells that are a strict 3x3 local maximum above `sky + 5·noise`).
+//! per CFA cell, so colour does not matter): the median sky level, the noise (from
+//! differences of neighbouring cells, so a sky gradient or a cloud's edge is not noise),
+//! the fraction of cells far above the sky (lit cloud, headlights), and a star count
+//! (cells that are a strict 3x3 local maximum `5·noise` above the ring of cells around
+//! them, with light in at least two neighbouring cells: hot pixels are not stars).
 //!
-//! [`judge`] compares every frame with the whole selection using robust statistics (the
-//! median `m` and `s = 1.4826 × MAD` of each statistic across frames), never a fixed
-//! threshold, so a moonlit night is not rejected wholesale. A frame is rejected when
-//! - its sky is more than [`K`]·s above the night's median sky (and at least 5 % above it:
-//!   noise between identical frames must not reject anything);
-//! - it has fewer than half the night's median star count and is more than K·s below it
-//!   (clouds hide stars);
-//! - its bright fraction exceeds the night's by K·s and is above 5 %.
+//! [`judge`] compares every frame with the clearest part of the night, which clouds
+//! cannot poison: the sky level that only the darkest 5 % of frames reach, and the star
+//! count only the best 5 % reach (clouds brighten the sky and hide stars, so a night
+//! cloudy most of the time still has its breaks as the reference). A frame is rejected
+//! when
+//! - its sky is more than [`SKY_RATIO`] times that reference sky (and more than `K`
+//!   noise sigmas: noise between identical frames must not reject anything);
+//! - it has fewer than [`STAR_RATIO`] of the reference stars (clouds hide stars);
+//! - its bright fraction exceeds the night's median by K·s and is above 5 %.
+//!
+//! Measured on simulated nights with known cloud cover (`tests/clouds.rs`): frames at
+//! least half under cloud are rejected, clear frames kept. A night overcast from end to
+//! end has no clear part to compare with, and nothing in it is rejected; twilight and
+//! moonrise count as a bright sky.
 //!
 //! Computing statistics needs every frame decoded once before stacking; `stack --reject
 //! auto` therefore costs one extra decode pass (it is off by default: a max stack is
@@ -39,9 +47,9 @@ pub struct FrameStats {
 /// Why a frame was left out.
 #[derive(Debug, Clone, Copy, PartialEq, thiserror::Error)]
 pub enum Rejection {
-    #[error("sky {sky:.0} is far above the night's {night:.0} (clouds lit, twilight, lights)")]
+    #[error("sky {sky:.0} is far above the clearest part of the night's {night:.0} (clouds lit, twilight, lights)")]
     BrightSky { sky: f64, night: f64 },
-    #[error("{stars} stars against the night's {night:.0} (clouds)")]
+    #[error("{stars} stars against {night:.0} in the clearest part of the night (clouds)")]
     FewStars { stars: u32, night: f64 },
     #[error("{:.0} % of the frame is bright against the night's {:.0} %", fraction * 100.0, night * 100.0)]
     Bright { fraction: f64, night: f64 },
@@ -62,7 +70,7 @@ pub fn frame_stats(img: &Image16) -> FrameStats {
     let ch = usize::from(img.channels.max(1));
     // One value per 2x2 block (all channels summed): colour-blind cells.
     let (cw, chh) = (w / 2, h / 2);
-    if cw < 3 || chh < 3 || img.data.len() != w * h * ch {
+    if cw < 5 || chh < 5 || img.data.len() != w * h * ch {
         return FrameStats {
             sky: 0.0,
             noise: 0.0,
@@ -87,15 +95,48 @@ pub fn frame_stats(img: &Image16) -> FrameStats {
     let step = (cells.len() / 200_000).max(1);
     let mut sample: Vec<f64> = cells.iter().step_by(step).map(|&v| f64::from(v)).collect();
     let sky = median(&mut sample);
-    let mut dev: Vec<f64> = sample.iter().map(|v| (v - sky).abs()).collect();
-    let noise = (1.4826 * median(&mut dev)).max(1.0);
+    // Noise from differences of neighbouring cells: a sky gradient or the edge of a cloud
+    // does not count as noise (it would hide every star).
+    let mut diffs: Vec<f64> = cells
+        .chunks_exact(cw)
+        .step_by((chh / 400).max(1))
+        .flat_map(|row| {
+            row.windows(2)
+                .map(|p| (f64::from(p[1]) - f64::from(p[0])).abs())
+        })
+        .collect();
+    let noise = (1.4826 * median(&mut diffs) / std::f64::consts::SQRT_2).max(1.0);
     let bright = sample.iter().filter(|&&v| v > sky + 20.0 * noise).count();
-    let star_floor = sky + 5.0 * noise;
     let mut stars = 0u32;
-    for cy in 1..chh - 1 {
-        for cx in 1..cw - 1 {
+    for cy in 2..chh - 2 {
+        for cx in 2..cw - 2 {
             let v = cells[cy * cw + cx];
-            if f64::from(v) <= star_floor {
+            // The local sky: the mean of the ring of cells two away.
+            let ring: u32 = [
+                (0, 0),
+                (0, 2),
+                (0, 4),
+                (2, 0),
+                (2, 4),
+                (4, 0),
+                (4, 2),
+                (4, 4),
+            ]
+            .iter()
+            .map(|&(dy, dx)| cells[(cy + dy - 2) * cw + cx + dx - 2])
+            .sum();
+            let local = f64::from(ring) / 8.0;
+            if f64::from(v) <= local + 5.0 * noise {
+                continue;
+            }
+            // A star's light spreads over neighbouring cells; a hot pixel's does not.
+            let lit = [(0, 1), (2, 1), (1, 0), (1, 2)]
+                .iter()
+                .filter(|&&(dy, dx)| {
+                    f64::from(cells[(cy + dy - 1) * cw + cx + dx - 1]) > local + 2.0 * noise
+                })
+                .count();
+            if lit < 2 {
                 continue;
             }
             let mut peak = true;
@@ -127,29 +168,55 @@ fn spread(values: impl Iterator<Item = f64>) -> (f64, f64) {
     (m, 1.4826 * median(&mut d))
 }
 
-/// The verdict on every frame (`None` = keep), relative to all of `stats`.
+/// The `p`-th quantile (0..=1) of `values`.
+fn quantile(values: impl Iterator<Item = f64>, p: f64) -> f64 {
+    let mut v: Vec<f64> = values.collect();
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable_by(f64::total_cmp);
+    v[((v.len() - 1) as f64 * p).round() as usize]
+}
+
+/// The clearest part of the night: the sky level only the darkest 5 % of frames reach
+/// and the star count only the best 5 % reach. Clouds brighten the sky and hide stars, so
+/// a night cloudy most of the time still has its breaks as the reference.
+const CLEAREST: f64 = 0.05;
+
+/// A frame whose sky is this much brighter than the clearest part's is rejected (clouds
+/// lit by the town, twilight, the moon rising).
+pub const SKY_RATIO: f64 = 1.15;
+
+/// A frame with fewer than this fraction of the clearest part's stars is rejected.
+pub const STAR_RATIO: f64 = 0.6;
+
+/// The verdict on every frame (`None` = keep), against the clearest part of `stats`.
 pub fn judge(stats: &[FrameStats]) -> Vec<Option<Rejection>> {
     if stats.len() < 3 {
         return vec![None; stats.len()];
     }
-    let (sky_m, sky_s) = spread(stats.iter().map(|s| s.sky));
-    let (star_m, star_s) = spread(stats.iter().map(|s| f64::from(s.stars)));
+    let sky_ref = quantile(stats.iter().map(|s| s.sky), CLEAREST);
+    let star_ref = quantile(stats.iter().map(|s| f64::from(s.stars)), 1.0 - CLEAREST);
+    let noise_ref = quantile(stats.iter().map(|s| s.noise), CLEAREST);
     let (bf_m, bf_s) = spread(stats.iter().map(|s| s.bright_fraction));
     stats
         .iter()
         .map(|s| {
-            let sky_limit = sky_m + (K * sky_s).max(0.05 * sky_m).max(1.0);
+            // Noise between identical frames must not reject anything: the limit is at
+            // least K noise sigmas of a cell above the reference.
+            let sky_limit = (sky_ref * SKY_RATIO).max(sky_ref + K * noise_ref);
             if s.sky > sky_limit {
                 return Some(Rejection::BrightSky {
                     sky: s.sky,
-                    night: sky_m,
+                    night: sky_ref,
                 });
             }
             let stars = f64::from(s.stars);
-            if stars < 0.5 * star_m && stars < star_m - K * star_s {
+            // A handful of stars either way is noise, not cloud.
+            if stars < STAR_RATIO * star_ref && star_ref - stars > 4.0 {
                 return Some(Rejection::FewStars {
                     stars: s.stars,
-                    night: star_m,
+                    night: star_ref,
                 });
             }
             if s.bright_fraction > 0.05 && s.bright_fraction > bf_m + K * bf_s {
@@ -179,10 +246,27 @@ mod tests {
                 sky + (x % 24) as u16
             })
             .collect();
+        // Stars spread over a few 2x2 cells: a bright centre cell, dimmer neighbours.
         for k in 0..stars {
             let (sx, sy) = (8 + (k % 5) * 24, 8 + (k / 5) * 20);
-            data[sy * w + sx] = 3000;
+            for (dx, dy, v) in [
+                (0, 0, 3000),
+                (2, 0, 900),
+                (0, 2, 900),
+                (-2, 0, 900),
+                (0, -2, 900),
+            ] {
+                for (px, py) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let (x, y) = (
+                        (sx as i32 + dx + px) as usize,
+                        (sy as i32 + dy + py) as usize,
+                    );
+                    data[y * w + x] = v;
+                }
+            }
         }
+        // A hot pixel is not a star.
+        data[90 * w + 120] = 4000;
         Image16 {
             width: w as u32,
             height: h as u32,
@@ -199,7 +283,8 @@ mod tests {
         let st = frame_stats(&s);
         assert!((st.sky - 4.0 * 211.5).abs() < 20.0, "{st:?}");
         assert_eq!(st.stars, 20, "{st:?}");
-        assert_eq!(st.bright_fraction, 20.0 / (64.0 * 48.0));
+        // Five cells of each star and the hot pixel's cell.
+        assert_eq!(st.bright_fraction, 101.0 / (64.0 * 48.0));
     }
 
     #[test]

@@ -88,6 +88,9 @@ pub struct SimConfig {
     pub frames: Option<u64>,
     /// Drifting clouds that brighten the sky and hide stars.
     pub clouds: bool,
+    /// How cloudy a night with `clouds` is: 0.5 (the default) is partly cloudy, clear
+    /// about half the time; 0.8 is cloudy throughout with short breaks; 1 overcast.
+    pub cloudiness: f32,
     pub faults: FaultPlan,
 }
 
@@ -103,6 +106,7 @@ impl Default for SimConfig {
             speed: 1.0,
             frames: None,
             clouds: false,
+            cloudiness: 0.5,
             faults: FaultPlan::none(),
         }
     }
@@ -246,6 +250,12 @@ impl SimSky {
         buf.resize(config.sensor.format().max_frame_bytes() as usize, 0);
         sky.render(index, buf);
         config.frame_meta(index)
+    }
+
+    /// The fraction of frame `index` of `config` that is under cloud (0 without clouds):
+    /// the truth cloud rejection is measured against.
+    pub fn cloud_fraction(config: &SimConfig, index: u64) -> f32 {
+        Sky::new(config).cloud_fraction(index)
     }
 
     pub fn config(&self) -> &SimConfig {

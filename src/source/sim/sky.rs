@@ -71,6 +71,7 @@ pub struct Sky {
     start_utc_ns: i64,
     period_ns: i64,
     clouds: bool,
+    cloudiness: f32,
     pole: (f64, f64),
     stars: Vec<Star>,
     /// Hot pixels: (pixel index, electrons per exposure), sorted by index.
@@ -143,6 +144,7 @@ impl Sky {
             start_utc_ns: config.start_utc_ns,
             period_ns: config.period_ns(),
             clouds: config.clouds,
+            cloudiness: config.cloudiness,
             pole,
             stars: Vec::new(),
             hot: Vec::new(),
@@ -154,6 +156,24 @@ impl Sky {
         sky.hot = sky.make_hot_pixels();
         sky.build_background();
         sky
+    }
+
+    /// The fraction of frame `index` under cloud (cover above one half; 0 without
+    /// clouds): the truth a cloud judge is measured against.
+    pub fn cloud_fraction(&self, index: u64) -> f32 {
+        if !self.clouds {
+            return 0.0;
+        }
+        let grid = CloudGrid::new(self, index);
+        let (w, h) = (self.format.width as usize, self.format.height as usize);
+        let (mut under, mut all) = (0u32, 0u32);
+        for y in (0..h).step_by(grid.step) {
+            for x in (0..w).step_by(grid.step) {
+                under += u32::from(grid.at(x as f64, y as f64) > 0.5);
+                all += 1;
+            }
+        }
+        under as f32 / all.max(1) as f32
     }
 
     /// The celestial pole in pixel coordinates.
@@ -655,7 +675,8 @@ impl CloudGrid {
                 let n = 0.55 * value_noise(key, u, v)
                     + 0.3 * value_noise(key ^ 1, 2.1 * u, 2.1 * v)
                     + 0.15 * value_noise(key ^ 2, 4.3 * u, 4.3 * v);
-                smoothstep(0.45, 0.7, n) as f32
+                let lo = 0.95 - f64::from(sky.cloudiness.clamp(0.0, 1.0));
+                smoothstep(lo, lo + 0.25, n) as f32
             })
             .collect();
         CloudGrid { step, cols, values }
