@@ -86,6 +86,9 @@ pub enum Packing {
     Rgb24,
     /// Motion JPEG: one JPEG image per frame, variable size.
     Mjpeg,
+    /// 16-bit RGB: three little-endian 16-bit words (R, G, B) per pixel, values in the low
+    /// `bit_depth` bits (16-bit colour TIFF and PNG imports). Format 2.0 and later.
+    Rgb48,
 }
 
 impl Packing {
@@ -99,6 +102,7 @@ impl Packing {
             Packing::Yuyv => 4,
             Packing::Rgb24 => 5,
             Packing::Mjpeg => 6,
+            Packing::Rgb48 => 7,
         }
     }
 
@@ -112,8 +116,19 @@ impl Packing {
             4 => Packing::Yuyv,
             5 => Packing::Rgb24,
             6 => Packing::Mjpeg,
+            7 => Packing::Rgb48,
             _ => return None,
         })
+    }
+
+    /// The lowest major version of the segment format that has this packing: segments
+    /// of a packing a 1.x reader lacks are written as 2.0, so that such a reader refuses
+    /// them as newer rather than taking them for damage.
+    pub fn format_major(self) -> u16 {
+        match self {
+            Packing::Rgb48 => 2,
+            _ => 1,
+        }
     }
 
     /// Minimum bytes one line of `width` pixels needs (before any line padding).
@@ -126,6 +141,7 @@ impl Packing {
             Packing::Csi2P10 => w.div_ceil(4) * 5,
             Packing::Csi2P12 => w.div_ceil(2) * 3,
             Packing::Rgb24 => w * 3,
+            Packing::Rgb48 => w * 6,
             Packing::Mjpeg => return None,
         })
     }
@@ -185,7 +201,7 @@ impl PixelFormat {
         }
         let depth_ok = match self.packing {
             Packing::U8 | Packing::Yuyv | Packing::Rgb24 | Packing::Mjpeg => self.bit_depth == 8,
-            Packing::U16Le => (9..=16).contains(&self.bit_depth),
+            Packing::U16Le | Packing::Rgb48 => (9..=16).contains(&self.bit_depth),
             Packing::Csi2P10 => self.bit_depth == 10,
             Packing::Csi2P12 => self.bit_depth == 12,
         };
@@ -316,7 +332,8 @@ mod tests {
             }
         }
         assert_eq!(Cfa::from_code(5), None);
-        assert_eq!(Packing::from_code(7), None);
+        assert_eq!(Packing::from_code(7), Some(Packing::Rgb48));
+        assert_eq!(Packing::from_code(8), None);
     }
 
     #[test]

@@ -230,7 +230,10 @@ pub fn to_image16(format: &PixelFormat, data: &[u8]) -> Result<Image16, PixelErr
         });
     }
     let (w, stride) = (format.width as usize, format.stride as usize);
-    let rgb = matches!(format.packing, Packing::Yuyv | Packing::Rgb24);
+    let rgb = matches!(
+        format.packing,
+        Packing::Yuyv | Packing::Rgb24 | Packing::Rgb48
+    );
     let (channels, cfa) = if rgb { (3, Cfa::None) } else { (1, format.cfa) };
     let mut img = Image16::zeroed(format.width, format.height, channels, cfa, format.bit_depth);
     let row_len = w * usize::from(channels);
@@ -243,7 +246,7 @@ pub fn to_image16(format: &PixelFormat, data: &[u8]) -> Result<Image16, PixelErr
 fn unpack_line(packing: Packing, line: &[u8], row: &mut [u16]) {
     match packing {
         Packing::U8 => row.iter_mut().zip(line).for_each(|(s, &b)| *s = b.into()),
-        Packing::U16Le => row
+        Packing::U16Le | Packing::Rgb48 => row
             .iter_mut()
             .zip(line.chunks_exact(2))
             .for_each(|(s, b)| *s = u16::from_le_bytes([b[0], b[1]])),

@@ -26,9 +26,9 @@ fn fixtures() -> (tempfile::TempDir, PathBuf) {
             fs::copy(entry.path(), root.join("good").join(&name)).unwrap();
         }
     }
-    // The first golden segment, claiming format 2.0 (header CRC recomputed).
+    // The first golden segment, claiming format 3.0 (header CRC recomputed).
     let mut seg = fs::read(golden.join("00000000-20261130T000000Z.seg")).unwrap();
-    seg[8..10].copy_from_slice(&2u16.to_le_bytes());
+    seg[8..10].copy_from_slice(&3u16.to_le_bytes());
     seg[10..12].copy_from_slice(&0u16.to_le_bytes());
     let crc = nightcap::journal::format::crc(&seg[..252]);
     seg[252..256].copy_from_slice(&crc.to_le_bytes());
@@ -374,25 +374,25 @@ const CASES: &[(&str, &[&str], i32, &[&str])] = &[
         "info newer format",
         &["info", "@/newer"],
         1,
-        &["newer", "2.0"],
+        &["newer", "3.0"],
     ),
     (
         "verify newer format",
         &["verify", "@/newer"],
         1,
-        &["newer", "2.0"],
+        &["newer", "3.0"],
     ),
     (
         "export newer format",
         &["export", "@/newer", "@/out"],
         1,
-        &["newer", "2.0"],
+        &["newer", "3.0"],
     ),
     (
         "repair newer format",
         &["repair", "@/newer"],
         1,
-        &["newer", "2.0"],
+        &["newer", "3.0"],
     ),
     (
         "capture into newer format",
@@ -408,7 +408,7 @@ const CASES: &[(&str, &[&str], i32, &[&str])] = &[
             "@/newer",
         ],
         1,
-        &["newer", "2.0"],
+        &["newer", "3.0"],
     ),
 ];
 

@@ -151,7 +151,8 @@ fn with_file(name: &str, bytes: &[u8]) -> tempfile::TempDir {
 fn the_code_still_writes_the_golden_bytes() {
     let fresh = tempfile::tempdir().unwrap();
     nightcap::journal::golden::write(fresh.path());
-    for name in [SEALED, ACTIVE, WITH_GAP, "README.md"] {
+    let rgb48 = format!("2.0/{SEALED}");
+    for name in [SEALED, ACTIVE, WITH_GAP, "README.md", rgb48.as_str()] {
         let committed = fs::read(golden_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let written = fs::read(fresh.path().join(name)).unwrap();
         assert!(
@@ -160,6 +161,35 @@ fn the_code_still_writes_the_golden_bytes() {
              run scripts/make-golden.sh and update formats/ in the same commit"
         );
     }
+}
+
+/// The format 2.0 golden segment (16-bit RGB, the packing 2.0 adds): version 2.0 in its
+/// header, and every frame decodes to the samples its README defines.
+#[test]
+fn format_2_0_rgb48_segment_reads_back_exactly() {
+    use nightcap::journal::golden::{rgb48_format, rgb48_frame, rgb48_sample};
+    let dir = golden_dir().join("2.0");
+    let bytes = fs::read(dir.join(SEALED)).unwrap();
+    assert_eq!(
+        (bytes[8], bytes[9], bytes[10], bytes[11]),
+        (2, 0, 0, 0),
+        "version 2.0"
+    );
+    let (frames, damage) = salvage(&dir);
+    assert!(damage.is_empty(), "{damage:?}");
+    assert_eq!(frames.len(), 3);
+    let f = rgb48_format();
+    for (seq, data) in &frames {
+        assert_eq!(data, &rgb48_frame(*seq), "seq {seq}");
+        let img = nightcap::pixels::to_image16(&f, data).unwrap();
+        assert_eq!((img.width, img.height, img.channels), (16, 8, 3));
+        for (i, v) in img.data.iter().enumerate() {
+            let (y, k) = (i as u64 / 48, i as u64 % 48);
+            assert_eq!(*v, rgb48_sample(*seq, y, k), "seq {seq} row {y} sample {k}");
+        }
+    }
+    let j = Journal::open(&dir).unwrap();
+    assert_eq!(j.segments[0].header.format, f);
 }
 
 /// Format 1.0 segments (before the header copies), kept as they were written: old

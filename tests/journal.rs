@@ -15,6 +15,7 @@ fn format(packing: Packing, width: u32, height: u32) -> PixelFormat {
     let (bit_depth, cfa) = match packing {
         Packing::U8 => (8, Cfa::Rggb),
         Packing::U16Le => (12, Cfa::Bggr),
+        Packing::Rgb48 => (16, Cfa::None),
         Packing::Csi2P10 => (10, Cfa::Gbrg),
         Packing::Csi2P12 => (12, Cfa::Rggb),
         Packing::Yuyv | Packing::Rgb24 | Packing::Mjpeg => (8, Cfa::None),
@@ -113,6 +114,7 @@ fn every_pixel_format_round_trips_bit_exactly() {
         Packing::Yuyv,
         Packing::Rgb24,
         Packing::Mjpeg,
+        Packing::Rgb48,
     ] {
         for level in [0, 1, 3] {
             let dir = tempfile::tempdir().unwrap();
@@ -367,14 +369,14 @@ fn a_journal_from_a_newer_major_version_is_refused_by_name() {
     let seg = &segment_files(dir.path(), "seg")[0];
     let mut bytes = fs::read(seg).unwrap();
     // As a newer writer would: its own major, its own (valid) header checksum.
-    bytes[8] = 2;
+    bytes[8] = 3;
     bytes[10] = 0;
     let c = crc32c::crc32c(&bytes[..252]);
     bytes[252..256].copy_from_slice(&c.to_le_bytes());
     fs::write(seg, bytes).unwrap();
     let err = Journal::open(dir.path()).err().expect("refused");
     assert!(
-        err.to_string().contains("newer nightcap: format 2.0"),
+        err.to_string().contains("newer nightcap: format 3.0"),
         "{err}"
     );
 }

@@ -696,3 +696,180 @@ fn imported_display_images_are_not_stretched_a_second_time() {
         }
     }
 }
+
+/// A 16-bit RGB frame of an outside tool, its values using all 16 bits.
+fn rgb16_frame(i: u32, w: u32, h: u32) -> image::ImageBuffer<image::Rgb<u16>, Vec<u16>> {
+    image::ImageBuffer::from_fn(w, h, |x, y| {
+        let v = 1000 + x * 997 + y * 331 + i * 4099;
+        image::Rgb([
+            (v % 65_521) as u16,
+            (v * 3 % 65_519) as u16,
+            (v * 7 % 65_497) as u16,
+        ])
+    })
+}
+
+#[test]
+fn sixteen_bit_rgb_tiffs_stay_sixteen_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    let src = tmp.path().join("tiffs");
+    std::fs::create_dir_all(&src).unwrap();
+    let (w, h) = (48, 32);
+    let frames: Vec<_> = (0..3).map(|i| rgb16_frame(i, w, h)).collect();
+    for (i, f) in frames.iter().enumerate() {
+        f.save(src.join(format!("img2026081221300{i}.tiff")))
+            .unwrap();
+    }
+    let j = tmp.path().join("j");
+    let o = run(&["-q", "import", src.to_str().unwrap(), j.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", printed(&o));
+    let info = support::info_json(&j);
+    assert_eq!(info["frames"], 3, "{info}");
+    let out = tmp.path().join("s");
+    for format in ["fits", "png"] {
+        let o = run(&[
+            "-q",
+            "stack",
+            j.to_str().unwrap(),
+            "--every",
+            "all",
+            "--format",
+            format,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", printed(&o));
+    }
+    let fits = nightcap::output::fits::read_fits(&out.join("img20260812-213000.fits")).unwrap();
+    assert_eq!(fits.image.channels, 3);
+    let png = image::open(out.join("img20260812-213000.png"))
+        .unwrap()
+        .to_rgb16();
+    for y in 0..h {
+        for x in 0..w {
+            for c in 0..3 {
+                let want = frames.iter().map(|f| f.get_pixel(x, y)[c]).max().unwrap();
+                let i = ((y * w + x) * 3 + c as u32) as usize;
+                assert_eq!(fits.image.data[i], want, "FITS pixel {x},{y} channel {c}");
+                assert_eq!(
+                    png.get_pixel(x, y)[c],
+                    want,
+                    "PNG pixel {x},{y} channel {c}"
+                );
+            }
+        }
+    }
+}
+
+/// A FITS file as capture programs write it: unsigned 16-bit (`BZERO = 32768`), one plane,
+/// `BAYERPAT`, `DATE-OBS`, `EXPTIME`; `rows` top-down as stored.
+fn write_raw_fits(path: &Path, w: usize, rows: &[Vec<u16>], cards: &[(&str, &str)]) {
+    let mut head = String::new();
+    let mut card = |k: &str, v: &str| head.push_str(&format!("{k:<8}= {v:<70}"));
+    card("SIMPLE", "T");
+    card("BITPIX", "16");
+    card("NAXIS", "2");
+    card("NAXIS1", &w.to_string());
+    card("NAXIS2", &rows.len().to_string());
+    card("BZERO", "32768");
+    for (k, v) in cards {
+        card(k, v);
+    }
+    head.push_str(&format!("{:<80}", "END"));
+    while !head.len().is_multiple_of(2880) {
+        head.push(' ');
+    }
+    let mut bytes = head.into_bytes();
+    for row in rows {
+        for &v in row {
+            bytes.extend_from_slice(&(v ^ 0x8000).to_be_bytes());
+        }
+    }
+    while !bytes.len().is_multiple_of(2880) {
+        bytes.push(0);
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn raw_fits_frames_import_with_their_bayer_pattern_time_and_exposure() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (w, h) = (40usize, 30usize);
+    let frame = |i: usize| -> Vec<Vec<u16>> {
+        (0..h)
+            .map(|y| {
+                (0..w)
+                    .map(|x| ((x * 37 + y * 101 + i * 53) % 4096) as u16)
+                    .collect()
+            })
+            .collect()
+    };
+    // The same three frames, once top-down and once bottom-up (rows stored last first,
+    // so BAYERPAT names the pattern of the image's last row: GRBG's odd rows are BG).
+    for (folder, bottom_up) in [("top", false), ("bottom", true)] {
+        let src = tmp.path().join(folder);
+        std::fs::create_dir_all(&src).unwrap();
+        for i in 0..3 {
+            let mut rows = frame(i);
+            let (pattern, order) = if bottom_up {
+                rows.reverse();
+                ("'BGGR'", "'BOTTOM-UP'")
+            } else {
+                ("'GRBG'", "'TOP-DOWN'")
+            };
+            let date = format!("'2026-08-12T21:30:{:02}.250'", i * 5);
+            write_raw_fits(
+                &src.join(format!("Light_{i:03}.fits")),
+                w,
+                &rows,
+                &[
+                    ("BAYERPAT", pattern),
+                    ("ROWORDER", order),
+                    ("BITDEPTH", "12"),
+                    ("DATE-OBS", &date),
+                    ("EXPTIME", "5.0"),
+                ],
+            );
+        }
+        let j = tmp.path().join(format!("j-{folder}"));
+        let o = run(&["-q", "import", src.to_str().unwrap(), j.to_str().unwrap()]);
+        assert!(o.status.success(), "{folder}: {}", printed(&o));
+        let out = tmp.path().join(format!("x-{folder}"));
+        let o = run(&[
+            "-q",
+            "export",
+            j.to_str().unwrap(),
+            out.to_str().unwrap(),
+            "--format",
+            "fits",
+        ]);
+        assert!(o.status.success(), "{folder}: {}", printed(&o));
+        let mut names: Vec<_> = std::fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            [
+                "00000000-20260812-213000.fits",
+                "00000001-20260812-213005.fits",
+                "00000002-20260812-213010.fits"
+            ],
+            "{folder}: frames named by their DATE-OBS"
+        );
+        for (i, name) in names.iter().enumerate() {
+            let f = nightcap::output::fits::read_fits(&out.join(name)).unwrap();
+            assert_eq!(f.get("BAYERPAT"), Some("GRBG"), "{folder} {name}");
+            assert_eq!(
+                f.get("EXPTIME").map(|v| v.parse::<f64>().unwrap()),
+                Some(5.0)
+            );
+            let want: Vec<u16> = frame(i).concat();
+            assert_eq!(
+                f.image.data, want,
+                "{folder} {name}: samples kept as they were"
+            );
+        }
+    }
+}

@@ -124,8 +124,9 @@ pub struct CaptureArgs {
     pub debug_slow_writer: Option<u64>,
 }
 
-/// Import a folder of JPEG/PNG/TIFF frames (such as the original program's) into a
-/// journal, ordered and timestamped from EXIF, file names or modification times.
+/// Import a folder of JPEG/PNG/TIFF frames (such as the original program's) or raw FITS
+/// frames into a journal, ordered and timestamped from FITS DATE-OBS, EXIF, file names or
+/// modification times.
 #[derive(Debug, clap::Args)]
 pub struct ImportArgs {
     /// The folder of images.

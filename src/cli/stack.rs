@@ -172,16 +172,16 @@ pub struct LookArgs {
 
 impl LookArgs {
     /// The render settings for the frames of `journal`. Frames that are display images
-    /// already (8-bit RGB, YUYV or MJPEG: imported JPEGs, webcams) are shown as they are
-    /// unless a stretch is asked for: stretching them again would brighten and grey a
-    /// picture that was finished.
+    /// already (8- or 16-bit RGB, YUYV or MJPEG: imported JPEGs and TIFFs, webcams) are
+    /// shown as they are unless a stretch is asked for: stretching them again would
+    /// brighten and grey a picture that was finished.
     pub fn settings_for(&self, journal: &Journal) -> RenderSettings {
         use crate::frame::Packing;
         let display = !journal.segments.is_empty()
             && journal.segments.iter().all(|s| {
                 matches!(
                     s.header.format.packing,
-                    Packing::Rgb24 | Packing::Yuyv | Packing::Mjpeg
+                    Packing::Rgb24 | Packing::Yuyv | Packing::Mjpeg | Packing::Rgb48
                 )
             });
         let stretch = match self.stretch {

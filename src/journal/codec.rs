@@ -201,7 +201,7 @@ pub fn default_transform(format: &PixelFormat) -> Transform {
     match format.packing {
         Packing::U16Le | Packing::Csi2P10 | Packing::Csi2P12 => Transform::Up3,
         Packing::U8 | Packing::Yuyv | Packing::Rgb24 => Transform::Delta8,
-        Packing::Mjpeg => Transform::None,
+        Packing::Mjpeg | Packing::Rgb48 => Transform::None,
     }
 }
 

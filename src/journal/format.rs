@@ -9,8 +9,21 @@ use crate::frame::{Cfa, Packing, PixelFormat, MAX_FRAME_BYTES};
 
 /// `\x89NCJ\r\n\x1a\n`: non-ASCII first byte, CR-LF and ^Z catch text-mode mangling.
 pub const SEGMENT_MAGIC: [u8; 8] = [0x89, b'N', b'C', b'J', b'\r', b'\n', 0x1a, b'\n'];
-pub const MAJOR: u16 = 1;
+/// The newest major version this reader understands: it reads 1.x and 2.x.
+pub const MAJOR: u16 = 2;
+/// The minor version written in 1.x segments (those of every packing but 16-bit RGB).
 pub const MINOR: u16 = 1;
+/// The minor version written in 2.x segments.
+pub const MINOR_2: u16 = 0;
+
+/// The version a segment of frames packed as `packing` is written in: 1.1, or 2.0 for
+/// the packings 2.0 added (a 1.x reader refuses those segments as newer).
+pub fn version_for(packing: Packing) -> (u16, u16) {
+    match packing.format_major() {
+        1 => (1, MINOR),
+        major => (major, MINOR_2),
+    }
+}
 pub const HEADER_LEN: usize = 256;
 /// Record magic `\x8aNCR`.
 pub const RECORD_MAGIC: [u8; 4] = [0x8a, b'N', b'C', b'R'];
@@ -59,7 +72,7 @@ fn i64_at(b: &[u8], off: usize) -> i64 {
 pub enum FormatFault {
     #[error("not a nightcap segment (bad magic)")]
     BadMagic,
-    #[error("written by a newer nightcap: format {major}.{minor}, this reader understands {MAJOR}.x; upgrade nightcap")]
+    #[error("written by a newer nightcap: format {major}.{minor}, this reader understands 1.x and {MAJOR}.x; upgrade nightcap")]
     NewerMajor { major: u16, minor: u16 },
     #[error("header checksum mismatch")]
     HeaderCrc,
@@ -113,8 +126,9 @@ impl SegmentHeader {
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        b[8..10].copy_from_slice(&MAJOR.to_le_bytes());
-        b[10..12].copy_from_slice(&MINOR.to_le_bytes());
+        let (major, minor) = version_for(self.format.packing);
+        b[8..10].copy_from_slice(&major.to_le_bytes());
+        b[10..12].copy_from_slice(&minor.to_le_bytes());
         b[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
         b[16..24].copy_from_slice(&self.run_id.to_le_bytes());
         b[24..32].copy_from_slice(&self.segno.to_le_bytes());
@@ -145,14 +159,17 @@ impl SegmentHeader {
             return Err(FormatFault::BadMagic);
         }
         let (major, minor) = (u16_at(b, 8), u16_at(b, 10));
-        if major != MAJOR {
+        if !(1..=MAJOR).contains(&major) {
             // Checked before the CRC: a newer major may have moved the CRC. But a header
-            // of this major with a damaged `major` field is damage, not a newer file:
-            // with the field put back, its CRC matches.
+            // of a major we read with a damaged `major` field is damage, not a newer
+            // file: with the field put back, its CRC matches.
             let mut ours = [0u8; 252];
             ours.copy_from_slice(&b[..252]);
-            ours[8..10].copy_from_slice(&MAJOR.to_le_bytes());
-            if crc(&ours) == u32_at(b, 252) || major < MAJOR {
+            let put_back = (1..=MAJOR).any(|m| {
+                ours[8..10].copy_from_slice(&m.to_le_bytes());
+                crc(&ours) == u32_at(b, 252)
+            });
+            if put_back || major == 0 {
                 return Err(FormatFault::HeaderField("major"));
             }
             return Err(FormatFault::NewerMajor { major, minor });
@@ -163,7 +180,12 @@ impl SegmentHeader {
         if u32_at(b, 12) as usize != HEADER_LEN {
             return Err(FormatFault::HeaderField("header_len"));
         }
-        SegmentHeader::fields(b)
+        let header = SegmentHeader::fields(b)?;
+        // A packing newer than the header's version cannot be in it.
+        if header.format.packing.format_major() > major {
+            return Err(FormatFault::HeaderField("packing"));
+        }
+        Ok(header)
     }
 
     /// The fields of a header's bytes (at least [`HEADER_LEN`]) whose magic, version and
@@ -795,13 +817,13 @@ mod tests {
     fn newer_major_is_named() {
         // A newer writer's header: its major, its checksum.
         let mut b = seg().encode();
-        b[8] = 2;
+        b[8] = 3;
         let c = crc(&b[..252]);
         b[252..256].copy_from_slice(&c.to_le_bytes());
         assert_eq!(
             SegmentHeader::decode(&b),
             Err(FormatFault::NewerMajor {
-                major: 2,
+                major: 3,
                 minor: MINOR
             })
         );
@@ -815,6 +837,46 @@ mod tests {
             b[8 + bit / 8] ^= 1 << (bit % 8);
             assert_eq!(
                 SegmentHeader::decode(&b),
+                Err(FormatFault::HeaderField("major")),
+                "bit {bit}"
+            );
+        }
+    }
+
+    #[test]
+    fn sixteen_bit_rgb_segments_are_format_2_and_others_stay_1_1() {
+        let rgb48 = SegmentHeader {
+            format: PixelFormat {
+                fourcc: *b"RGB6",
+                width: 64,
+                height: 48,
+                stride: 384,
+                bit_depth: 16,
+                cfa: Cfa::None,
+                packing: Packing::Rgb48,
+            },
+            ..seg()
+        };
+        let b = rgb48.encode();
+        assert_eq!((u16_at(&b, 8), u16_at(&b, 10)), (2, 0));
+        assert_eq!(SegmentHeader::decode(&b), Ok(rgb48));
+        let b1 = seg().encode();
+        assert_eq!((u16_at(&b1, 8), u16_at(&b1, 10)), (1, 1));
+        // A 1.x header cannot hold the new packing: damage, even with a good checksum.
+        let mut old = b;
+        old[8] = 1;
+        let c = crc(&old[..252]);
+        old[252..256].copy_from_slice(&c.to_le_bytes());
+        assert_eq!(
+            SegmentHeader::decode(&old),
+            Err(FormatFault::HeaderField("packing"))
+        );
+        // One flipped bit in `major` of a 2.0 header is damage too.
+        for bit in 0..16 {
+            let mut d = b;
+            d[8 + bit / 8] ^= 1 << (bit % 8);
+            assert_eq!(
+                SegmentHeader::decode(&d),
                 Err(FormatFault::HeaderField("major")),
                 "bit {bit}"
             );

@@ -105,6 +105,88 @@ pub fn sim_config() -> SimConfig {
     sim()
 }
 
+/// The 16-bit RGB stream of the format 2.0 golden segment: 16x8, stride 104 (8 padding
+/// bytes a line), 14 significant bits.
+pub fn rgb48_format() -> crate::frame::PixelFormat {
+    crate::frame::PixelFormat {
+        fourcc: *b"RGB6",
+        width: 16,
+        height: 8,
+        stride: 104,
+        bit_depth: 14,
+        cfa: crate::frame::Cfa::None,
+        packing: crate::frame::Packing::Rgb48,
+    }
+}
+
+/// Sample `k` (R, G, B interleaved) of row `y` of 16-bit RGB golden frame `i`.
+pub fn rgb48_sample(i: u64, y: u64, k: u64) -> u16 {
+    ((i * 4099 + y * 331 + k * 997 + 5) % 16_384) as u16
+}
+
+/// The bytes of 16-bit RGB golden frame `i`, line padding zero.
+pub fn rgb48_frame(i: u64) -> Vec<u8> {
+    let f = rgb48_format();
+    let mut raw = Vec::new();
+    for y in 0..u64::from(f.height) {
+        for k in 0..3 * u64::from(f.width) {
+            raw.extend_from_slice(&rgb48_sample(i, y, k).to_le_bytes());
+        }
+        raw.resize(raw.len() + (f.stride - 6 * f.width) as usize, 0);
+    }
+    raw
+}
+
+/// Writes the format 2.0 golden segment (16-bit RGB: the packing 2.0 adds) into `dir`:
+/// sealed, 3 frames.
+fn write_rgb48(dir: &Path, list: &mut Listing) {
+    std::fs::create_dir_all(dir).expect("create golden 2.0 dir");
+    let f = rgb48_format();
+    let mut h = header(0, 0);
+    h.format = f;
+    h.default_transform = crate::journal::codec::default_transform(&f).code();
+    let name =
+        crate::journal::format::SegmentName::file_name(0, h.created_ns, SegmentState::Sealed);
+    let path = dir.join(&name);
+    if path.exists() {
+        std::fs::remove_file(&path).expect("remove old golden file");
+    }
+    let mut seg = ActiveSegment::create(dir, h, 32 * 1024).expect("create");
+    let mut payload = Vec::new();
+    for i in 0..3u64 {
+        let raw = rgb48_frame(i);
+        let meta = FrameMeta {
+            time_utc_ns: T0 + i as i64 * 5_000_000_000,
+            exposure_us: 5_000_000,
+            gain_milli: 1000,
+            driver_seq: i as u32,
+            ..FrameMeta::default()
+        };
+        let spec = Encoder::new(1)
+            .encode(&f, &raw, &mut payload)
+            .expect("encodes");
+        let rec = RecordHeader {
+            kind: Kind::Frame,
+            flags: 0,
+            transform: spec.transform.code(),
+            compression: spec.compression.code(),
+            stored_len: payload.len() as u32,
+            raw_len: raw.len() as u32,
+            seq: 0,
+            time_ns: meta.time_utc_ns,
+            exposure_us: meta.exposure_us,
+            gain_milli: meta.gain_milli,
+            driver_seq: meta.driver_seq,
+            payload_crc: crc(&payload),
+            driver_ts_ns: meta.driver_ts_ns,
+            salt_lo: 0,
+        };
+        let seq = seg.append(rec, &payload).expect("append");
+        list.frame(&format!("2.0/{name}"), seq, &meta, &raw);
+    }
+    seg.seal(T0 + MIN / 2).expect("seal");
+}
+
 /// Writes the golden segments and their README into `dir`, replacing old ones.
 ///
 /// # Panics
@@ -166,6 +248,9 @@ pub fn write(dir: &Path) {
     }
     seg.seal(T0 + 3 * MIN).expect("seal");
 
+    // 4. Format 2.0, a journal of its own: 16-bit RGB, the packing 2.0 adds.
+    write_rgb48(&dir.join("2.0"), &mut list);
+
     let readme = format!(
         "# Golden segments\n\nMade by `scripts/make-golden.sh` (`cargo run --example make_golden`); read by\n\
          `tests/golden.rs`. Do not edit by hand: a change of the format or of the default codec\n\
@@ -177,6 +262,10 @@ pub fn write(dir: &Path) {
          `00000001-...active` is an active segment (no footer): a reader returns its 3 frames\n\
          as the valid prefix. `00000002-...seg` holds a GAP record (2 frames missed, camera\n\
          timeout) between seq 11 and seq 12.\n\n\
+         `2.0/` is a journal of its own in format 2.0 (version 2.0 in the header: the first\n\
+         version with the 16-bit RGB packing, code 7): 3 frames of 16x8 `RGB6`, 14 significant\n\
+         bits, stride 104 (8 padding bytes a line); sample `k` (R, G, B interleaved) of row `y`\n\
+         of frame `i` is `(4099 i + 331 y + 997 k + 5) mod 16384`.\n\n\
          | file | seq | time_ns (UTC) | exposure_us | raw bytes | CRC-32C of decoded bytes |\n\
          |---|---|---|---|---|---|\n{}",
         list.0

@@ -405,6 +405,40 @@ fn geometry(header: &[(String, String)]) -> Result<(u32, u32, u8), FitsProblem> 
     Ok((w as u32, h as u32, planes as u8))
 }
 
+/// A FITS file's header and the geometry of its image, read without the data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FitsProbe {
+    pub header: Vec<(String, String)>,
+    pub width: u32,
+    pub height: u32,
+    pub planes: u8,
+}
+
+impl FitsProbe {
+    /// The value of header key `key` (first occurrence).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        lookup(&self.header, key)
+    }
+}
+
+/// The header of a FITS file and the geometry of its image, without reading the data:
+/// for timing and measuring files before importing them.
+pub fn probe_fits(path: &Path) -> Result<FitsProbe, OutputError> {
+    let fits_err = |problem| OutputError::Fits {
+        path: PathBuf::from(path),
+        problem,
+    };
+    let mut file = File::open(path).map_err(|e| OutputError::io(path, e))?;
+    let (header, _) = read_header(&mut file).map_err(fits_err)?;
+    let (width, height, planes) = geometry(&header).map_err(fits_err)?;
+    Ok(FitsProbe {
+        header,
+        width,
+        height,
+        planes,
+    })
+}
+
 /// Reads a 16-bit FITS image (the subset [`write_fits`] writes).
 pub fn read_fits(path: &Path) -> Result<FitsFile, OutputError> {
     let fits_err = |problem| OutputError::Fits {

@@ -1,20 +1,26 @@
 //! A folder of images as a frame source: re-stack the JPEG/PNG/TIFF frames of the
-//! original program (`img20200428-013000.jpg`) or of other all-sky tools.
+//! original program (`img20200428-013000.jpg`) or of other all-sky tools, or the raw FITS
+//! frames of Siril, indi-allsky and other astronomy tools.
 //!
-//! [`ImageFolder::open`] lists the folder once: every JPEG, PNG or TIFF file is timed and
-//! measured from its header (the pixels are decoded only when the frame is read), and the
-//! frames are delivered in time order (then name order). A file's time comes from, in
-//! order: EXIF `DateTimeOriginal` (+ `SubSecTimeOriginal`, `OffsetTimeOriginal`), a date
-//! and time in its name (`20200428-013000`, `20200428_013000`, `2020-04-28T01-30-00`,
-//! `20200428013000`, ...), the file's modification time. Times without a zone are read in
-//! the folder's fixed UTC offset (default UTC). The time is taken as the exposure start.
+//! [`ImageFolder::open`] lists the folder once: every JPEG, PNG, TIFF or FITS file is
+//! timed and measured from its header (the pixels are decoded only when the frame is
+//! read), and the frames are delivered in time order (then name order). A file's time
+//! comes from, in order: FITS `DATE-OBS` (UTC), EXIF `DateTimeOriginal` (+
+//! `SubSecTimeOriginal`, `OffsetTimeOriginal`), a date and time in its name
+//! (`20200428-013000`, `20200428_013000`, `2020-04-28T01-30-00`, `20200428013000`, ...),
+//! the file's modification time. Times without a zone are read in the folder's fixed UTC
+//! offset (default UTC). The time is taken as the exposure start.
 //!
 //! The stream's [`PixelFormat`] is set by the first image: 8-bit grey → `GREY` U8, 16-bit
-//! grey → `Y16 ` U16Le, anything in colour → `RGB3` RGB24 (16-bit colour is reduced to
-//! 8 bits: the frame model has no 48-bit RGB packing). Later images are converted to
-//! that format; images of another size, and files that cannot be decoded, are skipped
-//! and listed by [`ImageFolder::skipped`]. The exposure is EXIF `ExposureTime` if present,
-//! else the median spacing of the frame times (0 for a single frame).
+//! grey → `Y16 ` U16Le, 8-bit colour → `RGB3` RGB24, 16-bit colour → `RGB6` RGB48 (all 16
+//! bits kept). FITS frames (16-bit, `BZERO = 32768`) keep their samples as they are: one
+//! plane → 16-bit words with the CFA of `BAYERPAT` (a raw mosaic, debayered when
+//! stacked), three planes → RGB48; `BITDEPTH` gives the significant bits, `EXPTIME` the
+//! exposure, and `ROWORDER = 'BOTTOM-UP'` frames are turned top-down. Later images are
+//! converted to the first one's format; images of another size or layout, and files that
+//! cannot be decoded, are skipped and listed by [`ImageFolder::skipped`]. The exposure is
+//! EXIF `ExposureTime` or FITS `EXPTIME` if present, else the median spacing of the frame
+//! times (0 for a single frame).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -58,9 +64,17 @@ enum Kind {
     Grey8,
     Grey16,
     Rgb8,
+    Rgb16,
+    /// FITS frames: their samples as they are.
+    Fits {
+        planes: u8,
+        cfa: Cfa,
+        bit_depth: u8,
+        bottom_up: bool,
+    },
 }
 
-/// A folder of JPEG/PNG/TIFF images as a [`FrameSource`].
+/// A folder of JPEG/PNG/TIFF or FITS images as a [`FrameSource`].
 pub struct ImageFolder {
     dir: PathBuf,
     entries: Vec<ImageEntry>,
@@ -98,7 +112,7 @@ const HEADER_BYTES: u64 = 256 * 1024;
 
 fn is_image_name(path: &Path) -> bool {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    ["jpg", "jpeg", "png", "tif", "tiff"]
+    ["jpg", "jpeg", "png", "tif", "tiff", "fits", "fit", "fts"]
         .iter()
         .any(|e| ext.eq_ignore_ascii_case(e))
 }
@@ -131,7 +145,7 @@ impl ImageFolder {
             } else {
                 skipped.push(Skipped {
                     path,
-                    reason: "not a JPEG, PNG or TIFF file".to_string(),
+                    reason: "not a JPEG, PNG, TIFF or FITS file".to_string(),
                 });
             }
         }
@@ -151,7 +165,7 @@ impl ImageFolder {
         // The first image in time sets the stream's size and layout.
         let Some(&(_, width, height, kind)) = probed.first() else {
             return Err(SourceError::Unsupported(format!(
-                "no readable JPEG, PNG or TIFF images in {}{}",
+                "no readable JPEG, PNG, TIFF or FITS images in {}{}",
                 dir.display(),
                 if skipped.is_empty() {
                     String::new()
@@ -161,14 +175,19 @@ impl ImageFolder {
             )));
         };
         let mut entries = Vec::new();
-        for (entry, w, h, _) in probed {
-            if (w, h) == (width, height) {
-                entries.push(entry);
-            } else {
+        for (entry, w, h, k) in probed {
+            if (w, h) != (width, height) {
                 skipped.push(Skipped {
                     path: entry.path,
                     reason: format!("image is {w}x{h}, the stream is {width}x{height}"),
                 });
+            } else if k != kind && (is_fits(k) || is_fits(kind)) {
+                skipped.push(Skipped {
+                    path: entry.path,
+                    reason: format!("{} in a stream of {}", kind_name(k), kind_name(kind)),
+                });
+            } else {
+                entries.push(entry);
             }
         }
         let times: Vec<UtcNanos> = entries.iter().map(|e| e.time_utc_ns).collect();
@@ -214,6 +233,9 @@ impl ImageFolder {
 
     /// Decodes `entry` into `buf` in the stream's layout.
     fn load(&self, entry: &ImageEntry, buf: &mut Vec<u8>) -> Result<(), String> {
+        if let Kind::Fits { bottom_up, .. } = self.kind {
+            return self.load_fits(entry, bottom_up, buf);
+        }
         let bytes = read_capped(&entry.path, MAX_FILE_BYTES)?;
         let mut reader = ImageReader::new(std::io::Cursor::new(&bytes))
             .with_guessed_format()
@@ -231,13 +253,39 @@ impl ImageFolder {
         match self.kind {
             Kind::Grey8 => buf.extend_from_slice(img.to_luma8().as_raw()),
             Kind::Rgb8 => buf.extend_from_slice(img.to_rgb8().as_raw()),
-            Kind::Grey16 => {
-                let samples = img.to_luma16();
-                buf.reserve(samples.len() * 2);
-                samples
-                    .iter()
-                    .for_each(|s| buf.extend_from_slice(&s.to_le_bytes()));
-            }
+            Kind::Grey16 => put_le(buf, img.to_luma16().as_raw()),
+            Kind::Rgb16 => put_le(buf, img.to_rgb16().as_raw()),
+            Kind::Fits { .. } => unreachable!("FITS frames load above"),
+        }
+        Ok(())
+    }
+
+    /// A FITS frame's samples as they are, rows top-down.
+    fn load_fits(
+        &self,
+        entry: &ImageEntry,
+        bottom_up: bool,
+        buf: &mut Vec<u8>,
+    ) -> Result<(), String> {
+        let fits = crate::output::fits::read_fits(&entry.path).map_err(|e| e.to_string())?;
+        let img = fits.image;
+        let f = &self.format;
+        let planes = if f.packing == Packing::Rgb48 { 3 } else { 1 };
+        if (img.width, img.height, img.channels) != (f.width, f.height, planes) {
+            return Err(format!(
+                "image is {}x{} with {} planes, the stream is {}x{} with {planes}",
+                img.width, img.height, img.channels, f.width, f.height
+            ));
+        }
+        buf.clear();
+        let row = img.width as usize * usize::from(img.channels);
+        if bottom_up {
+            img.data
+                .chunks_exact(row)
+                .rev()
+                .for_each(|r| put_le(buf, r));
+        } else {
+            put_le(buf, &img.data);
         }
         Ok(())
     }
@@ -292,11 +340,56 @@ impl FrameSource for ImageFolder {
     }
 }
 
+/// Appends `samples` as little-endian words.
+fn put_le(buf: &mut Vec<u8>, samples: &[u16]) {
+    buf.reserve(samples.len() * 2);
+    samples
+        .iter()
+        .for_each(|s| buf.extend_from_slice(&s.to_le_bytes()));
+}
+
+fn is_fits(kind: Kind) -> bool {
+    matches!(kind, Kind::Fits { .. })
+}
+
+/// How a layout is named in a skipped file's reason.
+fn kind_name(kind: Kind) -> String {
+    match kind {
+        Kind::Grey8 | Kind::Grey16 | Kind::Rgb8 | Kind::Rgb16 => "an image".into(),
+        Kind::Fits {
+            planes: 3,
+            bit_depth,
+            ..
+        } => format!("a {bit_depth}-bit RGB FITS frame"),
+        Kind::Fits { cfa, bit_depth, .. } => match cfa.name() {
+            Some(p) => format!("a {bit_depth}-bit {p} FITS frame"),
+            None => format!("a {bit_depth}-bit mono FITS frame"),
+        },
+    }
+}
+
 fn stream_format(kind: Kind, width: u32, height: u32) -> PixelFormat {
-    let (fourcc, bit_depth, packing, bpp) = match kind {
-        Kind::Grey8 => (*b"GREY", 8, Packing::U8, 1),
-        Kind::Grey16 => (*b"Y16 ", 16, Packing::U16Le, 2),
-        Kind::Rgb8 => (*b"RGB3", 8, Packing::Rgb24, 3),
+    let (fourcc, bit_depth, packing, bpp, cfa) = match kind {
+        Kind::Grey8 => (*b"GREY", 8, Packing::U8, 1, Cfa::None),
+        Kind::Grey16 => (*b"Y16 ", 16, Packing::U16Le, 2, Cfa::None),
+        Kind::Rgb8 => (*b"RGB3", 8, Packing::Rgb24, 3, Cfa::None),
+        Kind::Rgb16 => (*b"RGB6", 16, Packing::Rgb48, 6, Cfa::None),
+        Kind::Fits {
+            planes: 3,
+            bit_depth,
+            ..
+        } => (*b"RGB6", bit_depth, Packing::Rgb48, 6, Cfa::None),
+        Kind::Fits { cfa, bit_depth, .. } => {
+            // The V4L2 codes of 16-bit Bayer and grey, for the record only.
+            let fourcc = match cfa {
+                Cfa::Rggb => *b"RG16",
+                Cfa::Bggr => *b"BYR2",
+                Cfa::Grbg => *b"GR16",
+                Cfa::Gbrg => *b"GB16",
+                Cfa::None => *b"Y16 ",
+            };
+            (fourcc, bit_depth, Packing::U16Le, 2, cfa)
+        }
     };
     PixelFormat {
         fourcc,
@@ -304,9 +397,107 @@ fn stream_format(kind: Kind, width: u32, height: u32) -> PixelFormat {
         height,
         stride: width.saturating_mul(bpp),
         bit_depth,
-        cfa: Cfa::None,
+        cfa,
         packing,
     }
+}
+
+/// Times and measures one FITS file from its header: `DATE-OBS` (UTC) for the time,
+/// `EXPTIME` (s) for the exposure, `BAYERPAT`, `BITDEPTH`, `ROWORDER` for the layout.
+fn probe_fits(path: &Path) -> Result<(ImageEntry, u32, u32, Kind), String> {
+    let probe = crate::output::fits::probe_fits(path).map_err(|e| e.to_string())?;
+    let (w, h, planes) = (probe.width, probe.height, probe.planes);
+    let get = |key: &str| probe.get(key);
+    let bottom_up = get("ROWORDER").is_some_and(|v| v.eq_ignore_ascii_case("BOTTOM-UP"));
+    let stored = match get("BAYERPAT").map(str::to_ascii_uppercase).as_deref() {
+        Some("RGGB") => Cfa::Rggb,
+        Some("BGGR") => Cfa::Bggr,
+        Some("GRBG") => Cfa::Grbg,
+        Some("GBRG") => Cfa::Gbrg,
+        _ => Cfa::None,
+    };
+    // BAYERPAT names the pattern of the first stored row; turning the rows over puts the
+    // last stored row first, which starts the other row of the pattern when it is odd.
+    let cfa = if bottom_up && h % 2 == 0 {
+        other_row_first(stored)
+    } else {
+        stored
+    };
+    let bit_depth = get("BITDEPTH")
+        .and_then(|v| v.parse::<u8>().ok())
+        .filter(|d| (9..=16).contains(d))
+        .unwrap_or(16);
+    let time_utc_ns = get("DATE-OBS")
+        .and_then(fits_date_utc_ns)
+        .ok_or_else(|| "no DATE-OBS (UTC start of the exposure) in its header".to_string())?;
+    let exposure_us = get("EXPTIME")
+        .or_else(|| get("EXPOSURE"))
+        .and_then(|v| v.parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0 && *s < 86_400.0)
+        .map(|s| (s * 1e6).round() as u32);
+    let entry = ImageEntry {
+        path: path.to_path_buf(),
+        time_utc_ns,
+        time_source: TimeSource::Exif,
+        exif_exposure_us: exposure_us,
+    };
+    let kind = Kind::Fits {
+        planes,
+        cfa: if planes == 1 { cfa } else { Cfa::None },
+        bit_depth,
+        bottom_up,
+    };
+    Ok((entry, w, h, kind))
+}
+
+/// The pattern of a mosaic whose rows start at the pattern's second row.
+fn other_row_first(cfa: Cfa) -> Cfa {
+    match cfa {
+        Cfa::Rggb => Cfa::Gbrg,
+        Cfa::Gbrg => Cfa::Rggb,
+        Cfa::Bggr => Cfa::Grbg,
+        Cfa::Grbg => Cfa::Bggr,
+        Cfa::None => Cfa::None,
+    }
+}
+
+/// A FITS date (`YYYY-MM-DDThh:mm:ss[.s…]`, UTC) in nanoseconds.
+fn fits_date_utc_ns(v: &str) -> Option<UtcNanos> {
+    let b = v.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let d = b.get(r)?;
+        d.iter()
+            .all(u8::is_ascii_digit)
+            .then(|| d.iter().fold(0u32, |n, c| n * 10 + u32::from(c - b'0')))
+    };
+    if b.len() < 19
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let secs = civil_seconds(
+        i64::from(num(0..4)?),
+        num(5..7)?,
+        num(8..10)?,
+        num(11..13)?,
+        num(14..16)?,
+        num(17..19)?,
+    )?;
+    let mut frac_ns = 0i64;
+    if b.len() > 19 {
+        let digits = b.get(20..)?;
+        if b[19] != b'.' || digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        for (i, &c) in digits.iter().take(9).enumerate() {
+            frac_ns += i64::from(c - b'0') * 10i64.pow(8 - i as u32);
+        }
+    }
+    Some(secs * 1_000_000_000 + frac_ns)
 }
 
 fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
@@ -324,6 +515,13 @@ fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
 
 /// Times and measures one file from its header: (entry, width, height, layout).
 fn probe(path: &Path, naive_offset_s: i32) -> Result<(ImageEntry, u32, u32, Kind), String> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+    if ["fits", "fit", "fts"]
+        .iter()
+        .any(|e| ext.eq_ignore_ascii_case(e))
+    {
+        return probe_fits(path);
+    }
     let header = {
         use std::io::Read;
         let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
@@ -345,6 +543,7 @@ fn probe(path: &Path, naive_offset_s: i32) -> Result<(ImageEntry, u32, u32, Kind
     let kind = match decoder.color_type() {
         image::ColorType::L8 | image::ColorType::La8 => Kind::Grey8,
         image::ColorType::L16 | image::ColorType::La16 => Kind::Grey16,
+        image::ColorType::Rgb16 | image::ColorType::Rgba16 => Kind::Rgb16,
         _ => Kind::Rgb8,
     };
     let exif = exif_block(&header).map(exif_fields).unwrap_or_default();
@@ -879,7 +1078,10 @@ mod tests {
         assert_eq!(reasons[1].0, "broken.png");
         assert_eq!(
             reasons[2],
-            ("notes.txt".into(), "not a JPEG, PNG or TIFF file".into())
+            (
+                "notes.txt".into(),
+                "not a JPEG, PNG, TIFF or FITS file".into()
+            )
         );
         let mut buf = Vec::new();
         for (k, seed) in [0u8, 1, 2].into_iter().enumerate() {
@@ -971,7 +1173,7 @@ mod tests {
             panic!("expected an error")
         };
         assert!(
-            msg.contains("no readable JPEG, PNG or TIFF images"),
+            msg.contains("no readable JPEG, PNG, TIFF or FITS images"),
             "{msg}"
         );
         std::fs::write(dir.path().join("readme.md"), b"x").unwrap();
