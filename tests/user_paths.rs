@@ -873,3 +873,41 @@ fn raw_fits_frames_import_with_their_bayer_pattern_time_and_exposure() {
         }
     }
 }
+
+#[test]
+fn a_night_exported_to_fits_and_imported_back_stacks_to_the_same_picture() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name).to_str().unwrap().to_owned();
+    support::sim_capture(&[
+        "--sim-sensor",
+        "small",
+        "--frames",
+        "12",
+        "--journal",
+        &p("j"),
+    ]);
+    for args in [
+        vec!["-q", "export", &p("j"), &p("fits"), "--format", "fits"],
+        vec!["-q", "import", &p("fits"), &p("back")],
+        vec!["-q", "stack", &p("j"), "--every", "all", "--out", &p("s1")],
+        vec![
+            "-q",
+            "stack",
+            &p("back"),
+            "--every",
+            "all",
+            "--out",
+            &p("s2"),
+        ],
+    ] {
+        let o = run(&args);
+        assert!(o.status.success(), "{args:?}: {}", printed(&o));
+    }
+    assert_eq!(support::info_json(&tmp.path().join("back"))["frames"], 12);
+    let name = "img20260812-213000.jpg";
+    let (a, b) = (
+        std::fs::read(tmp.path().join("s1").join(name)).unwrap(),
+        std::fs::read(tmp.path().join("s2").join(name)).unwrap(),
+    );
+    assert!(a == b, "the imported night stacks to another picture");
+}
