@@ -28,7 +28,8 @@ pub struct TrailsArgs {
     /// Comet trails: the composite fades by this factor (0 < F < 1) before each frame.
     #[arg(long, value_name = "F")]
     pub comet: Option<f32>,
-    /// Close the small gaps between the trails of consecutive frames.
+    /// Draw the arc each star crossed while the shutter was closed between frames
+    /// (dashed trails become continuous; the sky and hot pixels are left alone).
     #[arg(long)]
     pub fill_gaps: bool,
     /// Also write the growing composite every N frames as a star-trail video

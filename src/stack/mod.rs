@@ -12,5 +12,7 @@ pub mod window;
 
 pub use night::{run_stack, StackConfig, StackError, StackEvent, WindowOutput};
 pub mod follow;
+pub mod gapfill;
 pub mod products;
 pub mod reject;
+pub mod stars;

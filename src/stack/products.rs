@@ -5,15 +5,9 @@
 //! - **comet** `F` (0 < F < 1): frames are combined in time order as
 //!   `acc = max(acc · F, frame)`, so each trail fades behind its star like a comet tail;
 //! - **gap filling**: between two exposures the star moves while the shutter is closed,
-//!   and where one frame's trail ends and the next one's begins each frame holds only
-//!   part of the star's light (the two PSF halves), so a plain max shows a dim dot at
-//!   every junction. For each pair of consecutive frames `A`, `B` the light of both is
-//!   added back, `A + B − sky` (sky = per-colour median of the pair), which restores the
-//!   junction to the brightness of a continuous trail; so that stars that barely move
-//!   (near the pole: `A` and `B` overlap everywhere) do not come out twice as bright, this
-//!   sum is capped by the brighter of `A` and `B` over the pixel's same-colour 3x3
-//!   neighbourhood (a continuous trail is never brighter than its own nearby samples).
-//!   The capped sum is maxed into the composite like a frame.
+//!   so a plain max shows dashed trails; for each pair of consecutive frames the arc each
+//!   star crossed in the gap is drawn from the frames on either side of it
+//!   ([`crate::stack::gapfill`]), leaving the sky and hot pixels as they are.
 //!
 //! Frames are decoded in parallel, a batch of one frame per core at a time, and combined
 //! in time order, so memory stays at a few frames whatever the night's length.
@@ -22,9 +16,10 @@ use rayon::prelude::*;
 
 use crate::frame::Cfa;
 use crate::journal::{Damage, FrameRef, Journal};
-use crate::pixels::{max_for_depth, Image16};
+use crate::pixels::Image16;
 use crate::stack::calib::Calibration;
 use crate::stack::debayer::superpixel;
+use crate::stack::gapfill::{self, FrameInfo, Motion};
 use crate::stack::night::{JournalFrames, Pooled};
 
 /// How star trails are made.
@@ -72,7 +67,12 @@ pub struct Trails {
     comet: Option<f32>,
     fill_gaps: bool,
     acc: Option<Image16>,
-    prev: Option<Image16>,
+    /// What gap filling knows of the previous frame, and the frame itself while the
+    /// motion is large enough to fill (`None` else: it is not copied for nothing).
+    prev: Option<(Option<Image16>, FrameInfo)>,
+    /// The sky's motion between consecutive frames, and pairs since it was measured.
+    motion: Option<Motion>,
+    since: u32,
     /// Frames combined.
     pub frames: u32,
 }
@@ -92,7 +92,7 @@ impl Trails {
         let Some(acc) = self.acc.as_mut() else {
             self.frames = 1;
             if self.fill_gaps {
-                self.prev = Some(img.clone());
+                self.prev = Some((Some(img.clone()), FrameInfo::of(img, true)));
             }
             self.acc = Some(img.clone());
             return true;
@@ -109,10 +109,31 @@ impl Trails {
             max_into(&mut acc.data, &img.data);
         }
         if self.fill_gaps {
-            if let Some(prev) = &mut self.prev {
-                let fill = gap_fill(prev, img);
-                max_into(&mut acc.data, &fill.data);
-                prev.data.copy_from_slice(&img.data);
+            if let Some((prev, prev_info)) = &mut self.prev {
+                let due = self.motion.is_none() || self.since + 1 >= gapfill::REMEASURE;
+                let info = FrameInfo::of(img, due);
+                self.since += 1;
+                if let (Some(a), Some(b)) = (&prev_info.stars, &info.stars) {
+                    if let Some(m) = Motion::between(a, b, img.width, img.height) {
+                        self.motion = Some(m);
+                        self.since = 0;
+                    }
+                }
+                let fills = self
+                    .motion
+                    .is_some_and(|m| gapfill::fills(&m, img.width, img.height, img));
+                if let (Some(m), Some(p)) = (&self.motion, prev.as_ref()) {
+                    if fills {
+                        gapfill::fill(acc, (p, prev_info), (img, &info), m);
+                    }
+                }
+                // The frame is kept for the next pair only when that pair may fill.
+                match (fills, prev.as_mut()) {
+                    (false, _) => *prev = None,
+                    (true, Some(p)) => p.data.copy_from_slice(&img.data),
+                    (true, None) => *prev = Some(img.clone()),
+                }
+                *prev_info = info;
             }
         }
         self.frames += 1;
@@ -133,71 +154,6 @@ fn max_into(acc: &mut [u16], src: &[u16]) {
     acc.par_chunks_mut(1 << 16)
         .zip(src.par_chunks(1 << 16))
         .for_each(|(a, s)| a.iter_mut().zip(s).for_each(|(a, &b)| *a = (*a).max(b)));
-}
-
-/// Per-colour medians of a subsample (index by `colour_at`, or 0 for mono).
-fn sky_levels(img: &Image16) -> [u16; 3] {
-    let w = img.width as usize;
-    let mut vals: [Vec<u16>; 3] = Default::default();
-    let step = (img.data.len() / 100_000).max(1) | 1;
-    for (i, &v) in img.data.iter().enumerate().step_by(step) {
-        let c = if img.channels == 3 {
-            i % 3
-        } else {
-            img.cfa.colour_at((i % w) % w, (i / w) % 2).unwrap_or(0)
-        };
-        vals[c].push(v);
-    }
-    let mut out = [0u16; 3];
-    for (o, v) in out.iter_mut().zip(vals.iter_mut()) {
-        if !v.is_empty() {
-            let mid = v.len() / 2;
-            *o = *v.select_nth_unstable(mid).1;
-        }
-    }
-    out
-}
-
-/// `min(A + B − sky, local max of A and B)` for consecutive frames (see the module docs).
-pub fn gap_fill(a: &Image16, b: &Image16) -> Image16 {
-    let (w, h) = (a.width as usize, a.height as usize);
-    let ch = usize::from(a.channels);
-    let row = w * ch;
-    // Same-colour neighbours: 2 samples away in a mosaic, one pixel (ch samples) otherwise.
-    let (dx, dy) = if a.channels == 1 && a.cfa != Cfa::None {
-        (2, 2)
-    } else {
-        (ch, 1)
-    };
-    let (sa, sb) = (sky_levels(a), sky_levels(b));
-    let max = u32::from(max_for_depth(a.bit_depth));
-    let mut out = a.clone();
-    out.data.par_chunks_mut(row).enumerate().for_each(|(y, o)| {
-        for (x, ox) in o.iter_mut().enumerate() {
-            let i = y * row + x;
-            let c = if ch == 3 {
-                x % 3
-            } else {
-                a.cfa.colour_at(x, y).unwrap_or(0)
-            };
-            let sky = (u32::from(sa[c]) + u32::from(sb[c])) / 2;
-            let sum = (u32::from(a.data[i]) + u32::from(b.data[i])).saturating_sub(sky);
-            let mut cap = 0u16;
-            for ny in [y.wrapping_sub(dy), y, y + dy] {
-                if ny >= h {
-                    continue;
-                }
-                for nx in [x.wrapping_sub(dx), x, x + dx] {
-                    if nx < row {
-                        let j = ny * row + nx;
-                        cap = cap.max(a.data[j]).max(b.data[j]);
-                    }
-                }
-            }
-            *ox = sum.min(u32::from(cap)).min(max) as u16;
-        }
-    });
-    out
 }
 
 /// One keogram column: the 2-pixel band at column `x` (rounded down to even in a
@@ -339,38 +295,6 @@ mod tests {
         assert_eq!(late, 2000);
         assert!(early < 400, "faded: {early}");
         assert!(c.data[2 * 32 + 2 + 2] > early);
-    }
-
-    #[test]
-    fn gap_filling_restores_a_split_junction() {
-        // A trail along row 2: frame A lights x = 2..=10 (ending half-bright at x = 12),
-        // frame B starts half-bright at x = 12 and continues to 20.
-        let sky = 100u16;
-        let mut a = vec![sky; 32 * 4];
-        let mut b = vec![sky; 32 * 4];
-        for x in (2..=10).step_by(2) {
-            a[2 * 32 + x] = 1100;
-        }
-        for x in (14..=20).step_by(2) {
-            b[2 * 32 + x] = 1100;
-        }
-        a[2 * 32 + 12] = 600;
-        b[2 * 32 + 12] = 600;
-        let mut plain = Trails::new(&TrailsConfig::default());
-        let mut filled = Trails::new(&TrailsConfig {
-            fill_gaps: true,
-            ..TrailsConfig::default()
-        });
-        for f in [&a, &b] {
-            plain.add(&mosaic(32, 4, f.clone()));
-            filled.add(&mosaic(32, 4, f.clone()));
-        }
-        assert_eq!(plain.image().unwrap().data[2 * 32 + 12], 600);
-        assert_eq!(filled.image().unwrap().data[2 * 32 + 12], 1100);
-        // Nothing else brightens: a star sitting still is not doubled.
-        let still = mosaic(32, 4, a.clone());
-        let fill = gap_fill(&still, &still);
-        assert_eq!(fill.data[2 * 32 + 4], 1100);
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! what the original program made, clouds included).
 
 use crate::pixels::Image16;
+use crate::stack::stars::{median, Cells};
 
 /// Robust distance (in sigmas) beyond which a frame is rejected.
 pub const K: f64 = 5.0;
@@ -55,103 +56,27 @@ pub enum Rejection {
     Bright { fraction: f64, night: f64 },
 }
 
-/// Median of `v` (sorted in place); 0 for none.
-fn median(v: &mut [f64]) -> f64 {
-    if v.is_empty() {
-        return 0.0;
-    }
-    v.sort_unstable_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 /// Statistics of one frame (see the module docs).
 pub fn frame_stats(img: &Image16) -> FrameStats {
-    let (w, h) = (img.width as usize, img.height as usize);
-    let ch = usize::from(img.channels.max(1));
-    // One value per 2x2 block (all channels summed): colour-blind cells.
-    let (cw, chh) = (w / 2, h / 2);
-    if cw < 5 || chh < 5 || img.data.len() != w * h * ch {
+    let Some(cells) = Cells::of(img) else {
         return FrameStats {
             sky: 0.0,
             noise: 0.0,
             bright_fraction: 0.0,
             stars: 0,
         };
-    }
-    let mut cells = vec![0u32; cw * chh];
-    for cy in 0..chh {
-        let top = &img.data[2 * cy * w * ch..(2 * cy + 1) * w * ch];
-        let bot = &img.data[(2 * cy + 1) * w * ch..(2 * cy + 2) * w * ch];
-        for (cx, cell) in cells[cy * cw..(cy + 1) * cw].iter_mut().enumerate() {
-            let s = |row: &[u16]| -> u32 {
-                row[2 * cx * ch..(2 * cx + 2) * ch]
-                    .iter()
-                    .map(|&v| u32::from(v))
-                    .sum()
-            };
-            *cell = s(top) + s(bot);
-        }
-    }
-    let step = (cells.len() / 200_000).max(1);
-    let mut sample: Vec<f64> = cells.iter().step_by(step).map(|&v| f64::from(v)).collect();
-    let sky = median(&mut sample);
-    // Noise from differences of neighbouring cells: a sky gradient or the edge of a cloud
-    // does not count as noise (it would hide every star).
-    let mut diffs: Vec<f64> = cells
-        .chunks_exact(cw)
-        .step_by((chh / 400).max(1))
-        .flat_map(|row| {
-            row.windows(2)
-                .map(|p| (f64::from(p[1]) - f64::from(p[0])).abs())
-        })
+    };
+    let step = (cells.values.len() / 200_000).max(1);
+    let mut sample: Vec<f64> = cells
+        .values
+        .iter()
+        .step_by(step)
+        .map(|&v| f64::from(v))
         .collect();
-    let noise = (1.4826 * median(&mut diffs) / std::f64::consts::SQRT_2).max(1.0);
+    let sky = median(&mut sample);
+    let noise = cells.noise();
     let bright = sample.iter().filter(|&&v| v > sky + 20.0 * noise).count();
-    let mut stars = 0u32;
-    for cy in 2..chh - 2 {
-        for cx in 2..cw - 2 {
-            let v = cells[cy * cw + cx];
-            // The local sky: the mean of the ring of cells two away.
-            let ring: u32 = [
-                (0, 0),
-                (0, 2),
-                (0, 4),
-                (2, 0),
-                (2, 4),
-                (4, 0),
-                (4, 2),
-                (4, 4),
-            ]
-            .iter()
-            .map(|&(dy, dx)| cells[(cy + dy - 2) * cw + cx + dx - 2])
-            .sum();
-            let local = f64::from(ring) / 8.0;
-            if f64::from(v) <= local + 5.0 * noise {
-                continue;
-            }
-            // A star's light spreads over neighbouring cells; a hot pixel's does not.
-            let lit = [(0, 1), (2, 1), (1, 0), (1, 2)]
-                .iter()
-                .filter(|&&(dy, dx)| {
-                    f64::from(cells[(cy + dy - 1) * cw + cx + dx - 1]) > local + 2.0 * noise
-                })
-                .count();
-            if lit < 2 {
-                continue;
-            }
-            let mut peak = true;
-            'n: for dy in 0..3 {
-                for dx in 0..3 {
-                    let n = cells[(cy + dy - 1) * cw + cx + dx - 1];
-                    if (dy, dx) != (1, 1) && n >= v {
-                        peak = false;
-                        break 'n;
-                    }
-                }
-            }
-            stars += u32::from(peak);
-        }
-    }
+    let stars = cells.stars(noise).len() as u32;
     FrameStats {
         sky,
         noise,

@@ -258,6 +258,35 @@ impl SimSky {
         Sky::new(config).cloud_fraction(index)
     }
 
+    /// Every catalogue star of `config` `t_s` seconds after the exposure of frame
+    /// `index` started, as (x, y, magnitude): where it is, in or out of the frame. The
+    /// truth star-trail tools are measured against.
+    pub fn star_positions(config: &SimConfig, index: u64, t_s: f64) -> Vec<(f64, f64, f64)> {
+        let sky = Sky::new(config);
+        sky.stars()
+            .iter()
+            .map(|s| {
+                let (x, y) = sky.star_position_at(s, index, t_s);
+                (x, y, s.mag)
+            })
+            .collect()
+    }
+
+    /// The meteors, satellites and planes crossing frame `index` of `config`: where
+    /// each streak runs, (from, to) in pixels.
+    pub fn streaks(config: &SimConfig, index: u64) -> Vec<((f64, f64), (f64, f64))> {
+        Sky::new(config).streaks_in(index)
+    }
+
+    /// The hot pixels of `config` (x, y): the same in every frame.
+    pub fn hot_pixels(config: &SimConfig) -> Vec<(usize, usize)> {
+        Sky::new(config)
+            .hot_pixels()
+            .into_iter()
+            .map(|(x, y, _)| (x, y))
+            .collect()
+    }
+
     pub fn config(&self) -> &SimConfig {
         &self.config
     }

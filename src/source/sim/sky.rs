@@ -204,6 +204,17 @@ impl Sky {
         mid.rem_euclid(SIDEREAL_DAY_NS) as f64 / SIDEREAL_DAY_NS as f64 * TAU
     }
 
+    /// Where a catalogue star is `t_s` seconds after the start of frame `index`'s
+    /// exposure (while the shutter is open, or after it closed: the gap before the next).
+    pub fn star_position_at(&self, star: &Star, index: u64, t_s: f64) -> (f64, f64) {
+        let from_mid = t_s - self.exposure_s / 2.0;
+        let a = star.angle - self.rotation(index) - from_mid / (SIDEREAL_DAY_NS as f64 / 1e9) * TAU;
+        (
+            self.pole.0 + star.radius * a.cos(),
+            self.pole.1 + star.radius * a.sin(),
+        )
+    }
+
     /// Where a catalogue star is in frame `index`. Stars turn counter-clockwise on the
     /// image (as seen facing the northern pole), i.e. their image angle decreases.
     pub fn star_position(&self, star: &Star, index: u64) -> (f64, f64) {
@@ -396,6 +407,14 @@ impl Sky {
     /// strobe flash): lets tests of detection features know what is in a frame.
     pub fn transients_in(&self, index: u64) -> Vec<Transient> {
         self.transients(index).iter().map(|s| s.kind).collect()
+    }
+
+    /// Where the meteors, satellites and planes of frame `index` run: (from, to).
+    pub fn streaks_in(&self, index: u64) -> Vec<((f64, f64), (f64, f64))> {
+        self.transients(index)
+            .iter()
+            .map(|s| (s.from, s.to))
+            .collect()
     }
 
     /// Meteors, satellites and planes crossing during frame `index`'s exposure.
