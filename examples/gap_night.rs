@@ -3,7 +3,7 @@
 //! a dash and a gap. For trying `trails --fill-gaps` and measuring what it costs
 //! (`scripts/fill-gaps-cost.sh`).
 //!
-//!     cargo run --release --example gap_night -- JOURNAL_DIR [FRAMES] [GAP_S] [SENSOR]
+//!     SEED=3 cargo run --release --example gap_night -- JOURNAL_DIR [FRAMES] [GAP_S] [SENSOR]
 
 use nightcap::journal::{JournalWriter, WriterConfig};
 use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
@@ -21,7 +21,7 @@ fn main() {
         .map_or(SensorPreset::Imx477, |v| v.parse().expect("SENSOR"));
     let cfg = SimConfig {
         sensor,
-        seed: 3,
+        seed: std::env::var("SEED").map_or(3, |s| s.parse().expect("SEED")),
         speed: 0.0,
         exposure_us: 5_000_000,
         frame_gap_us: gap_s * 1_000_000,

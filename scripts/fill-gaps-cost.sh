@@ -5,7 +5,7 @@
 #
 #     scripts/fill-gaps-cost.sh [FRAMES] [RUNS]
 set -euo pipefail
-frames=${1:-60}
+frames=${1:-120}
 runs=${2:-3}
 cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin nightcap --example gap_night

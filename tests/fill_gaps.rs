@@ -40,13 +40,14 @@ fn night(dir: &Path) {
     writer.close().unwrap();
 }
 
-/// The brightest sample within a pixel of (`x`, `y`).
+/// The brightest sample within two pixels of (`x`, `y`) (a drawn arc steps through
+/// samples of its star's colour, which in a mosaic are two pixels apart).
 fn near(img: &Image16, x: f64, y: f64) -> u16 {
     let (w, h) = (img.width as i64, img.height as i64);
     let (cx, cy) = (x.round() as i64, y.round() as i64);
     let mut m = 0;
-    for yy in cy - 1..=cy + 1 {
-        for xx in cx - 1..=cx + 1 {
+    for yy in cy - 2..=cy + 2 {
+        for xx in cx - 2..=cx + 2 {
             if (0..w).contains(&xx) && (0..h).contains(&yy) {
                 m = m.max(img.data[(yy * w + xx) as usize]);
             }

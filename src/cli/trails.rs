@@ -87,7 +87,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         &cfg.calibration,
         &mut |d| bar.suspend(|| report_skip(d)),
         &mut |_, img| {
-            trails.add(img);
+            trails.add_lent(img);
             bar.inc(1);
             if let (Some(v), Some(acc), None) = (video.as_mut(), trails.image(), &failure) {
                 if let Err(e) = v.frame(acc, trails.frames) {

@@ -122,7 +122,7 @@ pub struct Motion {
 }
 
 /// Pairs of frames between measurements of the motion.
-pub const REMEASURE: u32 = 8;
+pub const REMEASURE: u32 = 32;
 
 /// Star pairs a tile's displacement needs at least.
 const MIN_VOTES: u32 = 3;
@@ -348,7 +348,7 @@ impl LitLevels {
                             let m = *sky[c].select_nth_unstable(mid).1;
                             let d = *diff[c].select_nth_unstable(mid).1;
                             let noise = (1.4826 * f64::from(d) / std::f64::consts::SQRT_2).max(1.0);
-                            out[c] = (f64::from(m) + 5.0 * noise).ceil() as u32;
+                            out[c] = (f64::from(m) + 5.5 * noise).ceil() as u32;
                         }
                     }
                     out

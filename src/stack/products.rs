@@ -33,13 +33,15 @@ pub struct TrailsConfig {
 
 /// Calls `each(index, frame)` for every usable frame of `frames` in order, decoding a
 /// batch of frames in parallel at a time (one per core, each into its own buffers: the
-/// frames are lent, not copied). Damaged frames go to `skipped`.
+/// frames are lent, not copied). `each` may swap the frame's samples for another buffer
+/// of the same length (to keep the frame without copying it); the buffer is decoded over
+/// next. Damaged frames go to `skipped`.
 pub fn for_each_in_order(
     journal: &Journal,
     frames: &[FrameRef],
     calibration: &Calibration,
     skipped: &mut dyn FnMut(&Damage),
-    each: &mut dyn FnMut(usize, &Image16),
+    each: &mut dyn FnMut(usize, &mut Image16),
 ) {
     let batch = rayon::current_num_threads().max(1).min(frames.len().max(1));
     let mut bufs: Vec<Pooled> = (0..batch).map(|_| Pooled::take()).collect();
@@ -54,7 +56,7 @@ pub fn for_each_in_order(
             .collect();
         for (k, d) in decoded.into_iter().enumerate() {
             match d {
-                Ok(()) => each(b * batch + k, bufs[k].image()),
+                Ok(()) => each(b * batch + k, bufs[k].image_mut()),
                 Err(e) => skipped(&e),
             }
         }
@@ -89,6 +91,13 @@ impl Trails {
     /// Adds the next frame in time order. A frame of another shape than the first is
     /// ignored (returns false).
     pub fn add(&mut self, img: &Image16) -> bool {
+        self.add_lent(&mut img.clone())
+    }
+
+    /// [`add`](Self::add) for a frame whose samples may be taken: gap filling keeps the
+    /// previous frame by swapping its buffer with `img`'s (same length) instead of
+    /// copying it; `img`'s samples are unspecified afterwards.
+    pub fn add_lent(&mut self, img: &mut Image16) -> bool {
         let Some(acc) = self.acc.as_mut() else {
             self.frames = 1;
             if self.fill_gaps {
@@ -110,13 +119,21 @@ impl Trails {
         }
         if self.fill_gaps {
             if let Some((prev, prev_info)) = &mut self.prev {
-                let due = self.motion.is_none() || self.since + 1 >= gapfill::REMEASURE;
+                // Stars are found on the two frames of every REMEASURE-th pair (and
+                // until a first measurement succeeds, then on every REMEASURE-th pair
+                // after a failed one).
+                let due = self.since + 1 >= gapfill::REMEASURE
+                    || (self.motion.is_none() && self.since == 0);
                 let info = FrameInfo::of(img, due);
                 self.since += 1;
                 if let (Some(a), Some(b)) = (&prev_info.stars, &info.stars) {
-                    if let Some(m) = Motion::between(a, b, img.width, img.height) {
-                        self.motion = Some(m);
-                        self.since = 0;
+                    match Motion::between(a, b, img.width, img.height) {
+                        Some(m) => {
+                            self.motion = Some(m);
+                            self.since = 0;
+                        }
+                        None if self.since >= gapfill::REMEASURE => self.since = 0,
+                        None => {}
                     }
                 }
                 let fills = self
@@ -130,7 +147,7 @@ impl Trails {
                 // The frame is kept for the next pair only when that pair may fill.
                 match (fills, prev.as_mut()) {
                     (false, _) => *prev = None,
-                    (true, Some(p)) => p.data.copy_from_slice(&img.data),
+                    (true, Some(p)) => std::mem::swap(&mut p.data, &mut img.data),
                     (true, None) => *prev = Some(img.clone()),
                 }
                 *prev_info = info;
