@@ -3,19 +3,24 @@
 //!
 //! Between consecutive frames `A` and `B` every star moves by a displacement `d(x)` that
 //! varies slowly across the frame (the sky turns about the pole). [`Motion::between`]
-//! measures it: stars are found in both frames ([`crate::stack::stars`]), and in each tile
-//! of the frame the displacement that most pairs of an `A` star and a nearby `B` star
-//! agree on is taken (votes in 2-pixel bins); a tile with too few votes takes the median
-//! of the others. [`fill`] then starts a segment at every sample of `A` that is lit (above
-//! its colour's sky by 5 noise sigmas) and whose same-colour sample at `x + d(x)` in `B`
-//! is lit too, and draws it from `x` to `x + d(x)` at the dimmer of the two values: each
-//! point of `A`'s trail joined to the point of `B`'s trail the star reached one frame
-//! period later, which covers the arc crossed while the shutter was closed.
+//! measures it from the stars both frames show ([`crate::stack::stars`]): every pair of
+//! an `A` star and a `B` star within reach votes for its displacement in 2-pixel bins, in
+//! each tile of the frame the displacement most pairs agree on picks the pairs that are
+//! the same star twice, and a field `d(x) = M x + t` is fitted to those (a small turn
+//! about the pole moves every point by exactly such a field).
+//!
+//! [`fill`] then starts a segment at every sample a star left: lit in `A` (above its
+//! block's sky, in its colour, by 5.5 noise sigmas of that block) and not lit in `B`. The
+//! segment runs to the same-colour sample near `x + d(x)` that the star reached: lit in
+//! `B` and not in `A`. It is drawn at the dimmer of the two values: each point of `A`'s
+//! trail joined to the point of `B`'s trail the star reached one frame period later,
+//! which covers the arc crossed while the shutter was closed.
 //!
 //! What it never does: write the sky (segments start only at lit samples and carry their
-//! values), move a hot pixel (it stays put between frames, so its displaced sample in `B`
-//! is sky and it starts nothing), or mix colours (in a mosaic displacements are rounded to
-//! even and segments step through the starting sample's colour only).
+//! values; levels are per block, as the sky is brighter and noisier towards the horizon),
+//! join hot pixels or other static light (lit in both frames at the same place: neither
+//! a start nor an end), or mix colours (in a mosaic displacements are rounded to even and
+//! segments step through the starting sample's colour only).
 //!
 //! Cost: a pass over each frame for its lit levels and one to find its lit samples, then
 //! work in proportion to those, a small part of a night sky frame. Stars are found (two
@@ -284,10 +289,10 @@ impl Motion {
 }
 
 /// The level above which a sample is lit, per block of the frame and colour: the
-/// block's sky (the median of its samples of that colour) plus 5 noise sigmas (the noise
-/// from differences of same-colour neighbours, for the whole frame). Per block because
-/// the sky is brighter towards towns and the horizon: one level for the frame would light
-/// the bright side's sky.
+/// block's sky (the median of its samples of that colour) plus 5.5 noise sigmas (the
+/// noise from differences of same-colour neighbours in the block). Per block because the
+/// sky is brighter, and noisier, towards towns and the horizon: one level for the frame
+/// would light the bright side's sky.
 #[derive(Debug)]
 struct LitLevels {
     block: usize,
