@@ -91,13 +91,21 @@ impl Trails {
     /// Adds the next frame in time order. A frame of another shape than the first is
     /// ignored (returns false).
     pub fn add(&mut self, img: &Image16) -> bool {
-        self.add_lent(&mut img.clone())
+        self.add_frame(Frame::Borrowed(img))
     }
 
     /// [`add`](Self::add) for a frame whose samples may be taken: gap filling keeps the
     /// previous frame by swapping its buffer with `img`'s (same length) instead of
     /// copying it; `img`'s samples are unspecified afterwards.
     pub fn add_lent(&mut self, img: &mut Image16) -> bool {
+        self.add_frame(Frame::Lent(img))
+    }
+
+    fn add_frame(&mut self, mut frame: Frame<'_>) -> bool {
+        let img: &Image16 = match &frame {
+            Frame::Borrowed(i) => i,
+            Frame::Lent(i) => i,
+        };
         let Some(acc) = self.acc.as_mut() else {
             self.frames = 1;
             if self.fill_gaps {
@@ -145,12 +153,17 @@ impl Trails {
                     }
                 }
                 // The frame is kept for the next pair only when that pair may fill.
-                match (fills, prev.as_mut()) {
-                    (false, _) => *prev = None,
-                    (true, Some(p)) => std::mem::swap(&mut p.data, &mut img.data),
-                    (true, None) => *prev = Some(img.clone()),
-                }
+                let keep = fills.then(|| prev.is_some());
                 *prev_info = info;
+                match (keep, prev.as_mut(), &mut frame) {
+                    (None, _, _) => *prev = None,
+                    (Some(true), Some(p), Frame::Lent(i)) => {
+                        std::mem::swap(&mut p.data, &mut i.data)
+                    }
+                    (Some(true), Some(p), Frame::Borrowed(i)) => p.data.copy_from_slice(&i.data),
+                    (_, _, Frame::Lent(i)) => *prev = Some(i.clone()),
+                    (_, _, Frame::Borrowed(i)) => *prev = Some((*i).clone()),
+                }
             }
         }
         self.frames += 1;
@@ -165,6 +178,12 @@ impl Trails {
     pub fn into_image(self) -> Option<Image16> {
         self.acc
     }
+}
+
+/// A frame handed to [`Trails`]: only looked at, or lent (its samples may be taken).
+enum Frame<'a> {
+    Borrowed(&'a Image16),
+    Lent(&'a mut Image16),
 }
 
 fn max_into(acc: &mut [u16], src: &[u16]) {
