@@ -379,6 +379,11 @@ fn compare_fixes_says_how_to_use_it() {
 }
 
 #[test]
+fn compare_outputs_says_how_to_use_it() {
+    usage_on_no_args_and_help("compare-outputs.sh");
+}
+
+#[test]
 fn install_service_dry_run_changes_nothing() {
     usage_on_no_args_and_help("install-service.sh");
     let dir = tempfile::tempdir().unwrap();
