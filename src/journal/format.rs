@@ -5,7 +5,7 @@
 //! comment. Decoding never panics and never trusts a length: every check a reader needs
 //! before allocating (caps, ranges, CRCs) happens here, in pure functions.
 
-use crate::frame::{Cfa, Packing, PixelFormat, MAX_FRAME_BYTES};
+use crate::frame::{Cfa, FrameMeta, Packing, PixelFormat, MAX_FRAME_BYTES};
 
 /// `\x89NCJ\r\n\x1a\n`: non-ASCII first byte, CR-LF and ^Z catch text-mode mangling.
 pub const SEGMENT_MAGIC: [u8; 8] = [0x89, b'N', b'C', b'J', b'\r', b'\n', 0x1a, b'\n'];
@@ -288,6 +288,28 @@ pub struct RecordHeader {
 }
 
 impl RecordHeader {
+    /// A header for a FRAME record of `meta` whose `raw_len`-byte frame was stored as
+    /// `payload` by the transform and compression `codes`; `seq` and `salt_lo` are the
+    /// segment's to fill in when it is appended.
+    pub fn frame_record(meta: &FrameMeta, codes: (u8, u8), raw_len: usize, payload: &[u8]) -> Self {
+        RecordHeader {
+            kind: Kind::Frame,
+            flags: 0,
+            transform: codes.0,
+            compression: codes.1,
+            stored_len: payload.len() as u32,
+            raw_len: raw_len as u32,
+            seq: 0,
+            time_ns: meta.time_utc_ns,
+            exposure_us: meta.exposure_us,
+            gain_milli: meta.gain_milli,
+            driver_seq: meta.driver_seq,
+            payload_crc: crc(payload),
+            driver_ts_ns: meta.driver_ts_ns,
+            salt_lo: 0,
+        }
+    }
+
     /// A header for a non-FRAME record with `payload`.
     pub fn meta_record(kind: Kind, seq: u64, time_ns: i64, payload: &[u8], salt_lo: u32) -> Self {
         RecordHeader {

@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::frame::FrameMeta;
+use crate::frame::{FrameMeta, PixelFormat};
 use crate::journal::codec::Encoder;
 use crate::journal::format::{
     crc, Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentState,
@@ -47,26 +47,18 @@ fn header(segno: u64, first_seq: u64) -> SegmentHeader {
     }
 }
 
-fn frame_record(meta: &FrameMeta, raw: &[u8], payload: &mut Vec<u8>) -> RecordHeader {
+/// The FRAME record of `raw`, a frame of `format`, encoded into `payload`.
+fn frame_record(
+    format: &PixelFormat,
+    meta: &FrameMeta,
+    raw: &[u8],
+    payload: &mut Vec<u8>,
+) -> RecordHeader {
     let spec = Encoder::new(1)
-        .encode(&SensorPreset::Tiny.format(), raw, payload)
+        .encode(format, raw, payload)
         .expect("encodes");
-    RecordHeader {
-        kind: Kind::Frame,
-        flags: 0,
-        transform: spec.transform.code(),
-        compression: spec.compression.code(),
-        stored_len: payload.len() as u32,
-        raw_len: raw.len() as u32,
-        seq: 0,
-        time_ns: meta.time_utc_ns,
-        exposure_us: meta.exposure_us,
-        gain_milli: meta.gain_milli,
-        driver_seq: meta.driver_seq,
-        payload_crc: crc(payload),
-        driver_ts_ns: meta.driver_ts_ns,
-        salt_lo: 0,
-    }
+    let codes = (spec.transform.code(), spec.compression.code());
+    RecordHeader::frame_record(meta, codes, raw.len(), payload)
 }
 
 struct Listing(String);
@@ -94,7 +86,7 @@ fn append_frames(
     let mut payload = Vec::new();
     for i in frames {
         let meta = SimSky::render(&sim(), i, &mut raw);
-        let h = frame_record(&meta, &raw, &mut payload);
+        let h = frame_record(&SensorPreset::Tiny.format(), &meta, &raw, &mut payload);
         let seq = seg.append(h, &payload).expect("append");
         list.frame(file, seq, &meta, &raw);
     }
@@ -162,25 +154,7 @@ fn write_rgb48(dir: &Path, list: &mut Listing) {
             driver_seq: i as u32,
             ..FrameMeta::default()
         };
-        let spec = Encoder::new(1)
-            .encode(&f, &raw, &mut payload)
-            .expect("encodes");
-        let rec = RecordHeader {
-            kind: Kind::Frame,
-            flags: 0,
-            transform: spec.transform.code(),
-            compression: spec.compression.code(),
-            stored_len: payload.len() as u32,
-            raw_len: raw.len() as u32,
-            seq: 0,
-            time_ns: meta.time_utc_ns,
-            exposure_us: meta.exposure_us,
-            gain_milli: meta.gain_milli,
-            driver_seq: meta.driver_seq,
-            payload_crc: crc(&payload),
-            driver_ts_ns: meta.driver_ts_ns,
-            salt_lo: 0,
-        };
+        let rec = frame_record(&f, &meta, &raw, &mut payload);
         let seq = seg.append(rec, &payload).expect("append");
         list.frame(&format!("2.0/{name}"), seq, &meta, &raw);
     }
@@ -242,7 +216,7 @@ pub fn write(dir: &Path) {
     let mut stored = Vec::new();
     for i in 14..16 {
         let meta = SimSky::render(&sim(), i, &mut raw);
-        let h = frame_record(&meta, &raw, &mut stored);
+        let h = frame_record(&SensorPreset::Tiny.format(), &meta, &raw, &mut stored);
         let seq = seg.append(h, &stored).expect("append");
         list.frame(name, seq, &meta, &raw);
     }

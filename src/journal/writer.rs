@@ -382,22 +382,8 @@ impl<S: Storage> JournalWriter<S> {
         payload: &[u8],
     ) -> Result<u64, JournalError> {
         self.check_frame(raw_len)?;
-        let header = RecordHeader {
-            kind: Kind::Frame,
-            flags: 0,
-            transform: spec.transform.code(),
-            compression: spec.compression.code(),
-            stored_len: payload.len() as u32,
-            raw_len: raw_len as u32,
-            seq: 0,
-            time_ns: meta.time_utc_ns,
-            exposure_us: meta.exposure_us,
-            gain_milli: meta.gain_milli,
-            driver_seq: meta.driver_seq,
-            payload_crc: super::format::crc(payload),
-            driver_ts_ns: meta.driver_ts_ns,
-            salt_lo: 0,
-        };
+        let codes = (spec.transform.code(), spec.compression.code());
+        let header = RecordHeader::frame_record(meta, codes, raw_len, payload);
         let seq = self.append_record(header, payload, Some(meta.time_utc_ns))?;
         self.stats.frames += 1;
         self.stats.raw_bytes += raw_len as u64;

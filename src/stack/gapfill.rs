@@ -295,7 +295,6 @@ impl Motion {
 /// would light the bright side's sky.
 #[derive(Debug)]
 struct LitLevels {
-    block: usize,
     cols: usize,
     levels: Vec<[u32; 3]>,
 }
@@ -360,16 +359,12 @@ impl LitLevels {
                 },
             )
             .collect();
-        LitLevels {
-            block: BLOCK,
-            cols,
-            levels,
-        }
+        LitLevels { cols, levels }
     }
 
     /// The level of colour `c` at pixel (`px`, `y`).
     fn at(&self, px: usize, y: usize, c: usize) -> u32 {
-        self.levels[(y / self.block) * self.cols + px / self.block][c]
+        self.levels[(y / BLOCK) * self.cols + px / BLOCK][c]
     }
 }
 
@@ -418,13 +413,13 @@ pub fn fill(
     // with its colour's level of its block, laid out as a run of samples once per band
     // of rows (one comparison per sample, no branch: this loop vectorises); the few runs
     // with a lit sample are then looked at sample by sample.
-    let run = la.block * ch;
+    let run = BLOCK * ch;
     let lit_a: Vec<(usize, usize)> = a
         .data
-        .par_chunks(row * la.block)
+        .par_chunks(row * BLOCK)
         .enumerate()
         .flat_map_iter(|(band, rows)| {
-            let y0 = band * la.block;
+            let y0 = band * BLOCK;
             // Limits per block of the band and row parity.
             let limits: Vec<[Vec<u16>; 2]> = (0..la.cols)
                 .map(|r| {
