@@ -15,11 +15,11 @@ use std::thread;
 use std::time::Duration;
 
 use nightcap::capture::{self, CaptureConfig, Counters};
-use nightcap::frame::{FrameMeta, PixelFormat};
-use nightcap::journal::codec::Encoder;
-use nightcap::journal::WriterConfig;
-use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
-use nightcap::source::{FrameSource, SourceError};
+use nightcap_frame::{FrameMeta, PixelFormat};
+use nightcap_journal::codec::Encoder;
+use nightcap_journal::WriterConfig;
+use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_source::{FrameSource, SourceError};
 
 /// Pre-rendered frames handed out in turn with advancing timestamps, copied into the
 /// pipeline's buffer like a driver's DMA buffer would be.

@@ -10,10 +10,11 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 mod common;
 use common::ThreadCpu;
-use nightcap::frame::{Cfa, Packing, PixelFormat};
-use nightcap::journal::codec::{
-    default_transform, synthetic_sky, CodecSpec, Compression, Decoder, Encoder, Transform,
+use nightcap_frame::{Cfa, Packing, PixelFormat};
+use nightcap_journal::codec::{
+    default_transform, CodecSpec, Compression, Decoder, Encoder, Transform,
 };
+use nightcap_testkit::synthetic_sky;
 use std::hint::black_box;
 
 /// The Raspberry Pi HQ camera's full 12-bit mode, in the two packings it is captured in.

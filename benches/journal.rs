@@ -10,10 +10,10 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nightcap::frame::FrameMeta;
-use nightcap::journal::codec::{Decoder, Encoder};
-use nightcap::journal::{Journal, JournalWriter, WriterConfig};
-use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_frame::FrameMeta;
+use nightcap_journal::codec::{Decoder, Encoder};
+use nightcap_journal::{Journal, JournalWriter, WriterConfig};
+use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
 
 mod common;
 use common::ThreadCpu;

@@ -3,7 +3,7 @@
 //! matters (12.3 MP, 12-bit packed); run with `RAYON_NUM_THREADS=1` for one core.
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
 
 fn render(c: &mut Criterion) {
     let mut group = c.benchmark_group("sim_render");

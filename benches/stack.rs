@@ -9,15 +9,15 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
-use nightcap::journal::codec::{Decoder, Encoder};
-use nightcap::journal::{Journal, JournalWriter, WriterConfig};
-use nightcap::output::image::OutputMeta;
-use nightcap::pixels::to_image16;
-use nightcap::pixels::{pack_frame, Image16};
-use nightcap::stack::calib::Calibration;
-use nightcap::stack::night::{write_stack, JournalFrames, StackConfig};
-use nightcap::stack::reduce::{reduce, Accumulator, Gather, Mode, Shape};
+use nightcap_frame::pixels::to_image16;
+use nightcap_frame::pixels::{pack_frame, Image16};
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap_journal::codec::{Decoder, Encoder};
+use nightcap_journal::{Journal, JournalWriter, WriterConfig};
+use nightcap_stack::calib::Calibration;
+use nightcap_stack::night::{write_stack, JournalFrames, StackConfig};
+use nightcap_stack::output::image::OutputMeta;
+use nightcap_stack::reduce::{reduce, Accumulator, Gather, Mode, Shape};
 
 const W: u32 = 4056;
 const H: u32 = 3040;

@@ -12,8 +12,8 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use nightcap::journal::codec::Decoder;
-use nightcap::journal::Journal;
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::Journal;
 
 fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);

@@ -5,8 +5,8 @@
 //!
 //!     SEED=3 cargo run --release --example gap_night -- JOURNAL_DIR [FRAMES] [GAP_S] [SENSOR]
 
-use nightcap::journal::{JournalWriter, WriterConfig};
-use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_journal::{JournalWriter, WriterConfig};
+use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -1,10 +1,10 @@
-//! Writes the golden segments of `formats/golden/` (see `nightcap::journal::golden`).
+//! Writes the golden segments of `formats/golden/` (see `nightcap_testkit::golden`).
 //! Usage: cargo run --example make_golden [DIR]
 
 fn main() {
     let dir = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "formats/golden".into());
-    nightcap::journal::golden::write(std::path::Path::new(&dir));
+    nightcap_testkit::golden::write(std::path::Path::new(&dir));
     println!("golden segments written to {dir}");
 }

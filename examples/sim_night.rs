@@ -8,8 +8,8 @@
 
 use std::path::PathBuf;
 
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
-use nightcap::journal::{JournalWriter, WriterConfig};
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap_journal::{JournalWriter, WriterConfig};
 use rayon::prelude::*;
 
 /// 2026-08-17 22:00:00 UTC.
@@ -89,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             driver_seq: i as u32,
             ..FrameMeta::default()
         };
-        writer.append_frame(&meta, &nightcap::pixels::pack_frame(&format, &data))?;
+        writer.append_frame(&meta, &nightcap_frame::pixels::pack_frame(&format, &data))?;
     }
     writer.close()?;
     eprintln!("wrote {frames} frames of {format} to {}", dir.display());

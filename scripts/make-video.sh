@@ -8,7 +8,7 @@
 #
 # H.264 MP4 at a constant frame rate following the list's durations, yuv420p for
 # players, cropped to even dimensions, +faststart so it plays while downloading.
-# The command is the one nightcap itself runs (src/output/concat.rs, ffmpeg_command);
+# The command is the one nightcap itself runs (crates/stack/src/output/concat.rs, ffmpeg_command);
 # tests/scripts.rs checks that the two stay the same.
 set -euo pipefail
 

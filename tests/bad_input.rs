@@ -30,7 +30,7 @@ fn fixtures() -> (tempfile::TempDir, PathBuf) {
     let mut seg = fs::read(golden.join("00000000-20261130T000000Z.seg")).unwrap();
     seg[8..10].copy_from_slice(&3u16.to_le_bytes());
     seg[10..12].copy_from_slice(&0u16.to_le_bytes());
-    let crc = nightcap::journal::format::crc(&seg[..252]);
+    let crc = nightcap_journal::format::crc(&seg[..252]);
     seg[252..256].copy_from_slice(&crc.to_le_bytes());
     fs::write(root.join("newer/00000000-20261130T000000Z.seg"), seg).unwrap();
     fs::write(root.join("notj/notes.txt"), "not a journal\n").unwrap();

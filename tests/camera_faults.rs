@@ -18,16 +18,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use nightcap::capture::{self, CaptureConfig, Counters, StopReason};
-use nightcap::journal::format::Kind;
-use nightcap::journal::{GapReason, Journal, WriterConfig};
-use nightcap::source::sim::{Fault, FaultPlan, SimConfig, SimSky};
+use nightcap_journal::format::Kind;
+use nightcap_journal::{GapReason, Journal, WriterConfig};
+use nightcap_source::sim::{Fault, FaultPlan, SimConfig, SimSky};
 use support::{campaign_size, check_journal, nightcap, tiny_config, Rng};
 
 const SLOTS: u64 = 48;
 const RETRY_PAUSE: Duration = Duration::from_millis(5);
 
 fn start_ns() -> i64 {
-    nightcap::time::parse_utc("2026-05-01T00:00").unwrap()
+    nightcap_frame::time::parse_utc("2026-05-01T00:00").unwrap()
 }
 
 /// A random plan of 1-5 faults, each followed by at least two good frames so that each
@@ -153,13 +153,13 @@ fn episode(n: u64, events: &[(u64, Fault)]) -> Vec<String> {
     let j = Journal::open(&dir).unwrap();
     let mut got_frames = BTreeSet::new();
     let mut got_gaps = Vec::new();
-    let mut pending: Vec<nightcap::journal::Gap> = Vec::new();
+    let mut pending: Vec<nightcap_journal::Gap> = Vec::new();
     for seg in &j.segments {
         for e in &seg.records {
             match e.kind {
                 Kind::Gap => pending.push(seg.read_gap(e).unwrap()),
                 Kind::Frame => {
-                    let meta = nightcap::frame::FrameMeta {
+                    let meta = nightcap_frame::FrameMeta {
                         time_utc_ns: e.time_ns,
                         ..Default::default()
                     };

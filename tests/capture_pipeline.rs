@@ -5,10 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use nightcap::capture::{self, CaptureConfig, Counters, StopReason};
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
-use nightcap::journal::codec::Decoder;
-use nightcap::journal::{GapReason, Journal, WriterConfig};
-use nightcap::source::{FrameSource, SourceError};
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::{GapReason, Journal, WriterConfig};
+use nightcap_source::{FrameSource, SourceError};
 
 const FMT: PixelFormat = PixelFormat {
     fourcc: *b"RG12",

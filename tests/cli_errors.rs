@@ -8,9 +8,9 @@ use std::fs;
 use std::path::Path;
 use std::process::Output;
 
-use nightcap::journal::codec::Decoder;
-use nightcap::journal::Journal;
-use nightcap::output::fits::read_fits;
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::Journal;
+use nightcap_stack::output::fits::read_fits;
 use support::run as nightcap;
 
 fn stderr(o: &Output) -> String {
@@ -242,7 +242,7 @@ fn export_fits_writes_each_frame_with_its_samples_and_cards() {
         let frame = j.read_frame(r, &mut dec, &mut scratch).unwrap();
         let name = nightcap::cli::export::file_name(&frame, "fits");
         let fits = read_fits(&out.join(&name)).unwrap();
-        let want = nightcap::pixels::to_image16(&frame.format, &frame.data).unwrap();
+        let want = nightcap_frame::pixels::to_image16(&frame.format, &frame.data).unwrap();
         assert_eq!(fits.image.data, want.data, "{name}");
         assert_eq!((fits.image.width, fits.image.height), (64, 48));
         assert_eq!(fits.get("BAYERPAT"), Some("RGGB"));
@@ -252,7 +252,7 @@ fn export_fits_writes_each_frame_with_its_samples_and_cards() {
             fits.get("FRAMESEQ"),
             Some(frame.meta.seq.to_string().as_str())
         );
-        let date = nightcap::time::utc_iso(frame.meta.time_utc_ns);
+        let date = nightcap_frame::time::utc_iso(frame.meta.time_utc_ns);
         assert_eq!(fits.get("DATE-OBS"), Some(date.as_str()));
     }
 }

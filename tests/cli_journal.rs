@@ -6,9 +6,9 @@ mod support;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
-use nightcap::journal::format::{Gap, GapReason};
-use nightcap::journal::{JournalWriter, WriterConfig};
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap_journal::format::{Gap, GapReason};
+use nightcap_journal::{JournalWriter, WriterConfig};
 use support::{printed as text, run as nightcap};
 
 const FMT: PixelFormat = PixelFormat {
@@ -25,7 +25,7 @@ fn frame(i: u64) -> Vec<u8> {
     let samples: Vec<u16> = (0..64 * 16)
         .map(|p| ((p as u64 * 7 + i * 13) % 4096) as u16)
         .collect();
-    nightcap::pixels::pack_frame(&FMT, &samples)
+    nightcap_frame::pixels::pack_frame(&FMT, &samples)
 }
 
 fn meta(i: u64) -> FrameMeta {
@@ -106,7 +106,7 @@ fn verify_detects_a_flipped_byte_and_repair_keeps_everything_else() {
 
     // Flip a byte inside the second frame's payload of the first segment.
     let seg = &sealed(&dir)[0];
-    let j = nightcap::journal::Journal::open(&dir).unwrap();
+    let j = nightcap_journal::Journal::open(&dir).unwrap();
     let victim = j.segments[0].frames().nth(1).unwrap().offset + 64 + 10;
     drop(j);
     let mut bytes = fs::read(seg).unwrap();
@@ -185,7 +185,7 @@ fn export_raw_gives_the_exact_camera_bytes_and_png_the_samples() {
         .unwrap_or_else(|e| panic!("{e}: {names:?}"))
         .into_luma16();
     assert_eq!(img.dimensions(), (64, 16));
-    let want = nightcap::pixels::to_image16(&FMT, &frame(1)).unwrap();
+    let want = nightcap_frame::pixels::to_image16(&FMT, &frame(1)).unwrap();
     assert_eq!(img.into_raw(), want.data);
     assert_eq!(fs::read_dir(&png).unwrap().count(), 1);
 }

@@ -2,9 +2,9 @@
 //! (issue 12.4): a partly cloudy night, a night cloudy throughout with short breaks, and
 //! a clear night.
 
-use nightcap::pixels::to_image16;
-use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
-use nightcap::stack::reject::{frame_stats, judge, FrameStats};
+use nightcap_frame::pixels::to_image16;
+use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_stack::reject::{frame_stats, judge, FrameStats};
 
 fn night(seed: u64, clouds: Option<f32>, frames: u64) -> (Vec<f32>, Vec<FrameStats>) {
     let cfg = SimConfig {

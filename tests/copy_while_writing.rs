@@ -15,16 +15,16 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use nightcap::journal::format::SegmentState;
-use nightcap::journal::reader::OpenedBy;
-use nightcap::journal::Journal;
+use nightcap_journal::format::SegmentState;
+use nightcap_journal::reader::OpenedBy;
+use nightcap_journal::Journal;
 use support::{campaign_size, check_journal, nightcap, tiny_config, utc_arg, Rng};
 
 fn start_ns() -> i64 {
-    nightcap::time::parse_utc("2026-03-01T00:00").unwrap()
+    nightcap_frame::time::parse_utc("2026-03-01T00:00").unwrap()
 }
 
-fn run_of(_t: i64) -> Option<nightcap::source::sim::SimConfig> {
+fn run_of(_t: i64) -> Option<nightcap_source::sim::SimConfig> {
     Some(tiny_config(start_ns()))
 }
 
@@ -264,7 +264,7 @@ fn reading_the_live_journal_never_fails() {
         .unwrap();
     let started = Instant::now();
     let (mut opens, mut frames, mut failures) = (0u64, 0u64, Vec::new());
-    let mut dec = nightcap::journal::codec::Decoder::new();
+    let mut dec = nightcap_journal::codec::Decoder::new();
     let mut scratch = Vec::new();
     while started.elapsed() < Duration::from_secs(3) {
         if !dir.exists() {

@@ -19,18 +19,18 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use nightcap::journal::Journal;
+use nightcap_journal::Journal;
 use support::{campaign_size, check_journal, nightcap, sealed_hashes, tiny_config, utc_arg, Rng};
 
 const HOUR_NS: i64 = 3_600_000_000_000;
 
 fn base_ns() -> i64 {
-    nightcap::time::parse_utc("2026-01-01T00:00").unwrap()
+    nightcap_frame::time::parse_utc("2026-01-01T00:00").unwrap()
 }
 
 /// Each run starts its simulated sky an hour after the previous one, so a frame's time
 /// says which run (and which sky) it came from.
-fn run_of(t: i64) -> Option<nightcap::source::sim::SimConfig> {
+fn run_of(t: i64) -> Option<nightcap_source::sim::SimConfig> {
     let since = t.checked_sub(base_ns())?;
     (since >= 0).then(|| tiny_config(base_ns() + since / HOUR_NS * HOUR_NS))
 }
@@ -188,7 +188,7 @@ fn copy_journal(from: &Path, to: &Path) {
 /// Exposure times of the frames a reader can read.
 fn frame_times(dir: &Path) -> std::collections::BTreeSet<i64> {
     let j = Journal::open(dir).unwrap();
-    let mut dec = nightcap::journal::codec::Decoder::new();
+    let mut dec = nightcap_journal::codec::Decoder::new();
     let mut scratch = Vec::new();
     j.frames()
         .iter()

@@ -74,7 +74,7 @@ impl Drop for Mount {
 }
 
 fn base_ns() -> i64 {
-    nightcap::time::parse_utc("2026-06-01T00:00").unwrap()
+    nightcap_frame::time::parse_utc("2026-06-01T00:00").unwrap()
 }
 
 fn capture(dir: &Path, start: i64, ring: bool, frames: u32) -> std::process::Child {

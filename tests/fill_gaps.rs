@@ -7,10 +7,10 @@ mod support;
 use std::path::Path;
 use std::time::Instant;
 
-use nightcap::journal::{JournalWriter, WriterConfig};
-use nightcap::output::fits::read_fits;
-use nightcap::pixels::Image16;
-use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_frame::pixels::Image16;
+use nightcap_journal::{JournalWriter, WriterConfig};
+use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_stack::output::fits::read_fits;
 use support::{printed, run};
 
 const FRAMES: u64 = 10;

@@ -1,6 +1,6 @@
 //! Replays every input the fuzzer ever crashed on (`fuzz/regressions/`) and the golden
 //! segments (`formats/golden/`) through the fuzz target's entry point,
-//! `nightcap::journal::fuzz_segment_bytes`: the reader must not panic on any of them
+//! `nightcap_testkit::fuzz_segment_bytes`: the reader must not panic on any of them
 //! (reading each as a sealed and as an active segment, every frame, gap and note).
 
 use std::fs;
@@ -17,7 +17,7 @@ fn replay_dir(dir: &Path) -> usize {
     files.sort();
     for path in files {
         let bytes = fs::read(&path).unwrap();
-        let result = std::panic::catch_unwind(|| nightcap::journal::fuzz_segment_bytes(&bytes));
+        let result = std::panic::catch_unwind(|| nightcap_testkit::fuzz_segment_bytes(&bytes));
         assert!(result.is_ok(), "{} makes the reader panic", path.display());
         n += 1;
     }

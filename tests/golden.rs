@@ -17,12 +17,12 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use nightcap::journal::codec::Decoder;
-use nightcap::journal::format::{
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::format::{
     GapReason, IndexEntry, Kind, RecordHeader, SegmentName, HEADER_LEN, RECORD_HEADER_LEN,
 };
-use nightcap::journal::Journal;
-use nightcap::source::sim::SimSky;
+use nightcap_journal::Journal;
+use nightcap_source::sim::SimSky;
 
 /// Counts this thread's live heap bytes and their peak, so a test can bound the memory a
 /// damaged segment costs (other test threads do not disturb it).
@@ -93,7 +93,7 @@ fn expected(index: u64) -> Vec<u8> {
     map.entry(index)
         .or_insert_with(|| {
             let mut buf = Vec::new();
-            SimSky::render(&nightcap::journal::golden::sim_config(), index, &mut buf);
+            SimSky::render(&nightcap_testkit::golden::sim_config(), index, &mut buf);
             buf
         })
         .clone()
@@ -108,7 +108,7 @@ fn index_of_seq(seq: u64) -> u64 {
     }
 }
 
-type Salvaged = (Vec<(u64, Vec<u8>)>, Vec<nightcap::journal::Damage>);
+type Salvaged = (Vec<(u64, Vec<u8>)>, Vec<nightcap_journal::Damage>);
 
 /// (seq, bytes) of every frame that reads, and the problems reported.
 fn salvage(dir: &Path) -> Salvaged {
@@ -135,7 +135,7 @@ fn read_all(j: &Journal) -> Salvaged {
     for r in j.frames() {
         match j.read_frame(&r, &mut dec, &mut scratch) {
             Ok(f) => out.push((f.meta.seq, f.data)),
-            Err(nightcap::journal::reader::ReadError::Damaged(d)) => damage.push(d),
+            Err(nightcap_journal::reader::ReadError::Damaged(d)) => damage.push(d),
         }
     }
     (out, damage)
@@ -150,7 +150,7 @@ fn with_file(name: &str, bytes: &[u8]) -> tempfile::TempDir {
 #[test]
 fn the_code_still_writes_the_golden_bytes() {
     let fresh = tempfile::tempdir().unwrap();
-    nightcap::journal::golden::write(fresh.path());
+    nightcap_testkit::golden::write(fresh.path());
     let rgb48 = format!("2.0/{SEALED}");
     for name in [SEALED, ACTIVE, WITH_GAP, "README.md", rgb48.as_str()] {
         let committed = fs::read(golden_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -167,7 +167,7 @@ fn the_code_still_writes_the_golden_bytes() {
 /// header, and every frame decodes to the samples its README defines.
 #[test]
 fn format_2_0_rgb48_segment_reads_back_exactly() {
-    use nightcap::journal::golden::{rgb48_format, rgb48_frame, rgb48_sample};
+    use nightcap_testkit::golden::{rgb48_format, rgb48_frame, rgb48_sample};
     let dir = golden_dir().join("2.0");
     let bytes = fs::read(dir.join(SEALED)).unwrap();
     assert_eq!(
@@ -181,7 +181,7 @@ fn format_2_0_rgb48_segment_reads_back_exactly() {
     let f = rgb48_format();
     for (seq, data) in &frames {
         assert_eq!(data, &rgb48_frame(*seq), "seq {seq}");
-        let img = nightcap::pixels::to_image16(&f, data).unwrap();
+        let img = nightcap_frame::pixels::to_image16(&f, data).unwrap();
         assert_eq!((img.width, img.height, img.channels), (16, 8, 3));
         for (i, v) in img.data.iter().enumerate() {
             let (y, k) = (i as u64 / 48, i as u64 % 48);
@@ -206,7 +206,7 @@ fn format_1_0_segments_still_read_back_exactly() {
     }
     let j = Journal::open(&old).unwrap();
     assert!(j.segments.iter().all(|s| s.records[0].offset == 256));
-    use nightcap::journal::reader::OpenedBy;
+    use nightcap_journal::reader::OpenedBy;
     let opened: Vec<OpenedBy> = j.segments.iter().map(|s| s.opened_by).collect();
     assert_eq!(
         opened,
@@ -227,7 +227,7 @@ fn the_golden_journal_reads_back_exactly() {
     let (gaps, _) = j.gaps();
     assert_eq!(gaps.len(), 1);
     assert_eq!((gaps[0].count, gaps[0].reason), (2, GapReason::Timeout));
-    use nightcap::journal::reader::OpenedBy;
+    use nightcap_journal::reader::OpenedBy;
     let opened: Vec<OpenedBy> = j.segments.iter().map(|s| s.opened_by).collect();
     assert_eq!(
         opened,
@@ -237,7 +237,7 @@ fn the_golden_journal_reads_back_exactly() {
 
 #[test]
 fn a_journal_in_memory_reads_like_the_directory() {
-    use nightcap::journal::format::SegmentName;
+    use nightcap_journal::format::SegmentName;
     let on_disk = Journal::open(&golden_dir()).unwrap();
     let files = [SEALED, ACTIVE, WITH_GAP]
         .iter()
@@ -407,7 +407,7 @@ fn zeroed_runs_garbage_and_duplicates_never_yield_wrong_frames() {
     let mut b = bytes.clone();
     let rec = HEADER_LEN;
     b[rec + 8..rec + 16].copy_from_slice(&[0xff; 8]);
-    let c = nightcap::journal::format::crc(&b[rec..rec + 60]);
+    let c = nightcap_journal::format::crc(&b[rec..rec + 60]);
     b[rec + 60..rec + 64].copy_from_slice(&c.to_le_bytes());
     check_damaged(SEALED, &b, &all, "u32::MAX lengths");
 }
@@ -462,13 +462,13 @@ fn active_of(header_from: &[u8], records: &[&[u8]]) -> Vec<u8> {
 /// hold even when no checksum catches the damage. (A forged seq or timestamp with valid
 /// CRCs is indistinguishable from a real frame and is not part of the matrix.)
 fn forged(record: &[u8], payload: &[u8], edit: impl FnOnce(&mut RecordHeader)) -> Vec<u8> {
-    let seg = nightcap::journal::format::SegmentHeader::decode(
+    let seg = nightcap_journal::format::SegmentHeader::decode(
         &fs::read(golden_dir().join(SEALED)).unwrap()[..HEADER_LEN],
     )
     .unwrap();
     let mut h = RecordHeader::decode(&record[..RECORD_HEADER_LEN], &seg, u64::MAX >> 1).unwrap();
     h.stored_len = payload.len() as u32;
-    h.payload_crc = nightcap::journal::format::crc(payload);
+    h.payload_crc = nightcap_journal::format::crc(payload);
     edit(&mut h);
     let mut out = h.encode().to_vec();
     out.extend_from_slice(payload);

@@ -4,11 +4,11 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
-use nightcap::journal::codec::Decoder;
-use nightcap::journal::format::{Gap, GapReason, Kind};
-use nightcap::journal::ring::Budget;
-use nightcap::journal::{Journal, JournalError, JournalWriter, WriterConfig};
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::format::{Gap, GapReason, Kind};
+use nightcap_journal::ring::Budget;
+use nightcap_journal::{Journal, JournalError, JournalWriter, WriterConfig};
 use proptest::prelude::*;
 
 fn format(packing: Packing, width: u32, height: u32) -> PixelFormat {
@@ -185,7 +185,7 @@ fn segments_roll_on_size_and_time_and_seqs_continue() {
     assert!(j
         .segments
         .iter()
-        .all(|s| s.opened_by == nightcap::journal::reader::OpenedBy::Footer));
+        .all(|s| s.opened_by == nightcap_journal::reader::OpenedBy::Footer));
 
     // Time: 60 s segments of 5.02 s frames hold 12 frames each.
     let dir = tempfile::tempdir().unwrap();

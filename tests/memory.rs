@@ -12,8 +12,8 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat, MAX_PIXELS};
-use nightcap::journal::{JournalWriter, WriterConfig};
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat, MAX_PIXELS};
+use nightcap_journal::{JournalWriter, WriterConfig};
 
 const SIDE: u32 = 8192;
 

@@ -20,11 +20,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
-use nightcap::journal::codec::Decoder;
-use nightcap::journal::format::Kind;
-use nightcap::journal::storage::recording::{CrashModel, Image, Model, Op, Recording, Rng};
-use nightcap::journal::{Gap, GapReason, Journal, JournalWriter, WriterConfig};
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::format::Kind;
+use nightcap_journal::{Gap, GapReason, Journal, JournalWriter, WriterConfig};
+use nightcap_testkit::recording::{CrashModel, Image, Model, Op, Recording, Rng};
 
 /// 2026-11-30T00:00:00Z
 const T0: i64 = 1_795_996_800_000_000_000;

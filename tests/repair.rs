@@ -26,11 +26,11 @@ fn sim_journal(dir: &Path, frames: u32) {
 }
 
 /// The segment file at `path`, opened as its name says.
-fn open_segment(path: &Path) -> nightcap::journal::Segment {
+fn open_segment(path: &Path) -> nightcap_journal::Segment {
     let name =
-        nightcap::journal::format::SegmentName::parse(path.file_name().unwrap().to_str().unwrap())
+        nightcap_journal::format::SegmentName::parse(path.file_name().unwrap().to_str().unwrap())
             .unwrap();
-    nightcap::journal::Segment::open(path, name).unwrap()
+    nightcap_journal::Segment::open(path, name).unwrap()
 }
 
 fn segments(dir: &Path) -> Vec<PathBuf> {
@@ -206,10 +206,8 @@ fn a_zeroed_header_in_a_crashed_active_segment_costs_no_frame() {
 
 /// Rewrites the footer of the sealed segment `path` with `edit` applied to its index,
 /// checksums and trailer made valid again: a footer that lies consistently.
-fn forge_footer(path: &Path, edit: impl Fn(&mut Vec<nightcap::journal::format::IndexEntry>)) {
-    use nightcap::journal::format::{
-        encode_footer, Kind, RecordHeader, Trailer, RECORD_HEADER_LEN,
-    };
+fn forge_footer(path: &Path, edit: impl Fn(&mut Vec<nightcap_journal::format::IndexEntry>)) {
+    use nightcap_journal::format::{encode_footer, Kind, RecordHeader, Trailer, RECORD_HEADER_LEN};
     let seg = open_segment(path);
     let salt = seg.header.salt_lo();
     let footer_offset = seg.valid_end;
@@ -235,7 +233,7 @@ fn forge_footer(path: &Path, edit: impl Fn(&mut Vec<nightcap::journal::format::I
 
 #[test]
 fn a_footer_that_lies_is_caught_and_no_frame_is_lost() {
-    use nightcap::journal::format::Kind;
+    use nightcap_journal::format::Kind;
     let tmp = tempfile::tempdir().unwrap();
     let j = tmp.path().join("j");
     sim_journal(&j, 20);

@@ -10,10 +10,10 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nightcap::frame::Cfa;
-use nightcap::output::concat::{ffmpeg_command, write_concat, ConcatEntry};
-use nightcap::output::{write_image, OutputFormat, OutputMeta};
-use nightcap::pixels::Image16;
+use nightcap_frame::pixels::Image16;
+use nightcap_frame::Cfa;
+use nightcap_stack::output::concat::{ffmpeg_command, write_concat, ConcatEntry};
+use nightcap_stack::output::{write_image, OutputFormat, OutputMeta};
 
 const BIN: &str = env!("CARGO_BIN_EXE_nightcap");
 

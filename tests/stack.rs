@@ -8,9 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use nightcap::frame::{Cfa, FrameMeta, Packing, PixelFormat};
-use nightcap::journal::{JournalWriter, WriterConfig};
-use nightcap::output::fits::read_fits;
+use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
+use nightcap_journal::{JournalWriter, WriterConfig};
+use nightcap_stack::output::fits::read_fits;
 use support::{printed as text, run as nightcap};
 
 const W: u32 = 64;
@@ -64,7 +64,7 @@ fn journal_with(tmp: &Path, times_s: &[i64], skies: &[u16]) -> (PathBuf, Vec<Vec
             driver_seq: i as u32,
             ..FrameMeta::default()
         };
-        w.append_frame(&meta, &nightcap::pixels::pack_frame(&FMT, &s))
+        w.append_frame(&meta, &nightcap_frame::pixels::pack_frame(&FMT, &s))
             .unwrap();
         all.push(s);
     }
@@ -140,10 +140,10 @@ fn stack_writes_one_jpeg_per_minute_and_a_list_ffmpeg_can_encode() {
         return;
     }
     let video = tmp.path().join("v.mp4");
-    let enc = nightcap::output::concat::encode(&list, &video, 5).unwrap();
+    let enc = nightcap_stack::output::concat::encode(&list, &video, 5).unwrap();
     assert!(matches!(
         enc,
-        nightcap::output::concat::EncodeOutcome::Encoded { .. }
+        nightcap_stack::output::concat::EncodeOutcome::Encoded { .. }
     ));
     let probe = Command::new("ffprobe")
         .args(["-v", "error", "-count_frames", "-select_streams", "v:0"])
@@ -224,7 +224,7 @@ fn empty_windows_give_no_file_and_damaged_frames_are_skipped() {
         .map(|e| e.unwrap().path())
         .find(|p| p.extension().is_some_and(|e| e == "seg"))
         .unwrap();
-    let jr = nightcap::journal::Journal::open(&j).unwrap();
+    let jr = nightcap_journal::Journal::open(&j).unwrap();
     let off = jr.frames()[3].entry.offset;
     drop(jr);
     let mut bytes = fs::read(&seg).unwrap();
@@ -445,21 +445,24 @@ fn follow_emits_a_window_once_a_later_frame_exists() {
             exposure_us: 5_000_000,
             ..FrameMeta::default()
         };
-        w.append_frame(&meta, &nightcap::pixels::pack_frame(&FMT, &samples(i, 200)))
-            .unwrap();
+        w.append_frame(
+            &meta,
+            &nightcap_frame::pixels::pack_frame(&FMT, &samples(i, 200)),
+        )
+        .unwrap();
     };
     for i in 0..11 {
         append(&mut w, i);
     }
     let out = tmp.path().join("live");
-    let mut scfg = nightcap::stack::StackConfig::new(&out);
-    scfg.format = nightcap::output::image::OutputFormat::Fits;
+    let mut scfg = nightcap_stack::StackConfig::new(&out);
+    scfg.format = nightcap_stack::output::image::OutputFormat::Fits;
     let stop = AtomicBool::new(false);
     let first = out.join("img20261124-020000.fits");
     let second = out.join("img20261124-020100.fits");
     std::thread::scope(|s| {
         let h =
-            s.spawn(|| nightcap::stack::follow::follow_stack(&dir, &scfg, &stop, &|_| {}).unwrap());
+            s.spawn(|| nightcap_stack::follow::follow_stack(&dir, &scfg, &stop, &|_| {}).unwrap());
         std::thread::sleep(std::time::Duration::from_millis(2500));
         assert!(!first.exists(), "minute 0 is still open");
         append(&mut w, 11);
@@ -489,18 +492,18 @@ fn a_stacker_beside_a_capture_runs_below_the_compression_workers() {
     use std::sync::Mutex;
     let tmp = tempfile::tempdir().unwrap();
     let (dir, frames) = journal(tmp.path(), 24, 0);
-    let mut scfg = nightcap::stack::StackConfig::new(tmp.path().join("live"));
-    scfg.format = nightcap::output::image::OutputFormat::Fits;
+    let mut scfg = nightcap_stack::StackConfig::new(tmp.path().join("live"));
+    scfg.format = nightcap_stack::output::image::OutputFormat::Fits;
     // Raised from the start: every window is stacked once and the call returns.
     let stop = AtomicBool::new(true);
     let before = rustix::process::getpriority_process(None).unwrap();
     let seen = Mutex::new(Vec::new());
-    let note = |_: nightcap::stack::StackEvent<'_>| {
+    let note = |_: nightcap_stack::StackEvent<'_>| {
         let nice = rustix::process::getpriority_process(None).unwrap();
         seen.lock().unwrap().push(nice);
     };
     let outs = std::thread::scope(|s| {
-        s.spawn(|| nightcap::stack::follow::follow_stack_beside_capture(&dir, &scfg, &stop, &note))
+        s.spawn(|| nightcap_stack::follow::follow_stack_beside_capture(&dir, &scfg, &stop, &note))
             .join()
             .unwrap()
             .unwrap()
@@ -513,7 +516,7 @@ fn a_stacker_beside_a_capture_runs_below_the_compression_workers() {
     assert!(seen.len() >= 24 + 2, "{seen:?}");
     assert!(
         seen.iter()
-            .all(|&n| n >= nightcap::stack::follow::BESIDE_CAPTURE_NICE),
+            .all(|&n| n >= nightcap_stack::follow::BESIDE_CAPTURE_NICE),
         "{seen:?}"
     );
     // The caller's own thread is left as it was.
@@ -535,7 +538,7 @@ fn dark_journal_is_subtracted_before_stacking() {
             ..FrameMeta::default()
         };
         let d = vec![level; (W * H) as usize];
-        w.append_frame(&meta, &nightcap::pixels::pack_frame(&FMT, &d))
+        w.append_frame(&meta, &nightcap_frame::pixels::pack_frame(&FMT, &d))
             .unwrap();
     }
     w.close().unwrap();

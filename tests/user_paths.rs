@@ -740,7 +740,8 @@ fn sixteen_bit_rgb_tiffs_stay_sixteen_bit() {
         ]);
         assert!(o.status.success(), "{}", printed(&o));
     }
-    let fits = nightcap::output::fits::read_fits(&out.join("img20260812-213000.fits")).unwrap();
+    let fits =
+        nightcap_stack::output::fits::read_fits(&out.join("img20260812-213000.fits")).unwrap();
     assert_eq!(fits.image.channels, 3);
     let png = image::open(out.join("img20260812-213000.png"))
         .unwrap()
@@ -859,7 +860,7 @@ fn raw_fits_frames_import_with_their_bayer_pattern_time_and_exposure() {
             "{folder}: frames named by their DATE-OBS"
         );
         for (i, name) in names.iter().enumerate() {
-            let f = nightcap::output::fits::read_fits(&out.join(name)).unwrap();
+            let f = nightcap_stack::output::fits::read_fits(&out.join(name)).unwrap();
             assert_eq!(f.get("BAYERPAT"), Some("GRBG"), "{folder} {name}");
             assert_eq!(
                 f.get("EXPTIME").map(|v| v.parse::<f64>().unwrap()),

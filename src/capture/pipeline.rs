@@ -21,11 +21,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use super::policy::{ladder, next_rung};
-use crate::frame::{FrameMeta, PixelFormat};
-use crate::journal::codec::{CodecSpec, Encoder};
-use crate::journal::{Gap, GapReason, JournalError, JournalWriter, WriterConfig, WriterStats};
-use crate::source::v4l2::timing::{SeqEvent, SequenceTracker};
-use crate::source::{FrameSource, SourceError};
+use nightcap_frame::{FrameMeta, PixelFormat};
+use nightcap_journal::codec::{CodecSpec, Encoder};
+use nightcap_journal::{Gap, GapReason, JournalError, JournalWriter, WriterConfig, WriterStats};
+use nightcap_source::sequence::{SeqEvent, SequenceTracker};
+use nightcap_source::{FrameSource, SourceError};
 
 /// How to capture.
 #[derive(Clone)]
@@ -259,7 +259,7 @@ pub fn run(
     // frames can be told apart (and re-timed) later; the writer notes when it is set.
     let synced = source
         .stamps_from_system_clock()
-        .then(crate::time::clock_synchronised)
+        .then(nightcap_frame::time::clock_synchronised)
         .flatten();
     let clock = match synced {
         Some(true) => "\nclock_synchronised=yes",
@@ -267,7 +267,7 @@ pub fn run(
         None => "",
     };
     writer.append_note(
-        crate::journal::writer::now_ns(),
+        nightcap_journal::writer::now_ns(),
         &format!("source={}\nformat={format}{clock}", source.describe()),
     )?;
     let frame_bytes = format.max_frame_bytes() as usize;
@@ -357,7 +357,7 @@ pub fn run(
         return Err(CaptureError::Source(e));
     }
     let (p50, p99) = percentiles(handoffs);
-    let (dead_p50, dead_max) = crate::journal::inspect::median_and_max_ms(dead);
+    let (dead_p50, dead_max) = nightcap_journal::inspect::median_and_max_ms(dead);
     Ok(CaptureSummary {
         stop: stop_reason,
         captured: counters.captured.load(Ordering::Relaxed),
@@ -507,7 +507,7 @@ impl<'a> CaptureLoop<'a> {
                     };
                     let now = self
                         .last_end_ns
-                        .unwrap_or_else(crate::journal::writer::now_ns);
+                        .unwrap_or_else(nightcap_journal::writer::now_ns);
                     let entry = source_down.get_or_insert((reason, 0, now, e.to_string()));
                     entry.1 += u64::from(reason == GapReason::CorruptBuffer) + skipped_before;
                     if pause {
@@ -740,11 +740,13 @@ fn write_in_order(
                 }
                 if clock_unsynced
                     && next.is_multiple_of(16)
-                    && crate::time::clock_synchronised() == Some(true)
+                    && nightcap_frame::time::clock_synchronised() == Some(true)
                 {
                     // The frames from here on carry the synchronised clock's time.
-                    writer
-                        .append_note(crate::journal::writer::now_ns(), "clock_synchronised=yes")?;
+                    writer.append_note(
+                        nightcap_journal::writer::now_ns(),
+                        "clock_synchronised=yes",
+                    )?;
                     clock_unsynced = false;
                 }
                 let appended = append(writer, &ready, counters);
@@ -833,7 +835,7 @@ mod tests {
         let got: Vec<usize> = (1..=4).map(default_buffers).collect();
         assert_eq!(got, vec![3, 3, 4, 5]);
     }
-    use crate::frame::{Cfa, Packing};
+    use nightcap_frame::{Cfa, Packing};
 
     const FMT: PixelFormat = PixelFormat {
         fourcc: *b"GREY",
@@ -892,7 +894,7 @@ mod tests {
     /// per GAP (all driver skips here).
     fn items_for(seqs: &[u32]) -> Vec<Result<u32, u64>> {
         let mut source = Numbered(seqs.to_vec(), 0);
-        let cfg = CaptureConfig::new(crate::journal::WriterConfig::new("/nonexistent"));
+        let cfg = CaptureConfig::new(nightcap_journal::WriterConfig::new("/nonexistent"));
         let pool = Pool {
             free: Mutex::new(vec![Vec::new(); seqs.len()]),
             returned: Condvar::new(),

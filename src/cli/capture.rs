@@ -16,16 +16,16 @@ use anyhow::{bail, Context};
 use super::args::{parse_bytes, parse_source, SourceSpec};
 use super::ui::{count, Ui};
 use crate::capture::{self, CaptureConfig, CaptureSummary, Counters};
-use crate::journal::ring::Budget;
-use crate::journal::WriterConfig;
-use crate::source::images::ImageFolder;
-use crate::source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
-use crate::source::v4l2::{V4l2Config, V4l2Source};
-use crate::source::FrameSource;
-use crate::stack::follow::follow_stack_beside_capture;
-use crate::stack::tone::Drc;
-use crate::stack::StackConfig;
-use crate::time::{human_duration, parse_duration, parse_utc};
+use nightcap_frame::time::{human_duration, parse_duration, parse_utc};
+use nightcap_journal::ring::Budget;
+use nightcap_journal::WriterConfig;
+use nightcap_source::images::ImageFolder;
+use nightcap_source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
+use nightcap_source::v4l2::{V4l2Config, V4l2Source};
+use nightcap_source::FrameSource;
+use nightcap_stack::follow::follow_stack_beside_capture;
+use nightcap_stack::tone::Drc;
+use nightcap_stack::StackConfig;
 
 /// Capture frames into a journal: from a V4L2 camera, the simulated sky, or a folder of
 /// images. Stops at --frames, --for, the end of the source, or Ctrl-C (everything sealed).
@@ -159,10 +159,10 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     if ui.verbose {
         // As the original printed each frame's time with -v: one line per exposure.
         cfg.on_frame = Some(Arc::new(
-            |m: &crate::frame::FrameMeta, dead: Option<i64>| {
+            |m: &nightcap_frame::FrameMeta, dead: Option<i64>| {
                 eprintln!(
                     "frame {} UTC: exposure {:.3} s{}",
-                    crate::time::utc_iso(m.time_utc_ns).replace('T', " "),
+                    nightcap_frame::time::utc_iso(m.time_utc_ns).replace('T', " "),
                     f64::from(m.exposure_us) / 1e6,
                     dead.map(|d| format!(
                         ", {:.0} ms after the previous one ended",
@@ -258,7 +258,7 @@ fn imported_times(journal: &Path) -> anyhow::Result<std::collections::HashSet<i6
     if !journal.exists() {
         return Ok(Default::default());
     }
-    let j = crate::journal::Journal::open(journal)
+    let j = nightcap_journal::Journal::open(journal)
         .with_context(|| format!("cannot read the journal {}", journal.display()))?;
     Ok(j.frames().iter().map(|r| r.entry.time_ns).collect())
 }
@@ -371,15 +371,15 @@ fn preflight(journal: &Path) -> anyhow::Result<()> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => bail!("cannot use --journal {}: {e}", journal.display()),
     }
-    crate::journal::writer::refuse_newer_segments(journal)?;
-    crate::journal::lock::check_free(journal)?;
+    nightcap_journal::writer::refuse_newer_segments(journal)?;
+    nightcap_journal::lock::check_free(journal)?;
     Ok(())
 }
 
 /// A warning when the ring (or the free disk) cannot hold the night asked for: `--for`
 /// (or `--frames`) of frames at about 2:1 compression. Capture still runs: the ring then
 /// deletes the oldest segments, or capture stops when the disk is full.
-fn night_warning(args: &CaptureArgs, format: &crate::frame::PixelFormat) -> Option<String> {
+fn night_warning(args: &CaptureArgs, format: &nightcap_frame::PixelFormat) -> Option<String> {
     let period_ns = i64::from(args.exposure.max(1)) * 1_000_000;
     let frames = match (args.for_, args.frames) {
         (Some(d), n) => {
@@ -393,12 +393,12 @@ fn night_warning(args: &CaptureArgs, format: &crate::frame::PixelFormat) -> Opti
     // The free space of the journal's file system (of its nearest existing ancestor).
     let mut probe = args.journal.as_path();
     let free = loop {
-        if let Ok(f) = crate::journal::writer::free_bytes(probe) {
+        if let Ok(f) = nightcap_journal::writer::free_bytes(probe) {
             break Some(f);
         }
         match probe.parent() {
             Some(p) if !p.as_os_str().is_empty() => probe = p,
-            _ => break crate::journal::writer::free_bytes(Path::new(".")).ok(),
+            _ => break nightcap_journal::writer::free_bytes(Path::new(".")).ok(),
         }
     };
     let disk = free.map(|f| f.saturating_sub(args.reserve));
@@ -476,8 +476,8 @@ fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
             Box::new(SimSky::new(config).context("cannot start the simulated sky")?)
         }
         SourceSpec::Camera => {
-            let (found, _) = crate::source::v4l2::devices::discover(Path::new("/dev"));
-            let path = match crate::source::v4l2::devices::pick_camera(&found) {
+            let (found, _) = nightcap_source::v4l2::devices::discover(Path::new("/dev"));
+            let path = match nightcap_source::v4l2::devices::pick_camera(&found) {
                 Ok(d) => d.path.clone(),
                 Err(why) => bail!(
                     "{why}: connect and enable a camera (`nightcap devices` lists what is there), name one with --source v4l2:/dev/videoN, or try the simulated sky with --source sim"
@@ -512,7 +512,7 @@ struct LiveStacks {
     /// Hot pixels found from the first frames and repaired.
     hot_pixels: bool,
     /// The master dark (`--dark`), if any.
-    calibration: crate::stack::calib::Calibration,
+    calibration: nightcap_stack::calib::Calibration,
 }
 
 /// The gain asked for, in thousandths.
@@ -526,13 +526,13 @@ fn gain_milli(args: &CaptureArgs) -> Option<u32> {
 /// known): a dark of other settings makes every stack worse.
 fn live_dark(
     dir: &Path,
-    format: &crate::frame::PixelFormat,
+    format: &nightcap_frame::PixelFormat,
     exposure_ms: u32,
     gain_milli: Option<u32>,
-) -> anyhow::Result<crate::stack::calib::Calibration> {
-    let dj = crate::journal::Journal::open(dir)
+) -> anyhow::Result<nightcap_stack::calib::Calibration> {
+    let dj = nightcap_journal::Journal::open(dir)
         .with_context(|| format!("cannot read the dark journal {}", dir.display()))?;
-    let target = crate::stack::calib::DarkTarget {
+    let target = nightcap_stack::calib::DarkTarget {
         format: *format,
         format_label: format!("the camera's {format}"),
         exposure_us: Some(exposure_ms.saturating_mul(1000)),
@@ -542,7 +542,7 @@ fn live_dark(
             format!("--gain {}", f64::from(g) / 1000.0)
         }),
     };
-    let problems = crate::stack::calib::dark_mismatch(&dj, &target);
+    let problems = nightcap_stack::calib::dark_mismatch(&dj, &target);
     if !problems.is_empty() {
         bail!(
             "the dark journal {} does not match this capture ({}): take darks with the same settings",
@@ -550,9 +550,9 @@ fn live_dark(
             problems.join(", ")
         );
     }
-    let dark = crate::stack::calib::master_dark(&dj)
+    let dark = nightcap_stack::calib::master_dark(&dj)
         .with_context(|| format!("cannot make a master dark from {}", dir.display()))?;
-    Ok(crate::stack::calib::Calibration {
+    Ok(nightcap_stack::calib::Calibration {
         dark: Some(std::sync::Arc::new(dark)),
         ..Default::default()
     })
@@ -642,20 +642,20 @@ fn spawn_live_stacks(
     let mut cfg = StackConfig::new(dir);
     cfg.prefix = name;
     cfg.windows.every_ns = Some(i64::from(live.every_s) * 1_000_000_000);
-    cfg.windows.from_ns = crate::journal::Journal::open(&journal)
+    cfg.windows.from_ns = nightcap_journal::Journal::open(&journal)
         .ok()
         .and_then(|j| j.frames().last().map(|r| r.entry.time_ns + 1));
     cfg.render.drc = live.drc;
     cfg.sidecar = false;
-    cfg.names = crate::stack::night::Names::Original { utc: live.utc };
+    cfg.names = nightcap_stack::night::Names::Original { utc: live.utc };
     cfg.keep_existing = true;
     cfg.hot_pixels_from_first_frames = live.hot_pixels;
     cfg.calibration = live.calibration;
     // Beside a capture memory counts more than a window's few percent of speed.
     cfg.writes_in_flight = 1;
     std::thread::spawn(move || {
-        let said = |e: crate::stack::night::StackEvent<'_>| {
-            if let crate::stack::night::StackEvent::Written(out) = e {
+        let said = |e: nightcap_stack::night::StackEvent<'_>| {
+            if let nightcap_stack::night::StackEvent::Written(out) = e {
                 ui.say(format!(
                     "{} ({})",
                     out.path.display(),

@@ -23,8 +23,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::args::{parse_bytes, parse_source, SourceSpec};
 use super::capture::CaptureArgs;
-use crate::stack::tone::Drc;
-use crate::time::{parse_duration, parse_utc};
+use nightcap_frame::time::{parse_duration, parse_utc};
+use nightcap_stack::tone::Drc;
 
 /// The whole file. Tables for other commands can be added beside `capture`.
 #[derive(Debug, Default, Clone, PartialEq, Deserialize)]

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use crate::source::v4l2::devices::{discover, render};
+use nightcap_source::v4l2::devices::{discover, render};
 
 /// List cameras (V4L2 capture nodes and sensor sub-devices) with their formats, sizes and
 /// exposure/gain controls.

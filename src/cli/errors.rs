@@ -12,7 +12,7 @@ use std::io::ErrorKind;
 use clap::CommandFactory;
 
 use super::Cli;
-use crate::journal::JournalError;
+use nightcap_journal::JournalError;
 
 /// A value on the command line (or in the config file) that cannot work, found after
 /// clap parsed it (a range, or two flags that contradict each other): exit 2, like any
@@ -166,7 +166,7 @@ mod tests {
         assert!(hint(&full).unwrap().contains("--ring-size"));
         assert_eq!(hint(&anyhow::anyhow!("no frames")), None);
         let file = tempfile::NamedTempFile::new().unwrap();
-        let Err(err) = crate::journal::Journal::open(file.path()) else {
+        let Err(err) = nightcap_journal::Journal::open(file.path()) else {
             panic!("a file is not a journal")
         };
         let err = anyhow::Error::new(err);

@@ -8,13 +8,13 @@ use anyhow::{bail, Context};
 use rayon::prelude::*;
 
 use super::ui::Ui;
-use crate::frame::Frame;
-use crate::journal::codec::Decoder;
-use crate::journal::Journal;
-use crate::output::fits::{write_fits, FitsValue};
-use crate::output::OutputMeta;
-use crate::pixels::{to_image16, Image16};
-use crate::time::utc_compact;
+use nightcap_frame::pixels::{to_image16, Image16};
+use nightcap_frame::time::utc_compact;
+use nightcap_frame::Frame;
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::Journal;
+use nightcap_stack::output::fits::{write_fits, FitsValue};
+use nightcap_stack::output::OutputMeta;
 
 /// What export writes for each frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -147,13 +147,13 @@ fn write_frame(dir: &Path, frame: &Frame, format: ExportFormat) -> anyhow::Resul
     match format {
         ExportFormat::Raw => {
             let path = dir.join(file_name(frame, "raw"));
-            crate::output::write_bytes_atomic(&path, &frame.data)
+            nightcap_stack::output::write_bytes_atomic(&path, &frame.data)
                 .with_context(|| format!("cannot write {}", path.display()))
         }
         ExportFormat::Png => {
             let img = to_image16(&frame.format, &frame.data)?;
             let path = dir.join(file_name(frame, "png"));
-            crate::output::image::write_png_samples(&path, &img)
+            nightcap_stack::output::image::write_png_samples(&path, &img)
                 .with_context(|| format!("cannot write {}", path.display()))
         }
         ExportFormat::Fits => {

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::Context;
 
 use super::ui::{count, Ui};
-use crate::journal::inspect::{summarize, JournalSummary};
-use crate::journal::Journal;
-use crate::time::{human_duration, utc_short};
+use nightcap_frame::time::{human_duration, utc_short};
+use nightcap_journal::inspect::{summarize, JournalSummary};
+use nightcap_journal::Journal;
 
 /// Show the segments, frames, time span, gaps, sizes and compression of a journal.
 #[derive(Debug, clap::Args)]
@@ -69,7 +69,7 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
     let sealed = s
         .segments
         .iter()
-        .filter(|g| g.state == crate::journal::format::SegmentState::Sealed)
+        .filter(|g| g.state == nightcap_journal::format::SegmentState::Sealed)
         .count();
     let _ = writeln!(
         o,
@@ -232,7 +232,7 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::journal::{JournalWriter, WriterConfig};
+    use nightcap_journal::{JournalWriter, WriterConfig};
 
     #[test]
     fn notes_are_listed_without_the_padding_written_at_syncs() {
@@ -241,10 +241,10 @@ mod tests {
         cfg.zstd_level = 0;
         cfg.budget.reserve_bytes = 0;
         cfg.sync_interval = std::time::Duration::from_secs(3600);
-        let format = crate::source::sim::SensorPreset::Tiny.format();
+        let format = nightcap_source::sim::SensorPreset::Tiny.format();
         let mut w = JournalWriter::open(cfg, format).unwrap();
         let raw = vec![9u8; format.max_frame_bytes() as usize];
-        let meta = crate::frame::FrameMeta {
+        let meta = nightcap_frame::FrameMeta {
             seq: 0,
             time_utc_ns: 1_795_996_800_000_000_000,
             exposure_us: 5_000_000,
@@ -280,10 +280,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = WriterConfig::new(dir.path());
         cfg.budget.reserve_bytes = 0;
-        let format = crate::source::sim::SensorPreset::Tiny.format();
+        let format = nightcap_source::sim::SensorPreset::Tiny.format();
         let mut w = JournalWriter::open(cfg, format).unwrap();
         let raw = vec![9u8; format.max_frame_bytes() as usize];
-        let meta = |i: i64| crate::frame::FrameMeta {
+        let meta = |i: i64| nightcap_frame::FrameMeta {
             time_utc_ns: 1_795_996_800_000_000_000 + i * 5_020_000_000,
             exposure_us: 5_000_000,
             ..Default::default()

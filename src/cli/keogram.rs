@@ -9,9 +9,9 @@ use super::stack::{
     format_of, product_meta, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs,
 };
 use super::ui::Ui;
-use crate::journal::Journal;
-use crate::stack::night::{write_stack, StackConfig};
-use crate::stack::products::keogram;
+use nightcap_journal::Journal;
+use nightcap_stack::night::{write_stack, StackConfig};
+use nightcap_stack::products::keogram;
 
 /// Make a keogram: the centre column (or --column X) of every frame, side by side.
 #[derive(Debug, clap::Args)]

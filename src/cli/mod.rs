@@ -186,13 +186,13 @@ pub fn check_output_file(path: &std::path::Path) -> anyhow::Result<()> {
 /// (`info`) accept. A directory of other files is not a journal: the read-only commands
 /// say so in one line instead of reporting nothing.
 pub fn require_journal(dir: &std::path::Path, allow_empty: bool) -> anyhow::Result<()> {
-    let segments = crate::journal::reader::list_segments(dir)?;
+    let segments = nightcap_journal::reader::list_segments(dir)?;
     if !segments.is_empty() {
         return Ok(());
     }
     let others = std::fs::read_dir(dir)?
         .flatten()
-        .any(|e| e.file_name() != crate::journal::format::LOCK_FILE);
+        .any(|e| e.file_name() != nightcap_journal::format::LOCK_FILE);
     if others {
         anyhow::bail!(
             "{} is not a nightcap journal: it holds no segment files (*.seg, *.active) (check the path)",

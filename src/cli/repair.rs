@@ -8,7 +8,7 @@ use anyhow::Context;
 
 use super::ui::Ui;
 use super::EXIT_DAMAGED;
-use crate::journal::repair::repair;
+use nightcap_journal::repair::repair;
 
 /// Recover and seal segments left by a crash, rewrite damaged sealed segments from their
 /// intact records, and rebuild unreadable segment headers. Originals are kept as

@@ -10,14 +10,14 @@ use std::sync::{Arc, Mutex};
 use anyhow::{bail, Context};
 
 use super::ui::Ui;
-use crate::journal::Journal;
-use crate::output::image::OutputFormat;
-use crate::stack::calib::{find_hot_pixels, master_dark, Calibration};
-use crate::stack::night::{Pace, StackConfig, StackEvent};
-use crate::stack::reduce::{Mode, DEFAULT_SIGMA_K};
-use crate::stack::tone::{Drc, RenderSettings, Stretch};
-use crate::stack::window::{Align, WindowSpec};
-use crate::time::{parse_duration, parse_time_arg, TimeArg};
+use nightcap_frame::time::{parse_duration, parse_time_arg, TimeArg};
+use nightcap_journal::Journal;
+use nightcap_stack::calib::{find_hot_pixels, master_dark, Calibration};
+use nightcap_stack::night::{Pace, StackConfig, StackEvent};
+use nightcap_stack::output::image::OutputFormat;
+use nightcap_stack::reduce::{Mode, DEFAULT_SIGMA_K};
+use nightcap_stack::tone::{Drc, RenderSettings, Stretch};
+use nightcap_stack::window::{Align, WindowSpec};
 
 /// `--every`: a window length in ns, or `None` for one window over the whole range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,11 +73,11 @@ pub enum StretchArg {
 /// `frames` (judged against the night, as `stack --reject auto` does) and says how many.
 pub fn reject_for_product(
     journal: &Journal,
-    frames: Vec<crate::journal::FrameRef>,
+    frames: Vec<nightcap_journal::FrameRef>,
     reject: RejectArg,
     calibration: &Calibration,
     ui: &Ui,
-) -> anyhow::Result<Vec<crate::journal::FrameRef>> {
+) -> anyhow::Result<Vec<nightcap_journal::FrameRef>> {
     if reject == RejectArg::Off {
         return Ok(frames);
     }
@@ -91,14 +91,14 @@ pub fn reject_for_product(
         } if ui.verbose => bar.suspend(|| {
             eprintln!(
                 "rejected frame seq {seq} at {} UTC: {reason}",
-                crate::time::utc_short(time_ns)
+                nightcap_frame::time::utc_short(time_ns)
             )
         }),
         _ => {}
     };
     let total = frames.len();
     let (kept, rejected) =
-        crate::stack::night::reject_run(journal, &frames, calibration, &progress);
+        nightcap_stack::night::reject_run(journal, &frames, calibration, &progress);
     bar.finish_and_clear();
     ui.say(format!(
         "rejected {} of {total} as cloudy or bright (-v lists them)",
@@ -176,7 +176,7 @@ impl LookArgs {
     /// shown as they are unless a stretch is asked for: stretching them again would
     /// brighten and grey a picture that was finished.
     pub fn settings_for(&self, journal: &Journal) -> RenderSettings {
-        use crate::frame::Packing;
+        use nightcap_frame::Packing;
         let display = !journal.segments.is_empty()
             && journal.segments.iter().all(|s| {
                 matches!(
@@ -191,7 +191,7 @@ impl LookArgs {
             None if display => {
                 return RenderSettings {
                     black_level: Some(0),
-                    white_balance: crate::stack::tone::WhiteBalance::None,
+                    white_balance: nightcap_stack::tone::WhiteBalance::None,
                     stretch: Stretch::Linear,
                     drc: self.drc,
                 }
@@ -228,8 +228,8 @@ impl CalibArgs {
         if let Some(dir) = &self.dark {
             let dj = Journal::open(dir)
                 .with_context(|| format!("cannot read dark journal {}", dir.display()))?;
-            let differences = crate::stack::calib::DarkTarget::of_journal(journal)
-                .map(|t| crate::stack::calib::dark_mismatch(&dj, &t))
+            let differences = nightcap_stack::calib::DarkTarget::of_journal(journal)
+                .map(|t| nightcap_stack::calib::dark_mismatch(&dj, &t))
                 .unwrap_or_default();
             if !differences.is_empty() {
                 let what = differences.join(", ");
@@ -402,7 +402,7 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         } => {
             let line = format!(
                 "nightcap: rejected frame seq {seq} at {}: {reason}",
-                crate::time::utc_iso(time_ns)
+                nightcap_frame::time::utc_iso(time_ns)
             );
             match bar.lock().ok().and_then(|g| g.clone()) {
                 Some(b) => b.suspend(|| eprintln!("{line}")),
@@ -422,9 +422,9 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             .context("cannot install the Ctrl-C handler")?;
         signal_hook::flag::register(signal_hook::consts::SIGTERM, Arc::clone(&stop))
             .context("cannot install the SIGTERM handler")?;
-        crate::stack::follow::follow_stack(&args.journal, &cfg, &stop, &progress)?
+        nightcap_stack::follow::follow_stack(&args.journal, &cfg, &stop, &progress)?
     } else {
-        crate::stack::run_stack(&journal, &cfg, &progress)?
+        nightcap_stack::run_stack(&journal, &cfg, &progress)?
     };
     if let Ok(g) = bar.lock() {
         if let Some(b) = g.as_ref() {
@@ -462,7 +462,7 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
 pub fn select_frames(
     journal: &Journal,
     range: &RangeArgs,
-) -> anyhow::Result<Vec<crate::journal::FrameRef>> {
+) -> anyhow::Result<Vec<nightcap_journal::FrameRef>> {
     let (from, to) = range.resolve(journal);
     let mut frames: Vec<_> = journal
         .frames()
@@ -474,7 +474,7 @@ pub fn select_frames(
     frames.sort_by_key(|r| (r.entry.time_ns, r.entry.seq));
     // One image from frames of different sizes or layouts cannot be made: say so
     // instead of silently using the frames of one format only.
-    let mut kinds: Vec<crate::frame::PixelFormat> = Vec::new();
+    let mut kinds: Vec<nightcap_frame::PixelFormat> = Vec::new();
     for r in &frames {
         let f = journal.segments[r.segment].header.format;
         if !kinds.contains(&f) {
@@ -482,11 +482,13 @@ pub fn select_frames(
         }
     }
     if kinds.len() > 1 {
-        let first = |f: &crate::frame::PixelFormat| {
+        let first = |f: &nightcap_frame::PixelFormat| {
             frames
                 .iter()
                 .find(|r| journal.segments[r.segment].header.format == *f)
-                .map_or(String::new(), |r| crate::time::utc_short(r.entry.time_ns))
+                .map_or(String::new(), |r| {
+                    nightcap_frame::time::utc_short(r.entry.time_ns)
+                })
         };
         bail!(
             "{} holds frames of {} camera formats in this range ({}): choose one with --from/--to (`nightcap stack` stacks each format on its own)",
@@ -509,17 +511,17 @@ pub fn select_frames(
 }
 
 /// The one-line report of a skipped damaged frame.
-pub fn report_skip(d: &crate::journal::Damage) {
+pub fn report_skip(d: &nightcap_journal::Damage) {
     eprintln!("nightcap: skipped damaged frame: {d}");
 }
 
 /// Output metadata for a product made of `frames` (all of them combined).
 pub fn product_meta(
     mode: &str,
-    frames: &[crate::journal::FrameRef],
+    frames: &[nightcap_journal::FrameRef],
     combined: u32,
-) -> crate::output::image::OutputMeta {
-    let mut meta = crate::output::image::OutputMeta::new(mode);
+) -> nightcap_stack::output::image::OutputMeta {
+    let mut meta = nightcap_stack::output::image::OutputMeta::new(mode);
     meta.start_utc_ns = frames.first().map_or(0, |r| r.entry.time_ns);
     meta.end_utc_ns = frames.last().map_or(0, |r| {
         r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000

@@ -10,14 +10,14 @@ use super::stack::{
     parse_every, report_skip, select_frames, CalibArgs, Every, LookArgs, RangeArgs,
 };
 use super::ui::Ui;
-use crate::journal::Journal;
-use crate::output::concat::{encode, write_concat, ConcatEntry, EncodeOutcome};
-use crate::output::image::OutputMeta;
-use crate::stack::debayer::superpixel;
-use crate::stack::night::{frame_times, stack_windows, write_jpeg_with_map, Pace, StackConfig};
-use crate::stack::products::timelapse_frames;
-use crate::stack::tone::ToneMap;
-use crate::stack::window::{plan, Align, WindowSpec};
+use nightcap_journal::Journal;
+use nightcap_stack::debayer::superpixel;
+use nightcap_stack::night::{frame_times, stack_windows, write_jpeg_with_map, Pace, StackConfig};
+use nightcap_stack::output::concat::{encode, write_concat, ConcatEntry, EncodeOutcome};
+use nightcap_stack::output::image::OutputMeta;
+use nightcap_stack::products::timelapse_frames;
+use nightcap_stack::tone::ToneMap;
+use nightcap_stack::window::{plan, Align, WindowSpec};
 
 /// Make timelapse frames (and a video with --encode) from a night.
 #[derive(Debug, clap::Args)]
@@ -79,9 +79,9 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             cfg.calibration = calibration;
             let windows = plan(&frame_times(&frames), &cfg.windows);
             let bar = ui.bar(frames.len() as u64, "timelapse");
-            let progress = |ev: crate::stack::StackEvent<'_>| match ev {
-                crate::stack::StackEvent::Frame => bar.inc(1),
-                crate::stack::StackEvent::Skipped(d) => bar.suspend(|| report_skip(d)),
+            let progress = |ev: nightcap_stack::StackEvent<'_>| match ev {
+                nightcap_stack::StackEvent::Frame => bar.inc(1),
+                nightcap_stack::StackEvent::Skipped(d) => bar.suspend(|| report_skip(d)),
                 _ => {}
             };
             let outs = stack_windows(&journal, &frames, &windows, &cfg, &progress)?;
@@ -123,21 +123,23 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
 /// the video does not flicker.
 fn per_frame(
     journal: &Journal,
-    frames: &[crate::journal::FrameRef],
+    frames: &[nightcap_journal::FrameRef],
     args: &TimelapseArgs,
-    calibration: &crate::stack::calib::Calibration,
+    calibration: &nightcap_stack::calib::Calibration,
     ui: &Ui,
     duration_s: f64,
 ) -> anyhow::Result<Vec<ConcatEntry>> {
     // One tone map for every frame (no flicker), from the middle frame (or the first
     // readable one); its buffers are freed before the frames are rendered.
     let map = {
-        let mut buf = crate::stack::night::JournalFrames::buffers();
+        let mut buf = nightcap_stack::night::JournalFrames::buffers();
         let decoded = frames
             .iter()
             .skip(frames.len() / 2)
             .chain(frames.iter())
-            .any(|r| crate::stack::night::JournalFrames::decode_into(journal, r, &mut buf).is_ok());
+            .any(|r| {
+                nightcap_stack::night::JournalFrames::decode_into(journal, r, &mut buf).is_ok()
+            });
         if !decoded {
             return Ok(Vec::new());
         }
@@ -152,25 +154,26 @@ fn per_frame(
     };
     let bar = ui.bar(frames.len() as u64, "timelapse");
     let path_of = |i: usize| args.out.join(format!("frame{i:06}.jpg"));
-    let write = |i: usize, r: &crate::journal::FrameRef, img: &crate::pixels::Image16| {
-        let mut meta = OutputMeta::new("frame");
-        meta.start_utc_ns = r.entry.time_ns;
-        meta.end_utc_ns = r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000;
-        meta.frames = 1;
-        meta.exposure_total_us = u64::from(r.entry.exposure_us);
-        // A mosaic is debayered a strip at a time as it is written; --half makes the
-        // half-size RGB image first.
-        let half;
-        let img = if args.half {
-            half = superpixel(img);
-            &half
-        } else {
-            img
+    let write =
+        |i: usize, r: &nightcap_journal::FrameRef, img: &nightcap_frame::pixels::Image16| {
+            let mut meta = OutputMeta::new("frame");
+            meta.start_utc_ns = r.entry.time_ns;
+            meta.end_utc_ns = r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000;
+            meta.frames = 1;
+            meta.exposure_total_us = u64::from(r.entry.exposure_us);
+            // A mosaic is debayered a strip at a time as it is written; --half makes the
+            // half-size RGB image first.
+            let half;
+            let img = if args.half {
+                half = superpixel(img);
+                &half
+            } else {
+                img
+            };
+            let out = write_jpeg_with_map(&path_of(i), img, &map, &meta);
+            bar.inc(1);
+            out
         };
-        let out = write_jpeg_with_map(&path_of(i), img, &map, &meta);
-        bar.inc(1);
-        out
-    };
     let written = timelapse_frames(journal, frames, calibration, &write, &|d| {
         bar.suspend(|| report_skip(d))
     })?;

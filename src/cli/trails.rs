@@ -10,13 +10,13 @@ use super::stack::{
     format_of, product_meta, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs,
 };
 use super::ui::Ui;
-use crate::journal::Journal;
-use crate::output::concat::{write_concat, ConcatEntry};
-use crate::output::image::OutputMeta;
-use crate::pixels::Image16;
-use crate::stack::night::{write_jpeg_with_map, write_stack, StackConfig};
-use crate::stack::products::{for_each_in_order, Trails, TrailsConfig};
-use crate::stack::tone::ToneMap;
+use nightcap_frame::pixels::Image16;
+use nightcap_journal::Journal;
+use nightcap_stack::night::{write_jpeg_with_map, write_stack, StackConfig};
+use nightcap_stack::output::concat::{write_concat, ConcatEntry};
+use nightcap_stack::output::image::OutputMeta;
+use nightcap_stack::products::{for_each_in_order, Trails, TrailsConfig};
+use nightcap_stack::tone::ToneMap;
 
 /// Make one star-trail image (a max composite) from a night.
 #[derive(Debug, clap::Args)]
@@ -141,7 +141,7 @@ struct Progressive {
     fps: u32,
     map: Option<ToneMap>,
     /// How the frames look (the map is estimated with these once).
-    render: crate::stack::tone::RenderSettings,
+    render: nightcap_stack::tone::RenderSettings,
     entries: Vec<ConcatEntry>,
     last: u32,
 }
@@ -151,7 +151,7 @@ impl Progressive {
         out: &Path,
         every: usize,
         fps: u32,
-        render: crate::stack::tone::RenderSettings,
+        render: nightcap_stack::tone::RenderSettings,
     ) -> anyhow::Result<Progressive> {
         let stem = out
             .file_stem()

@@ -7,9 +7,9 @@ use anyhow::Context;
 
 use super::ui::Ui;
 use super::EXIT_DAMAGED;
-use crate::journal::inspect::verify;
-use crate::journal::repair::{plan, RepairPlan};
-use crate::journal::Journal;
+use nightcap_journal::inspect::verify;
+use nightcap_journal::repair::{plan, RepairPlan};
+use nightcap_journal::Journal;
 
 /// Check every record of a journal (CRCs, zstd checksums, sequence numbers); exits 3 if
 /// anything is damaged.
@@ -37,7 +37,7 @@ pub fn run(args: VerifyArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         #[derive(serde::Serialize)]
         struct Both<'a> {
             #[serde(flatten)]
-            report: &'a crate::journal::inspect::VerifyReport,
+            report: &'a nightcap_journal::inspect::VerifyReport,
             repair: &'a RepairPlan,
         }
         super::ui::outln(serde_json::to_string_pretty(&Both {

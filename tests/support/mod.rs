@@ -10,10 +10,10 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use nightcap::journal::codec::Decoder;
-use nightcap::journal::format::{GapReason, Kind};
-use nightcap::journal::{Damage, Journal};
-use nightcap::source::sim::{SensorPreset, SimConfig, SimSky};
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::format::{GapReason, Kind};
+use nightcap_journal::{Damage, Journal};
+use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
 
 /// The nightcap binary under test.
 pub fn nightcap() -> Command {
@@ -74,7 +74,7 @@ pub fn tiny_config(start_ns: i64) -> SimConfig {
 
 /// `--sim-start` text for `ns` (whole seconds).
 pub fn utc_arg(ns: i64) -> String {
-    let c = nightcap::journal::format::compact_utc(ns); // YYYYMMDDTHHMMSSZ
+    let c = nightcap_journal::format::compact_utc(ns); // YYYYMMDDTHHMMSSZ
     format!(
         "{}-{}-{}T{}:{}:{}",
         &c[0..4],
@@ -147,7 +147,7 @@ pub fn check_journal(
                             .push(format!("frame seq {} has an unknown time", e.seq));
                         continue;
                     };
-                    let probe = nightcap::frame::FrameMeta {
+                    let probe = nightcap_frame::FrameMeta {
                         time_utc_ns: e.time_ns,
                         ..Default::default()
                     };

@@ -1,0 +1,17 @@
+//! nightcap-frame: what a frame is, how its bytes become samples, and how nightcap tells
+//! time. The bottom of nightcap's workspace: every other crate speaks these types, and
+//! this crate depends on none of them.
+//!
+//! - The frame model ([`PixelFormat`], [`Packing`], [`Cfa`], [`FrameMeta`], [`Frame`]):
+//!   what a camera delivered and when.
+//! - [`pixels`]: the one way from frame bytes to samples ([`pixels::Image16`]) and back.
+//!   MJPEG frames decode only with the `mjpeg` feature.
+//! - [`fits`]: the FITS subset nightcap writes and reads (stacks, darks, imports).
+//! - [`time`]: UTC timestamps as text, the local calendar, and the times and durations
+//!   users type.
+pub mod fits;
+mod model;
+pub mod pixels;
+pub mod time;
+
+pub use model::*;

@@ -1,0 +1,91 @@
+//! Typed errors of the journal, and damage reports.
+//!
+//! [`JournalError`] is for what stops an operation (I/O, lock, full disk, a newer format).
+//! [`Damage`] is what a reader found wrong in a segment and stepped around: it never stops
+//! reading, it is reported (segment, offset, seq, what).
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use super::format::FormatFault;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JournalError {
+    #[error("{op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("journal {} is in use by another nightcap{} (stop it first, or use another --journal)", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    Locked { dir: PathBuf, pid: Option<u32> },
+    #[error("disk full in {}: a new segment needs {needed} bytes plus the {reserve}-byte reserve, {available} are free and no sealed segment is left to delete (free space, or lower --segment-size / --reserve)", dir.display())]
+    DiskFull {
+        dir: PathBuf,
+        needed: u64,
+        reserve: u64,
+        available: u64,
+    },
+    #[error("ring of {budget} bytes in {} cannot hold a new {needed}-byte segment even after deleting every sealed segment (raise --ring-size or lower --segment-size)", dir.display())]
+    RingFull {
+        dir: PathBuf,
+        budget: u64,
+        needed: u64,
+    },
+    #[error("{} is not a nightcap journal: {why}", dir.display())]
+    NotAJournal { dir: PathBuf, why: String },
+    #[error("{}: {fault}", path.display())]
+    Segment { path: PathBuf, fault: FormatFault },
+    /// Two segments with one number but different creation stamps: two journals (two
+    /// cameras, or a journal restarted elsewhere) were copied into one folder.
+    #[error("{} holds two journals: {} and {} are both segment {segno} (two cameras' journals copied into one folder?); move each journal's segments into a folder of its own", dir.display(), a.display(), b.display())]
+    TwoJournals {
+        dir: PathBuf,
+        segno: u64,
+        a: PathBuf,
+        b: PathBuf,
+    },
+    #[error("frame of {got} bytes does not match the stream format, which needs {want} (the camera changed format? start a new journal)")]
+    FrameSize { got: usize, want: u64 },
+    #[error("invalid stream format: {0}")]
+    Format(#[from] nightcap_frame::FormatError),
+    #[error("encoding a frame failed: {0}")]
+    Codec(#[from] super::codec::CodecError),
+    #[error("the journal writer stopped after an earlier error; reopen the journal")]
+    Poisoned,
+}
+
+impl JournalError {
+    pub(crate) fn io(
+        op: &'static str,
+        path: impl Into<PathBuf>,
+    ) -> impl FnOnce(io::Error) -> JournalError {
+        let path = path.into();
+        move |source| JournalError::Io { op, path, source }
+    }
+}
+
+/// Something wrong found in a segment, and stepped around.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Damage {
+    /// The segment file.
+    pub segment: PathBuf,
+    /// Byte offset in the segment where the damage was found.
+    pub offset: u64,
+    /// Sequence number of the affected frame, when known.
+    pub seq: Option<u64>,
+    /// What is wrong.
+    pub what: String,
+}
+
+impl fmt::Display for Damage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} at offset {}", self.segment.display(), self.offset)?;
+        if let Some(seq) = self.seq {
+            write!(f, " (frame seq {seq})")?;
+        }
+        write!(f, ": {}", self.what)
+    }
+}

@@ -1,0 +1,22 @@
+//! nightcap-stack: the products made from a journal (stacks, star trails, timelapses,
+//! keograms) and the files they are written to ([`output`]).
+//!
+//! Stacking turns many frames into one image and renders that image for display.
+//!
+//! Reduction happens in the sensor's own layout (a CFA mosaic stays a mosaic); only the
+//! finished stack is demosaiced ([`debayer`]) and tone-mapped ([`tone`]), once per output.
+
+pub mod calib;
+pub mod debayer;
+pub mod night;
+pub mod output;
+pub mod reduce;
+pub mod tone;
+pub mod window;
+
+pub use night::{run_stack, StackConfig, StackError, StackEvent, WindowOutput};
+pub mod follow;
+pub mod gapfill;
+pub mod products;
+pub mod reject;
+pub mod stars;
