@@ -1424,7 +1424,9 @@ mod tests {
         for f in cases {
             let noise: Vec<u8> = {
                 let mut rng = XorShift(0x5EED ^ u64::from(f.width));
-                (0..f.max_frame_bytes()).map(|_| rng.next_u64() as u8).collect()
+                (0..f.max_frame_bytes())
+                    .map(|_| rng.next_u64() as u8)
+                    .collect()
             };
             for (what, raw) in [("sky", synthetic_sky(&f, 30, 9)), ("noise", noise)] {
                 let mut want = Vec::new();

@@ -18,6 +18,7 @@ use super::format::{
     SegmentState, Trailer, HEADER_LEN, MAX_FOOTER_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
 };
 use super::recovery::{on_bad_record, Action};
+use nightcap_frame::pixels::{to_image16, Image16, PixelError};
 use nightcap_frame::{Frame, FrameMeta, PixelFormat};
 
 /// The bytes of a segment: read on demand from its file, or already in memory (images
@@ -543,6 +544,56 @@ impl Segment {
     }
 }
 
+/// The iterator of [`Journal::samples`].
+pub struct Samples<'a> {
+    journal: &'a Journal,
+    frames: std::vec::IntoIter<FrameRef>,
+    decoder: Decoder,
+    scratch: Vec<u8>,
+}
+
+impl Iterator for Samples<'_> {
+    type Item = Result<(FrameMeta, Image16), SamplesError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = self.frames.next()?;
+        let read = self
+            .journal
+            .read_frame(&r, &mut self.decoder, &mut self.scratch)
+            .map_err(SamplesError::Read)
+            .and_then(|frame| {
+                to_image16(&frame.format, &frame.data)
+                    .map(|image| (frame.meta, image))
+                    .map_err(|source| SamplesError::Pixels {
+                        seq: frame.meta.seq,
+                        source,
+                    })
+            });
+        Some(read)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.frames.size_hint()
+    }
+}
+
+/// Why [`Journal::samples`] could not hand out one frame.
+#[derive(Debug, thiserror::Error)]
+pub enum SamplesError {
+    /// The frame's record is damaged (the journal's other frames are still read).
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// The frame's bytes do not convert to samples (an MJPEG frame without the `mjpeg`
+    /// feature, or one that does not decode).
+    #[error("frame {seq}: {source}")]
+    Pixels {
+        /// The frame's sequence number.
+        seq: u64,
+        /// What the conversion found.
+        source: PixelError,
+    },
+}
+
 /// Why one record could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
@@ -807,6 +858,20 @@ impl Journal {
             meta,
             data,
         })
+    }
+
+    /// Every readable frame in journal order, decoded to samples: the simplest way to
+    /// get pictures out of a journal. Each item is one frame's metadata and its samples
+    /// (raw sensor formats stay in their CFA layout; see [`nightcap_frame::pixels`]), or
+    /// why that frame could not be read; a damaged frame costs only itself, so iteration
+    /// goes on after an error. One decoder and one scratch buffer serve every frame.
+    pub fn samples(&self) -> Samples<'_> {
+        Samples {
+            journal: self,
+            frames: self.frames().into_iter(),
+            decoder: Decoder::new(),
+            scratch: Vec::new(),
+        }
     }
 
     /// Every GAP record (unreadable ones are returned as damage).
