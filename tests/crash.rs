@@ -81,6 +81,7 @@ fn readable_now(dir: &Path) -> u64 {
 }
 
 #[test]
+#[ignore = "campaign (kills): run with `cargo test -- --include-ignored`, as CI does"]
 fn sigkill_campaign() {
     let kills = campaign_size("NIGHTCAP_KILLS", 200);
     let tmp = tempfile::tempdir().unwrap();

@@ -121,6 +121,7 @@ fn fill(path: &Path) -> u64 {
 }
 
 #[test]
+#[ignore = "campaign (fills a tmpfs): run with `cargo test -- --include-ignored`, as CI does"]
 fn capture_survives_a_full_tmpfs() {
     let tmp = tempfile::tempdir().unwrap();
     let Some(mount) = Mount::tmpfs(&tmp.path().join("mnt"), "8M") else {
@@ -131,6 +132,7 @@ fn capture_survives_a_full_tmpfs() {
 }
 
 #[test]
+#[ignore = "campaign (fills an ext4 image): run with `cargo test -- --include-ignored`, as CI does"]
 fn capture_survives_a_full_ext4() {
     let tmp = tempfile::tempdir().unwrap();
     let image = tmp.path().join("ext4.img");

@@ -330,6 +330,7 @@ fn seqs_in(name: &str) -> Vec<u64> {
 }
 
 #[test]
+#[ignore = "corruption matrix: run with `cargo test -- --include-ignored`, as CI does"]
 fn every_truncation_of_every_golden_segment() {
     for name in [SEALED, ACTIVE, WITH_GAP] {
         let bytes = fs::read(golden_dir().join(name)).unwrap();
@@ -346,6 +347,7 @@ fn every_truncation_of_every_golden_segment() {
 }
 
 #[test]
+#[ignore = "corruption matrix: run with `cargo test -- --include-ignored`, as CI does"]
 fn bit_flips_in_golden_segments_cost_at_most_one_frame() {
     for name in [SEALED, WITH_GAP] {
         let bytes = fs::read(golden_dir().join(name)).unwrap();

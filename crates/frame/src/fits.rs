@@ -192,7 +192,7 @@ fn float_text(f: f64) -> String {
 // ---- writing --------------------------------------------------------------------------
 
 /// Writes the data unit of `img`: each colour plane in turn, big-endian, padded to a
-/// whole block; in pieces of at most [`CHUNK`] samples, so no copy of the image is made.
+/// whole block; in pieces of at most 64 Ki samples, so no copy of the image is made.
 pub fn write_data(w: &mut impl Write, img: &Image16) -> std::io::Result<()> {
     let ch = usize::from(img.channels);
     let mut buf = Vec::with_capacity(2 * CHUNK);

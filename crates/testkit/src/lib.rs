@@ -4,7 +4,7 @@
 //! - [`golden`]: the golden segments of `formats/golden/`, written from fixed inputs.
 //! - [`fuzz_segment_bytes`]: the fuzzing entry point for the segment reader.
 //! - Synthetic frames, noise and test formats: re-exported from the journal's
-//!   `internals` feature ([`synthetic_sky`], [`noise`], [`format`], [`tiny`]).
+//!   `internals` feature ([`synthetic_sky`], [`noise`], [`format()`], [`tiny`]).
 pub mod golden;
 
 pub use nightcap_journal::storage::recording;
