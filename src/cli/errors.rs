@@ -79,10 +79,23 @@ fn command_of(args: &[OsString]) -> String {
 /// What to do about an error whose root cause does not say.
 pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
     let root = err.root_cause();
-    if let Some(JournalError::NotAJournal { why, .. }) = root.downcast_ref::<JournalError>() {
-        // The library's "cannot stat" reason already carries a hint.
-        return (!why.contains('('))
-            .then_some("give the journal directory, the one capture wrote with --journal");
+    // The journal's errors say what is wrong in its own terms; the flags are ours.
+    match root.downcast_ref::<JournalError>() {
+        Some(JournalError::NotAJournal { why, .. }) => {
+            // The library's "cannot stat" reason already carries a hint.
+            return (!why.contains('('))
+                .then_some("give the journal directory, the one capture wrote with --journal");
+        }
+        Some(JournalError::Locked { .. }) => {
+            return Some("stop it first, or use another --journal")
+        }
+        Some(JournalError::DiskFull { .. }) => {
+            return Some("free space, or lower --segment-size / --reserve")
+        }
+        Some(JournalError::RingFull { .. }) => {
+            return Some("raise --ring-size or lower --segment-size")
+        }
+        _ => {}
     }
     io_hint(root.downcast_ref::<std::io::Error>()?)
 }
@@ -154,6 +167,45 @@ mod tests {
         assert!(sub.ends_with("see `nightcap --help`)"), "{sub}");
         for line in [bad_size, missing, unknown, sub] {
             assert!(!line.contains('\n'), "{line}");
+        }
+    }
+
+    #[test]
+    fn journal_errors_get_the_flags_that_fix_them() {
+        let dir = std::path::PathBuf::from("j");
+        let cases = [
+            (
+                JournalError::Locked {
+                    dir: dir.clone(),
+                    pid: Some(7),
+                },
+                "--journal",
+            ),
+            (
+                JournalError::DiskFull {
+                    dir: dir.clone(),
+                    needed: 1,
+                    reserve: 1,
+                    available: 0,
+                },
+                "--segment-size / --reserve",
+            ),
+            (
+                JournalError::RingFull {
+                    dir,
+                    budget: 1,
+                    needed: 2,
+                },
+                "--ring-size",
+            ),
+        ];
+        for (err, flag) in cases {
+            assert!(
+                !err.to_string().contains("--"),
+                "the library names no flag: {err}"
+            );
+            let err = anyhow::Error::new(err).context("capture stopped");
+            assert!(hint(&err).unwrap().contains(flag), "{err:#}");
         }
     }
 

@@ -19,16 +19,16 @@ pub enum JournalError {
         #[source]
         source: io::Error,
     },
-    #[error("journal {} is in use by another nightcap{} (stop it first, or use another --journal)", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
+    #[error("journal {} is in use by another nightcap{} (stop it, or use another journal directory)", dir.display(), pid.map(|p| format!(" (pid {p})")).unwrap_or_default())]
     Locked { dir: PathBuf, pid: Option<u32> },
-    #[error("disk full in {}: a new segment needs {needed} bytes plus the {reserve}-byte reserve, {available} are free and no sealed segment is left to delete (free space, or lower --segment-size / --reserve)", dir.display())]
+    #[error("disk full in {}: a new segment needs {needed} bytes plus the {reserve}-byte reserve, {available} are free and no sealed segment is left to delete (free space, or make segments or the reserve smaller)", dir.display())]
     DiskFull {
         dir: PathBuf,
         needed: u64,
         reserve: u64,
         available: u64,
     },
-    #[error("ring of {budget} bytes in {} cannot hold a new {needed}-byte segment even after deleting every sealed segment (raise --ring-size or lower --segment-size)", dir.display())]
+    #[error("ring of {budget} bytes in {} cannot hold a new {needed}-byte segment even after deleting every sealed segment (make the ring larger or segments smaller)", dir.display())]
     RingFull {
         dir: PathBuf,
         budget: u64,

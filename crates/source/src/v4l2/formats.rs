@@ -96,7 +96,7 @@ pub enum FormatMapError {
         "pixel format {0} is not one nightcap can store (raw Bayer, mono, YUYV, RGB3 or MJPG)"
     )]
     UnknownFourcc(String),
-    #[error("the driver reports an inconsistent format ({0}); try another size or --fourcc")]
+    #[error("the driver reports an inconsistent format ({0}); reload the driver or reconnect the camera")]
     Invalid(String),
 }
 
