@@ -42,7 +42,10 @@ run() { # run BIN OUT: every product, into OUT
 		"$bin" -q trails "$work/night" --comet 0.9 --out comet.png
 		"$bin" -q trails "$work/small" --fill-gaps --out filled.fits
 		"$bin" -q keogram "$work/night" --out keogram.png
+		"$bin" -q trails "$work/small" --timelapse 5 --out trails-video.jpg
 		"$bin" -q timelapse "$work/small" --every 10s --out timelapse
+		"$bin" -q timelapse "$work/small" --out timelapse-frames
+		"$bin" -q timelapse "$work/small" --half --out timelapse-half
 		"$bin" -q export "$work/small" export-png --format png
 		"$bin" -q import "$work/fits" imported
 		"$bin" -q stack imported --every all --out from-fits

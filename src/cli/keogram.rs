@@ -5,13 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::stack::{
-    format_of, product_meta, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs,
-};
+use super::stack::{format_of, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs};
 use super::ui::Ui;
 use nightcap_journal::Journal;
 use nightcap_stack::night::{write_stack, StackConfig};
 use nightcap_stack::products::keogram;
+use nightcap_stack::select::product_meta;
 
 /// Make a keogram: the centre column (or --column X) of every frame, side by side.
 #[derive(Debug, clap::Args)]

@@ -16,6 +16,7 @@ use nightcap_stack::calib::{find_hot_pixels, master_dark, Calibration};
 use nightcap_stack::night::{Pace, StackConfig, StackEvent};
 use nightcap_stack::output::image::OutputFormat;
 use nightcap_stack::reduce::{Mode, DEFAULT_SIGMA_K};
+use nightcap_stack::select::SelectError;
 use nightcap_stack::tone::{Drc, RenderSettings, Stretch};
 use nightcap_stack::window::{Align, WindowSpec};
 
@@ -458,78 +459,26 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The frames of `journal` in `range`, in time order; an error naming the range if none.
+/// The frames of `journal` in `range`, in time order; an error naming the range and
+/// what to do if there are none, or frames of two formats.
 pub fn select_frames(
     journal: &Journal,
     range: &RangeArgs,
 ) -> anyhow::Result<Vec<nightcap_journal::FrameRef>> {
     let (from, to) = range.resolve(journal);
-    let mut frames: Vec<_> = journal
-        .frames()
-        .into_iter()
-        .filter(|r| {
-            from.is_none_or(|t| r.entry.time_ns >= t) && to.is_none_or(|t| r.entry.time_ns < t)
-        })
-        .collect();
-    frames.sort_by_key(|r| (r.entry.time_ns, r.entry.seq));
-    // One image from frames of different sizes or layouts cannot be made: say so
-    // instead of silently using the frames of one format only.
-    let mut kinds: Vec<nightcap_frame::PixelFormat> = Vec::new();
-    for r in &frames {
-        let f = journal.segments[r.segment].header.format;
-        if !kinds.contains(&f) {
-            kinds.push(f);
+    nightcap_stack::select::select_frames(journal, from, to).map_err(|e| match e {
+        SelectError::Empty { .. } => {
+            anyhow::anyhow!("{e}; check --from/--to against `nightcap info`")
         }
-    }
-    if kinds.len() > 1 {
-        let first = |f: &nightcap_frame::PixelFormat| {
-            frames
-                .iter()
-                .find(|r| journal.segments[r.segment].header.format == *f)
-                .map_or(String::new(), |r| {
-                    nightcap_frame::time::utc_short(r.entry.time_ns)
-                })
-        };
-        bail!(
-            "{} holds frames of {} camera formats in this range ({}): choose one with --from/--to (`nightcap stack` stacks each format on its own)",
-            journal.dir.display(),
-            kinds.len(),
-            kinds
-                .iter()
-                .map(|f| format!("{f} from {} UTC", first(f)))
-                .collect::<Vec<_>>()
-                .join("; ")
-        );
-    }
-    if frames.is_empty() {
-        bail!(
-            "no frames in {} in the given range; check --from/--to against `nightcap info`",
-            journal.dir.display()
-        );
-    }
-    Ok(frames)
+        SelectError::MixedFormats { .. } => anyhow::anyhow!(
+            "{e}: choose one with --from/--to (`nightcap stack` stacks each format on its own)"
+        ),
+    })
 }
 
 /// The one-line report of a skipped damaged frame.
 pub fn report_skip(d: &nightcap_journal::Damage) {
     eprintln!("nightcap: skipped damaged frame: {d}");
-}
-
-/// Output metadata for a product made of `frames` (all of them combined).
-pub fn product_meta(
-    mode: &str,
-    frames: &[nightcap_journal::FrameRef],
-    combined: u32,
-) -> nightcap_stack::output::image::OutputMeta {
-    let mut meta = nightcap_stack::output::image::OutputMeta::new(mode);
-    meta.start_utc_ns = frames.first().map_or(0, |r| r.entry.time_ns);
-    meta.end_utc_ns = frames.last().map_or(0, |r| {
-        r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000
-    });
-    meta.frames = combined;
-    meta.exposure_total_us = frames.iter().map(|r| u64::from(r.entry.exposure_us)).sum();
-    meta.partial = combined as usize != frames.len();
-    meta
 }
 
 /// The output format of a file, from its extension.

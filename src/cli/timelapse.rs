@@ -11,12 +11,9 @@ use super::stack::{
 };
 use super::ui::Ui;
 use nightcap_journal::Journal;
-use nightcap_stack::debayer::superpixel;
-use nightcap_stack::night::{frame_times, stack_windows, write_jpeg_with_map, Pace, StackConfig};
+use nightcap_stack::night::{frame_times, stack_windows, Pace, StackConfig};
 use nightcap_stack::output::concat::{encode, write_concat, ConcatEntry, EncodeOutcome};
-use nightcap_stack::output::image::OutputMeta;
-use nightcap_stack::products::timelapse_frames;
-use nightcap_stack::tone::ToneMap;
+use nightcap_stack::timelapse::{write_frame_timelapse, FrameTimelapse};
 use nightcap_stack::window::{plan, Align, WindowSpec};
 
 /// Make timelapse frames (and a video with --encode) from a night.
@@ -93,7 +90,21 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
                 })
                 .collect()
         }
-        None => per_frame(&journal, &frames, &args, &calibration, &ui, duration_s)?,
+        None => {
+            let cfg = FrameTimelapse {
+                render: args.look.settings_for(&journal),
+                half: args.half,
+                calibration: &calibration,
+                duration_s,
+            };
+            let bar = ui.bar(frames.len() as u64, "timelapse");
+            let entries =
+                write_frame_timelapse(&journal, &frames, &args.out, &cfg, &|| bar.inc(1), &|d| {
+                    bar.suspend(|| report_skip(d))
+                })?;
+            bar.finish_and_clear();
+            entries
+        }
     };
     if entries.is_empty() {
         bail!(
@@ -117,72 +128,4 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// One display frame per journal frame, all with the tone map of the middle frame so
-/// the video does not flicker.
-fn per_frame(
-    journal: &Journal,
-    frames: &[nightcap_journal::FrameRef],
-    args: &TimelapseArgs,
-    calibration: &nightcap_stack::calib::Calibration,
-    ui: &Ui,
-    duration_s: f64,
-) -> anyhow::Result<Vec<ConcatEntry>> {
-    // One tone map for every frame (no flicker), from the middle frame (or the first
-    // readable one); its buffers are freed before the frames are rendered.
-    let map = {
-        let mut buf = nightcap_stack::night::JournalFrames::buffers();
-        let decoded = frames
-            .iter()
-            .skip(frames.len() / 2)
-            .chain(frames.iter())
-            .any(|r| {
-                nightcap_stack::night::JournalFrames::decode_into(journal, r, &mut buf).is_ok()
-            });
-        if !decoded {
-            return Ok(Vec::new());
-        }
-        let mid = buf.image_mut();
-        calibration.apply(mid);
-        // A mosaic is measured on the rows the statistics look at, debayered alone.
-        if args.half {
-            ToneMap::estimate(&superpixel(mid), &args.look.settings_for(journal))
-        } else {
-            ToneMap::estimate(mid, &args.look.settings_for(journal))
-        }
-    };
-    let bar = ui.bar(frames.len() as u64, "timelapse");
-    let path_of = |i: usize| args.out.join(format!("frame{i:06}.jpg"));
-    let write =
-        |i: usize, r: &nightcap_journal::FrameRef, img: &nightcap_frame::pixels::Image16| {
-            let mut meta = OutputMeta::new("frame");
-            meta.start_utc_ns = r.entry.time_ns;
-            meta.end_utc_ns = r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000;
-            meta.frames = 1;
-            meta.exposure_total_us = u64::from(r.entry.exposure_us);
-            // A mosaic is debayered a strip at a time as it is written; --half makes the
-            // half-size RGB image first.
-            let half;
-            let img = if args.half {
-                half = superpixel(img);
-                &half
-            } else {
-                img
-            };
-            let out = write_jpeg_with_map(&path_of(i), img, &map, &meta);
-            bar.inc(1);
-            out
-        };
-    let written = timelapse_frames(journal, frames, calibration, &write, &|d| {
-        bar.suspend(|| report_skip(d))
-    })?;
-    bar.finish_and_clear();
-    Ok(written
-        .into_iter()
-        .map(|i| ConcatEntry {
-            path: path_of(i),
-            duration_s,
-        })
-        .collect())
 }

@@ -1,22 +1,18 @@
 //! `nightcap trails JOURNAL`: one star-trail composite (optionally comet-style, gap-filled,
 //! and as a progressive star-trail video).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context};
 
-use super::stack::{
-    format_of, product_meta, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs,
-};
+use super::stack::{format_of, report_skip, select_frames, CalibArgs, LookArgs, RangeArgs};
 use super::ui::Ui;
-use nightcap_frame::pixels::Image16;
 use nightcap_journal::Journal;
-use nightcap_stack::night::{write_jpeg_with_map, write_stack, StackConfig};
-use nightcap_stack::output::concat::{write_concat, ConcatEntry};
-use nightcap_stack::output::image::OutputMeta;
+use nightcap_stack::night::{write_stack, StackConfig};
 use nightcap_stack::products::{for_each_in_order, Trails, TrailsConfig};
-use nightcap_stack::tone::ToneMap;
+use nightcap_stack::select::product_meta;
+use nightcap_stack::trail_video::TrailVideo;
 
 /// Make one star-trail image (a max composite) from a night.
 #[derive(Debug, clap::Args)]
@@ -77,7 +73,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let mut trails = Trails::new(&cfg);
     let mut video = args
         .timelapse
-        .map(|every| Progressive::new(&args.out, every, args.fps, args.look.settings_for(&journal)))
+        .map(|every| TrailVideo::new(&args.out, every, args.fps, args.look.settings_for(&journal)))
         .transpose()?;
     let bar = ui.bar(frames.len() as u64, "trails");
     let mut failure: Option<anyhow::Error> = None;
@@ -91,7 +87,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             bar.inc(1);
             if let (Some(v), Some(acc), None) = (video.as_mut(), trails.image(), &failure) {
                 if let Err(e) = v.frame(acc, trails.frames) {
-                    failure = Some(e);
+                    failure = Some(e.into());
                 }
             }
         },
@@ -131,75 +127,4 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         frames.len()
     ));
     Ok(ExitCode::SUCCESS)
-}
-
-/// The progressive composite written every N frames, with one tone map for all so the
-/// video does not flicker (estimated on the first written composite).
-struct Progressive {
-    dir: PathBuf,
-    every: usize,
-    fps: u32,
-    map: Option<ToneMap>,
-    /// How the frames look (the map is estimated with these once).
-    render: nightcap_stack::tone::RenderSettings,
-    entries: Vec<ConcatEntry>,
-    last: u32,
-}
-
-impl Progressive {
-    fn new(
-        out: &Path,
-        every: usize,
-        fps: u32,
-        render: nightcap_stack::tone::RenderSettings,
-    ) -> anyhow::Result<Progressive> {
-        let stem = out
-            .file_stem()
-            .map_or("trails".into(), |s| s.to_string_lossy().into_owned());
-        let dir = out.with_file_name(format!("{stem}-frames"));
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        Ok(Progressive {
-            dir,
-            every,
-            fps,
-            map: None,
-            render,
-            entries: Vec::new(),
-            last: 0,
-        })
-    }
-
-    fn frame(&mut self, acc: &Image16, n: u32) -> anyhow::Result<()> {
-        if !(n as usize).is_multiple_of(self.every) {
-            return Ok(());
-        }
-        self.write(acc, n)
-    }
-
-    fn write(&mut self, acc: &Image16, n: u32) -> anyhow::Result<()> {
-        // Estimated on the debayered composite (ToneMap::estimate debayers a mosaic).
-        let map = self
-            .map
-            .get_or_insert_with(|| ToneMap::estimate(acc, &self.render));
-        let path = self.dir.join(format!("trail{n:06}.jpg"));
-        let mut meta = OutputMeta::new("trails");
-        meta.frames = n;
-        write_jpeg_with_map(&path, acc, map, &meta)?;
-        self.entries.push(ConcatEntry {
-            path,
-            duration_s: 1.0 / f64::from(self.fps),
-        });
-        self.last = n;
-        Ok(())
-    }
-
-    fn finish(mut self, acc: &Image16, n: u32) -> anyhow::Result<PathBuf> {
-        if self.last != n {
-            self.write(acc, n)?;
-        }
-        let list = self.dir.join("trails.ffconcat");
-        write_concat(&list, &self.entries)?;
-        Ok(list)
-    }
 }

@@ -11,7 +11,9 @@ pub mod debayer;
 pub mod night;
 pub mod output;
 pub mod reduce;
+pub mod timelapse;
 pub mod tone;
+pub mod trail_video;
 pub mod window;
 
 pub use night::{run_stack, StackConfig, StackError, StackEvent, WindowOutput};
@@ -19,4 +21,5 @@ pub mod follow;
 pub mod gapfill;
 pub mod products;
 pub mod reject;
+pub mod select;
 pub mod stars;
