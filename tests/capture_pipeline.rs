@@ -181,7 +181,7 @@ fn frame_and_time_limits_stop_capture() {
 
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path());
-    c.duration_ns = Some(60_000_000_000);
+    c.run_for_ns = Some(60_000_000_000);
     let s = capture::run(
         Scripted::new(vec![Step::Frame; 40]),
         c,

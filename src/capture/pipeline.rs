@@ -38,7 +38,7 @@ pub struct CaptureConfig {
     /// Stop after this many frames from the source.
     pub frames: Option<u64>,
     /// Stop once a frame starts this long after the first one (frame timestamps, ns).
-    pub duration_ns: Option<i64>,
+    pub run_for_ns: Option<i64>,
     /// Pause after a transient source error before trying again (no busy loop).
     pub retry_pause: Duration,
     /// Artificial delay per record in the writer thread: simulates a slow disk, to test
@@ -69,7 +69,7 @@ impl CaptureConfig {
             workers: cores,
             buffers: default_buffers(cores),
             frames: None,
-            duration_ns: None,
+            run_for_ns: None,
             retry_pause: Duration::from_millis(200),
             throttle: None,
             on_frame: None,
@@ -525,7 +525,7 @@ impl<'a> CaptureLoop<'a> {
             let t0 = Instant::now();
             if self
                 .cfg
-                .duration_ns
+                .run_for_ns
                 .is_some_and(|d| self.first.is_some_and(|f| span_ns(&f, &meta) >= d))
             {
                 if let Some(b) = buf {

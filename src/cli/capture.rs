@@ -42,8 +42,8 @@ pub struct CaptureArgs {
     /// Write a stacked image every this many seconds while capturing (as the original
     /// program's -d); 0 turns live stacks off. Any duration can be stacked later with
     /// `nightcap stack`.
-    #[arg(short = 'd', long, default_value_t = 60)]
-    pub duration: u32,
+    #[arg(short = 'd', long = "duration", default_value_t = 60)]
+    pub live_every_s: u32,
     /// Prefix of the live stacked images (as the original program's -f).
     #[arg(short = 'f', long, default_value = "./img")]
     pub fileprefix: String,
@@ -94,7 +94,7 @@ pub struct CaptureArgs {
     pub frames: Option<u64>,
     /// Stop once frames span this long (by their timestamps, e.g. 1h).
     #[arg(long = "for", value_parser = parse_duration)]
-    pub for_: Option<i64>,
+    pub run_for: Option<i64>,
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
@@ -154,7 +154,7 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         cfg.buffers = b;
     }
     cfg.frames = args.frames;
-    cfg.duration_ns = args.for_;
+    cfg.run_for_ns = args.run_for;
     cfg.throttle = args.debug_slow_writer.map(Duration::from_millis);
     if ui.verbose {
         // As the original printed each frame's time with -v: one line per exposure.
@@ -173,12 +173,12 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             },
         ));
     }
-    let calibration = match (&args.dark, args.duration > 0) {
+    let calibration = match (&args.dark, args.live_every_s > 0) {
         (Some(dark), true) => live_dark(dark, &source.format(), args.exposure, gain_milli(&args))?,
         _ => Default::default(),
     };
-    let live = (args.duration > 0).then(|| LiveStacks {
-        every_s: args.duration,
+    let live = (args.live_every_s > 0).then(|| LiveStacks {
+        every_s: args.live_every_s,
         prefix: args.fileprefix.clone(),
         drc: Drc::from_name(&args.drc).unwrap_or(Drc::Off),
         utc: args.utc,
@@ -311,7 +311,7 @@ fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
     if args.frames == Some(0) {
         usage!("--frames 0 would capture nothing: give at least 1, or leave it out to capture until stopped");
     }
-    if args.for_.is_some_and(|d| d <= 0) {
+    if args.run_for.is_some_and(|d| d <= 0) {
         usage!("--for must be longer than 0 (e.g. 8h), or left out to capture until stopped");
     }
     if args.segment_time <= 0 {
@@ -381,7 +381,7 @@ fn preflight(journal: &Path) -> anyhow::Result<()> {
 /// deletes the oldest segments, or capture stops when the disk is full.
 fn night_warning(args: &CaptureArgs, format: &nightcap_frame::PixelFormat) -> Option<String> {
     let period_ns = i64::from(args.exposure.max(1)) * 1_000_000;
-    let frames = match (args.for_, args.frames) {
+    let frames = match (args.run_for, args.frames) {
         (Some(d), n) => {
             let by_time = (d / period_ns).max(1) as u64;
             n.map_or(by_time, |n| n.min(by_time))

@@ -33,45 +33,88 @@ pub struct ConfigFile {
     pub capture: Option<CaptureSettings>,
 }
 
-/// Every capture flag (except testing aids), each optional: absent means "not set here".
-#[derive(Debug, Default, Clone, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CaptureSettings {
-    #[serde(default, deserialize_with = "source")]
-    pub source: Option<SourceSpec>,
-    pub exposure: Option<u32>,
-    pub duration: Option<u32>,
-    pub fileprefix: Option<String>,
-    pub utc: Option<bool>,
-    pub hot_pixels: Option<bool>,
-    pub dark: Option<PathBuf>,
-    #[serde(default, deserialize_with = "drc")]
-    pub drc: Option<String>,
-    pub gain: Option<f64>,
-    pub journal: Option<PathBuf>,
-    #[serde(default, deserialize_with = "size")]
-    pub ring_size: Option<u64>,
-    #[serde(default, deserialize_with = "size")]
-    pub reserve: Option<u64>,
-    #[serde(default, deserialize_with = "size")]
-    pub segment_size: Option<u64>,
-    #[serde(default, deserialize_with = "duration_ns")]
-    pub segment_time: Option<i64>,
-    pub zstd_level: Option<i32>,
-    pub workers: Option<usize>,
-    pub buffers: Option<usize>,
-    pub frames: Option<u64>,
-    #[serde(rename = "for", default, deserialize_with = "duration_ns")]
-    pub for_: Option<i64>,
-    pub json: Option<bool>,
-    pub sim_sensor: Option<String>,
-    pub sim_speed: Option<f64>,
-    pub seed: Option<u64>,
-    #[serde(default, deserialize_with = "utc")]
-    pub sim_start: Option<i64>,
-    pub sim_clouds: Option<bool>,
-    pub sim_faults: Option<String>,
-    pub utc_offset: Option<f64>,
+/// Declares the capture settings of the file once: from the one list come the
+/// [`CaptureSettings`] the file is read into, the key list [`CAPTURE_KEYS`] and
+/// [`apply_capture`]. Each row: the [`CaptureArgs`] field (which is also its clap id), the
+/// key (the flag's long name with `_` for `-`), the type, the function reading the
+/// value, and `value` for flags with a default or `opt` for optional ones. A test checks
+/// the list against the capture command's flags, so a new flag cannot be left out.
+macro_rules! capture_settings {
+    ($(($field:ident, $key:literal, $ty:ty, $read:literal, $how:ident)),* $(,)?) => {
+        /// Every capture flag (except testing aids), each optional: absent means "not set
+        /// here".
+        #[derive(Debug, Default, Clone, PartialEq, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct CaptureSettings {
+            $(
+                #[serde(rename = $key, default, deserialize_with = $read)]
+                pub $field: Option<$ty>,
+            )*
+        }
+
+        /// Keys of `[capture]`, in the order of `nightcap capture --help`.
+        pub const CAPTURE_KEYS: &[&str] = &[$($key),*];
+
+        /// The [`CaptureArgs`] field (clap id) of each key of [`CAPTURE_KEYS`].
+        #[cfg(test)]
+        const CAPTURE_FIELDS: &[&str] = &[$(stringify!($field)),*];
+
+        /// Applies the file's settings to `args` wherever `matches` (the capture
+        /// subcommand's) says the value did not come from the command line. Returns the
+        /// keys applied.
+        pub fn apply_capture(
+            file: &CaptureSettings,
+            args: &mut CaptureArgs,
+            matches: &ArgMatches,
+        ) -> Vec<&'static str> {
+            let mut applied = Vec::new();
+            $(
+                let from_cli =
+                    matches.value_source(stringify!($field)) == Some(ValueSource::CommandLine);
+                if file.$field.is_some() && !from_cli {
+                    applied.push($key);
+                    capture_settings!(@set $how, args.$field, file.$field);
+                }
+            )*
+            applied
+        }
+    };
+    (@set value, $dst:expr, $src:expr) => {
+        $dst = $src.clone().expect("checked present")
+    };
+    (@set opt, $dst:expr, $src:expr) => {
+        $dst = $src.clone()
+    };
+}
+
+capture_settings! {
+    (source, "source", SourceSpec, "source", value),
+    (exposure, "exposure", u32, "plain", value),
+    (live_every_s, "duration", u32, "plain", value),
+    (fileprefix, "fileprefix", String, "plain", value),
+    (utc, "utc", bool, "plain", value),
+    (hot_pixels, "hot_pixels", bool, "plain", value),
+    (dark, "dark", PathBuf, "plain", opt),
+    (drc, "drc", String, "drc", value),
+    (gain, "gain", f64, "plain", opt),
+    (journal, "journal", PathBuf, "plain", value),
+    (ring_size, "ring_size", u64, "size", opt),
+    (reserve, "reserve", u64, "size", value),
+    (segment_size, "segment_size", u64, "size", value),
+    (segment_time, "segment_time", i64, "duration_ns", value),
+    (zstd_level, "zstd_level", i32, "plain", value),
+    (workers, "workers", usize, "plain", opt),
+    (buffers, "buffers", usize, "plain", opt),
+    (frames, "frames", u64, "plain", opt),
+    (run_for, "for", i64, "duration_ns", opt),
+    (json, "json", bool, "plain", value),
+    (sim_sensor, "sim_sensor", String, "plain", value),
+    (sim_speed, "sim_speed", f64, "plain", value),
+    (seed, "seed", u64, "plain", value),
+    (sim_start, "sim_start", i64, "utc", opt),
+    (sim_clouds, "sim_clouds", bool, "plain", value),
+    (sim_faults, "sim_faults", String, "plain", opt),
+    (utc_offset, "utc_offset", f64, "plain", value),
 }
 
 /// Why a config file cannot be used.
@@ -220,96 +263,6 @@ fn known_keys(key: &str) -> &'static [&'static str] {
     }
 }
 
-/// Keys of `[capture]`, in the order of `nightcap capture --help`.
-pub const CAPTURE_KEYS: &[&str] = &[
-    "source",
-    "exposure",
-    "duration",
-    "fileprefix",
-    "utc",
-    "hot_pixels",
-    "dark",
-    "drc",
-    "gain",
-    "journal",
-    "ring_size",
-    "reserve",
-    "segment_size",
-    "segment_time",
-    "zstd_level",
-    "workers",
-    "buffers",
-    "frames",
-    "for",
-    "json",
-    "sim_sensor",
-    "sim_speed",
-    "seed",
-    "sim_start",
-    "sim_clouds",
-    "sim_faults",
-    "utc_offset",
-];
-
-/// Applies the file's settings to `args` wherever `matches` (the capture subcommand's)
-/// says the value did not come from the command line. Returns the keys applied.
-pub fn apply_capture(
-    file: &CaptureSettings,
-    args: &mut CaptureArgs,
-    matches: &ArgMatches,
-) -> Vec<&'static str> {
-    let mut applied = Vec::new();
-    let mut take = |id: &'static str, key: &'static str, present: bool| {
-        let from_cli = matches.value_source(id) == Some(ValueSource::CommandLine);
-        let take = present && !from_cli;
-        if take {
-            applied.push(key);
-        }
-        take
-    };
-    // `set!(field)` for flags with a default, `set!(field, opt)` for optional flags.
-    macro_rules! set {
-        ($f:ident, $key:literal) => {
-            if take(stringify!($f), $key, file.$f.is_some()) {
-                args.$f = file.$f.clone().expect("checked present");
-            }
-        };
-        ($f:ident, $key:literal, opt) => {
-            if take(stringify!($f), $key, file.$f.is_some()) {
-                args.$f = file.$f.clone();
-            }
-        };
-    }
-    set!(source, "source");
-    set!(exposure, "exposure");
-    set!(duration, "duration");
-    set!(fileprefix, "fileprefix");
-    set!(utc, "utc");
-    set!(hot_pixels, "hot_pixels");
-    set!(dark, "dark", opt);
-    set!(drc, "drc");
-    set!(gain, "gain", opt);
-    set!(journal, "journal");
-    set!(ring_size, "ring_size", opt);
-    set!(reserve, "reserve");
-    set!(segment_size, "segment_size");
-    set!(segment_time, "segment_time");
-    set!(zstd_level, "zstd_level");
-    set!(workers, "workers", opt);
-    set!(buffers, "buffers", opt);
-    set!(frames, "frames", opt);
-    set!(for_, "for", opt);
-    set!(json, "json");
-    set!(sim_sensor, "sim_sensor");
-    set!(sim_speed, "sim_speed");
-    set!(seed, "seed");
-    set!(sim_start, "sim_start", opt);
-    set!(sim_clouds, "sim_clouds");
-    set!(sim_faults, "sim_faults", opt);
-    set!(utc_offset, "utc_offset");
-    applied
-}
-
 /// A value written as a string (parsed like the flag) or as a plain number.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -339,6 +292,11 @@ where
         .map_err(|_| serde::de::Error::custom("expected a string or a number"))?
         .into_text();
     parse(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A value of the setting's own type, as TOML has it.
+fn plain<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
 }
 
 fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
@@ -395,6 +353,31 @@ mod tests {
     }
 
     #[test]
+    fn every_capture_flag_is_a_key_of_the_file_and_nothing_else_is() {
+        let cmd = Cli::command();
+        let capture = cmd.find_subcommand("capture").unwrap();
+        let flags: Vec<String> = capture
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .filter(|l| *l != "help")
+            .map(|l| l.replace('-', "_"))
+            .collect();
+        assert_eq!(
+            flags, CAPTURE_KEYS,
+            "the [capture] keys are the flags, in --help order"
+        );
+        // Each key's row names the field clap fills for that flag, so a file value lands
+        // where the flag's would (and the command line's value is seen to win).
+        let ids: Vec<&str> = capture
+            .get_arguments()
+            .filter(|a| !a.is_hide_set() && a.get_long().is_some_and(|l| l != "help"))
+            .map(|a| a.get_id().as_str())
+            .collect();
+        assert_eq!(ids, CAPTURE_FIELDS);
+    }
+
+    #[test]
     fn file_values_apply() {
         let (a, applied) = merged(
             "[capture]\nsource = \"v4l2:/dev/video2\"\nexposure = 20000\nring_size = \"20G\"\n\
@@ -407,7 +390,7 @@ mod tests {
         assert_eq!(a.ring_size, Some(20 << 30));
         assert_eq!(a.reserve, 1 << 20);
         assert_eq!(a.segment_time, 300_000_000_000);
-        assert_eq!(a.for_, Some(3_600_000_000_000));
+        assert_eq!(a.run_for, Some(3_600_000_000_000));
         assert_eq!(a.drc, "high");
         assert!(a.sim_clouds);
         assert_eq!(a.gain, Some(2.5));
@@ -465,7 +448,7 @@ mod tests {
         let (a, applied) = merged(text, &[]);
         assert_eq!(applied, CAPTURE_KEYS);
         assert_eq!(a.source, SourceSpec::Images("/frames".into()));
-        assert_eq!((a.exposure, a.duration), (1, 2));
+        assert_eq!((a.exposure, a.live_every_s), (1, 2));
         assert_eq!(a.fileprefix, "/p/img");
         assert!(a.utc && a.hot_pixels);
         assert_eq!(a.dark, Some(PathBuf::from("/darks")));
@@ -479,7 +462,7 @@ mod tests {
             (a.workers, a.buffers, a.frames),
             (Some(8), Some(3), Some(9))
         );
-        assert_eq!(a.for_, Some(10_000_000_000));
+        assert_eq!(a.run_for, Some(10_000_000_000));
         assert!(a.json && a.sim_clouds);
         assert_eq!(a.sim_sensor, "tiny");
         assert_eq!((a.sim_speed, a.seed), (0.0, 11));

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::ui::Ui;
 use nightcap_frame::pixels::{to_image16, Image16};
-use nightcap_frame::time::utc_compact;
+use nightcap_frame::time::utc_dash_stamp;
 use nightcap_frame::Frame;
 use nightcap_journal::codec::Decoder;
 use nightcap_journal::Journal;
@@ -139,7 +139,7 @@ pub fn file_name(frame: &Frame, ext: &str) -> String {
     format!(
         "{:08}-{}.{ext}",
         frame.meta.seq,
-        utc_compact(frame.meta.time_utc_ns)
+        utc_dash_stamp(frame.meta.time_utc_ns)
     )
 }
 

@@ -74,7 +74,7 @@ pub fn tiny_config(start_ns: i64) -> SimConfig {
 
 /// `--sim-start` text for `ns` (whole seconds).
 pub fn utc_arg(ns: i64) -> String {
-    let c = nightcap_journal::format::compact_utc(ns); // YYYYMMDDTHHMMSSZ
+    let c = nightcap_frame::time::utc_iso_basic(ns); // YYYYMMDDTHHMMSSZ
     format!(
         "{}-{}-{}T{}:{}:{}",
         &c[0..4],

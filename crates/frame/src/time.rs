@@ -72,9 +72,24 @@ pub fn utc_iso(ns: UtcNanos) -> String {
     )
 }
 
-/// The original program's file-name stamp, `YYYYmmdd-HHMMSS` (UTC): `20261124-021500`.
-/// Sorts lexically in time order (for years 1000..=9999).
-pub fn utc_compact(ns: UtcNanos) -> String {
+/// ISO 8601 basic format in UTC, `YYYYmmddTHHMMSSZ`: `20261124T021500Z` (the journal's
+/// segment-name stamp). Years are clamped to 0..=9999 so the stamp keeps its length.
+pub fn utc_iso_basic(ns: UtcNanos) -> String {
+    let p = utc_parts(ns);
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
+        p.year.clamp(0, 9999),
+        p.month,
+        p.day,
+        p.hour,
+        p.minute,
+        p.second
+    )
+}
+
+/// The file-name stamp `YYYYmmdd-HHMMSS` (UTC): `20261124-021500`, for stacks named in
+/// UTC and exported frames. Sorts lexically in time order (for years 1000..=9999).
+pub fn utc_dash_stamp(ns: UtcNanos) -> String {
     let p = utc_parts(ns);
     format!(
         "{:04}{:02}{:02}-{:02}{:02}{:02}",
@@ -474,7 +489,7 @@ mod tests {
     #[test]
     fn epoch() {
         assert_eq!(utc_iso(0), "1970-01-01T00:00:00.000");
-        assert_eq!(utc_compact(0), "19700101-000000");
+        assert_eq!(utc_dash_stamp(0), "19700101-000000");
         assert_eq!(utc_exif(0), "1970:01:01 00:00:00");
     }
 
@@ -483,7 +498,7 @@ mod tests {
         // 2026-11-24T02:15:00Z = 1795486500 s (date -u -d @1795486500).
         let t = 1_795_486_500 * S + 123_456_789;
         assert_eq!(utc_iso(t), "2026-11-24T02:15:00.123");
-        assert_eq!(utc_compact(t), "20261124-021500");
+        assert_eq!(utc_dash_stamp(t), "20261124-021500");
         // 2000-02-29 (leap day of a century leap year) 12:34:56 = 951827696 s.
         assert_eq!(utc_iso(951_827_696 * S), "2000-02-29T12:34:56.000");
         // The day after 2000-02-28 23:59:59 is the leap day, and 2100 is not a leap year.
@@ -491,14 +506,14 @@ mod tests {
         assert_eq!(civil_from_days(47_540), (2100, 2, 28));
         assert_eq!(civil_from_days(47_541), (2100, 3, 1));
         // 2024-12-31 is day 366 of a leap year: 1735603200 s.
-        assert_eq!(utc_compact(1_735_603_200 * S), "20241231-000000");
+        assert_eq!(utc_dash_stamp(1_735_603_200 * S), "20241231-000000");
     }
 
     #[test]
     fn before_1970_uses_floor_division() {
         assert_eq!(utc_iso(-1), "1969-12-31T23:59:59.999");
         assert_eq!(utc_iso(-S), "1969-12-31T23:59:59.000");
-        assert_eq!(utc_compact(-86_400 * S), "19691231-000000");
+        assert_eq!(utc_dash_stamp(-86_400 * S), "19691231-000000");
     }
 
     #[test]
@@ -535,7 +550,7 @@ mod parse_tests {
     fn formats() {
         let t = 1_795_999_500 * NS + 123_000_000;
         assert_eq!(utc_iso(t), "2026-11-30T00:45:00.123");
-        assert_eq!(utc_compact(t), "20261130-004500");
+        assert_eq!(utc_dash_stamp(t), "20261130-004500");
         assert_eq!(utc_short(t), "2026-11-30 00:45:00");
         assert_eq!(utc_iso(951_782_400 * NS), "2000-02-29T00:00:00.000");
     }

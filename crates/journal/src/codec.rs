@@ -1038,7 +1038,7 @@ impl RowRing {
 
 /// Unpacks the sample part of one line into `samples` (whole CSI-2 groups, so every bit
 /// of the line's pixel bytes is kept), with [`nightcap_frame::pixels`]' unpacking.
-fn unpack_line(packing: Packing, line: &[u8], samples: &mut [u16]) {
+fn unpack_groups(packing: Packing, line: &[u8], samples: &mut [u16]) {
     match packing {
         Packing::Csi2P10 => unpack_csi2_10(line, samples),
         Packing::Csi2P12 => unpack_csi2_12(line, samples),
@@ -1050,9 +1050,9 @@ fn unpack_line(packing: Packing, line: &[u8], samples: &mut [u16]) {
     }
 }
 
-/// Inverse of [`unpack_line`]. Samples above the packing's bit depth cannot occur in a
+/// Inverse of [`unpack_groups`]. Samples above the packing's bit depth cannot occur in a
 /// valid stream; their excess bits are dropped.
-fn pack_line(packing: Packing, samples: &[u16], line: &mut [u8]) {
+fn pack_groups(packing: Packing, samples: &[u16], line: &mut [u8]) {
     match packing {
         Packing::Csi2P10 => pack_csi2_10(samples, line),
         Packing::Csi2P12 => pack_csi2_12(samples, line),
@@ -1092,7 +1092,7 @@ fn line_residuals(
     hi: &mut [u8],
 ) {
     let (cur, up) = rows.cur_up(y, l.dist, l.samples);
-    unpack_line(l.packing, &line[..l.line_bytes], cur);
+    unpack_groups(l.packing, &line[..l.line_bytes], cur);
     match (p, up) {
         (Predictor::Up3, Some(up)) if l.narrow() => up3_residuals::<true>(l.dist, cur, up, lo, hi),
         (Predictor::Up3, Some(up)) => up3_residuals::<false>(l.dist, cur, up, lo, hi),
@@ -1144,7 +1144,7 @@ fn samples_inverse(p: Predictor, l: &Layout, stream: &[u8], out: &mut [u8], rows
         .zip(hi_plane.chunks_exact(l.samples));
     for (y, (line, (lo, hi))) in out.chunks_exact_mut(l.stride).zip(planes).enumerate() {
         let cur = line_restore(p, l, y, lo, hi, rows);
-        pack_line(l.packing, cur, &mut line[..l.line_bytes]);
+        pack_groups(l.packing, cur, &mut line[..l.line_bytes]);
         if l.pad() > 0 {
             line[l.line_bytes..].copy_from_slice(&pad_plane[y * l.pad()..][..l.pad()]);
         }

@@ -5,6 +5,7 @@
 //! comment. Decoding never panics and never trusts a length: every check a reader needs
 //! before allocating (caps, ranges, CRCs) happens here, in pure functions.
 
+use nightcap_frame::time::utc_iso_basic;
 use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat, MAX_FRAME_BYTES};
 
 /// `\x89NCJ\r\n\x1a\n`: non-ASCII first byte, CR-LF and ^Z catch text-mode mangling.
@@ -725,7 +726,7 @@ impl SegmentName {
 
     /// The name without extension.
     pub fn stem(segno: u64, created_ns: i64) -> String {
-        format!("{segno:08}-{}", compact_utc(created_ns))
+        format!("{segno:08}-{}", utc_iso_basic(created_ns))
     }
 
     /// Parses a file name; `None` for files that are not segments.
@@ -757,20 +758,6 @@ impl SegmentName {
             state,
         })
     }
-}
-
-/// `YYYYMMDDTHHMMSSZ` for a UTC time in ns (the segment file-name stamp).
-pub fn compact_utc(ns: i64) -> String {
-    let p = nightcap_frame::time::utc_parts(ns);
-    format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        p.year.clamp(0, 9999),
-        p.month,
-        p.day,
-        p.hour,
-        p.minute,
-        p.second
-    )
 }
 
 #[cfg(test)]
@@ -1030,7 +1017,7 @@ mod tests {
         ] {
             assert_eq!(SegmentName::parse(bad), None, "{bad}");
         }
-        assert_eq!(compact_utc(0), "19700101T000000Z");
-        assert_eq!(compact_utc(951_782_400_000_000_000), "20000229T000000Z");
+        assert_eq!(utc_iso_basic(0), "19700101T000000Z");
+        assert_eq!(utc_iso_basic(951_782_400_000_000_000), "20000229T000000Z");
     }
 }

@@ -27,7 +27,7 @@ use super::format::{
     align_up, encode_footer, IndexEntry, Kind, RecordHeader, SegmentHeader, SegmentName,
     SegmentState, Trailer, HEADER_LEN, INDEX_ENTRY_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
 };
-use super::storage::{Fs, Storage, StorageFile, StorageMap};
+use super::storage::{Fs, Storage, StorageFile, WriteArea};
 
 /// The unit a medium may destroy as a whole when a write to it is interrupted (flash
 /// pages; also the page cache's unit of writeback).
@@ -133,7 +133,7 @@ pub struct ActiveSegment<S: Storage = Fs> {
     dir: PathBuf,
     path: PathBuf,
     file: S::File,
-    map: <S::File as StorageFile>::Map,
+    area: <S::File as StorageFile>::Area,
     header: SegmentHeader,
     /// Offset of the next record.
     end: u64,
@@ -197,15 +197,15 @@ impl<S: Storage> ActiveSegment<S> {
         storage
             .sync_dir(dir)
             .map_err(JournalError::io("syncing directory", dir))?;
-        let map = file
-            .map(capacity)
+        let area = file
+            .write_area(capacity)
             .map_err(JournalError::io("opening the write area of", &path))?;
         Ok(ActiveSegment {
             storage: storage.clone(),
             dir: dir.to_path_buf(),
             path,
             file,
-            map,
+            area,
             next_seq: header.first_seq,
             header,
             end: HEADER_COPY_AT + HEADER_COPY_RECORD,
@@ -233,8 +233,8 @@ impl<S: Storage> ActiveSegment<S> {
         // Re-assert the allocation: the file may have been copied sparse.
         file.preallocate(capacity)
             .map_err(JournalError::io("preallocating segment", &path))?;
-        let map = file
-            .map(capacity)
+        let area = file
+            .write_area(capacity)
             .map_err(JournalError::io("opening the write area of", &path))?;
         let next_seq = entries
             .iter()
@@ -250,7 +250,7 @@ impl<S: Storage> ActiveSegment<S> {
             dir: dir.to_path_buf(),
             path,
             file,
-            map,
+            area,
             header,
             end,
             entries,
@@ -291,7 +291,7 @@ impl<S: Storage> ActiveSegment<S> {
     }
 
     pub fn capacity(&self) -> u64 {
-        self.map.mapped_len()
+        self.area.area_len()
     }
 
     /// A clone of the file handle, for the background syncer.
@@ -314,7 +314,7 @@ impl<S: Storage> ActiveSegment<S> {
             align_up(at + (RECORD_HEADER_LEN + len) as u64)
         });
         let entries = self.entries.len() + payload_lens.len() + 1;
-        after + PAGE + footer_space(entries) <= self.map.mapped_len()
+        after + PAGE + footer_space(entries) <= self.area.area_len()
     }
 
     /// The padding NOTE a barrier should place now, stamped `time_ns`: none when the
@@ -326,7 +326,7 @@ impl<S: Storage> ActiveSegment<S> {
         }
         let len = pad_payload_len(self.end);
         let end = self.end + (RECORD_HEADER_LEN + len) as u64;
-        if end + footer_space(self.entries.len() + 1) > self.map.mapped_len() {
+        if end + footer_space(self.entries.len() + 1) > self.area.area_len() {
             return None;
         }
         let zeros = [0u8; PAGE as usize];
@@ -393,9 +393,9 @@ impl<S: Storage> ActiveSegment<S> {
     ) -> Result<(), JournalError> {
         header.salt_lo = self.header.salt_lo();
         let offset = self.end;
-        self.map
+        self.area
             .write_at(offset + RECORD_HEADER_LEN as u64, payload)
-            .and_then(|()| self.map.write_at(offset, &header.encode()))
+            .and_then(|()| self.area.write_at(offset, &header.encode()))
             .map_err(JournalError::io("writing a record to", &self.path))?;
         self.end = header.next_offset(offset);
         self.entries.push(IndexEntry::of(offset, &header));
@@ -418,7 +418,7 @@ impl<S: Storage> ActiveSegment<S> {
         let footer_after =
             align_up((RECORD_HEADER_LEN + 8 + INDEX_ENTRY_LEN * (self.entries.len() + 2)) as u64)
                 + TRAILER_LEN as u64;
-        if self.end + HEADER_COPY_RECORD + footer_after <= self.map.mapped_len() {
+        if self.end + HEADER_COPY_RECORD + footer_after <= self.area.area_len() {
             self.put_reserved(h, &copy)?;
         }
         let footer = encode_footer(&self.entries);
@@ -430,9 +430,9 @@ impl<S: Storage> ActiveSegment<S> {
             self.header.salt_lo(),
         );
         let footer_offset = self.end;
-        self.map
+        self.area
             .write_at(footer_offset + RECORD_HEADER_LEN as u64, &footer)
-            .and_then(|()| self.map.write_at(footer_offset, &fh.encode()))
+            .and_then(|()| self.area.write_at(footer_offset, &fh.encode()))
             .map_err(JournalError::io("writing the footer of", &self.path))?;
         let trailer_at = fh.next_offset(footer_offset);
         let trailer = Trailer {
@@ -440,11 +440,11 @@ impl<S: Storage> ActiveSegment<S> {
             entry_count: self.entries.len() as u64,
             salt_lo: self.header.salt_lo(),
         };
-        self.map
+        self.area
             .write_at(trailer_at, &trailer.encode())
             .map_err(JournalError::io("writing the trailer of", &self.path))?;
         let len = trailer_at + TRAILER_LEN as u64;
-        self.map
+        self.area
             .flush_range(0, len)
             .map_err(JournalError::io("syncing segment", &self.path))?;
         let ActiveSegment {
@@ -452,11 +452,11 @@ impl<S: Storage> ActiveSegment<S> {
             dir,
             path,
             file,
-            map,
+            area,
             header,
             ..
         } = self;
-        drop(map); // the write area ends before the file is truncated
+        drop(area); // the write area ends before the file is truncated
         file.set_len(len)
             .map_err(JournalError::io("truncating segment", &path))?;
         file.sync_all()
@@ -529,7 +529,7 @@ mod tests {
 
     /// Places `pad` as a barrier does (its header over the zeroed space) and takes it in.
     fn place(seg: &mut ActiveSegment, pad: &Padding) {
-        seg.map.write_at(pad.offset, &pad.header.encode()).unwrap();
+        seg.area.write_at(pad.offset, &pad.header.encode()).unwrap();
         seg.adopt_padding(pad);
     }
 

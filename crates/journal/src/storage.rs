@@ -60,7 +60,7 @@
 //! Promises of every implementation (what the writer's durability reasoning uses):
 //! - [`StorageFile::sync_data`] and [`StorageFile::sync_all`] are barriers: when they
 //!   return, every byte written to the file before the call, and its length, survives a
-//!   power cut. [`StorageMap::flush_range`] is a barrier for the bytes of its range only.
+//!   power cut. [`WriteArea::flush_range`] is a barrier for the bytes of its range only.
 //! - Bytes written and not yet behind a barrier may survive, be lost, or survive in part
 //!   (whole 512-byte sectors of a 4 KiB page), each page independently.
 //! - A rename is atomic. A creation, rename or removal in the directory survives a power
@@ -103,17 +103,17 @@ pub trait Storage: Clone + Send + Sync + 'static {
 
 /// An open segment file.
 pub trait StorageFile: Send + Sized + 'static {
-    type Map: StorageMap;
+    type Area: WriteArea;
 
     /// The file's current length.
     fn size(&self) -> io::Result<u64>;
     /// Allocates disk for the first `len` bytes (extending the file with zeros), so that
-    /// writes through a mapping of them never need new blocks.
+    /// writes to the write area over them never need new blocks.
     fn preallocate(&self, len: u64) -> io::Result<()>;
     fn write_bytes(&self, bytes: &[u8], offset: u64) -> io::Result<()>;
     /// The area of the first `len` bytes, which [`preallocate`](Self::preallocate) has
     /// allocated, for writing records. The file is not truncated while the area lives.
-    fn map(&self, len: u64) -> io::Result<Self::Map>;
+    fn write_area(&self, len: u64) -> io::Result<Self::Area>;
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Barrier for data and metadata (fsync).
     fn sync_all(&self) -> io::Result<()>;
@@ -124,14 +124,14 @@ pub trait StorageFile: Send + Sized + 'static {
 }
 
 /// The writable, preallocated area of a segment: the per-record path.
-pub trait StorageMap: Send {
+pub trait WriteArea: Send {
     /// Writes `bytes` at `offset`. Writing past the area is an error (callers check
     /// capacity first, so it means a bug), as is any I/O error of the device.
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()>;
     /// Barrier for the bytes of `offset..offset+len`.
     fn flush_range(&self, offset: u64, len: u64) -> io::Result<()>;
     /// Length of the area.
-    fn mapped_len(&self) -> u64;
+    fn area_len(&self) -> u64;
 }
 
 /// The unit of direct I/O: file offsets, lengths and buffer addresses of direct reads and
@@ -222,7 +222,7 @@ impl FileArea {
     }
 }
 
-impl StorageMap for FileArea {
+impl WriteArea for FileArea {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         let end = offset.saturating_add(bytes.len() as u64);
         if end > self.len {
@@ -260,7 +260,7 @@ impl StorageMap for FileArea {
         self.file.sync_data()
     }
 
-    fn mapped_len(&self) -> u64 {
+    fn area_len(&self) -> u64 {
         self.len
     }
 }
@@ -500,7 +500,7 @@ impl Storage for Fs {
 }
 
 impl StorageFile for FsFile {
-    type Map = FileArea;
+    type Area = FileArea;
 
     fn size(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
@@ -517,7 +517,7 @@ impl StorageFile for FsFile {
         done
     }
 
-    fn map(&self, len: u64) -> io::Result<FileArea> {
+    fn write_area(&self, len: u64) -> io::Result<FileArea> {
         FileArea::open(self, len, true)
     }
 
@@ -559,7 +559,7 @@ mod tests {
             let dir = tempfile::tempdir_in(&base).unwrap();
             let file = Fs.create_new(&dir.path().join("probe")).unwrap();
             file.preallocate(2 * PAGE).unwrap();
-            let mut area = file.map(2 * PAGE).unwrap();
+            let mut area = file.write_area(2 * PAGE).unwrap();
             if area.write_at(1, b"x").is_ok() && area.is_direct() {
                 return dir;
             }
@@ -711,7 +711,7 @@ mod tests {
         let old = bytes(600_000, 7);
         std::fs::write(&path, &old).unwrap();
         let file = Fs.open_rw(&path).unwrap();
-        let mut area = file.map(old.len() as u64).unwrap();
+        let mut area = file.write_area(old.len() as u64).unwrap();
         let mut model = old.clone();
         let writes = [
             (5000, 10),
@@ -741,7 +741,7 @@ mod tests {
         let path = dir.path().join("small");
         let file = Fs.create_new(&path).unwrap();
         file.preallocate(3 * PAGE).unwrap();
-        let mut area = file.map(2 * PAGE).unwrap();
+        let mut area = file.write_area(2 * PAGE).unwrap();
         let err = area.write_at(2 * PAGE - 10, &[9; 11]).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         assert!(std::fs::read(&path).unwrap().iter().all(|&b| b == 0));

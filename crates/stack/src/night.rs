@@ -12,7 +12,7 @@
 //! [`StackConfig::writes_in_flight`] writes in flight, so memory stays bounded.
 //!
 //! Speed: uncalibrated raw frames are decoded straight to sample rows and combined band
-//! by band ([`JournalFrames`]' [`FrameSource::stream`]); decoder buffers are pooled
+//! by band ([`JournalFrames`]' [`FrameFeed::stream`]); decoder buffers are pooled
 //! across windows ([`Pooled`]), and so are the accumulator's planes and the stack images
 //! ([`recycle`]); the stack's image is made from its accumulator on the writer thread
 //! ([`Pending`]); a JPEG stack is rendered straight to 8-bit RGB rows ([`Render8`]) a strip
@@ -32,13 +32,13 @@ use crate::output::fits::write_fits;
 use crate::output::image::{write_image, write_jpeg_rows, OutputFormat, OutputMeta};
 use crate::output::OutputError;
 use crate::reduce::{
-    recycle, reduce_pending, Accumulator, FrameSource, Mode, Pending, Shape, Streamed,
+    recycle, reduce_pending, Accumulator, FrameFeed, Mode, Pending, Shape, Streamed,
 };
 use crate::reject::{frame_stats, judge, FrameStats, Rejection};
 use crate::tone::{render, Render8, RenderSettings, ToneMap};
 use crate::window::{plan, FrameTime, Window, WindowSpec};
 use nightcap_frame::pixels::{to_image16, Image16};
-use nightcap_frame::time::utc_compact;
+use nightcap_frame::time::utc_dash_stamp;
 use nightcap_journal::codec::{rows_fit, Decoder};
 use nightcap_journal::reader::ReadError;
 use nightcap_journal::{Damage, FrameRef, Journal};
@@ -77,7 +77,7 @@ fn free_name(path: PathBuf, taken: impl Fn(&Path) -> bool) -> PathBuf {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Names {
     /// `{prefix}20261124-021500.{ext}`, UTC (`nightcap stack`).
-    UtcCompact,
+    UtcDashStamp,
     /// The original program's `{prefix}20261124031500.{ext}` (`%Y%m%d%H%M%S`), in the
     /// system's local time, or in UTC with `utc` (live stacks beside a capture).
     Original { utc: bool },
@@ -133,7 +133,7 @@ impl StackConfig {
             calibration: Calibration::default(),
             reject: false,
             writes_in_flight: 2,
-            names: Names::UtcCompact,
+            names: Names::UtcDashStamp,
             keep_existing: false,
             hot_pixels_from_first_frames: false,
         }
@@ -142,7 +142,7 @@ impl StackConfig {
     /// The output path of a window starting at `start_ns`.
     pub fn output_path(&self, start_ns: i64) -> PathBuf {
         let stamp = match self.names {
-            Names::UtcCompact => utc_compact(start_ns),
+            Names::UtcDashStamp => utc_dash_stamp(start_ns),
             Names::Original { utc } => nightcap_frame::time::original_stamp(start_ns, utc),
         };
         let ext = self.format.extension();
@@ -234,7 +234,7 @@ pub enum StackError {
     Writer(String),
 }
 
-/// A [`FrameSource`] reading a list of journal frames: decode, unpack, calibrate.
+/// A [`FrameFeed`] reading a list of journal frames: decode, unpack, calibrate.
 pub struct JournalFrames<'a> {
     pub journal: &'a Journal,
     pub frames: Vec<FrameRef>,
@@ -387,7 +387,7 @@ impl Buffers {
     }
 }
 
-impl FrameSource for JournalFrames<'_> {
+impl FrameFeed for JournalFrames<'_> {
     type State = Pooled;
 
     fn state(&self) -> Pooled {

@@ -12,7 +12,7 @@
 //! into bands of rows, each behind its own mutex (lock a band, combine, unlock; workers
 //! start at different bands so they rarely wait). Peak memory is about (threads + 1)
 //! frames plus the accumulator, independent of how many frames a window holds. A source
-//! that can ([`FrameSource::stream`]: the journal's raw frames) decodes each frame
+//! that can ([`FrameFeed::stream`]: the journal's raw frames) decodes each frame
 //! straight into the accumulator band by band ([`Accumulator::add_rows`]), so its
 //! workers hold no decoded frame at all.
 //! Combining is associative and commutative, so the result does not depend on the order
@@ -534,7 +534,7 @@ pub struct ShapeMismatch {
 
 /// Where the frames of one reduction come from. Loading happens on rayon workers; each
 /// keeps one `State` (decoder, buffers).
-pub trait FrameSource: Sync {
+pub trait FrameFeed: Sync {
     type State: Send;
     fn state(&self) -> Self::State;
     /// Frame `index` (of `0..count`) for pass `pass` (0, or 1 for sigma's second pass),
@@ -562,7 +562,7 @@ pub trait FrameSource: Sync {
     }
 }
 
-/// What [`FrameSource::stream`] did with a frame.
+/// What [`FrameFeed::stream`] did with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Streamed {
     /// Every row went into the accumulator, and the frame was counted.
@@ -694,7 +694,7 @@ impl SumFit {
 pub type ReducedPending = Reduced<Pending>;
 
 /// Reduces frames `0..count` of `src` with `mode`, on all cores.
-pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {
+pub fn reduce<S: FrameFeed>(src: &S, count: usize, mode: Mode) -> Reduced {
     let r = reduce_pending(src, count, mode);
     Reduced {
         image: r.image.map(Pending::finish),
@@ -704,13 +704,13 @@ pub fn reduce<S: FrameSource>(src: &S, count: usize, mode: Mode) -> Reduced {
 }
 
 /// [`reduce`], leaving the image to be made by the caller.
-pub fn reduce_pending<S: FrameSource>(src: &S, count: usize, mode: Mode) -> ReducedPending {
+pub fn reduce_pending<S: FrameFeed>(src: &S, count: usize, mode: Mode) -> ReducedPending {
     reduce_within(src, count, mode, None)
 }
 
 /// [`reduce_pending`] with sigma statistics held to `sigma_budget` bytes (default: the
 /// budget [`SIGMA_FRAMES`] states).
-fn reduce_within<S: FrameSource>(
+fn reduce_within<S: FrameFeed>(
     src: &S,
     count: usize,
     mode: Mode,
@@ -760,7 +760,7 @@ fn reduce_within<S: FrameSource>(
 /// Sigma for frames too large to hold statistics for whole ([`sigma_rows`]): `first`
 /// holds the moments of the first window of rows; each window is clipped, made and
 /// appended in turn, the next window's moments gathered in a pass of their own.
-fn sigma_in_windows<S: FrameSource>(
+fn sigma_in_windows<S: FrameFeed>(
     src: &S,
     count: usize,
     first: Accumulator,
@@ -793,7 +793,7 @@ fn sigma_in_windows<S: FrameSource>(
 
 /// One pass over the frames; `acc` gives the accumulator for a frame of a shape (the
 /// first frame to arrive creates it in pass 0). Returns the mismatched frames.
-fn run_pass<'a, S: FrameSource>(
+fn run_pass<'a, S: FrameFeed>(
     src: &S,
     count: usize,
     pass: u8,
@@ -818,10 +818,10 @@ fn run_pass<'a, S: FrameSource>(
     bad
 }
 
-/// A [`FrameSource`] over images already in memory (tests, benches, small jobs).
+/// A [`FrameFeed`] over images already in memory (tests, benches, small jobs).
 pub struct InMemory<'a>(pub &'a [Image16]);
 
-impl FrameSource for InMemory<'_> {
+impl FrameFeed for InMemory<'_> {
     type State = ();
     fn state(&self) {}
     fn load<'a>(&'a self, index: usize, _pass: u8, _state: &'a mut ()) -> Option<&'a Image16> {
@@ -1087,7 +1087,7 @@ mod tests {
         band: usize,
     }
 
-    impl FrameSource for Streaming<'_> {
+    impl FrameFeed for Streaming<'_> {
         type State = ();
         fn state(&self) {}
         fn load<'a>(&'a self, index: usize, _: u8, _: &'a mut ()) -> Option<&'a Image16> {

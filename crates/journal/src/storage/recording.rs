@@ -26,7 +26,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use super::{Storage, StorageFile, StorageMap};
+use super::{Storage, StorageFile, WriteArea};
 
 /// Page size of the model (the unit in which unsynced data is kept or lost).
 pub const PAGE: usize = 4096;
@@ -241,7 +241,7 @@ pub struct RecFile {
 }
 
 impl StorageFile for RecFile {
-    type Map = RecMap;
+    type Area = RecArea;
 
     fn size(&self) -> io::Result<u64> {
         Ok(self.file.metadata()?.len())
@@ -264,8 +264,8 @@ impl StorageFile for RecFile {
         Ok(())
     }
 
-    fn map(&self, len: u64) -> io::Result<RecMap> {
-        Ok(RecMap {
+    fn write_area(&self, len: u64) -> io::Result<RecArea> {
+        Ok(RecArea {
             file: self.try_clone()?,
             len,
         })
@@ -296,12 +296,12 @@ impl StorageFile for RecFile {
 }
 
 /// A recorded "mapping": writes are `pwrite`s plus log entries.
-pub struct RecMap {
+pub struct RecArea {
     file: RecFile,
     len: u64,
 }
 
-impl StorageMap for RecMap {
+impl WriteArea for RecArea {
     fn write_at(&mut self, offset: u64, bytes: &[u8]) -> io::Result<()> {
         if offset.saturating_add(bytes.len() as u64) > self.len {
             return Err(super::past_the_area(offset, bytes.len(), self.len));
@@ -318,7 +318,7 @@ impl StorageMap for RecMap {
         Ok(())
     }
 
-    fn mapped_len(&self) -> u64 {
+    fn area_len(&self) -> u64 {
         self.len
     }
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub use self::image::{write_image, write_sidecar, OutputFormat, OutputMeta};
-pub use nightcap_frame::time::{utc_compact, utc_iso};
+pub use nightcap_frame::time::{utc_dash_stamp, utc_iso};
 
 /// Why an output could not be written (or a FITS file read).
 #[derive(Debug, thiserror::Error)]
