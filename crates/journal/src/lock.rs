@@ -49,8 +49,23 @@ fn not_regular(path: &Path, what: &str) -> JournalError {
     )))
 }
 
+/// The journal lock, held until dropped: the one way capture, import and repair keep
+/// other writers out of a journal (see the module docs).
+#[derive(Debug)]
+pub struct JournalLock {
+    _file: File,
+}
+
+impl JournalLock {
+    /// Takes the lock of the journal in `dir` (exclusive, not waiting) and writes our pid
+    /// into it; [`JournalError::Locked`] naming the holder if another process has it.
+    pub fn take(dir: &Path) -> Result<JournalLock, JournalError> {
+        take(dir).map(|file| JournalLock { _file: file })
+    }
+}
+
 /// Takes the lock for writing (exclusive, not waiting) and writes our pid into it.
-pub fn take(dir: &Path) -> Result<File, JournalError> {
+fn take(dir: &Path) -> Result<File, JournalError> {
     let mut file = open(dir, true)?.expect("created");
     if rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive).is_err() {
         return Err(held(dir, &mut file));

@@ -208,23 +208,15 @@ fn kept_originals(dir: &Path) -> Result<Vec<PathBuf>, JournalError> {
 /// Repairs the journal in `dir`. See the module docs.
 pub fn repair(dir: &Path) -> Result<RepairReport, JournalError> {
     let mut report = RepairReport::default();
-    // Crashed active segments are recovered through the writer, exactly as the next
-    // capture would (it holds the lock while it runs). An active segment whose header
-    // cannot be read is left for the rebuild below.
-    let files = list_segments(dir)?;
-    if let Some(format) = files
-        .iter()
-        .any(|(_, n)| n.state == SegmentState::Active)
-        .then(|| any_format(&files))
-        .flatten()
-    {
-        let mut cfg = WriterConfig::new(dir);
-        cfg.budget.reserve_bytes = 0;
-        let writer = JournalWriter::open(cfg, format)?;
-        report.recovered = writer.stats().recovered.clone();
-        writer.close()?;
-    }
-    let _lock = hold_lock(dir)?;
+    // Crashed active segments are recovered by the writer's own recovery, exactly as the
+    // next capture would; the lock it takes is held until the last rewrite. An active
+    // segment whose header cannot be read is left for the rebuild below.
+    list_segments(dir)?;
+    let mut cfg = WriterConfig::new(dir);
+    cfg.budget.reserve_bytes = 0;
+    cfg.sync_interval = std::time::Duration::ZERO;
+    let (_lock, recovery) = JournalWriter::recover(cfg)?;
+    report.recovered = recovery.recovered;
     let journal = Journal::open(dir)?;
     let verified = super::inspect::verify(&journal, &|_| {});
     let plan = plan(dir, &journal, &verified)?;
@@ -271,36 +263,6 @@ pub fn repair(dir: &Path) -> Result<RepairReport, JournalError> {
     // What is still missing between segments once every segment is readable again.
     report.cannot_fix = Journal::open(dir)?.damage;
     Ok(report)
-}
-
-/// A stream format to open the writer with: any readable segment's (the writer only
-/// recovers; it creates no segment), or a placeholder when none is readable.
-fn any_format(files: &[(PathBuf, SegmentName)]) -> Option<nightcap_frame::PixelFormat> {
-    Some(
-        files
-            .iter()
-            .find_map(|(p, n)| Segment::open(p, n.clone()).ok())
-            .map_or(PLACEHOLDER, |s| s.header.format),
-    )
-}
-
-/// A valid format for opening the writer only to hold the lock or recover.
-const PLACEHOLDER: nightcap_frame::PixelFormat = nightcap_frame::PixelFormat {
-    fourcc: *b"GREY",
-    width: 1,
-    height: 1,
-    stride: 1,
-    bit_depth: 8,
-    cfa: nightcap_frame::Cfa::None,
-    packing: nightcap_frame::Packing::U8,
-};
-
-/// Holds the journal lock (through a writer that creates no segment).
-fn hold_lock(dir: &Path) -> Result<JournalWriter, JournalError> {
-    let mut cfg = WriterConfig::new(dir);
-    cfg.budget.reserve_bytes = 0;
-    cfg.sync_interval = std::time::Duration::ZERO;
-    JournalWriter::open(cfg, PLACEHOLDER)
 }
 
 /// The first seq of the segment after `segno`, if the journal has one.

@@ -29,6 +29,7 @@ use super::format::{
     FormatFault, Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentName, SegmentState,
     HEADER_LEN, TAIL_EXTENSION,
 };
+use super::lock::JournalLock;
 use super::reader::{list_segments, Segment};
 use super::ring::{self, Budget, Plan, Sealed};
 use super::segment::{capacity_for, ActiveSegment, Padding};
@@ -86,7 +87,9 @@ pub struct WriterStats {
 pub struct JournalWriter<S: Storage = Fs> {
     storage: S,
     cfg: WriterConfig,
-    format: PixelFormat,
+    /// The stream's format: set in every writer handed out; only the writer inside
+    /// [`JournalWriter::recover`], which appends nothing, has none.
+    format: Option<PixelFormat>,
     run_id: u64,
     active: Option<ActiveSegment<S>>,
     next_segno: u64,
@@ -98,7 +101,8 @@ pub struct JournalWriter<S: Storage = Fs> {
     pending_restart: Option<i64>,
     poisoned: bool,
     syncer: Syncer<S::File>,
-    _lock: File,
+    /// Always held while the writer lives; taken out only by [`JournalWriter::recover`].
+    lock: Option<JournalLock>,
 }
 
 impl JournalWriter {
@@ -106,6 +110,19 @@ impl JournalWriter {
     /// the lock, recovers any active segment left by a crash, and continues its seqs.
     pub fn open(cfg: WriterConfig, format: PixelFormat) -> Result<JournalWriter, JournalError> {
         JournalWriter::open_with(Fs, cfg, format)
+    }
+
+    /// Recovers the journal in `cfg.dir` as opening a writer would (removes `.tmp` files,
+    /// seals every `.active` segment a crash left, none being resumed, and moves aside the
+    /// unfinished rewrite of an interrupted repair) without taking a stream format or
+    /// starting a segment. Returns the lock, still held, and what recovery found: for
+    /// repair, which must keep other writers out from recovery to its last rewrite.
+    pub fn recover(cfg: WriterConfig) -> Result<(JournalLock, WriterStats), JournalError> {
+        let mut w = JournalWriter::open_inner(Fs, cfg, None)?;
+        w.seal_active()?;
+        let stats = std::mem::take(&mut w.stats);
+        let lock = w.lock.take().expect("held while the writer lives");
+        Ok((lock, stats))
     }
 }
 
@@ -118,9 +135,17 @@ impl<S: Storage> JournalWriter<S> {
         format: PixelFormat,
     ) -> Result<JournalWriter<S>, JournalError> {
         format.validate()?;
+        JournalWriter::open_inner(storage, cfg, Some(format))
+    }
+
+    fn open_inner(
+        storage: S,
+        cfg: WriterConfig,
+        format: Option<PixelFormat>,
+    ) -> Result<JournalWriter<S>, JournalError> {
         refuse_newer_segments(&cfg.dir)?;
         fs::create_dir_all(&cfg.dir).map_err(JournalError::io("creating journal", &cfg.dir))?;
-        let lock = super::lock::take(&cfg.dir)?;
+        let lock = JournalLock::take(&cfg.dir)?;
         let mut w = JournalWriter {
             storage,
             encoder: Encoder::new(cfg.zstd_level),
@@ -136,14 +161,14 @@ impl<S: Storage> JournalWriter<S> {
             stats: WriterStats::default(),
             pending_restart: None,
             poisoned: false,
-            _lock: lock,
+            lock: Some(lock),
         };
-        w.recover()?;
+        w.recover_dir()?;
         Ok(w)
     }
 
     /// Scans the directory, removes `.tmp` files, and resumes or seals `.active` ones.
-    fn recover(&mut self) -> Result<(), JournalError> {
+    fn recover_dir(&mut self) -> Result<(), JournalError> {
         let dir = self.cfg.dir.clone();
         let files = list_segments(&dir)?;
         let last_active = files
@@ -285,7 +310,7 @@ impl<S: Storage> JournalWriter<S> {
             records,
         )?;
         self.pending_restart = last_end.or(self.pending_restart);
-        if resume && header.format == self.format && active.used() < self.cfg.segment_bytes {
+        if resume && Some(header.format) == self.format && active.used() < self.cfg.segment_bytes {
             let due = active.padding(now_ns());
             self.syncer.watch(active.file_handle()?, due);
             self.active = Some(active);
@@ -323,8 +348,11 @@ impl<S: Storage> JournalWriter<S> {
         Ok(())
     }
 
+    /// The format of the frames this writer appends.
     pub fn format(&self) -> &PixelFormat {
-        &self.format
+        self.format
+            .as_ref()
+            .expect("every writer handed out has a format")
     }
 
     pub fn stats(&self) -> &WriterStats {
@@ -351,7 +379,8 @@ impl<S: Storage> JournalWriter<S> {
     pub fn append_frame(&mut self, meta: &FrameMeta, raw: &[u8]) -> Result<u64, JournalError> {
         self.check_frame(raw.len())?;
         let mut payload = std::mem::take(&mut self.payload);
-        let spec = self.encoder.encode(&self.format, raw, &mut payload);
+        let format = *self.format();
+        let spec = self.encoder.encode(&format, raw, &mut payload);
         let result = spec
             .map_err(JournalError::from)
             .and_then(|spec| self.append_encoded(meta, spec, raw.len(), &payload));
@@ -360,8 +389,8 @@ impl<S: Storage> JournalWriter<S> {
     }
 
     fn check_frame(&self, len: usize) -> Result<(), JournalError> {
-        let want = self.format.max_frame_bytes();
-        let ok = if self.format.fixed_size() {
+        let want = self.format().max_frame_bytes();
+        let ok = if self.format().fixed_size() {
             len as u64 == want
         } else {
             len as u64 <= want
@@ -500,8 +529,8 @@ impl<S: Storage> JournalWriter<S> {
             salt: random_u64(),
             created_ns: now_ns(),
             first_seq: self.next_seq,
-            format: self.format,
-            default_transform: super::codec::default_transform(&self.format).code(),
+            format: *self.format(),
+            default_transform: super::codec::default_transform(self.format()).code(),
             default_compression: u8::from(self.cfg.zstd_level != 0),
             zstd_level: self.cfg.zstd_level.clamp(-128, 127) as i8,
         };
