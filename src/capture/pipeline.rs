@@ -267,7 +267,7 @@ pub fn run(
         None => "",
     };
     writer.append_note(
-        nightcap_journal::writer::now_ns(),
+        nightcap_frame::time::now_utc_ns(),
         &format!("source={}\nformat={format}{clock}", source.describe()),
     )?;
     let frame_bytes = format.max_frame_bytes() as usize;
@@ -507,7 +507,7 @@ impl<'a> CaptureLoop<'a> {
                     };
                     let now = self
                         .last_end_ns
-                        .unwrap_or_else(nightcap_journal::writer::now_ns);
+                        .unwrap_or_else(nightcap_frame::time::now_utc_ns);
                     let entry = source_down.get_or_insert((reason, 0, now, e.to_string()));
                     entry.1 += u64::from(reason == GapReason::CorruptBuffer) + skipped_before;
                     if pause {
@@ -744,7 +744,7 @@ fn write_in_order(
                 {
                     // The frames from here on carry the synchronised clock's time.
                     writer.append_note(
-                        nightcap_journal::writer::now_ns(),
+                        nightcap_frame::time::now_utc_ns(),
                         "clock_synchronised=yes",
                     )?;
                     clock_unsynced = false;

@@ -166,6 +166,24 @@ pub fn utc_short(ns: UtcNanos) -> String {
     )
 }
 
+/// The system's realtime clock now, UTC nanoseconds (0 before 1970, saturating far in
+/// the future): the one place nightcap reads the wall clock.
+pub fn now_utc_ns() -> UtcNanos {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+}
+
+/// Days in month `m` (1..=12) of year `y` of the proleptic Gregorian calendar.
+pub fn days_in_month(y: i64, m: u32) -> u32 {
+    match m {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
+        _ => 28,
+    }
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };

@@ -34,7 +34,8 @@ use super::format::{Gap, GapReason, Kind, RecordHeader, SegmentName, SegmentStat
 use super::inspect::VerifyReport;
 use super::reader::{list_segments, Journal, Segment};
 use super::segment::{capacity_for, footer_space, sync_dir, ActiveSegment};
-use super::writer::{now_ns, JournalWriter, WriterConfig};
+use super::writer::{JournalWriter, WriterConfig};
+use nightcap_frame::time::now_utc_ns;
 
 /// The suffix of a kept original (`<segment file>.damaged`, then `.damaged.2`, ...).
 pub const KEPT_SUFFIX: &str = "damaged";
@@ -507,7 +508,7 @@ fn rewrite(
     for (h, payload) in &records {
         active.append_copy(*h, payload)?;
     }
-    active.seal(now_ns())?;
+    active.seal(now_utc_ns())?;
     Ok((frames, set_aside))
 }
 

@@ -34,6 +34,7 @@ use super::reader::{list_segments, Segment};
 use super::ring::{self, Budget, Plan, Sealed};
 use super::segment::{capacity_for, ActiveSegment, Padding};
 use super::storage::{Fs, Storage, StorageFile};
+use nightcap_frame::time::now_utc_ns;
 use nightcap_frame::{FrameMeta, PixelFormat};
 
 /// How a journal is written.
@@ -311,11 +312,11 @@ impl<S: Storage> JournalWriter<S> {
         )?;
         self.pending_restart = last_end.or(self.pending_restart);
         if resume && Some(header.format) == self.format && active.used() < self.cfg.segment_bytes {
-            let due = active.padding(now_ns());
+            let due = active.padding(now_utc_ns());
             self.syncer.watch(active.file_handle()?, due);
             self.active = Some(active);
         } else {
-            let now = now_ns();
+            let now = now_utc_ns();
             if self.pending_restart.is_some() && active.has_room(4096) {
                 self.append_restart_gap(&mut active, now)?;
             }
@@ -527,7 +528,7 @@ impl<S: Storage> JournalWriter<S> {
             run_id: self.run_id,
             segno: self.next_segno,
             salt: random_u64(),
-            created_ns: now_ns(),
+            created_ns: now_utc_ns(),
             first_seq: self.next_seq,
             format: *self.format(),
             default_transform: super::codec::default_transform(self.format()).code(),
@@ -602,7 +603,7 @@ impl<S: Storage> JournalWriter<S> {
             active.adopt_padding(&pad);
         }
         let segno = active.header().segno;
-        let sealed = active.seal(now_ns())?;
+        let sealed = active.seal(now_utc_ns())?;
         self.track_sealed(&sealed, segno)?;
         Ok(Some(sealed))
     }
@@ -738,13 +739,6 @@ pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     Ok(s.f_bavail.saturating_mul(s.f_frsize))
 }
 
-/// Wall-clock now, UTC ns.
-pub fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
-}
-
 /// A random u64 from the OS (run ids and salts need not be cryptographic, only unique).
 fn random_u64() -> u64 {
     let mut b = [0u8; 8];
@@ -752,7 +746,7 @@ fn random_u64() -> u64 {
         .and_then(|mut f| f.read_exact(&mut b))
         .is_err()
     {
-        let t = now_ns() as u64 ^ (u64::from(std::process::id()) << 32);
+        let t = now_utc_ns() as u64 ^ (u64::from(std::process::id()) << 32);
         return t.wrapping_mul(0x9E37_79B9_7F4A_7C15);
     }
     u64::from_le_bytes(b)

@@ -587,35 +587,17 @@ fn spacing_exposure_us(sorted_times: &[UtcNanos]) -> u32 {
     u32::try_from(median_ns / 1000).unwrap_or(u32::MAX)
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = i64::from((m + 9) % 12);
-    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn days_in_month(y: i64, m: u32) -> u32 {
-    match m {
-        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
-        4 | 6 | 9 | 11 => 30,
-        _ if (y % 4 == 0 && y % 100 != 0) || y % 400 == 0 => 29,
-        _ => 28,
-    }
-}
-
 /// Seconds since the epoch of a calendar date and time read as UTC, if it is valid.
 fn civil_seconds(y: i64, mo: u32, d: u32, h: u32, mi: u32, s: u32) -> Option<i64> {
     let valid = (1970..=2200).contains(&y)
         && (1..=12).contains(&mo)
-        && (1..=days_in_month(y, mo)).contains(&d)
+        && (1..=nightcap_frame::time::days_in_month(y, mo)).contains(&d)
         && h < 24
         && mi < 60
         && s < 61;
-    valid.then(|| days_from_civil(y, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s))
+    valid.then(|| {
+        nightcap_frame::time::days_from_civil(y, mo, d) * 86_400 + i64::from(h * 3600 + mi * 60 + s)
+    })
 }
 
 /// A date and time in a file name, read as UTC, nanoseconds: `YYYYmmdd` or

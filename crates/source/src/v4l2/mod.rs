@@ -453,7 +453,7 @@ impl V4l2Source {
                 // Sampled per frame: realtime − monotonic only changes when the clock is
                 // stepped (a Pi without RTC syncing NTP after boot), and then at once.
                 let offset = ClockOffset::sample();
-                let now = realtime_now_ns();
+                let now = nightcap_frame::time::now_utc_ns();
                 Ok(frame_meta(
                     &offset,
                     ts,
@@ -773,13 +773,6 @@ fn start_stream(dev: &Device, buffers: u32, timeout: Duration) -> io::Result<Mma
     })?;
     stream.set_timeout(timeout);
     Ok(stream)
-}
-
-/// The realtime clock now, UTC nanoseconds.
-fn realtime_now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
 }
 
 #[cfg(test)]
