@@ -245,7 +245,12 @@ pub fn to_image16(format: &PixelFormat, data: &[u8]) -> Result<Image16, PixelErr
     Ok(img)
 }
 
-fn unpack_line(packing: Packing, line: &[u8], row: &mut [u16]) {
+/// One delivered line of `packing` to samples: `row` holds the line's samples (width
+/// times 3 for the RGB packings, YUYV included), padding bytes are ignored. The one way
+/// from frame bytes to samples: [`to_image16`] and the journal's band decoder both use
+/// it. MJPEG frames have no lines (they decode whole, in [`to_image16`]): `row` is left
+/// as it is.
+pub fn unpack_line(packing: Packing, line: &[u8], row: &mut [u16]) {
     match packing {
         Packing::U8 => row.iter_mut().zip(line).for_each(|(s, &b)| *s = b.into()),
         Packing::U16Le | Packing::Rgb48 => row
@@ -262,7 +267,7 @@ fn unpack_line(packing: Packing, line: &[u8], row: &mut [u16]) {
                 px[3..].copy_from_slice(&yuv_to_rgb(yuyv[2], u, v));
             }
         }
-        Packing::Mjpeg => unreachable!("MJPEG frames have no lines"),
+        Packing::Mjpeg => {}
     }
 }
 

@@ -18,7 +18,7 @@ use super::{
     line_restore, transformed_len, transformed_stream, CodecError, CodecSpec, Decoder, Layout,
     Predictor, Transform,
 };
-use nightcap_frame::pixels::{unpack_csi2_10, unpack_csi2_12};
+use nightcap_frame::pixels::unpack_line;
 use nightcap_frame::{Packing, PixelFormat};
 
 /// Whether [`Decoder::decode_rows`] can decode frames of `format`: the one-channel raw
@@ -131,7 +131,7 @@ impl Decoder {
             let (width, height) = (format.width as usize, format.height as usize);
             let mut band = Band::new(&mut self.band, band_rows.clamp(1, height.max(1)), width);
             for line in bytes.chunks(format.stride as usize).take(height) {
-                unpack_row(format.packing, line, band.next_row());
+                unpack_line(format.packing, line, band.next_row());
                 band.flush_if_full(sink);
             }
             band.flush(sink);
@@ -139,19 +139,6 @@ impl Decoder {
         });
         self.bytes = bytes;
         result
-    }
-}
-
-/// One line of a raw packing to samples, as [`nightcap_frame::pixels::to_image16`] does it.
-fn unpack_row(packing: Packing, line: &[u8], row: &mut [u16]) {
-    match packing {
-        Packing::Csi2P12 => unpack_csi2_12(line, row),
-        Packing::Csi2P10 => unpack_csi2_10(line, row),
-        Packing::U16Le => row
-            .iter_mut()
-            .zip(line.chunks_exact(2))
-            .for_each(|(s, b)| *s = u16::from_le_bytes([b[0], b[1]])),
-        _ => row.iter_mut().zip(line).for_each(|(s, &b)| *s = b.into()),
     }
 }
 
