@@ -14,6 +14,7 @@
 use std::sync::Arc;
 
 use crate::night::JournalFrames;
+use crate::pool::PoolScope;
 use crate::reduce::{reduce, Mode};
 use nightcap_frame::pixels::{max_for_depth, Image16};
 use nightcap_journal::{FrameRef, Journal};
@@ -190,6 +191,7 @@ pub fn hot_pixels_of(images: &[Image16]) -> Vec<u32> {
 /// Samples up to [`HOT_SAMPLE_FRAMES`] frames evenly from `frames` and finds their hot
 /// pixels. Damaged frames are left out of the sample.
 pub fn find_hot_pixels(journal: &Journal, frames: &[FrameRef]) -> Vec<u32> {
+    let _pools = PoolScope::enter();
     let n = frames.len();
     let take = n.min(HOT_SAMPLE_FRAMES);
     let mut buf = JournalFrames::buffers();
@@ -296,6 +298,7 @@ pub fn dark_mismatch(dark: &Journal, target: &DarkTarget) -> Vec<String> {
 }
 
 pub fn master_dark(journal: &Journal) -> Result<Image16, CalibError> {
+    let _pools = PoolScope::enter();
     let none = Calibration::default();
     let quiet = |_: &nightcap_journal::Damage| {};
     let tick = || {};

@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::night::{
-    frame_times, reject_frames, release_buffers, stack_windows, write_list, StackConfig,
-    StackError, StackEvent, WindowOutput,
+    frame_times, reject_frames, stack_windows, write_list, StackConfig, StackError, StackEvent,
+    WindowOutput,
 };
 use crate::window::{plan, Window};
 use nightcap_journal::format::SegmentState;
@@ -139,7 +139,7 @@ pub fn follow_stack(
                 }
                 // The next window is a minute or more away: hand the buffers kept for
                 // back-to-back windows back (a live stacker shares the Pi with capture).
-                release_buffers();
+                crate::pool::release_buffers();
             }
         }
         if finishing {

@@ -10,6 +10,7 @@ pub mod calib;
 pub mod debayer;
 pub mod night;
 pub mod output;
+pub mod pool;
 pub mod reduce;
 pub mod timelapse;
 pub mod tone;

@@ -31,15 +31,14 @@ use crate::output::concat::{write_concat, ConcatEntry};
 use crate::output::fits::write_fits;
 use crate::output::image::{write_image, write_jpeg_rows, OutputFormat, OutputMeta};
 use crate::output::OutputError;
-use crate::reduce::{
-    recycle, reduce_pending, Accumulator, FrameFeed, Mode, Pending, Shape, Streamed,
-};
+use crate::pool::{recycle, Buffers, PoolScope, Pooled};
+use crate::reduce::{reduce_pending, Accumulator, FrameFeed, Mode, Pending, Shape, Streamed};
 use crate::reject::{frame_stats, judge, FrameStats, Rejection};
 use crate::tone::{render, Render8, RenderSettings, ToneMap};
 use crate::window::{plan, FrameTime, Window, WindowSpec};
 use nightcap_frame::pixels::{to_image16, Image16};
 use nightcap_frame::time::utc_dash_stamp;
-use nightcap_journal::codec::{rows_fit, Decoder};
+use nightcap_journal::codec::rows_fit;
 use nightcap_journal::reader::ReadError;
 use nightcap_journal::{Damage, FrameRef, Journal};
 
@@ -243,68 +242,6 @@ pub struct JournalFrames<'a> {
     pub on_frame: &'a (dyn Fn() + Sync),
 }
 
-/// Per-worker buffers of [`JournalFrames`]: reused for every frame, so decoding does not
-/// allocate (and page-fault in) a fresh frame each time.
-pub struct Buffers {
-    dec: Decoder,
-    scratch: Vec<u8>,
-    bytes: Vec<u8>,
-    img: Image16,
-}
-
-/// Buffers kept between reductions (windows), so that each window's workers reuse the
-/// previous one's instead of allocating and page-faulting in tens of MB per frame.
-static POOL: Mutex<Vec<Buffers>> = Mutex::new(Vec::new());
-
-/// [`Buffers`] taken from the pool and given back to it when dropped; the pool keeps at
-/// most one set per worker thread.
-pub struct Pooled(Option<Buffers>);
-
-impl Pooled {
-    /// Buffers from the pool, or fresh ones.
-    pub fn take() -> Pooled {
-        let reused = POOL.lock().ok().and_then(|mut p| p.pop());
-        Pooled(Some(reused.unwrap_or_else(JournalFrames::buffers)))
-    }
-}
-
-impl Drop for Pooled {
-    fn drop(&mut self) {
-        if let (Some(b), Ok(mut pool)) = (self.0.take(), POOL.lock()) {
-            if pool.len() < rayon::current_num_threads() {
-                pool.push(b);
-            }
-        }
-    }
-}
-
-impl std::ops::Deref for Pooled {
-    type Target = Buffers;
-    fn deref(&self) -> &Buffers {
-        self.0
-            .as_ref()
-            .unwrap_or_else(|| unreachable!("taken only in drop"))
-    }
-}
-
-impl std::ops::DerefMut for Pooled {
-    fn deref_mut(&mut self) -> &mut Buffers {
-        self.0
-            .as_mut()
-            .unwrap_or_else(|| unreachable!("taken only in drop"))
-    }
-}
-
-/// Frees every buffer kept for the next window (decoder buffers, spare accumulator
-/// planes and stack images): for a stacker that will be idle for a while, such as
-/// `--follow` between windows.
-pub fn release_buffers() {
-    if let Ok(mut pool) = POOL.lock() {
-        pool.clear();
-    }
-    crate::reduce::release_spare();
-}
-
 impl JournalFrames<'_> {
     /// Decodes frame `r` into `buf` (no calibration); the samples are then in
     /// [`Buffers::image`]. Returns the frame's metadata, or the damage that prevents it.
@@ -366,24 +303,7 @@ impl JournalFrames<'_> {
 
     /// Fresh per-worker buffers.
     pub fn buffers() -> Buffers {
-        Buffers {
-            dec: Decoder::new(),
-            scratch: Vec::new(),
-            bytes: Vec::new(),
-            img: Image16::zeroed(0, 0, 1, nightcap_frame::Cfa::None, 8),
-        }
-    }
-}
-
-impl Buffers {
-    /// The last frame decoded by [`JournalFrames::decode_into`].
-    pub fn image(&self) -> &Image16 {
-        &self.img
-    }
-
-    /// The same image, to calibrate in place.
-    pub fn image_mut(&mut self) -> &mut Image16 {
-        &mut self.img
+        Buffers::new()
     }
 }
 
@@ -482,6 +402,7 @@ pub fn run_stack(
     cfg: &StackConfig,
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
 ) -> Result<Vec<WindowOutput>, StackError> {
+    let _pools = PoolScope::enter();
     let all = journal.frames();
     let mut windows = plan(&frame_times(&all), &cfg.windows);
     if windows.is_empty() {
@@ -619,6 +540,7 @@ pub fn stack_windows(
     cfg: &StackConfig,
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
 ) -> Result<Vec<WindowOutput>, StackError> {
+    let _pools = PoolScope::enter();
     let mut outputs = Vec::new();
     let mut used = std::collections::HashSet::new();
     let several_formats = formats(journal).len() > 1;
@@ -689,6 +611,7 @@ pub fn reduce_window(
     cfg: &StackConfig,
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
 ) -> Option<(Pending, OutputMeta)> {
+    let _pools = PoolScope::enter();
     let skipped: Mutex<Vec<u64>> = Mutex::new(Vec::new());
     let on_skip = |d: &Damage| {
         if let Ok(mut s) = skipped.lock() {
@@ -804,6 +727,7 @@ pub fn reject_run(
     calibration: &Calibration,
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
 ) -> (Vec<FrameRef>, usize) {
+    let _pools = PoolScope::enter();
     let mut one = [Window {
         start_ns: frames.first().map_or(0, |r| r.entry.time_ns),
         end_ns: frames.last().map_or(1, |r| r.entry.time_ns + 1),
@@ -834,6 +758,7 @@ pub fn reject_frames(
     cache: &mut HashMap<u64, FrameStats>,
     progress: &(dyn Fn(StackEvent<'_>) + Sync),
 ) {
+    let _pools = PoolScope::enter();
     let in_windows: std::collections::HashSet<usize> = windows
         .iter()
         .flat_map(|w| w.frames.iter().copied())

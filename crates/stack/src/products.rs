@@ -17,7 +17,8 @@ use rayon::prelude::*;
 use crate::calib::Calibration;
 use crate::debayer::superpixel;
 use crate::gapfill::{self, FrameInfo, Motion};
-use crate::night::{JournalFrames, Pooled};
+use crate::night::JournalFrames;
+use crate::pool::{PoolScope, Pooled};
 use nightcap_frame::pixels::Image16;
 use nightcap_frame::Cfa;
 use nightcap_journal::{Damage, FrameRef, Journal};
@@ -43,6 +44,7 @@ pub fn for_each_in_order(
     skipped: &mut dyn FnMut(&Damage),
     each: &mut dyn FnMut(usize, &mut Image16),
 ) {
+    let _pools = PoolScope::enter();
     let batch = rayon::current_num_threads().max(1).min(frames.len().max(1));
     let mut bufs: Vec<Pooled> = (0..batch).map(|_| Pooled::take()).collect();
     for (b, chunk) in frames.chunks(batch).enumerate() {
@@ -250,6 +252,7 @@ pub fn keogram(
     skipped: &mut dyn FnMut(&Damage),
     tick: &mut dyn FnMut(),
 ) -> Option<Image16> {
+    let _pools = PoolScope::enter();
     let mut cols = Vec::with_capacity(frames.len());
     for_each_in_order(journal, frames, calibration, skipped, &mut |_, img| {
         let col = keogram_column(img, x.unwrap_or(img.width / 2));
@@ -269,6 +272,7 @@ pub fn timelapse_frames<E: Send>(
     write: &(dyn Fn(usize, &FrameRef, &Image16) -> Result<(), E> + Sync),
     skipped: &(dyn Fn(&Damage) + Sync),
 ) -> Result<Vec<usize>, E> {
+    let _pools = PoolScope::enter();
     let results: Vec<Option<Result<usize, E>>> = frames
         .par_iter()
         .enumerate()

@@ -28,6 +28,8 @@ use std::sync::{Mutex, OnceLock};
 
 use rayon::prelude::*;
 
+pub use crate::pool::recycle;
+use crate::pool::{give_back, spare, PoolScope};
 use nightcap_frame::pixels::{max_for_depth, Image16};
 use nightcap_frame::Cfa;
 
@@ -195,61 +197,6 @@ pub enum Gather {
     Max,
     Sum,
     Moments,
-}
-
-/// Sample buffers of finished reductions, kept for the next ones: a night is reduced
-/// window after window, and the max planes and the stack image of each are tens of MB
-/// that the kernel would otherwise page-fault in and zero again every window (about a
-/// tenth of a window's CPU, measured). Bounded by [`SPARE_BYTES`]; [`recycle`] gives an
-/// image's buffer back once it is written.
-static SPARE: Mutex<Vec<Vec<u16>>> = Mutex::new(Vec::new());
-
-/// At most this many bytes of spare buffers are kept: the max planes of one 12 MP
-/// accumulator and two written stacks.
-const SPARE_BYTES: usize = 96 << 20;
-
-/// A spare buffer with room for `len` samples (empty, or of length `len` zeroed when
-/// `zeroed`), or a new one.
-fn spare(len: usize, zeroed: bool) -> Vec<u16> {
-    let found = SPARE.lock().ok().and_then(|mut spare| {
-        // The smallest that fits, so that band planes do not take a whole image's buffer.
-        let best = (0..spare.len())
-            .filter(|&i| spare[i].capacity() >= len && spare[i].capacity() <= 2 * len + 4096)
-            .min_by_key(|&i| spare[i].capacity())?;
-        Some(spare.swap_remove(best))
-    });
-    let mut v = found.unwrap_or_else(|| Vec::with_capacity(len));
-    v.clear();
-    if zeroed {
-        v.resize(len, 0);
-    }
-    v
-}
-
-/// Keeps `v` for a later [`spare`] if the pool has room.
-fn give_back(v: Vec<u16>) {
-    if v.capacity() == 0 {
-        return;
-    }
-    if let Ok(mut spare) = SPARE.lock() {
-        let held: usize = spare.iter().map(|b| b.capacity() * 2).sum();
-        if held + v.capacity() * 2 <= SPARE_BYTES {
-            spare.push(v);
-        }
-    }
-}
-
-/// Frees the spare buffers (a stacker about to idle).
-pub fn release_spare() {
-    if let Ok(mut spare) = SPARE.lock() {
-        *spare = Vec::new();
-    }
-}
-
-/// Hands the buffer of a stack image that is no longer needed (written) to the next
-/// reduction.
-pub fn recycle(img: Image16) {
-    give_back(img.data);
 }
 
 /// A per-pixel accumulator shared by all workers, in row bands behind their own locks.
@@ -695,6 +642,7 @@ pub type ReducedPending = Reduced<Pending>;
 
 /// Reduces frames `0..count` of `src` with `mode`, on all cores.
 pub fn reduce<S: FrameFeed>(src: &S, count: usize, mode: Mode) -> Reduced {
+    let _pools = PoolScope::enter();
     let r = reduce_pending(src, count, mode);
     Reduced {
         image: r.image.map(Pending::finish),
@@ -705,6 +653,7 @@ pub fn reduce<S: FrameFeed>(src: &S, count: usize, mode: Mode) -> Reduced {
 
 /// [`reduce`], leaving the image to be made by the caller.
 pub fn reduce_pending<S: FrameFeed>(src: &S, count: usize, mode: Mode) -> ReducedPending {
+    let _pools = PoolScope::enter();
     reduce_within(src, count, mode, None)
 }
 
@@ -904,13 +853,13 @@ mod tests {
             recycle(d);
         }
         assert!(
-            SPARE
+            crate::pool::SPARE
                 .lock()
                 .unwrap()
                 .iter()
                 .map(|v| v.capacity() * 2)
                 .sum::<usize>()
-                <= SPARE_BYTES
+                <= crate::pool::SPARE_BYTES
         );
     }
 
