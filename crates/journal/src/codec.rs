@@ -130,7 +130,9 @@ impl Compression {
 /// What was applied to one frame: the two codec bytes of its record.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CodecSpec {
+    /// The transform applied before compression.
     pub transform: Transform,
+    /// The compression applied last.
     pub compression: Compression,
 }
 
@@ -160,8 +162,10 @@ impl CodecSpec {
 /// Why a payload could not be encoded or decoded.
 #[derive(Debug, thiserror::Error)]
 pub enum CodecError {
+    /// A transform code this reader does not know.
     #[error("unknown transform code {0}: the journal was written by a newer nightcap; upgrade to read it")]
     UnknownTransform(u8),
+    /// A compression code this reader does not know.
     #[error("unknown compression code {0}: the journal was written by a newer nightcap; upgrade to read it")]
     UnknownCompression(u8),
     #[error(
@@ -169,25 +173,45 @@ pub enum CodecError {
          the record is corrupt or names the wrong format",
         .transform.name()
     )]
+    /// A transform was asked of a frame it cannot apply to.
     TransformDoesNotFit {
+        /// The transform.
         transform: Transform,
+        /// The frame's packing.
         packing: Packing,
+        /// Bytes per line.
         stride: u32,
+        /// Lines.
         height: u32,
+        /// The frame's bytes.
         len: usize,
     },
     #[error(
         "{what} is {got} bytes but {expected} were expected; the payload is corrupt or truncated"
     )]
+    /// A length in the payload disagrees with the format.
     SizeMismatch {
+        /// Which length.
         what: &'static str,
+        /// What the format needs.
         expected: usize,
+        /// What was found.
         got: usize,
     },
     #[error("corrupt payload: {reason}")]
-    Corrupt { reason: &'static str },
+    /// The payload is inconsistent.
+    Corrupt {
+        /// What is wrong.
+        reason: &'static str,
+    },
     #[error("zstd failed to {op}: {message}")]
-    Zstd { op: &'static str, message: String },
+    /// zstd refused the data.
+    Zstd {
+        /// What zstd was asked to do.
+        op: &'static str,
+        /// zstd's message.
+        message: String,
+    },
 }
 
 /// zstd frame magic number, little-endian on disk.
@@ -569,6 +593,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    /// A decoder with empty buffers (they grow to the largest frame decoded).
     pub fn new() -> Decoder {
         Decoder {
             dctx: None,

@@ -25,14 +25,19 @@ pub fn version_for(packing: Packing) -> (u16, u16) {
         major => (major, MINOR_2),
     }
 }
+/// Bytes of the segment header.
 pub const HEADER_LEN: usize = 256;
 /// Record magic `\x8aNCR`.
 pub const RECORD_MAGIC: [u8; 4] = [0x8a, b'N', b'C', b'R'];
+/// Bytes of a record header.
 pub const RECORD_HEADER_LEN: usize = 64;
 /// Records start at multiples of this.
 pub const ALIGN: u64 = 64;
+/// Bytes of the trailer at the end of a sealed segment.
 pub const TRAILER_LEN: usize = 32;
+/// The trailer's magic: `NCJEND` followed by the bytes 1 and 0.
 pub const TRAILER_MAGIC: [u8; 8] = [b'N', b'C', b'J', b'E', b'N', b'D', 1, 0];
+/// Bytes of one footer index entry.
 pub const INDEX_ENTRY_LEN: usize = 32;
 
 /// Largest GAP payload.
@@ -71,32 +76,51 @@ fn i64_at(b: &[u8], off: usize) -> i64 {
 /// segment and offset.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatFault {
+    /// The magic bytes are not nightcap's.
     #[error("not a nightcap segment (bad magic)")]
     BadMagic,
     #[error("written by a newer nightcap: format {major}.{minor}, this reader understands 1.x and {MAJOR}.x; upgrade nightcap")]
-    NewerMajor { major: u16, minor: u16 },
+    /// A segment of a newer major format version.
+    NewerMajor {
+        /// Its major version.
+        major: u16,
+        /// Its minor version.
+        minor: u16,
+    },
+    /// The header's CRC does not match.
     #[error("header checksum mismatch")]
     HeaderCrc,
+    /// A header field holds a value the format does not allow.
     #[error("header field out of range: {0}")]
     HeaderField(&'static str),
+    /// Zero bytes where a record would start: the end of what was written.
     #[error("no record here (zero bytes: end of written data)")]
     Zero,
+    /// The record's magic bytes are wrong.
     #[error("bad record magic")]
     RecordMagic,
+    /// The record header's CRC does not match.
     #[error("record header checksum mismatch")]
     RecordCrc,
+    /// The record's salt is not this segment's (a stale record of another segment).
     #[error("record belongs to another segment (salt mismatch)")]
     Salt,
+    /// A record field holds a value the format does not allow.
     #[error("record field out of range: {0}")]
     RecordField(&'static str),
+    /// The record would end past the end of the file.
     #[error("record runs past the end of the file")]
     PastEnd,
+    /// The payload's CRC does not match.
     #[error("payload checksum mismatch")]
     PayloadCrc,
+    /// The trailer is missing or invalid.
     #[error("bad trailer")]
     Trailer,
+    /// The footer index is invalid.
     #[error("bad footer index")]
     Footer,
+    /// Fewer bytes (first) than the structure needs (second).
     #[error("truncated: {0} bytes where {1} are needed")]
     Short(usize, usize),
 }
@@ -112,18 +136,28 @@ pub enum FormatFault {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// Random id of the writer run that created the segment.
     pub run_id: u64,
+    /// The segment's number in the journal.
     pub segno: u64,
+    /// Random per-segment salt; every record carries its low 32 bits.
     pub salt: u64,
+    /// When the segment was created, UTC ns.
     pub created_ns: i64,
+    /// Seq of the segment's first frame.
     pub first_seq: u64,
+    /// The stream format of every frame in the segment.
     pub format: PixelFormat,
+    /// Transform code records use unless they say otherwise.
     pub default_transform: u8,
+    /// Compression code records use unless they say otherwise.
     pub default_compression: u8,
+    /// The zstd level frames were written with (informative).
     pub zstd_level: i8,
 }
 
 impl SegmentHeader {
+    /// The header's bytes, CRC included.
     pub fn encode(&self) -> [u8; HEADER_LEN] {
         let mut b = [0u8; HEADER_LEN];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
@@ -152,6 +186,7 @@ impl SegmentHeader {
         b
     }
 
+    /// Reads a header, checking magic, version, CRC and every field.
     pub fn decode(b: &[u8]) -> Result<SegmentHeader, FormatFault> {
         if b.len() < HEADER_LEN {
             return Err(FormatFault::Short(b.len(), HEADER_LEN));
@@ -223,6 +258,7 @@ impl SegmentHeader {
         })
     }
 
+    /// The low 32 bits of the salt, as records carry them.
     pub fn salt_lo(&self) -> u32 {
         self.salt as u32
     }
@@ -232,15 +268,20 @@ impl SegmentHeader {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
+    /// A frame: metadata in the header, the camera's bytes as payload.
     Frame,
+    /// A GAP: frames missed, when and why.
     Gap,
+    /// A NOTE: free text (sources, clock state, padding, header copies).
     Note,
+    /// The footer index of a sealed segment.
     Footer,
     /// A kind this reader does not know, marked skippable by its writer.
     Unknown(u8),
 }
 
 impl Kind {
+    /// The kind's byte in a record header.
     pub fn code(self) -> u8 {
         match self {
             Kind::Frame => 1,
@@ -272,19 +313,33 @@ impl Kind {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RecordHeader {
+    /// What the record holds.
     pub kind: Kind,
+    /// Flag bits (bit 0: a reader that does not know the kind may skip it).
     pub flags: u8,
+    /// Transform code of the payload.
     pub transform: u8,
+    /// Compression code of the payload.
     pub compression: u8,
+    /// Payload bytes as stored.
     pub stored_len: u32,
+    /// Payload bytes once decoded.
     pub raw_len: u32,
+    /// The frame's seq (for GAP and NOTE, the seq of the next frame).
     pub seq: u64,
+    /// Exposure start (GAP, NOTE: when written), UTC ns.
     pub time_ns: i64,
+    /// Exposure time, microseconds.
     pub exposure_us: u32,
+    /// Gain in thousandths.
     pub gain_milli: u32,
+    /// The driver's frame counter.
     pub driver_seq: u32,
+    /// CRC-32C of the stored payload.
     pub payload_crc: u32,
+    /// The driver's timestamp, ns.
     pub driver_ts_ns: u64,
+    /// The segment's salt, low 32 bits.
     pub salt_lo: u32,
 }
 
@@ -335,6 +390,7 @@ impl RecordHeader {
         }
     }
 
+    /// The record header's bytes, CRC included.
     pub fn encode(&self) -> [u8; RECORD_HEADER_LEN] {
         let mut b = [0u8; RECORD_HEADER_LEN];
         b[0..4].copy_from_slice(&RECORD_MAGIC);
@@ -444,13 +500,21 @@ pub fn max_stored_len(raw_len: u64) -> u64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum GapReason {
+    /// The journal writer fell behind and frames were dropped.
     WriterBehind,
+    /// The camera delivered no frame in time.
     Timeout,
+    /// The driver's frame counter skipped (frames dropped before they reached nightcap).
     DriverSkip,
+    /// The driver flagged buffers as corrupt.
     CorruptBuffer,
+    /// The camera disappeared.
     CameraGone,
+    /// The disk was full.
     DiskFull,
+    /// Capture restarted after an unclean shutdown.
     Restart,
+    /// Any other reason (the text says).
     Other,
     /// Damaged records that `nightcap repair` left out of a rewritten segment (kept in
     /// the original beside it). Unlike the others, the frames it counts had taken seq
@@ -460,6 +524,7 @@ pub enum GapReason {
 }
 
 impl GapReason {
+    /// The reason's code in a GAP payload.
     pub fn code(self) -> u32 {
         match self {
             GapReason::WriterBehind => 1,
@@ -474,6 +539,7 @@ impl GapReason {
         }
     }
 
+    /// The reason of a code (unknown codes are `Other`).
     pub fn from_code(code: u32) -> GapReason {
         match code {
             1 => GapReason::WriterBehind,
@@ -488,6 +554,7 @@ impl GapReason {
         }
     }
 
+    /// The reason in words, for reports.
     pub fn describe(self) -> &'static str {
         match self {
             GapReason::WriterBehind => "writer fell behind, frames dropped",
@@ -510,14 +577,20 @@ impl GapReason {
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Gap {
+    /// Frames missed (0 when unknown).
     pub count: u64,
+    /// Start of the gap, UTC ns.
     pub start_ns: i64,
+    /// End of the gap, UTC ns.
     pub end_ns: i64,
+    /// Why.
     pub reason: GapReason,
+    /// Details in words.
     pub text: String,
 }
 
 impl Gap {
+    /// The GAP payload's bytes.
     pub fn encode(&self) -> Vec<u8> {
         let mut text = self.text.as_bytes();
         let cap = MAX_GAP_LEN as usize - 32;
@@ -538,6 +611,7 @@ impl Gap {
         b
     }
 
+    /// Reads a GAP payload.
     pub fn decode(b: &[u8]) -> Result<Gap, FormatFault> {
         if b.len() < 32 {
             return Err(FormatFault::Short(b.len(), 32));
@@ -564,14 +638,20 @@ impl Gap {
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IndexEntry {
+    /// Byte offset of the record in the segment.
     pub offset: u64,
+    /// The record's seq.
     pub seq: u64,
+    /// The record's time, UTC ns.
     pub time_ns: i64,
+    /// The record's kind.
     pub kind: Kind,
+    /// Exposure time (frames), microseconds.
     pub exposure_us: u32,
 }
 
 impl IndexEntry {
+    /// The index entry of the record at `offset` with header `h`.
     pub fn of(offset: u64, h: &RecordHeader) -> IndexEntry {
         IndexEntry {
             offset,
@@ -642,12 +722,16 @@ pub fn decode_footer(b: &[u8], records_end: u64) -> Result<Vec<IndexEntry>, Form
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Trailer {
+    /// Byte offset of the footer record.
     pub footer_offset: u64,
+    /// Index entries in the footer.
     pub entry_count: u64,
+    /// The segment's salt, low 32 bits.
     pub salt_lo: u32,
 }
 
 impl Trailer {
+    /// The trailer's bytes.
     pub fn encode(&self) -> [u8; TRAILER_LEN] {
         let mut b = [0u8; TRAILER_LEN];
         b[0..8].copy_from_slice(&self.footer_offset.to_le_bytes());
@@ -690,12 +774,16 @@ impl Trailer {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SegmentState {
+    /// Being written by a rewrite, never valid (`.tmp`).
     Tmp,
+    /// Being appended to (`.active`).
     Active,
+    /// Sealed: footer and trailer written, immutable (`.seg`).
     Sealed,
 }
 
 impl SegmentState {
+    /// The file-name extension of the state.
     pub fn extension(self) -> &'static str {
         match self {
             SegmentState::Tmp => "tmp",
@@ -713,8 +801,11 @@ pub const LOCK_FILE: &str = "journal.lock";
 /// A parsed segment file name `SSSSSSSS-YYYYMMDDTHHMMSSZ.ext`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentName {
+    /// The segment's number.
     pub segno: u64,
+    /// The creation stamp, `YYYYmmddTHHMMSSZ`.
     pub stamp: String,
+    /// The state the extension names.
     pub state: SegmentState,
 }
 

@@ -14,35 +14,53 @@ use super::segment::is_padding;
 /// One segment in a summary.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SegmentSummary {
+    /// The segment file.
     pub file: PathBuf,
+    /// Its number.
     pub segno: u64,
+    /// Its state.
     pub state: SegmentState,
+    /// Whether its footer or a scan indexed it.
     pub opened_by: OpenedBy,
+    /// Its size on disk.
     pub bytes: u64,
+    /// Frames readable in it.
     pub frames: u64,
+    /// Seq of its first frame.
     pub first_seq: Option<u64>,
+    /// Seq of its last frame.
     pub last_seq: Option<u64>,
+    /// Exposure start of its first frame, UTC ns.
     pub start_ns: Option<i64>,
+    /// Exposure end of its last frame, UTC ns.
     pub end_ns: Option<i64>,
+    /// Its stream format, in words.
     pub format: String,
 }
 
 /// A frame whose time is earlier than the frame before it (by seq).
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ClockStep {
+    /// The frame's seq.
     pub seq: u64,
-    /// Exposure start of the frame before it, and its own, UTC ns.
+    /// Exposure start of the frame before it, UTC ns.
     pub before_ns: i64,
+    /// Exposure start of the frame itself, UTC ns (earlier than `before_ns`).
     pub after_ns: i64,
 }
 
 /// A GAP, for summaries.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct GapSummary {
+    /// Start of the gap, UTC ns.
     pub start_ns: i64,
+    /// End of the gap, UTC ns.
     pub end_ns: i64,
+    /// Frames missed.
     pub count: u64,
+    /// Why.
     pub reason: GapReason,
+    /// Details in words.
     pub text: String,
 }
 
@@ -53,21 +71,28 @@ pub struct NoteSummary {
     pub time_ns: i64,
     /// The seq of the frame that follows it.
     pub seq: u64,
+    /// The note.
     pub text: String,
 }
 
 /// What `nightcap info` shows.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JournalSummary {
+    /// The journal directory.
     pub dir: PathBuf,
+    /// Every segment.
     pub segments: Vec<SegmentSummary>,
+    /// Frames readable.
     pub frames: u64,
+    /// Seq of the first frame.
     pub first_seq: Option<u64>,
+    /// Seq of the last frame.
     pub last_seq: Option<u64>,
     /// Exposure start of the first frame, UTC ns.
     pub start_ns: Option<i64>,
     /// Exposure end of the last frame, UTC ns.
     pub end_ns: Option<i64>,
+    /// Exposure time of every frame, summed, microseconds.
     pub total_exposure_us: u64,
     /// Times the clock stepped back between consecutive frames (in seq order): frames
     /// after a step can carry the same times as earlier ones for other moments.
@@ -75,19 +100,25 @@ pub struct JournalSummary {
     /// Dead time between consecutive frames (the end of one exposure to the start of the
     /// next), ms: median and maximum.
     pub dead_time_p50_ms: f64,
+    /// Longest dead time between consecutive exposures, ms.
     pub dead_time_max_ms: f64,
+    /// Bytes of the segment files.
     pub bytes_on_disk: u64,
     /// Bytes of the frames as the camera delivered them.
     pub raw_bytes: u64,
     /// Bytes the frame records take in the segments.
     pub stored_bytes: u64,
+    /// Raw bytes over stored bytes of the frames.
     pub compression_ratio: f64,
+    /// Every GAP.
     pub gaps: Vec<GapSummary>,
+    /// Frames the GAPs count as missed.
     pub missed_frames: u64,
     /// The NOTEs with something in them (damaged ones are in `damage`).
     pub notes: Vec<NoteSummary>,
     /// Bytes taken by padding NOTEs (at most a page per sync of the writer).
     pub padding_bytes: u64,
+    /// Damage found in the indexes.
     pub damage: Vec<Damage>,
 }
 
@@ -227,14 +258,20 @@ fn notes(j: &Journal, damage: &mut Vec<Damage>) -> (Vec<NoteSummary>, u64) {
 /// What `nightcap verify` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
+    /// Segments read.
     pub segments: u64,
+    /// Frames decoded.
     pub frames_checked: u64,
+    /// Frames that decoded intact.
     pub frames_ok: u64,
+    /// Records checked.
     pub records_checked: u64,
+    /// Everything found damaged.
     pub damage: Vec<Damage>,
 }
 
 impl VerifyReport {
+    /// Whether nothing was found damaged.
     pub fn is_clean(&self) -> bool {
         self.damage.is_empty()
     }

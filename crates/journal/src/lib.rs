@@ -59,6 +59,8 @@
 //!   aside without losing what is intact.
 //!
 //! The frame types ([`frame`]) are re-exported so a reader needs no other dependency.
+#![deny(missing_docs)]
+
 pub use nightcap_frame as frame;
 
 pub mod codec;

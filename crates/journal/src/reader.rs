@@ -31,7 +31,9 @@ use nightcap_frame::{Frame, FrameMeta, PixelFormat};
 /// every read through `pread`, at the same speed (1.26-1.29 s). Nothing was read in place
 /// (every read copied), so the mapping bought nothing else.
 pub enum SegmentBytes {
+    /// Read with `pread` from the file.
     File(File),
+    /// Held in memory.
     Memory(Vec<u8>),
 }
 
@@ -75,13 +77,17 @@ pub enum OpenedBy {
 
 /// A segment opened for reading.
 pub struct Segment {
+    /// The segment file.
     pub path: PathBuf,
+    /// Its parsed name.
     pub name: SegmentName,
+    /// Its header (or the copy that stood in for a damaged one).
     pub header: SegmentHeader,
     /// File length in bytes.
     pub len: u64,
     /// Valid records (frames, gaps, notes, unknown skippable kinds) in file order.
     pub records: Vec<IndexEntry>,
+    /// Whether the footer or a scan indexed it.
     pub opened_by: OpenedBy,
     /// End of the last valid record (where a writer would append next).
     pub valid_end: u64,
@@ -597,6 +603,7 @@ pub enum SamplesError {
 /// Why one record could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
+    /// The record is damaged (what and where).
     #[error("{0}")]
     Damaged(Damage),
 }
@@ -687,12 +694,15 @@ fn list_with_strays(dir: &Path) -> Result<(Listing, Vec<Damage>), JournalError> 
 pub struct FrameRef {
     /// Index into [`Journal::segments`].
     pub segment: usize,
+    /// The frame's footer index entry.
     pub entry: IndexEntry,
 }
 
 /// All readable segments of a journal directory, in order.
 pub struct Journal {
+    /// The journal directory.
     pub dir: PathBuf,
+    /// Its readable segments, in order.
     pub segments: Vec<Segment>,
     /// Segments that could not be opened at all, and seq holes between segments.
     pub damage: Vec<Damage>,

@@ -45,14 +45,26 @@ pub const KEPT_SUFFIX: &str = "damaged";
 #[serde(tag = "fix", rename_all = "kebab-case")]
 pub enum Fix {
     /// Recover a crashed `.active` segment and seal it.
-    Seal { segment: PathBuf, why: String },
+    Seal {
+        /// The segment file.
+        segment: PathBuf,
+        /// Why it needs recovering.
+        why: String,
+    },
     /// Rewrite a sealed segment from its intact records.
     Rewrite {
+        /// The segment file.
         segment: PathBuf,
+        /// What is damaged in it.
         damage: Vec<Damage>,
     },
     /// Rebuild an unreadable header, then rewrite the segment.
-    RebuildHeader { segment: PathBuf, why: String },
+    RebuildHeader {
+        /// The segment file.
+        segment: PathBuf,
+        /// What is wrong with its header.
+        why: String,
+    },
 }
 
 impl std::fmt::Display for Fix {
@@ -78,6 +90,7 @@ impl std::fmt::Display for Fix {
 /// What repair would do to a journal, and what it cannot do.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct RepairPlan {
+    /// Every fix, in journal order.
     pub fixes: Vec<Fix>,
     /// Damage no rewrite can mend (frames missing between segments).
     pub cannot_fix: Vec<Damage>,
@@ -108,9 +121,13 @@ pub struct RepairReport {
 /// One rewritten segment.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Rewritten {
+    /// The segment rewritten.
     pub segment: PathBuf,
+    /// Intact frames kept.
     pub frames_kept: u64,
+    /// Damaged frames set aside (recorded as a GAP).
     pub frames_set_aside: u64,
+    /// Whether its header was rebuilt from the records.
     pub header_rebuilt: bool,
     /// Where the original bytes are kept.
     pub original: PathBuf,

@@ -13,7 +13,9 @@
 /// A sealed segment that retention may delete.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sealed {
+    /// The segment's number.
     pub segno: u64,
+    /// Its size on disk.
     pub bytes: u64,
 }
 
@@ -32,9 +34,17 @@ pub enum Plan {
     /// Delete these segments (oldest first), then create the new one.
     Delete(Vec<u64>),
     /// Even with every sealed segment deleted the ring budget cannot hold the new segment.
-    RingTooSmall { needed: u64 },
+    RingTooSmall {
+        /// Bytes the new segment needs.
+        needed: u64,
+    },
     /// Even with every sealed segment deleted the disk cannot hold it and its reserve.
-    DiskTooFull { needed: u64, available: u64 },
+    DiskTooFull {
+        /// Bytes the new segment and the reserve need.
+        needed: u64,
+        /// Bytes free.
+        available: u64,
+    },
 }
 
 /// Plans deletions before creating a segment of `new_bytes`.

@@ -120,6 +120,7 @@ fn pad_payload_len(end: u64) -> usize {
 /// already in the file, so placing it is writing [`header`](Self::header) at `offset`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Padding {
+    /// Where the padding NOTE starts.
     pub offset: u64,
     /// Bound to the segment's salt.
     pub header: RecordHeader,
@@ -259,10 +260,12 @@ impl<S: Storage> ActiveSegment<S> {
         })
     }
 
+    /// The segment's header.
     pub fn header(&self) -> &SegmentHeader {
         &self.header
     }
 
+    /// The segment's file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -290,6 +293,7 @@ impl<S: Storage> ActiveSegment<S> {
         self.end
     }
 
+    /// Bytes allocated for the segment.
     pub fn capacity(&self) -> u64 {
         self.area.area_len()
     }

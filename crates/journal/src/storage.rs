@@ -88,6 +88,7 @@ use super::segment::preallocate;
 
 /// Directory operations and the way to open segment files.
 pub trait Storage: Clone + Send + Sync + 'static {
+    /// An open file of this storage.
     type File: StorageFile;
 
     /// Creates `path`, which must not exist, for reading and writing.
@@ -96,6 +97,7 @@ pub trait Storage: Clone + Send + Sync + 'static {
     fn open_rw(&self, path: &Path) -> io::Result<Self::File>;
     /// Renames atomically (replacing `to` if it exists).
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Removes a file.
     fn remove_file(&self, path: &Path) -> io::Result<()>;
     /// Makes the creations, renames and removals in `dir` so far durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
@@ -103,6 +105,7 @@ pub trait Storage: Clone + Send + Sync + 'static {
 
 /// An open segment file.
 pub trait StorageFile: Send + Sized + 'static {
+    /// The write area of such a file.
     type Area: WriteArea;
 
     /// The file's current length.
@@ -110,10 +113,12 @@ pub trait StorageFile: Send + Sized + 'static {
     /// Allocates disk for the first `len` bytes (extending the file with zeros), so that
     /// writes to the write area over them never need new blocks.
     fn preallocate(&self, len: u64) -> io::Result<()>;
+    /// Writes `bytes` at `offset` (the header and footer paths).
     fn write_bytes(&self, bytes: &[u8], offset: u64) -> io::Result<()>;
     /// The area of the first `len` bytes, which [`preallocate`](Self::preallocate) has
     /// allocated, for writing records. The file is not truncated while the area lives.
     fn write_area(&self, len: u64) -> io::Result<Self::Area>;
+    /// Sets the file's length.
     fn set_len(&self, len: u64) -> io::Result<()>;
     /// Barrier for data and metadata (fsync).
     fn sync_all(&self) -> io::Result<()>;

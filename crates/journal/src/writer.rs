@@ -40,11 +40,13 @@ use nightcap_frame::{FrameMeta, PixelFormat};
 /// How a journal is written.
 #[derive(Debug, Clone)]
 pub struct WriterConfig {
+    /// The journal directory.
     pub dir: PathBuf,
     /// Preallocated size of each segment; segments roll when full.
     pub segment_bytes: u64,
     /// Segments also roll when their first frame is this old (by frame timestamps).
     pub segment_duration_ns: i64,
+    /// The ring's byte budget and the disk reserve.
     pub budget: Budget,
     /// zstd level (0 = store uncompressed).
     pub zstd_level: i32,
@@ -53,6 +55,7 @@ pub struct WriterConfig {
 }
 
 impl WriterConfig {
+    /// A configuration for the journal in `dir`, with the defaults.
     pub fn new(dir: impl Into<PathBuf>) -> WriterConfig {
         WriterConfig {
             dir: dir.into(),
@@ -71,13 +74,21 @@ impl WriterConfig {
 /// What the writer has done so far.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct WriterStats {
+    /// Frames appended.
     pub frames: u64,
+    /// Their raw bytes.
     pub raw_bytes: u64,
+    /// Their bytes as stored.
     pub stored_bytes: u64,
+    /// GAP records appended.
     pub gaps: u64,
+    /// Frames the GAPs count as missed.
     pub missed_frames: u64,
+    /// Segments sealed.
     pub segments_sealed: u64,
+    /// Segments deleted by retention.
     pub segments_deleted: u64,
+    /// Bytes deleted by retention.
     pub deleted_bytes: u64,
     /// What recovery found at open, if the previous writer did not shut down cleanly.
     pub recovered: Vec<String>,
@@ -356,6 +367,7 @@ impl<S: Storage> JournalWriter<S> {
             .expect("every writer handed out has a format")
     }
 
+    /// What the writer has done so far.
     pub fn stats(&self) -> &WriterStats {
         &self.stats
     }
