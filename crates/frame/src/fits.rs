@@ -31,39 +31,68 @@ const MAX_HEADER_BLOCKS: usize = 256;
 /// A header value nightcap writes.
 #[derive(Debug, Clone, PartialEq)]
 pub enum FitsValue {
+    /// A string (quoted in the card).
     Str(String),
+    /// An integer.
     Int(i64),
+    /// A real number.
     Float(f64),
+    /// A logical, `T` or `F`.
     Bool(bool),
 }
 
 /// What is wrong with a FITS file (or with a header card we were asked to write).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FitsProblem {
+    /// The file ends inside the header.
     #[error("file ends inside the header (no END card)")]
     TruncatedHeader,
+    /// No END card within the header blocks read.
     #[error("no END card in the first {MAX_HEADER_BLOCKS} header blocks")]
     HeaderTooLong,
     #[error("header card {index} is not valid: {card:?}")]
-    BadCard { index: usize, card: String },
+    /// A header card is not valid.
+    BadCard {
+        /// Its place among the cards (0-based).
+        index: usize,
+        /// Its text.
+        card: String,
+    },
+    /// A key the subset needs is missing.
     #[error("missing header key {0}")]
     Missing(&'static str),
+    /// A key holds a value outside the subset.
     #[error("header key {key} = {value} is not supported (nightcap reads {expected})")]
     Unsupported {
+        /// The key.
         key: &'static str,
+        /// Its value.
         value: String,
+        /// What the subset reads.
         expected: &'static str,
     },
+    /// The image is larger than the format's caps.
     #[error("image {width}x{height}x{planes} exceeds the size limit")]
     TooLarge {
+        /// Its width.
         width: u64,
+        /// Its height.
         height: u64,
+        /// Its planes.
         planes: u64,
     },
     #[error("data is {got} bytes, the header announces {need}")]
-    TruncatedData { got: u64, need: u64 },
+    /// The data unit is shorter than the header says.
+    TruncatedData {
+        /// Bytes present.
+        got: u64,
+        /// Bytes the header announces.
+        need: u64,
+    },
+    /// A key that cannot be written (malformed, reserved or repeated).
     #[error("key {0:?} cannot be written: keys are 1-8 characters of A-Z 0-9 - _ and not reserved or repeated")]
     BadKey(String),
+    /// A real value that is NaN or infinite.
     #[error("value of {0} is not a finite number")]
     NotFinite(String),
 }
@@ -71,7 +100,9 @@ pub enum FitsProblem {
 /// A FITS file as read: every header card with a value (strings unquoted) and the image.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FitsFile {
+    /// Every header card with a value: key and value (strings unquoted).
     pub header: Vec<(String, String)>,
+    /// The image.
     pub image: Image16,
 }
 
@@ -92,13 +123,22 @@ fn lookup<'a>(header: &'a [(String, String)], key: &str) -> Option<&'a str> {
 /// Why a FITS file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum FitsError {
+    /// The file could not be read.
     #[error("cannot read {path}: {source}")]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         source: std::io::Error,
     },
     #[error("{path} is not a FITS file nightcap can read: {problem}")]
-    Fits { path: PathBuf, problem: FitsProblem },
+    /// The file is not in the subset nightcap reads.
+    Fits {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: FitsProblem,
+    },
 }
 
 /// Builds a header of 80-character cards: each key at most once, values formatted as
@@ -358,9 +398,13 @@ fn geometry(header: &[(String, String)]) -> Result<(u32, u32, u8), FitsProblem> 
 /// A FITS file's header and the geometry of its image, read without the data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FitsProbe {
+    /// Every header card with a value: key and value (strings unquoted).
     pub header: Vec<(String, String)>,
+    /// Image width.
     pub width: u32,
+    /// Image height.
     pub height: u32,
+    /// Planes: 1 (mono or mosaic) or 3 (RGB).
     pub planes: u8,
 }
 

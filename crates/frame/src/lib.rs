@@ -9,6 +9,8 @@
 //! - [`fits`]: the FITS subset nightcap writes and reads (stacks, darks, imports).
 //! - [`time`]: UTC timestamps as text, the local calendar, and the times and durations
 //!   users type.
+#![deny(missing_docs)]
+
 pub mod fits;
 mod model;
 pub mod pixels;

@@ -15,9 +15,13 @@ pub type UtcNanos = i64;
 pub enum Cfa {
     /// No colour filter array: monochrome samples, or already-demosaiced pixels.
     None,
+    /// Red, green / green, blue.
     Rggb,
+    /// Blue, green / green, red.
     Bggr,
+    /// Green, red / blue, green.
     Grbg,
+    /// Green, blue / red, green.
     Gbrg,
 }
 
@@ -152,13 +156,17 @@ impl Packing {
 pub struct PixelFormat {
     /// The V4L2 fourcc the device reported (e.g. `pRCC`, `RG12`, `YUYV`), informative.
     pub fourcc: [u8; 4],
+    /// Pixels per line.
     pub width: u32,
+    /// Lines.
     pub height: u32,
     /// Bytes per line as delivered, including any padding the driver adds.
     pub stride: u32,
     /// Significant bits per sample (8, 10, 12, 16).
     pub bit_depth: u8,
+    /// The colour filter layout (`None` for mono and RGB).
     pub cfa: Cfa,
+    /// How samples are laid out in bytes.
     pub packing: Packing,
 }
 
@@ -166,11 +174,25 @@ pub struct PixelFormat {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FormatError {
     #[error("frame size {width}x{height} is out of range (1..={MAX_DIMENSION} on each side, at most {MAX_PIXELS} pixels)")]
-    Dimensions { width: u32, height: u32 },
+    /// The size is out of range.
+    Dimensions {
+        /// The width asked for.
+        width: u32,
+        /// The height asked for.
+        height: u32,
+    },
     #[error("stride {stride} is smaller than the {need} bytes one line of this format needs")]
-    Stride { stride: u32, need: u64 },
+    /// Lines are shorter than the packing needs.
+    Stride {
+        /// Bytes per line given.
+        stride: u32,
+        /// Bytes one line needs.
+        need: u64,
+    },
+    /// The bit depth does not fit the packing.
     #[error("bit depth {0} does not fit the packing {1:?}")]
     BitDepth(u8, Packing),
+    /// The frame would be larger than the cap.
     #[error("frame of {0} bytes exceeds the {MAX_FRAME_BYTES}-byte limit")]
     TooLarge(u64),
 }
@@ -300,8 +322,11 @@ impl FrameMeta {
 /// One exposure: the exact bytes the camera delivered and its metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frame {
+    /// The stream format.
     pub format: PixelFormat,
+    /// When and how the frame was taken.
     pub meta: FrameMeta,
+    /// The bytes exactly as delivered.
     pub data: Vec<u8>,
 }
 

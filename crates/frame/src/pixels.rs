@@ -13,7 +13,9 @@ use crate::{Cfa, Packing, PixelFormat};
 /// An image of 16-bit samples, row-major, channels interleaved.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image16 {
+    /// Pixels per line.
     pub width: u32,
+    /// Lines.
     pub height: u32,
     /// 1 (mono or CFA mosaic) or 3 (RGB).
     pub channels: u8,
@@ -21,6 +23,7 @@ pub struct Image16 {
     pub cfa: Cfa,
     /// Significant bits of every sample.
     pub bit_depth: u8,
+    /// Samples, row-major, channels interleaved.
     pub data: Vec<u16>,
 }
 
@@ -65,16 +68,29 @@ pub fn max_for_depth(bit_depth: u8) -> u16 {
 #[derive(Debug, thiserror::Error)]
 pub enum PixelError {
     #[error("frame has {got} bytes but its format needs {need}")]
-    Size { got: usize, need: u64 },
+    /// The frame is shorter than its format.
+    Size {
+        /// Bytes present.
+        got: usize,
+        /// Bytes the format needs.
+        need: u64,
+    },
+    /// The JPEG decoder refused the frame.
     #[error("MJPEG frame could not be decoded: {0}")]
     Jpeg(String),
+    /// MJPEG decoding was not built in.
     #[error("MJPEG frames cannot be decoded: this program was built without nightcap-frame's `mjpeg` feature")]
     NoMjpeg,
+    /// The JPEG's size is not the stream's.
     #[error("MJPEG frame is {got_w}x{got_h} but the stream is {want_w}x{want_h}")]
     JpegSize {
+        /// Decoded width.
         got_w: u32,
+        /// Decoded height.
         got_h: u32,
+        /// The stream's width.
         want_w: u32,
+        /// The stream's height.
         want_h: u32,
     },
 }

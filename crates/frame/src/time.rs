@@ -13,13 +13,17 @@ use crate::UtcNanos;
 /// A UTC instant broken into calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct UtcParts {
+    /// Year (proleptic Gregorian, may be negative).
     pub year: i64,
     /// 1..=12
     pub month: u32,
     /// 1..=31
     pub day: u32,
+    /// 0..=23
     pub hour: u32,
+    /// 0..=59
     pub minute: u32,
+    /// 0..=59
     pub second: u32,
     /// Milliseconds, truncated (never rounded up into the next second).
     pub millis: u32,
@@ -198,10 +202,13 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 /// Why a time or duration could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TimeParseError {
+    /// Not a duration.
     #[error("'{0}' is not a duration: use a number with a unit, e.g. 30s, 5m, 1h30m, 500ms")]
     Duration(String),
+    /// Not a UTC time.
     #[error("'{0}' is not a UTC time: use 2026-11-24T02:15:00 (or with a space, seconds optional, a trailing Z allowed)")]
     Time(String),
+    /// Not a time or date as `--from`/`--to` take them.
     #[error("'{0}' is not a time: use 21:40 (local clock time on the journal's night), 2026-08-12T21:40 (local), 2026-08-12T19:40Z (UTC) or 2026-08-12T21:40+02:00")]
     Moment(String),
 }
@@ -299,7 +306,10 @@ pub enum TimeArg {
     /// system's local time zone.
     At(UtcNanos),
     /// A local clock time (`21:40`, `02:15:30`): seconds after local midnight.
-    Clock { seconds: u32 },
+    Clock {
+        /// Seconds after local midnight.
+        seconds: u32,
+    },
 }
 
 impl TimeArg {
