@@ -3,7 +3,7 @@
 //! reused from one window of a night to the next, and freed when the outermost product
 //! call returns.
 //!
-//! Every public entry point that decodes or reduces frames opens a [`PoolScope`]; buffers
+//! Every public entry point that decodes or reduces frames opens a scope (`PoolScope`); buffers
 //! are kept only while one is open, and the last to close frees them. A program that
 //! embeds the stacker therefore never holds tens of MB of buffers between calls, and has
 //! nothing to release. Reuse matters within a night: a fresh 12 MP buffer per frame is
@@ -142,7 +142,7 @@ pub(crate) fn release_buffers() {
 }
 
 impl Buffers {
-    /// The last frame decoded by [`JournalFrames::decode_into`].
+    /// The last frame decoded by [`crate::night::JournalFrames::decode_into`].
     pub fn image(&self) -> &Image16 {
         &self.img
     }
