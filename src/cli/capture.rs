@@ -550,7 +550,7 @@ fn live_dark(
             problems.join(", ")
         );
     }
-    let dark = nightcap_stack::calib::master_dark(&dj)
+    let dark = nightcap_stack::calibrate::master_dark(&dj)
         .with_context(|| format!("cannot make a master dark from {}", dir.display()))?;
     Ok(nightcap_stack::calib::Calibration {
         dark: Some(std::sync::Arc::new(dark)),

@@ -480,31 +480,6 @@ impl<S: Storage> ActiveSegment<S> {
     }
 }
 
-/// Allocates `len` bytes of disk for `file`, so that writes into it never need new
-/// blocks. Falls back to writing zeros where `fallocate` is not supported.
-pub fn preallocate(file: &File, len: u64) -> std::io::Result<()> {
-    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, len) {
-        Ok(()) => Ok(()),
-        Err(e) if e == rustix::io::Errno::OPNOTSUPP || e == rustix::io::Errno::NOSYS => {
-            write_zeros(file, len)
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-fn write_zeros(file: &File, len: u64) -> std::io::Result<()> {
-    use std::os::unix::fs::FileExt;
-    let have = file.metadata()?.len();
-    let zeros = vec![0u8; 1 << 20];
-    let mut at = have;
-    while at < len {
-        let n = (len - at).min(zeros.len() as u64) as usize;
-        file.write_all_at(&zeros[..n], at)?;
-        at += n as u64;
-    }
-    Ok(())
-}
-
 /// Makes renames and creations in `dir` durable.
 pub fn sync_dir(dir: &Path) -> Result<(), JournalError> {
     File::open(dir)

@@ -1,10 +1,10 @@
 //! Calibration applied to every frame before it is reduced: dark subtraction and hot
 //! pixel repair.
 //!
-//! - **Master dark** ([`master_dark`]): the mean of a dark journal's frames (lens capped,
+//! - **Master dark** ([`crate::calibrate::master_dark`]): the mean of a dark journal's frames (lens capped,
 //!   same exposure and gain), subtracted with saturation at 0. A dark of another geometry
 //!   is refused up front ([`CalibError::DarkShape`]) rather than silently ignored.
-//! - **Hot pixels** ([`find_hot_pixels`]): a pixel is hot when, in at least 3/4 of a
+//! - **Hot pixels** ([`crate::calibrate::find_hot_pixels`]): a pixel is hot when, in at least 3/4 of a
 //!   sample of frames, it exceeds the median of its same-colour neighbours (distance 2 in
 //!   a CFA mosaic, 1 otherwise) by more than [`HOT_SIGMA`] times the frame's noise (a
 //!   robust estimate: 1.4826 × MAD of same-colour horizontal differences / √2) and by at
@@ -13,11 +13,8 @@
 
 use std::sync::Arc;
 
-use crate::night::JournalFrames;
-use crate::pool::PoolScope;
-use crate::reduce::{reduce, Mode};
 use nightcap_frame::pixels::{max_for_depth, Image16};
-use nightcap_journal::{FrameRef, Journal};
+use nightcap_journal::Journal;
 
 /// Hot pixels stand this many noise sigmas above their neighbours.
 pub const HOT_SIGMA: f64 = 8.0;
@@ -188,24 +185,6 @@ pub fn hot_pixels_of(images: &[Image16]) -> Vec<u32> {
     hot
 }
 
-/// Samples up to [`HOT_SAMPLE_FRAMES`] frames evenly from `frames` and finds their hot
-/// pixels. Damaged frames are left out of the sample.
-pub fn find_hot_pixels(journal: &Journal, frames: &[FrameRef]) -> Vec<u32> {
-    let _pools = PoolScope::enter();
-    let n = frames.len();
-    let take = n.min(HOT_SAMPLE_FRAMES);
-    let mut buf = JournalFrames::buffers();
-    let images: Vec<Image16> = (0..take)
-        .filter_map(|k| {
-            let r = &frames[k * n / take.max(1)];
-            JournalFrames::decode(journal, r, &mut buf)
-                .ok()
-                .map(|x| x.1)
-        })
-        .collect();
-    hot_pixels_of(&images)
-}
-
 /// The master dark of a dark journal: the mean of all its readable frames.
 /// What a master dark must match: the frames' stream, exposure and gain, each with the
 /// words that name it in a message ("the frames' 5 s", "-e 5000 ms").
@@ -295,23 +274,6 @@ pub fn dark_mismatch(dark: &Journal, target: &DarkTarget) -> Vec<String> {
         }
     }
     out
-}
-
-pub fn master_dark(journal: &Journal) -> Result<Image16, CalibError> {
-    let _pools = PoolScope::enter();
-    let none = Calibration::default();
-    let quiet = |_: &nightcap_journal::Damage| {};
-    let tick = || {};
-    let src = JournalFrames {
-        journal,
-        frames: journal.frames(),
-        calibration: &none,
-        on_skip: &quiet,
-        on_frame: &tick,
-    };
-    reduce(&src, src.frames.len(), Mode::Mean)
-        .image
-        .ok_or(CalibError::NoDarks)
 }
 
 #[cfg(test)]

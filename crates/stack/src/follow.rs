@@ -111,7 +111,7 @@ pub fn follow_stack(
                         .flat_map(|w| w.frames.iter().map(|&i| all[i]))
                         .collect();
                     cfg.calibration.hot_pixels =
-                        std::sync::Arc::new(crate::calib::find_hot_pixels(&journal, &first));
+                        std::sync::Arc::new(crate::calibrate::find_hot_pixels(&journal, &first));
                     need_hot = false;
                 }
                 let frames = ready.iter().map(|w| w.frames.len()).sum();

@@ -7,6 +7,7 @@
 //! finished stack is demosaiced ([`debayer`]) and tone-mapped ([`tone`]), once per output.
 
 pub mod calib;
+pub mod calibrate;
 pub mod debayer;
 pub mod night;
 pub mod output;
