@@ -55,8 +55,8 @@
 //! - [`ring`]: the retention policy.
 //! - [`recovery`]: the policy for bad records.
 //! - [`reader`]: reading segments and journals, with damage reports.
-//! - [`inspect`]: summaries and verification; [`repair`] and [`rebuild`]: setting damage
-//!   aside without losing what is intact.
+//! - [`inspect`]: summaries and verification; [`repair`], [`rewrite`] and [`rebuild`]:
+//!   setting damage aside without losing what is intact.
 //!
 //! The frame types ([`frame`]) are re-exported so a reader needs no other dependency.
 #![deny(missing_docs)]
@@ -72,6 +72,7 @@ pub mod reader;
 pub mod rebuild;
 pub mod recovery;
 pub mod repair;
+pub mod rewrite;
 pub mod ring;
 pub mod segment;
 pub mod storage;

@@ -258,7 +258,7 @@ impl<S: Storage> JournalWriter<S> {
                     .map(|s| s.header)
                     .collect();
                 if let Some(done) =
-                    super::repair::rebuild(&self.cfg.dir, path, &name, &neighbours, None)?
+                    super::rewrite::rebuild(&self.cfg.dir, path, &name, &neighbours, None)?
                 {
                     let sealed = path.with_extension(SegmentState::Sealed.extension());
                     let sealed_name = SegmentName {
