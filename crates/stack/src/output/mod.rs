@@ -11,6 +11,7 @@
 //! timestamps for headers and file names.
 
 pub mod concat;
+mod exif;
 pub mod fits;
 pub mod image;
 mod jpeg;
