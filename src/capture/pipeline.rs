@@ -414,6 +414,17 @@ fn span_ns(first: &FrameMeta, now: &FrameMeta) -> i64 {
     }
 }
 
+/// Frames the source failed to deliver since the last frame: one GAP when frames come
+/// again (or when capture stops).
+struct Outage {
+    reason: GapReason,
+    /// Frames known to be lost (corrupt buffers, driver skips before them).
+    count: u64,
+    start_ns: i64,
+    /// The first error, in words.
+    text: String,
+}
+
 /// Frames dropped in a row, reported as one GAP when the run ends.
 struct DropRun {
     count: u64,
@@ -466,17 +477,10 @@ impl<'a> CaptureLoop<'a> {
     fn run(&mut self) -> (StopReason, Option<SourceError>) {
         let mut discard = Vec::new();
         let mut drops: Option<DropRun> = None;
-        let mut source_down: Option<(GapReason, u64, i64, String)> = None;
+        let mut outage: Option<Outage> = None;
         let reason = loop {
-            if self.stop.load(Ordering::Relaxed) {
-                break (StopReason::Stopped, None);
-            }
-            if self
-                .cfg
-                .frames
-                .is_some_and(|n| self.counters.captured.load(Ordering::Relaxed) >= n)
-            {
-                break (StopReason::FrameLimit, None);
+            if let Some(limit) = self.limit_reached() {
+                break (limit, None);
             }
             let mut buf = if self.source.is_live() {
                 self.pool.take()
@@ -490,36 +494,15 @@ impl<'a> CaptureLoop<'a> {
             let meta = match self.source.next_frame(target) {
                 Ok(meta) => meta,
                 Err(SourceError::Ended) => break (StopReason::SourceEnded, None),
-                Err(e) if e.is_transient() => {
-                    // A corrupt buffer is counted here; the next frame must not count it
-                    // again as a skip, but what the driver skipped before it is lost too.
-                    let skipped_before = match e {
-                        SourceError::CorruptBuffer { driver_seq } => self.skipped(driver_seq),
-                        _ => 0,
-                    };
-                    if let Some(b) = buf {
-                        self.pool.give(b);
-                    }
-                    let (reason, pause) = match &e {
-                        SourceError::Timeout { .. } => (GapReason::Timeout, false),
-                        SourceError::CorruptBuffer { .. } => (GapReason::CorruptBuffer, false),
-                        _ => (GapReason::CameraGone, true),
-                    };
-                    let now = self
-                        .last_end_ns
-                        .unwrap_or_else(nightcap_frame::time::now_utc_ns);
-                    let entry = source_down.get_or_insert((reason, 0, now, e.to_string()));
-                    entry.1 += u64::from(reason == GapReason::CorruptBuffer) + skipped_before;
-                    if pause {
-                        thread::sleep(self.cfg.retry_pause);
-                    }
-                    continue;
-                }
                 Err(e) => {
                     if let Some(b) = buf {
                         self.pool.give(b);
                     }
-                    break (StopReason::Error, Some(e));
+                    if !e.is_transient() {
+                        break (StopReason::Error, Some(e));
+                    }
+                    self.source_failed(&e, &mut outage);
+                    continue;
                 }
             };
             let t0 = Instant::now();
@@ -535,64 +518,9 @@ impl<'a> CaptureLoop<'a> {
             }
             self.first.get_or_insert(meta);
             self.counters.captured.fetch_add(1, Ordering::Relaxed);
-            let mut skipped = self.skipped(meta.driver_seq);
-            if let Some((reason, count, start, text)) = source_down.take() {
-                // The frames the driver's sequence skipped over during the outage are the
-                // ones the outage cost: they belong to its GAP (one GAP, one reason, the
-                // real count), not to a second "driver skip" GAP.
-                self.send_gap(Gap {
-                    count: count + skipped,
-                    // Before the first frame the start is the wall clock, which a camera
-                    // whose clock differs (or the simulator) may put after the frame.
-                    start_ns: start.min(meta.time_utc_ns),
-                    end_ns: meta.time_utc_ns,
-                    reason,
-                    text,
-                });
-                skipped = 0;
-            }
-            if skipped > 0 {
-                self.send_gap(Gap {
-                    count: skipped,
-                    start_ns: self.last_end_ns.unwrap_or(meta.time_utc_ns),
-                    end_ns: meta.time_utc_ns,
-                    reason: GapReason::DriverSkip,
-                    text: format!("driver sequence jumped by {}", skipped + 1),
-                });
-            }
-            let dead = self.last_end_ns.map(|end| meta.time_utc_ns - end);
-            if let Some(d) = dead {
-                if self.dead_ns.len() < 1 << 20 {
-                    self.dead_ns.push(d.max(0));
-                }
-            }
-            if let Some(hook) = &self.cfg.on_frame {
-                hook(&meta, dead);
-            }
-            self.last_end_ns = Some(meta.end_utc_ns());
-            match buf {
-                Some(b) => {
-                    if let Some(run) = drops.take() {
-                        self.send_gap(run.gap());
-                    }
-                    self.send(Item::Frame {
-                        idx: self.idx,
-                        meta,
-                        buf: b,
-                    });
-                    self.idx += 1;
-                }
-                None => {
-                    self.counters.dropped.fetch_add(1, Ordering::Relaxed);
-                    let run = drops.get_or_insert(DropRun {
-                        count: 0,
-                        start_ns: meta.time_utc_ns,
-                        end_ns: 0,
-                    });
-                    run.count += 1;
-                    run.end_ns = meta.end_utc_ns();
-                }
-            }
+            self.record_missed(&meta, outage.take());
+            self.track_timing(&meta);
+            self.hand_off(buf, meta, &mut drops);
             if self.handoffs.len() < 1 << 20 {
                 self.handoffs
                     .push(t0.elapsed().as_micros().min(u128::from(u32::MAX)) as u32);
@@ -601,17 +529,130 @@ impl<'a> CaptureLoop<'a> {
         if let Some(run) = drops.take() {
             self.send_gap(run.gap());
         }
-        if let Some((reason, count, start, text)) = source_down.take() {
-            let end = self.last_end_ns.unwrap_or(start).max(start);
+        if let Some(o) = outage.take() {
+            let end = self.last_end_ns.unwrap_or(o.start_ns).max(o.start_ns);
             self.send_gap(Gap {
-                count,
-                start_ns: start,
+                count: o.count,
+                start_ns: o.start_ns,
                 end_ns: end,
-                reason,
-                text,
+                reason: o.reason,
+                text: o.text,
             });
         }
         reason
+    }
+
+    /// The stop or frame limit, if reached.
+    fn limit_reached(&self) -> Option<StopReason> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Some(StopReason::Stopped);
+        }
+        self.cfg
+            .frames
+            .is_some_and(|n| self.counters.captured.load(Ordering::Relaxed) >= n)
+            .then_some(StopReason::FrameLimit)
+    }
+
+    /// A transient source error (timeout, corrupt buffer, camera gone): counted in the
+    /// current outage, which becomes one GAP when frames come again; a camera that is
+    /// gone is given a pause before the next try.
+    fn source_failed(&mut self, e: &SourceError, outage: &mut Option<Outage>) {
+        // A corrupt buffer is counted here; the next frame must not count it again as a
+        // skip, but what the driver skipped before it is lost too.
+        let skipped_before = match e {
+            SourceError::CorruptBuffer { driver_seq } => self.skipped(*driver_seq),
+            _ => 0,
+        };
+        let (reason, pause) = match e {
+            SourceError::Timeout { .. } => (GapReason::Timeout, false),
+            SourceError::CorruptBuffer { .. } => (GapReason::CorruptBuffer, false),
+            _ => (GapReason::CameraGone, true),
+        };
+        let now = self
+            .last_end_ns
+            .unwrap_or_else(nightcap_frame::time::now_utc_ns);
+        let o = outage.get_or_insert(Outage {
+            reason,
+            count: 0,
+            start_ns: now,
+            text: e.to_string(),
+        });
+        o.count += u64::from(reason == GapReason::CorruptBuffer) + skipped_before;
+        if pause {
+            thread::sleep(self.cfg.retry_pause);
+        }
+    }
+
+    /// GAPs for what was missed before frame `meta`: the outage that ended with it, or
+    /// the frames the driver's sequence skipped.
+    fn record_missed(&mut self, meta: &FrameMeta, outage: Option<Outage>) {
+        let mut skipped = self.skipped(meta.driver_seq);
+        if let Some(o) = outage {
+            // The frames the driver's sequence skipped over during the outage are the
+            // ones the outage cost: they belong to its GAP (one GAP, one reason, the
+            // real count), not to a second "driver skip" GAP.
+            self.send_gap(Gap {
+                count: o.count + skipped,
+                // Before the first frame the start is the wall clock, which a camera
+                // whose clock differs (or the simulator) may put after the frame.
+                start_ns: o.start_ns.min(meta.time_utc_ns),
+                end_ns: meta.time_utc_ns,
+                reason: o.reason,
+                text: o.text,
+            });
+            skipped = 0;
+        }
+        if skipped > 0 {
+            self.send_gap(Gap {
+                count: skipped,
+                start_ns: self.last_end_ns.unwrap_or(meta.time_utc_ns),
+                end_ns: meta.time_utc_ns,
+                reason: GapReason::DriverSkip,
+                text: format!("driver sequence jumped by {}", skipped + 1),
+            });
+        }
+    }
+
+    /// Dead time since the previous exposure (kept for the summary, told to the hook).
+    fn track_timing(&mut self, meta: &FrameMeta) {
+        let dead = self.last_end_ns.map(|end| meta.time_utc_ns - end);
+        if let Some(d) = dead {
+            if self.dead_ns.len() < 1 << 20 {
+                self.dead_ns.push(d.max(0));
+            }
+        }
+        if let Some(hook) = &self.cfg.on_frame {
+            hook(meta, dead);
+        }
+        self.last_end_ns = Some(meta.end_utc_ns());
+    }
+
+    /// Sends the frame on to compression, or, when no buffer was free (a live source is
+    /// never kept waiting), counts it in the current run of dropped frames.
+    fn hand_off(&mut self, buf: Option<Vec<u8>>, meta: FrameMeta, drops: &mut Option<DropRun>) {
+        match buf {
+            Some(b) => {
+                if let Some(run) = drops.take() {
+                    self.send_gap(run.gap());
+                }
+                self.send(Item::Frame {
+                    idx: self.idx,
+                    meta,
+                    buf: b,
+                });
+                self.idx += 1;
+            }
+            None => {
+                self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                let run = drops.get_or_insert(DropRun {
+                    count: 0,
+                    start_ns: meta.time_utc_ns,
+                    end_ns: 0,
+                });
+                run.count += 1;
+                run.end_ns = meta.end_utc_ns();
+            }
+        }
     }
 
     /// Frames the driver skipped before the one numbered `seq`: none for the first frame,
