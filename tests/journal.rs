@@ -9,6 +9,7 @@ use nightcap_journal::codec::Decoder;
 use nightcap_journal::format::{Gap, GapReason, Kind};
 use nightcap_journal::ring::Budget;
 use nightcap_journal::{Journal, JournalError, JournalWriter, WriterConfig};
+use nightcap_testkit::noise;
 use proptest::prelude::*;
 
 fn format(packing: Packing, width: u32, height: u32) -> PixelFormat {
@@ -32,22 +33,9 @@ fn format(packing: Packing, width: u32, height: u32) -> PixelFormat {
     }
 }
 
-/// Deterministic pseudo-random bytes.
-fn noise(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
-
 /// A frame of `f` that looks like a dark sky: small values with noise in the low bits.
 fn frame_bytes(f: &PixelFormat, seed: u64) -> Vec<u8> {
-    let mut b = noise(seed, f.max_frame_bytes() as usize);
+    let mut b = noise(f.max_frame_bytes() as usize, seed);
     if f.packing == Packing::U16Le {
         for pair in b.chunks_exact_mut(2) {
             pair[1] &= 0x0f; // 12-bit samples in 16-bit words
@@ -292,7 +280,7 @@ fn crash_recovery_keeps_the_valid_prefix_and_sets_the_tail_aside() {
     let end = j.segments[0].valid_end;
     drop(j);
     let file = fs::OpenOptions::new().write(true).open(&active[0]).unwrap();
-    std::os::unix::fs::FileExt::write_all_at(&file, &noise(99, 300), end).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&file, &noise(300, 99), end).unwrap();
     drop(file);
     let (j, got) = read_all(dir.path());
     assert_eq!(got.len(), 4, "the valid prefix is still readable");
@@ -304,7 +292,7 @@ fn crash_recovery_keeps_the_valid_prefix_and_sets_the_tail_aside() {
     assert_eq!(w.stats().recovered.len(), 1, "{:?}", w.stats().recovered);
     let tails = segment_files(dir.path(), "tail");
     assert_eq!(tails.len(), 1);
-    assert_eq!(fs::read(&tails[0]).unwrap(), noise(99, 300));
+    assert_eq!(fs::read(&tails[0]).unwrap(), noise(300, 99));
     assert_eq!(w.next_seq(), 4);
     for i in 4..6 {
         w.append_frame(&meta(i + 10), &frame_bytes(&f, i)).unwrap();

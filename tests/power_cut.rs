@@ -30,16 +30,9 @@ use nightcap_testkit::recording::{CrashModel, Image, Model, Op, Recording, Rng};
 const T0: i64 = 1_795_996_800_000_000_000;
 const FRAMES: u64 = 44;
 
+/// 96x64 8-bit RGGB, unpadded (the test kit's one format builder).
 fn format() -> PixelFormat {
-    PixelFormat {
-        fourcc: *b"TEST",
-        width: 96,
-        height: 64,
-        stride: 96,
-        bit_depth: 8,
-        cfa: Cfa::Rggb,
-        packing: Packing::U8,
-    }
+    nightcap_testkit::format(96, 64, 8, Cfa::Rggb, Packing::U8)
 }
 
 /// The bytes of frame `seq`: half noise (so records span several pages), half a ramp.
