@@ -97,6 +97,15 @@ pub fn hint(err: &anyhow::Error) -> Option<&'static str> {
         }
         _ => {}
     }
+    match root.downcast_ref::<nightcap_stack::StackError>() {
+        Some(nightcap_stack::StackError::NoFrames { .. }) => {
+            return Some("check --from/--to against `nightcap info`")
+        }
+        Some(nightcap_stack::StackError::NothingStacked { .. }) => {
+            return Some("run `nightcap verify`")
+        }
+        _ => {}
+    }
     io_hint(root.downcast_ref::<std::io::Error>()?)
 }
 
@@ -206,6 +215,23 @@ mod tests {
             );
             let err = anyhow::Error::new(err).context("capture stopped");
             assert!(hint(&err).unwrap().contains(flag), "{err:#}");
+        }
+    }
+
+    #[test]
+    fn stack_errors_get_the_command_that_helps() {
+        let none = nightcap_stack::StackError::NoFrames {
+            dir: "j".into(),
+            from: "21:00".into(),
+            to: "22:00".into(),
+        };
+        let broken = nightcap_stack::StackError::NothingStacked { frames: 3 };
+        for (err, want) in [(none, "--from/--to"), (broken, "nightcap verify")] {
+            assert!(
+                !err.to_string().contains("nightcap "),
+                "the library names no command: {err}"
+            );
+            assert!(hint(&anyhow::Error::new(err)).unwrap().contains(want));
         }
     }
 

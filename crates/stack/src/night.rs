@@ -212,15 +212,13 @@ pub enum StackEvent<'a> {
 /// Why a night could not be stacked.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    #[error(
-        "no frames in {dir} between {from} and {to}; check --from/--to against `nightcap info`"
-    )]
+    #[error("no frames in {dir} between {from} and {to}")]
     NoFrames {
         dir: PathBuf,
         from: String,
         to: String,
     },
-    #[error("none of the {frames} frames could be stacked (all damaged or undecodable); run `nightcap verify`")]
+    #[error("none of the {frames} frames could be stacked (all damaged or undecodable)")]
     NothingStacked { frames: usize },
     #[error("cannot create output directory {path}: {source}")]
     CreateDir {
