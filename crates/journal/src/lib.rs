@@ -50,12 +50,12 @@
 //! - [`format`](mod@format): the bytes (headers, records, footer, trailer, names), pure functions.
 //! - [`codec`]: payload transforms and zstd.
 //! - [`storage`]: the seam between the writer and the file system.
-//! - [`segment`]: one active segment being appended and sealed.
+//! - `segment`: one active segment being appended and sealed.
 //! - [`writer`]: the journal writer (lock, recovery, rolling, retention, syncing).
 //! - [`ring`]: the retention policy.
-//! - [`recovery`]: the policy for bad records.
+//! - `recovery`: the policy for bad records.
 //! - [`reader`]: reading segments and journals, with damage reports.
-//! - [`inspect`]: summaries and verification; [`repair`], [`rewrite`] and [`rebuild`]:
+//! - [`inspect`]: summaries and verification; [`repair`] (with `rewrite` and `rebuild`):
 //!   setting damage aside without losing what is intact.
 //!
 //! The frame types ([`frame`]) are re-exported so a reader needs no other dependency.
@@ -64,17 +64,21 @@
 pub use nightcap_frame as frame;
 
 pub mod codec;
-pub mod error;
+mod error;
 pub mod format;
 pub mod inspect;
 pub mod lock;
 pub mod reader;
-pub mod rebuild;
-pub mod recovery;
+mod rebuild;
+mod recovery;
 pub mod repair;
-pub mod rewrite;
+mod rewrite;
 pub mod ring;
+#[cfg(feature = "internals")]
+#[doc(hidden)]
 pub mod segment;
+#[cfg(not(feature = "internals"))]
+mod segment;
 pub mod storage;
 #[cfg(any(test, feature = "internals"))]
 #[doc(hidden)]

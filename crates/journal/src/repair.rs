@@ -12,7 +12,7 @@
 //!   "set aside" that accounts for exactly their seq numbers, so the rewritten segment
 //!   reads clean and a second repair finds nothing to do.
 //! - [`Fix::RebuildHeader`]: a segment whose header cannot be read is rebuilt through
-//!   [`super::rebuild`] (every frame must then decode, or the guess is refused), then
+//!   `rebuild` (every frame must then decode, or the guess is refused), then
 //!   rewritten as above. If no rebuilt header works, the file is set aside.
 //! - What repair cannot fix (frames missing between segments: a segment deleted or not
 //!   copied) is reported by both commands, never "repaired" away.

@@ -266,6 +266,7 @@ impl<S: Storage> ActiveSegment<S> {
     }
 
     /// The segment's file.
+    #[cfg(any(test, feature = "internals"))]
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -281,6 +282,7 @@ impl<S: Storage> ActiveSegment<S> {
     }
 
     /// Number of FRAME records.
+    #[cfg(any(test, feature = "internals"))]
     pub fn frames(&self) -> usize {
         self.entries
             .iter()
