@@ -483,15 +483,9 @@ fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
                     "{why}: connect and enable a camera (`nightcap devices` lists what is there), name one with --source v4l2:/dev/videoN, or try the simulated sky with --source sim"
                 ),
             };
-            let mut c = V4l2Config::new(path, args.exposure.saturating_mul(1000));
-            c.gain_milli = gain_milli;
-            Box::new(V4l2Source::open(&c).context("cannot open the camera")?)
+            open_camera(path, args.exposure, gain_milli)?
         }
-        SourceSpec::V4l2(path) => {
-            let mut c = V4l2Config::new(path.clone(), args.exposure.saturating_mul(1000));
-            c.gain_milli = gain_milli;
-            Box::new(V4l2Source::open(&c).context("cannot open the camera")?)
-        }
+        SourceSpec::V4l2(path) => open_camera(path.clone(), args.exposure, gain_milli)?,
         SourceSpec::Images(dir) => {
             let offset = (args.utc_offset * 3600.0).round() as i32;
             Box::new(
@@ -500,6 +494,23 @@ fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
             )
         }
     })
+}
+
+/// Opens the V4L2 camera at `path` for `exposure_ms`, and says what the device could not
+/// do as asked (an exposure clamped to its range, no exposure control, a gain it cannot
+/// set): never a silent default.
+fn open_camera(
+    path: PathBuf,
+    exposure_ms: u32,
+    gain_milli: Option<u32>,
+) -> anyhow::Result<Box<dyn FrameSource>> {
+    let mut c = V4l2Config::new(path, exposure_ms.saturating_mul(1000));
+    c.gain_milli = gain_milli;
+    let source = V4l2Source::open(&c).context("cannot open the camera")?;
+    for note in source.notes() {
+        eprintln!("nightcap: warning: {}: {note}", c.device.display());
+    }
+    Ok(Box::new(source))
 }
 
 /// Settings of the live stacks written while capturing (`-d`).

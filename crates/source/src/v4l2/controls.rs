@@ -245,6 +245,43 @@ pub enum ControlError {
     },
 }
 
+/// The plan for a device with no exposure control at all (capture cards, the kernel's
+/// `vivid`): nothing is written, and each frame is taken as exposed for its whole frame
+/// period `frame_us` (which the caller has set as close to `asked_us` as the device
+/// allows). Notes say so, and that a gain asked for cannot be set. `None` when the frame
+/// period is unknown too: then nothing sensible can be recorded as the exposure.
+pub fn plan_without_exposure_control(
+    asked_us: u32,
+    frame_us: Option<u64>,
+    gain_milli: Option<u32>,
+) -> Option<ExposurePlan> {
+    let frame_us = frame_us.filter(|&f| f > 0)?;
+    let exposure_us = u32::try_from(frame_us).unwrap_or(u32::MAX);
+    let mut notes = vec![format!(
+        "the device has no exposure control: each frame is taken as exposed for its whole \
+         frame period, {} ms{}",
+        frame_us as f64 / 1000.0,
+        if u64::from(asked_us) == frame_us {
+            String::new()
+        } else {
+            format!(
+                " (the nearest the device offers to the {} ms asked)",
+                f64::from(asked_us) / 1000.0
+            )
+        }
+    )];
+    if gain_milli.is_some() {
+        notes.push("the gain asked for is not set: without exposure controls nightcap does not know the device's gain scale".into());
+    }
+    Some(ExposurePlan {
+        writes: Vec::new(),
+        exposure_us,
+        gain_milli: None,
+        frame_us: Some(frame_us),
+        notes,
+    })
+}
+
 /// The writes that set `exposure_us` and (if given) `gain_milli` on a device.
 pub fn plan_exposure(
     controls: &ExposureControls,
@@ -767,5 +804,27 @@ mod tests {
             let pos = |id| plan.writes.iter().position(|w| w.0 == id);
             proptest::prop_assert!(pos(ids::VBLANK) < pos(ids::EXPOSURE));
         }
+    }
+
+    #[test]
+    fn a_device_without_exposure_control_exposes_for_its_frame_period() {
+        let plan = plan_without_exposure_control(200_000, Some(200_000), None).unwrap();
+        assert_eq!((plan.exposure_us, plan.frame_us), (200_000, Some(200_000)));
+        assert!(plan.writes.is_empty());
+        assert_eq!(plan.notes.len(), 1);
+        assert!(plan.notes[0].contains("200 ms"), "{:?}", plan.notes);
+        assert!(!plan.notes[0].contains("asked"), "{:?}", plan.notes);
+        // The device's longest period is shorter than asked: said, with both figures.
+        let short = plan_without_exposure_control(5_000_000, Some(1_000_000), Some(2000)).unwrap();
+        assert_eq!(short.exposure_us, 1_000_000);
+        assert!(short.notes[0].contains("1000 ms") && short.notes[0].contains("5000 ms asked"));
+        assert!(
+            short.notes[1].contains("gain"),
+            "a gain that cannot be set is said"
+        );
+        assert_eq!(short.gain_milli, None);
+        // No period known: no plan (capture refuses the device).
+        assert!(plan_without_exposure_control(5_000_000, None, None).is_none());
+        assert!(plan_without_exposure_control(5_000_000, Some(0), None).is_none());
     }
 }

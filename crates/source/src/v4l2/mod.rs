@@ -690,12 +690,24 @@ fn set_exposure(
         })?;
         (&node.dev, c)
     } else {
-        return Err(SourceError::Unsupported(format!(
-            "{} has no exposure control nightcap can set (exposure_time_absolute, or a sensor \
-             sub-device with exposure, vertical_blanking and pixel_rate); `nightcap devices` \
-             lists what it has",
-            path.display()
-        )));
+        // No exposure control at all: the exposure is the frame period, set as close to
+        // the one asked for as the device allows.
+        let frame_us =
+            set_frame_interval(dev, format, config.exposure_us).or_else(|| current_frame_us(dev));
+        return controls::plan_without_exposure_control(
+            config.exposure_us,
+            frame_us,
+            config.gain_milli,
+        )
+        .map(|plan| (plan, frame_us))
+        .ok_or_else(|| {
+            SourceError::Unsupported(format!(
+                "{} has no exposure control nightcap can set (exposure_time_absolute, or a \
+                 sensor sub-device with exposure, vertical_blanking and pixel_rate) and no frame \
+                 interval it can read; `nightcap devices` lists what it has",
+                path.display()
+            ))
+        });
     };
     let plan = controls::plan_exposure(&controls, config.exposure_us, config.gain_milli)
         .map_err(|e| SourceError::Unsupported(format!("{}: {e}", path.display())))?;
@@ -734,6 +746,12 @@ fn sensor_controls(dev: &Device, sensor: Sensor, format: &PixelFormat) -> Option
 
 /// Asks a webcam for a frame interval that fits the exposure; returns the interval, µs.
 /// Failure is not fatal: the camera then caps the exposure at its frame interval.
+/// The device's current frame period, µs, if it reports one (VIDIOC_G_PARM).
+fn current_frame_us(dev: &Device) -> Option<u64> {
+    let f = guard("VIDIOC_G_PARM", || dev.params()).ok()?.interval;
+    (f.denominator > 0).then(|| u64::from(f.numerator) * 1_000_000 / u64::from(f.denominator))
+}
+
 fn set_frame_interval(dev: &Device, format: &PixelFormat, exposure_us: u32) -> Option<u64> {
     let fourcc = FourCC::new(&format.fourcc);
     let intervals = guard("listing frame intervals", || {
