@@ -92,3 +92,49 @@ mod tests {
         }
     }
 }
+
+/// A V4L2 fourcc as typed: 1 to 4 printable ASCII characters, padded with spaces
+/// (`Y10` is `Y10 `).
+pub fn parse_fourcc(text: &str) -> Result<[u8; 4], String> {
+    let ok = (1..=4).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_graphic());
+    if !ok {
+        return Err(format!(
+            "'{text}' is not a pixel format: give its fourcc, e.g. RG12, pRCC, YUYV or GREY (`nightcap devices` lists a camera's)"
+        ));
+    }
+    let mut code = [b' '; 4];
+    code[..text.len()].copy_from_slice(text.as_bytes());
+    Ok(code)
+}
+
+/// A frame size as typed, `WIDTHxHEIGHT` (`1920x1080`), each side 1 to 32768.
+pub fn parse_size(text: &str) -> Result<(u32, u32), String> {
+    let bad = || format!("'{text}' is not a frame size: use WIDTHxHEIGHT, e.g. 1920x1080");
+    let (w, h) = text.split_once(['x', 'X']).ok_or_else(bad)?;
+    let side = |s: &str| {
+        s.trim()
+            .parse::<u32>()
+            .ok()
+            .filter(|v| (1..=nightcap_frame::MAX_DIMENSION).contains(v))
+    };
+    Ok((side(w).ok_or_else(bad)?, side(h).ok_or_else(bad)?))
+}
+
+#[cfg(test)]
+mod camera_format_tests {
+    use super::*;
+
+    #[test]
+    fn fourccs_and_sizes_as_typed() {
+        assert_eq!(parse_fourcc("RG12"), Ok(*b"RG12"));
+        assert_eq!(parse_fourcc("Y10"), Ok(*b"Y10 "));
+        assert!(parse_fourcc("").is_err());
+        assert!(parse_fourcc("RGGB12").is_err());
+        assert!(parse_fourcc("R G").is_err());
+        assert_eq!(parse_size("1920x1080"), Ok((1920, 1080)));
+        assert_eq!(parse_size("320X180"), Ok((320, 180)));
+        for bad in ["1920", "0x10", "10x", "x10", "40000x10", "ax b"] {
+            assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+}

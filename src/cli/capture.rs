@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context};
 
-use super::args::{parse_bytes, parse_source, SourceSpec};
+use super::args::{parse_bytes, parse_fourcc, parse_size, parse_source, SourceSpec};
 use super::ui::{count, Ui};
 use crate::capture::{self, CaptureConfig, CaptureSummary, Counters};
 use nightcap_frame::time::{human_duration, parse_duration, parse_utc};
@@ -63,6 +63,13 @@ pub struct CaptureArgs {
     /// Sensor gain (1.0 = unity); the camera's own setting when omitted.
     #[arg(long)]
     pub gain: Option<f64>,
+    /// The camera's pixel format, as its V4L2 fourcc (`RG12`, `pRCC`, `YUYV`, `GREY`); the
+    /// best raw format it offers when omitted (`nightcap devices` lists them).
+    #[arg(long, value_name = "FOURCC", value_parser = parse_fourcc)]
+    pub pixel_format: Option<[u8; 4]>,
+    /// The camera's frame size, `WIDTHxHEIGHT`; the largest it offers when omitted.
+    #[arg(long, value_name = "WxH", value_parser = parse_size)]
+    pub size: Option<(u32, u32)>,
     /// The journal directory.
     #[arg(long, default_value = "./journal")]
     pub journal: PathBuf,
@@ -308,6 +315,10 @@ fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
             args.zstd_level
         );
     }
+    let camera = matches!(args.source, SourceSpec::Camera | SourceSpec::V4l2(_));
+    if !camera && (args.pixel_format.is_some() || args.size.is_some()) {
+        usage!("--pixel-format and --size choose a camera's format: use them with --source camera or v4l2:/dev/videoN");
+    }
     if args.frames == Some(0) {
         usage!("--frames 0 would capture nothing: give at least 1, or leave it out to capture until stopped");
     }
@@ -483,9 +494,9 @@ fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
                     "{why}: connect and enable a camera (`nightcap devices` lists what is there), name one with --source v4l2:/dev/videoN, or try the simulated sky with --source sim"
                 ),
             };
-            open_camera(path, args.exposure, gain_milli)?
+            open_camera(path, args, gain_milli)?
         }
-        SourceSpec::V4l2(path) => open_camera(path.clone(), args.exposure, gain_milli)?,
+        SourceSpec::V4l2(path) => open_camera(path.clone(), args, gain_milli)?,
         SourceSpec::Images(dir) => {
             let offset = (args.utc_offset * 3600.0).round() as i32;
             Box::new(
@@ -501,11 +512,13 @@ fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
 /// set): never a silent default.
 fn open_camera(
     path: PathBuf,
-    exposure_ms: u32,
+    args: &CaptureArgs,
     gain_milli: Option<u32>,
 ) -> anyhow::Result<Box<dyn FrameSource>> {
-    let mut c = V4l2Config::new(path, exposure_ms.saturating_mul(1000));
+    let mut c = V4l2Config::new(path, args.exposure.saturating_mul(1000));
     c.gain_milli = gain_milli;
+    c.fourcc = args.pixel_format;
+    c.size = args.size;
     let source = V4l2Source::open(&c).context("cannot open the camera")?;
     for note in source.notes() {
         eprintln!("nightcap: warning: {}: {note}", c.device.display());

@@ -21,7 +21,7 @@ use clap::parser::ValueSource;
 use clap::ArgMatches;
 use serde::{Deserialize, Deserializer};
 
-use super::args::{parse_bytes, parse_source, SourceSpec};
+use super::args::{parse_bytes, parse_fourcc, parse_size, parse_source, SourceSpec};
 use super::capture::CaptureArgs;
 use nightcap_frame::time::{parse_duration, parse_utc};
 use nightcap_stack::tone::Drc;
@@ -97,6 +97,8 @@ capture_settings! {
     (dark, "dark", PathBuf, "plain", opt),
     (drc, "drc", String, "drc", value),
     (gain, "gain", f64, "plain", opt),
+    (pixel_format, "pixel_format", [u8; 4], "fourcc", opt),
+    (size, "size", (u32, u32), "frame_size", opt),
     (journal, "journal", PathBuf, "plain", value),
     (ring_size, "ring_size", u64, "size", opt),
     (reserve, "reserve", u64, "size", value),
@@ -299,6 +301,20 @@ fn plain<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<
     T::deserialize(d).map(Some)
 }
 
+fn fourcc<'de, D: Deserializer<'de>>(d: D) -> Result<Option<[u8; 4]>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_fourcc(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
+fn frame_size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<(u32, u32)>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_size(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 fn size<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
     parsed(d, parse_bytes)
 }
@@ -440,7 +456,7 @@ mod tests {
     #[test]
     fn every_key_reaches_its_flag() {
         let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
-            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndrc = \"low\"\ngain = 3.0\njournal = \"/j\"\n\
+            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndrc = \"low\"\ngain = 3.0\npixel_format = \"Y10\"\nsize = \"640x480\"\njournal = \"/j\"\n\
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
@@ -454,6 +470,7 @@ mod tests {
         assert_eq!(a.dark, Some(PathBuf::from("/darks")));
         assert_eq!(a.drc, "low");
         assert_eq!(a.gain, Some(3.0));
+        assert_eq!((a.pixel_format, a.size), (Some(*b"Y10 "), Some((640, 480))));
         assert_eq!(a.journal, PathBuf::from("/j"));
         assert_eq!((a.ring_size, a.reserve, a.segment_size), (Some(4), 5, 6));
         assert_eq!(a.segment_time, 7_000_000_000);
