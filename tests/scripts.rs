@@ -1,8 +1,8 @@
 //! The user's scripts in scripts/, run with the real tools (rsync, ffmpeg, bash,
 //! systemd-analyze) against journals and frames made by nightcap itself.
 //!
-//! A test whose tool is missing prints a NOTICE and returns: the scripts need them, the
-//! library does not.
+//! A test whose tool is missing says "SKIPPED" and returns (the scripts need the tools,
+//! the library does not); under CI, which installs them, a missing tool fails it.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -15,24 +15,15 @@ use nightcap_frame::Cfa;
 use nightcap_stack::output::concat::{ffmpeg_command, write_concat, ConcatEntry};
 use nightcap_stack::output::{write_image, OutputFormat, OutputMeta};
 
+mod support;
+use support::on_path;
+
 const BIN: &str = env!("CARGO_BIN_EXE_nightcap");
 
 fn script(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("scripts")
         .join(name)
-}
-
-fn has(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {tool}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        println!("NOTICE: {tool} is not installed; skipping what needs it");
-    }
-    ok
 }
 
 fn run(cmd: &mut Command) -> Output {
@@ -101,7 +92,7 @@ fn usage_on_no_args_and_help(name: &str) {
 #[test]
 fn sync_copies_sealed_segments_only_and_is_idempotent() {
     usage_on_no_args_and_help("sync-from-pi.sh");
-    if !has("rsync") {
+    if !on_path("rsync") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -151,7 +142,7 @@ fn sync_copies_sealed_segments_only_and_is_idempotent() {
 
 #[test]
 fn sync_finishes_an_interrupted_copy() {
-    if !has("rsync") {
+    if !on_path("rsync") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +163,7 @@ fn sync_finishes_an_interrupted_copy() {
 
 #[test]
 fn sync_while_capturing_gets_only_complete_segments() {
-    if !has("rsync") {
+    if !on_path("rsync") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -253,7 +244,7 @@ fn frames_and_list(dir: &Path) -> PathBuf {
 #[test]
 fn make_video_encodes_every_frame() {
     usage_on_no_args_and_help("make-video.sh");
-    if !has("ffmpeg") || !has("ffprobe") {
+    if !on_path("ffmpeg") || !on_path("ffprobe") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -481,8 +472,7 @@ fn install_service_into_a_prefix() {
         "[capture]\nexposure = 20000\n"
     );
 
-    if !has("systemd-analyze") {
-        println!("NOTICE: systemd-analyze is not installed; the unit file was not verified");
+    if !on_path("systemd-analyze") {
         return;
     }
     // Verify the unit as installed, pointing at a binary that exists here.
@@ -503,7 +493,7 @@ fn install_service_into_a_prefix() {
 
 #[test]
 fn bash_completion_completes_commands_and_flags() {
-    if !has("bash") {
+    if !on_path("bash") {
         return;
     }
     // Loads the generated script into bash and asks it, as the shell does on <Tab>.

@@ -9,18 +9,8 @@
 
 use std::process::Command;
 
-/// Whether `tool` is on the PATH; in CI (which installs it) its absence fails the test.
-fn on_path(tool: &str) -> bool {
-    let ok = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI");
-        eprintln!("SKIPPED: {tool} is not installed (apt-get install qemu-system-x86 busybox-static v4l-utils)");
-    }
-    ok
-}
+mod support;
+use support::on_path;
 
 #[test]
 #[ignore = "boots a VM (about a minute): run with `cargo test -- --include-ignored`, as CI does"]
@@ -29,6 +19,9 @@ fn nightcap_streams_from_the_kernels_virtual_camera() {
         .iter()
         .all(|t| on_path(t))
     {
+        eprintln!(
+            "SKIPPED: the V4L2 VM (apt-get install qemu-system-x86 busybox-static v4l-utils)"
+        );
         return;
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/v4l2-vm.sh");

@@ -275,6 +275,21 @@ pub fn info_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).expect("info --json is JSON")
 }
 
+/// Whether `tool` is on the PATH. In CI, which installs it, its absence fails the test;
+/// elsewhere the test says it was skipped.
+pub fn on_path(tool: &str) -> bool {
+    let ok = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(std::env::var_os("CI").is_none(), "{tool} is missing in CI");
+        eprintln!("SKIPPED: {tool} is not installed");
+    }
+    ok
+}
+
 /// Whether `tool` runs. In CI, which installs it, its absence fails the test; elsewhere
 /// the test says it was skipped.
 pub fn have(tool: &str) -> bool {
