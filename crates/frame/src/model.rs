@@ -261,18 +261,9 @@ impl PixelFormat {
         self.cfa != Cfa::None
     }
 
-    /// The fourcc as text, with unprintable bytes shown as `?`.
+    /// The fourcc as text, with unprintable bytes shown as `?` ([`fourcc_text`]).
     pub fn fourcc_str(&self) -> String {
-        self.fourcc
-            .iter()
-            .map(|&b| {
-                if b.is_ascii_graphic() || b == b' ' {
-                    b as char
-                } else {
-                    '?'
-                }
-            })
-            .collect()
+        fourcc_text(self.fourcc)
     }
 }
 
@@ -328,6 +319,20 @@ pub struct Frame {
     pub meta: FrameMeta,
     /// The bytes exactly as delivered.
     pub data: Vec<u8>,
+}
+
+/// A V4L2 fourcc as text, with unprintable bytes shown as `?`.
+pub fn fourcc_text(fourcc: [u8; 4]) -> String {
+    fourcc
+        .iter()
+        .map(|&b| {
+            if b.is_ascii_graphic() || b == b' ' {
+                b as char
+            } else {
+                '?'
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

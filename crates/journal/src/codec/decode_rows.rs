@@ -190,7 +190,7 @@ impl<'a> Band<'a> {
 mod tests {
     use super::*;
     use crate::codec::{Compression, Encoder};
-    use crate::testing::synthetic_sky;
+    use crate::testing::{noise, synthetic_sky};
     use nightcap_frame::pixels::to_image16;
     use nightcap_frame::Cfa;
 
@@ -204,18 +204,6 @@ mod tests {
             cfa,
             packing,
         }
-    }
-
-    fn noise(len: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
     }
 
     /// All rows of a payload through `decode_rows`, checking the bands as they come.

@@ -100,19 +100,7 @@ pub enum FormatMapError {
     Invalid(String),
 }
 
-/// The fourcc as text, with unprintable bytes shown as `?`.
-pub fn fourcc_text(fourcc: [u8; 4]) -> String {
-    fourcc
-        .iter()
-        .map(|&b| {
-            if b.is_ascii_graphic() || b == b' ' {
-                b as char
-            } else {
-                '?'
-            }
-        })
-        .collect()
-}
+pub use nightcap_frame::fourcc_text;
 
 /// The [`PixelFormat`] of frames a device delivers in `fourcc` at `width`x`height`
 /// with `bytesperline` bytes per line (0 means "not reported": the packed minimum; for
