@@ -4,7 +4,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use nightcap::capture::{self, CaptureConfig, Counters, StopReason};
+use nightcap::capture::pipeline::CameraLost;
+use nightcap::capture::{self, CaptureConfig, CaptureError, Counters, StopReason};
 use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
 use nightcap_journal::codec::Decoder;
 use nightcap_journal::{GapReason, Journal, WriterConfig};
@@ -39,6 +40,9 @@ enum Step {
     Corrupt,
     Gone,
     SkipDriver(u32),
+    /// The source's watchdog restarted the stream after a stall; its driver sequence
+    /// starts again at 0.
+    Restarted,
 }
 
 /// Frames at 5 s intervals following a script; `Ended` after it.
@@ -88,6 +92,15 @@ impl FrameSource for Scripted {
                     device: "test".into(),
                     reason: "unplugged".into(),
                 })
+            }
+            Step::Restarted => {
+                self.driver_seq = 0;
+                return Err(SourceError::Restarted {
+                    cause: "no frame within 2.4 s".into(),
+                    timed_out: true,
+                    action: nightcap_source::Restart::Stream,
+                    restart: 1,
+                });
             }
             Step::SkipDriver(n) => self.driver_seq += n,
             Step::Frame => {}
@@ -302,4 +315,77 @@ fn the_stop_flag_ends_capture_with_a_sealed_journal() {
         .count();
     assert_eq!(active, 0, "everything sealed");
     assert_eq!(read(dir.path()).len() as u64, s.written);
+}
+
+#[test]
+fn every_watchdog_restart_is_a_gap_of_its_own_and_a_logged_error() {
+    use Step::*;
+    let dir = tempfile::tempdir().unwrap();
+    // A stall, two restarts in a row (the second after a timeout), frames again.
+    let script = vec![Frame, Frame, Restarted, Timeout, Restarted, Frame, Frame];
+    let said = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let mut cfg = config(dir.path());
+    let log = Arc::clone(&said);
+    cfg.on_source_error = Some(Arc::new(move |e: &SourceError| {
+        log.lock().unwrap().push(e.to_string());
+    }));
+    let s = capture::run(Scripted::new(script), cfg, Arc::default(), Arc::default()).unwrap();
+    assert_eq!((s.written, s.restarts), (4, 2));
+    let (gaps, _) = Journal::open(dir.path()).unwrap().gaps();
+    let got: Vec<(GapReason, u64, &str)> = gaps
+        .iter()
+        .map(|g| (g.reason, g.count, g.text.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                GapReason::Timeout,
+                0,
+                "no frame within 2.4 s: restarted the stream (restart 1)"
+            ),
+            (
+                GapReason::Timeout,
+                0,
+                "no frame within 1 ms; then no frame within 2.4 s: restarted the stream (restart 1)"
+            ),
+        ]
+    );
+    // The restarted stream's sequence starting again is no driver skip.
+    assert!(gaps.iter().all(|g| g.reason != GapReason::DriverSkip));
+    assert_eq!(said.lock().unwrap().len(), 3, "one line per error");
+    assert_eq!(read(dir.path()).len(), 4);
+}
+
+#[test]
+fn a_lost_camera_stops_capture_when_asked_with_everything_sealed() {
+    use Step::*;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.camera_lost = CameraLost::Stop;
+    let err = capture::run(
+        Scripted::new(vec![Frame, Frame, Frame, Gone, Frame]),
+        cfg,
+        Arc::default(),
+        Arc::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, CaptureError::Source(SourceError::DeviceGone { .. })),
+        "{err}"
+    );
+    assert_eq!(read(dir.path()).len(), 3, "the frames before are kept");
+    let (gaps, _) = Journal::open(dir.path()).unwrap().gaps();
+    assert_eq!(gaps.len(), 1);
+    assert_eq!(gaps[0].reason, GapReason::CameraGone);
+    // The default waits for the camera and carries on.
+    let dir = tempfile::tempdir().unwrap();
+    let s = capture::run(
+        Scripted::new(vec![Frame, Gone, Gone, Frame]),
+        config(dir.path()),
+        Arc::default(),
+        Arc::default(),
+    )
+    .unwrap();
+    assert_eq!(s.written, 2);
 }

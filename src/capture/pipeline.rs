@@ -41,6 +41,12 @@ pub struct CaptureConfig {
     pub run_for_ns: Option<i64>,
     /// Pause after a transient source error before trying again (no busy loop).
     pub retry_pause: Duration,
+    /// What to do when the camera disappears.
+    pub camera_lost: CameraLost,
+    /// Called on the capture thread for every error of the source (a timeout, a restart
+    /// by its watchdog, a corrupt buffer, a vanished camera), before the pipeline acts on
+    /// it: `capture` logs each as a warning line.
+    pub on_source_error: Option<SourceErrorHook>,
     /// Artificial delay per record in the writer thread: simulates a slow disk, to test
     /// and demonstrate back-pressure (`--debug-slow-writer`). `None` in normal use.
     pub throttle: Option<Duration>,
@@ -52,6 +58,38 @@ pub struct CaptureConfig {
 
 /// See [`CaptureConfig::on_frame`].
 pub type FrameHook = Arc<dyn Fn(&FrameMeta, Option<i64>) + Send + Sync>;
+
+/// See [`CaptureConfig::on_source_error`].
+pub type SourceErrorHook = Arc<dyn Fn(&SourceError) + Send + Sync>;
+
+/// What capture does when the camera disappears (unplugged, driver reset).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CameraLost {
+    /// Keep trying to open it again (with a growing pause, up to 30 s); frames resume
+    /// when it is back, and one GAP covers the time without it.
+    #[default]
+    Wait,
+    /// Seal the journal and stop with an error.
+    Stop,
+}
+
+impl CameraLost {
+    /// The setting's name, as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CameraLost::Wait => "wait",
+            CameraLost::Stop => "stop",
+        }
+    }
+
+    /// The setting named `name` (`wait` or `stop`).
+    pub fn from_name(name: &str) -> Option<CameraLost> {
+        [CameraLost::Wait, CameraLost::Stop]
+            .into_iter()
+            .find(|c| c.name() == name)
+    }
+}
 
 /// Frame buffers for `workers` compression threads: one per worker plus one being
 /// captured, and at least 3. Measured on the 2-core build machine (12 MP RAW12, 200
@@ -71,6 +109,8 @@ impl CaptureConfig {
             frames: None,
             run_for_ns: None,
             retry_pause: Duration::from_millis(200),
+            camera_lost: CameraLost::Wait,
+            on_source_error: None,
             throttle: None,
             on_frame: None,
         }
@@ -84,6 +124,8 @@ pub struct Counters {
     pub written: AtomicU64,
     pub dropped: AtomicU64,
     pub gaps: AtomicU64,
+    /// Restarts of the camera by the source's watchdog.
+    pub restarts: AtomicU64,
     pub raw_bytes: AtomicU64,
     pub stored_bytes: AtomicU64,
     pub in_flight: AtomicU64,
@@ -136,6 +178,8 @@ pub struct CaptureSummary {
     pub captured: u64,
     pub written: u64,
     pub dropped: u64,
+    /// Times the camera's watchdog restarted the stream or reopened the device.
+    pub restarts: u64,
     pub writer: WriterStats,
     /// Time the capture thread spent per frame after the source delivered it, before it
     /// could ask for the next (µs): median and 99th percentile.
@@ -252,6 +296,7 @@ pub fn run(
     counters: Arc<Counters>,
 ) -> Result<CaptureSummary, CaptureError> {
     let started = Instant::now();
+    source.watch_stop(Arc::clone(&stop));
     let format = source.format();
     let mut writer = JournalWriter::open(cfg.writer.clone(), format)?;
     // Whether the clock was set when capture started: a Pi without a real-time clock
@@ -363,6 +408,7 @@ pub fn run(
         captured: counters.captured.load(Ordering::Relaxed),
         written: counters.written.load(Ordering::Relaxed),
         dropped: counters.dropped.load(Ordering::Relaxed),
+        restarts: counters.restarts.load(Ordering::Relaxed),
         writer: writer_stats,
         handoff_p50_us: p50,
         handoff_p99_us: p99,
@@ -498,10 +544,18 @@ impl<'a> CaptureLoop<'a> {
                     if let Some(b) = buf {
                         self.pool.give(b);
                     }
+                    if let Some(hook) = &self.cfg.on_source_error {
+                        hook(&e);
+                    }
                     if !e.is_transient() {
                         break (StopReason::Error, Some(e));
                     }
                     self.source_failed(&e, &mut outage);
+                    if self.cfg.camera_lost == CameraLost::Stop
+                        && matches!(e, SourceError::DeviceGone { .. })
+                    {
+                        break (StopReason::Error, Some(e));
+                    }
                     continue;
                 }
             };
@@ -555,7 +609,8 @@ impl<'a> CaptureLoop<'a> {
 
     /// A transient source error (timeout, corrupt buffer, camera gone): counted in the
     /// current outage, which becomes one GAP when frames come again; a camera that is
-    /// gone is given a pause before the next try.
+    /// gone is given a pause before the next try. A restart by the source's watchdog
+    /// ends the outage at once: every restart is a GAP of its own.
     fn source_failed(&mut self, e: &SourceError, outage: &mut Option<Outage>) {
         // A corrupt buffer is counted here; the next frame must not count it again as a
         // skip, but what the driver skipped before it is lost too.
@@ -566,6 +621,10 @@ impl<'a> CaptureLoop<'a> {
         let (reason, pause) = match e {
             SourceError::Timeout { .. } => (GapReason::Timeout, false),
             SourceError::CorruptBuffer { .. } => (GapReason::CorruptBuffer, false),
+            SourceError::Restarted {
+                timed_out: true, ..
+            } => (GapReason::Timeout, false),
+            SourceError::Restarted { .. } => (GapReason::Other, false),
             _ => (GapReason::CameraGone, true),
         };
         let now = self
@@ -578,6 +637,27 @@ impl<'a> CaptureLoop<'a> {
             text: e.to_string(),
         });
         o.count += u64::from(reason == GapReason::CorruptBuffer) + skipped_before;
+        if matches!(e, SourceError::Restarted { .. }) {
+            self.counters.restarts.fetch_add(1, Ordering::Relaxed);
+            if let Some(o) = outage.take() {
+                let said = e.to_string();
+                let text = if o.text == said {
+                    said
+                } else {
+                    format!("{}; then {said}", o.text)
+                };
+                // The restarted stream numbers its frames afresh: how many the stall
+                // cost is unknown (count 0), its span is what the GAP says.
+                let end = nightcap_frame::time::now_utc_ns().max(o.start_ns);
+                self.send_gap(Gap {
+                    count: o.count,
+                    start_ns: o.start_ns,
+                    end_ns: end,
+                    reason: o.reason,
+                    text,
+                });
+            }
+        }
         if pause {
             thread::sleep(self.cfg.retry_pause);
         }

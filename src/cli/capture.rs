@@ -15,7 +15,8 @@ use anyhow::{bail, Context};
 
 use super::args::{parse_bytes, parse_fourcc, parse_size, parse_source, SourceSpec};
 use super::ui::{count, Ui};
-use crate::capture::{self, CaptureConfig, CaptureSummary, Counters};
+use crate::capture::pipeline::CameraLost;
+use crate::capture::{self, CaptureConfig, CaptureError, CaptureSummary, Counters};
 use nightcap_frame::time::{human_duration, parse_duration, parse_utc};
 use nightcap_journal::ring::Budget;
 use nightcap_journal::WriterConfig;
@@ -70,6 +71,10 @@ pub struct CaptureArgs {
     /// The camera's frame size, `WIDTHxHEIGHT`; the largest it offers when omitted.
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
+    /// When the camera disappears (unplugged, driver reset): `wait` keeps trying to open
+    /// it again and carries on when it is back; `stop` seals the journal and exits 1.
+    #[arg(long, value_name = "WHAT", default_value = "wait", value_parser = ["wait", "stop"])]
+    pub camera_lost: String,
     /// The journal directory.
     #[arg(long, default_value = "./journal")]
     pub journal: PathBuf,
@@ -162,6 +167,12 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     }
     cfg.frames = args.frames;
     cfg.run_for_ns = args.run_for;
+    cfg.camera_lost = CameraLost::from_name(&args.camera_lost).unwrap_or_default();
+    // Each stall, restart, corrupt buffer or lost camera is a line in the log (journald
+    // keeps stderr), as it happens; the journal's GAP records keep them too.
+    cfg.on_source_error = Some(Arc::new(|e: &nightcap_source::SourceError| {
+        eprintln!("nightcap: warning: camera: {e}");
+    }));
     cfg.throttle = args.debug_slow_writer.map(Duration::from_millis);
     if ui.verbose {
         // As the original printed each frame's time with -v: one line per exposure.
@@ -589,6 +600,7 @@ fn run_pipeline(
     live: Option<LiveStacks>,
     ui: Ui,
 ) -> anyhow::Result<CaptureSummary> {
+    let camera_lost = cfg.camera_lost;
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, Arc::clone(&stop))
@@ -613,7 +625,18 @@ fn run_pipeline(
     if let Some(t) = live_thread {
         let _ = t.join();
     }
-    result.with_context(|| format!("capture into {} stopped", journal.display()))
+    match result {
+        Err(CaptureError::Source(e @ nightcap_source::SourceError::DeviceGone { .. }))
+            if camera_lost == CameraLost::Stop =>
+        {
+            bail!(
+                "capture into {} stopped: {e}; every frame before is sealed (--camera-lost stop \
+                 asked for this; --camera-lost wait keeps trying to open the camera again)",
+                journal.display()
+            )
+        }
+        r => r.with_context(|| format!("capture into {} stopped", journal.display())),
+    }
 }
 
 fn spawn_status(ui: Ui, c: Arc<Counters>, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
@@ -724,6 +747,13 @@ fn summary_text(s: &CaptureSummary, journal: &std::path::Path) -> String {
         t.push_str(&format!(
             "\ndead time between exposures: median {:.0} ms, max {:.0} ms",
             s.dead_time_p50_ms, s.dead_time_max_ms
+        ));
+    }
+    if s.restarts > 0 {
+        t.push_str(&format!(
+            "\nthe camera stalled or failed and was restarted {} (each is a GAP: nightcap info {})",
+            count(s.restarts, "time"),
+            journal.display()
         ));
     }
     for r in &w.recovered {

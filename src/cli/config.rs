@@ -23,6 +23,7 @@ use serde::{Deserialize, Deserializer};
 
 use super::args::{parse_bytes, parse_fourcc, parse_size, parse_source, SourceSpec};
 use super::capture::CaptureArgs;
+use crate::capture::pipeline::CameraLost;
 use nightcap_frame::time::{parse_duration, parse_utc};
 use nightcap_stack::tone::Drc;
 
@@ -99,6 +100,7 @@ capture_settings! {
     (gain, "gain", f64, "plain", opt),
     (pixel_format, "pixel_format", [u8; 4], "fourcc", opt),
     (size, "size", (u32, u32), "frame_size", opt),
+    (camera_lost, "camera_lost", String, "camera_lost", value),
     (journal, "journal", PathBuf, "plain", value),
     (ring_size, "ring_size", u64, "size", opt),
     (reserve, "reserve", u64, "size", value),
@@ -344,6 +346,16 @@ fn drc<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     }
 }
 
+fn camera_lost<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    match CameraLost::from_name(&text) {
+        Some(c) => Ok(Some(c.name().to_string())),
+        None => Err(serde::de::Error::custom(format!(
+            "'{text}' is not a camera_lost setting: use wait or stop"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -456,7 +468,7 @@ mod tests {
     #[test]
     fn every_key_reaches_its_flag() {
         let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
-            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndrc = \"low\"\ngain = 3.0\npixel_format = \"Y10\"\nsize = \"640x480\"\njournal = \"/j\"\n\
+            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndrc = \"low\"\ngain = 3.0\npixel_format = \"Y10\"\nsize = \"640x480\"\ncamera_lost = \"stop\"\njournal = \"/j\"\n\
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
@@ -471,6 +483,7 @@ mod tests {
         assert_eq!(a.drc, "low");
         assert_eq!(a.gain, Some(3.0));
         assert_eq!((a.pixel_format, a.size), (Some(*b"Y10 "), Some((640, 480))));
+        assert_eq!(a.camera_lost, "stop");
         assert_eq!(a.journal, PathBuf::from("/j"));
         assert_eq!((a.ring_size, a.reserve, a.segment_size), (Some(4), 5, 6));
         assert_eq!(a.segment_time, 7_000_000_000);
@@ -549,6 +562,12 @@ mod tests {
                 "line 2",
                 "capture.drc",
                 "not a DRC setting",
+            ),
+            (
+                "[capture]\ncamera_lost = \"retry\"\n",
+                "line 2",
+                "capture.camera_lost",
+                "use wait or stop",
             ),
             (
                 "capture = { frames = -1 }\n",

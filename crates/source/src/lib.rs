@@ -43,6 +43,10 @@ pub trait FrameSource: Send {
     fn stamps_from_system_clock(&self) -> bool {
         false
     }
+
+    /// Gives the source the capture's stop flag, so a source that sleeps between
+    /// attempts (a camera being reopened) can stop sleeping when capture stops.
+    fn watch_stop(&mut self, _stop: std::sync::Arc<std::sync::atomic::AtomicBool>) {}
 }
 
 /// Why a source did not deliver a frame.
@@ -54,6 +58,17 @@ pub enum SourceError {
     /// The driver flagged the buffer as corrupt; the frame was discarded.
     #[error("the driver flagged frame {driver_seq} as corrupt")]
     CorruptBuffer { driver_seq: u32 },
+    /// No frame came in time, or the stream failed, and the source's watchdog restarted
+    /// the camera (`action`); frames may have been lost since the last one. `restart` counts
+    /// the restarts since the source opened, 1 for the first.
+    #[error("{cause}: {action} (restart {restart})")]
+    Restarted {
+        cause: String,
+        /// Whether the cause was no frame in time (else a failed stream).
+        timed_out: bool,
+        action: Restart,
+        restart: u64,
+    },
     /// The device disappeared (unplugged, driver reset); reopening may help.
     #[error("camera {device} is gone: {reason}")]
     DeviceGone { device: String, reason: String },
@@ -71,6 +86,24 @@ pub enum SourceError {
     },
 }
 
+/// What a source's watchdog did to get frames again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Restart {
+    /// Stopped and started the stream (controls written again).
+    Stream,
+    /// Closed the device, to open it again before the next frame.
+    Reopen,
+}
+
+impl std::fmt::Display for Restart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Restart::Stream => "restarted the stream",
+            Restart::Reopen => "closed the camera to open it again",
+        })
+    }
+}
+
 impl SourceError {
     /// Whether the pipeline should keep going after this error (after recording a gap).
     pub fn is_transient(&self) -> bool {
@@ -78,6 +111,7 @@ impl SourceError {
             self,
             SourceError::Timeout { .. }
                 | SourceError::CorruptBuffer { .. }
+                | SourceError::Restarted { .. }
                 | SourceError::DeviceGone { .. }
         )
     }

@@ -246,13 +246,15 @@ pub enum ControlError {
 }
 
 /// The plan for a device with no exposure control at all (capture cards, the kernel's
-/// `vivid`): nothing is written, and each frame is taken as exposed for its whole frame
-/// period `frame_us` (which the caller has set as close to `asked_us` as the device
-/// allows). Notes say so, and that a gain asked for cannot be set. `None` when the frame
-/// period is unknown too: then nothing sensible can be recorded as the exposure.
+/// `vivid`): each frame is taken as exposed for its whole frame period `frame_us` (which
+/// the caller has set as close to `asked_us` as the device allows). A gain asked for is
+/// written to the device's generic gain control (`gain`, raw units, as for webcams) if it
+/// has one; notes say what was done. `None` when the frame period is unknown: then
+/// nothing sensible can be recorded as the exposure.
 pub fn plan_without_exposure_control(
     asked_us: u32,
     frame_us: Option<u64>,
+    gain: Option<&ControlRange>,
     gain_milli: Option<u32>,
 ) -> Option<ExposurePlan> {
     let frame_us = frame_us.filter(|&f| f > 0)?;
@@ -270,13 +272,18 @@ pub fn plan_without_exposure_control(
             )
         }
     )];
-    if gain_milli.is_some() {
-        notes.push("the gain asked for is not set: without exposure controls nightcap does not know the device's gain scale".into());
-    }
+    let mut writes = Vec::new();
+    let gain_milli = gain_milli.and_then(|g| match gain {
+        Some(range) => Some(raw_gain(range, g, &mut writes, &mut notes)),
+        None => {
+            notes.push("this camera has no gain control; gain ignored".to_string());
+            None
+        }
+    });
     Some(ExposurePlan {
-        writes: Vec::new(),
+        writes,
         exposure_us,
-        gain_milli: None,
+        gain_milli,
         frame_us: Some(frame_us),
         notes,
     })
@@ -808,23 +815,53 @@ mod tests {
 
     #[test]
     fn a_device_without_exposure_control_exposes_for_its_frame_period() {
-        let plan = plan_without_exposure_control(200_000, Some(200_000), None).unwrap();
+        let plan = plan_without_exposure_control(200_000, Some(200_000), None, None).unwrap();
         assert_eq!((plan.exposure_us, plan.frame_us), (200_000, Some(200_000)));
         assert!(plan.writes.is_empty());
         assert_eq!(plan.notes.len(), 1);
         assert!(plan.notes[0].contains("200 ms"), "{:?}", plan.notes);
         assert!(!plan.notes[0].contains("asked"), "{:?}", plan.notes);
         // The device's longest period is shorter than asked: said, with both figures.
-        let short = plan_without_exposure_control(5_000_000, Some(1_000_000), Some(2000)).unwrap();
+        let short =
+            plan_without_exposure_control(5_000_000, Some(1_000_000), None, Some(2000)).unwrap();
         assert_eq!(short.exposure_us, 1_000_000);
         assert!(short.notes[0].contains("1000 ms") && short.notes[0].contains("5000 ms asked"));
         assert!(
-            short.notes[1].contains("gain"),
+            short.notes[1].contains("no gain control"),
             "a gain that cannot be set is said"
         );
         assert_eq!(short.gain_milli, None);
         // No period known: no plan (capture refuses the device).
-        assert!(plan_without_exposure_control(5_000_000, None, None).is_none());
-        assert!(plan_without_exposure_control(5_000_000, Some(0), None).is_none());
+        assert!(plan_without_exposure_control(5_000_000, None, None, None).is_none());
+        assert!(plan_without_exposure_control(5_000_000, Some(0), None, None).is_none());
+    }
+
+    #[test]
+    fn a_device_without_exposure_control_still_takes_a_gain() {
+        // vivid's gain: 0..255, raw units.
+        let gain = ControlRange {
+            id: ids::GAIN,
+            min: 0,
+            max: 255,
+            step: 1,
+            default: 100,
+            value: 100,
+            read_only: false,
+        };
+        let plan =
+            plan_without_exposure_control(100_000, Some(100_000), Some(&gain), Some(4000)).unwrap();
+        assert_eq!(plan.writes, [(ids::GAIN, 4)]);
+        assert_eq!(plan.gain_milli, Some(4000));
+        assert_eq!(plan.notes.len(), 1, "{:?}", plan.notes);
+        let clamped =
+            plan_without_exposure_control(100_000, Some(100_000), Some(&gain), Some(900_000))
+                .unwrap();
+        assert_eq!(clamped.writes, [(ids::GAIN, 255)]);
+        assert_eq!(clamped.gain_milli, Some(255_000));
+        assert!(clamped.notes[1].contains("0..255"), "{:?}", clamped.notes);
+        // No gain asked: nothing written, the camera's gain left alone.
+        let none =
+            plan_without_exposure_control(100_000, Some(100_000), Some(&gain), None).unwrap();
+        assert!(none.writes.is_empty() && none.gain_milli.is_none());
     }
 }

@@ -8,13 +8,20 @@
 //! Promises:
 //! - Frames are delivered exactly as the driver wrote them (cut to the format's size,
 //!   padding included), with the exposure start in UTC.
-//! - Error-flagged or short buffers become [`SourceError::CorruptBuffer`]; no frame
-//!   within `2 × (exposure + frame time) + 2 s` becomes [`SourceError::Timeout`].
-//! - When the device disappears (`ENODEV`, `ENXIO`, `EIO`, `ESHUTDOWN`) the source
-//!   reports [`SourceError::DeviceGone`] and on later calls reopens it, sleeping an
+//! - Error-flagged or short buffers become [`SourceError::CorruptBuffer`].
+//! - The watchdog ([`watchdog`]): no frame within `2 × (exposure + frame time) + 2 s`,
+//!   or a failed `STREAMON`/`QBUF`/`DQBUF`, restarts the stream (controls written again)
+//!   and returns [`SourceError::Restarted`]; after two restarts in a row the device is
+//!   closed and opened again. A device that never delivered a frame gives up instead
+//!   ([`SourceError::Unsupported`], with the fix).
+//! - When the device disappears (`ENODEV`, `ENXIO`, `ESHUTDOWN`) the source reports
+//!   [`SourceError::DeviceGone`] and on later calls reopens it, sleeping an
 //!   exponentially growing delay (0.5 s doubling to 30 s) before each attempt, so a caller
-//!   that retries at once does not busy-loop. A reopened device must deliver the same
+//!   that retries at once does not busy-loop; the sleep ends early when the stop flag
+//!   given to [`FrameSource::watch_stop`] is set. A reopened device must deliver the same
 //!   format, else [`SourceError::Unsupported`].
+//! - Every control written is read back; a value the driver changed is said in a note,
+//!   and the gain recorded with each frame is the one read back.
 //!
 //! Pi cameras on the libcamera-era stack (unicam, rp1-cfe) are media-controller devices:
 //! exposure, VBLANK and gain live on the sensor sub-device (`/dev/v4l-subdevN`, the first
@@ -39,9 +46,12 @@ pub mod controls;
 pub mod devices;
 pub mod formats;
 pub mod timing;
+pub mod watchdog;
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use v4l::buffer::Type as BufType;
@@ -58,7 +68,8 @@ use self::controls::{ids, ExposureControls, ExposurePlan, Sensor};
 use self::devices::{guard, query_control, FormatInfo, SizeRange};
 use self::formats::{fourcc_text, Offered, SensorMode};
 use self::timing::{ClockOffset, StampPoint};
-use super::{FrameSource, SourceError};
+use self::watchdog::{Action, Failure, Watchdog};
+use super::{FrameSource, Restart, SourceError};
 use crate::sequence::SequenceTracker;
 use nightcap_frame::{FrameMeta, Packing, PixelFormat};
 
@@ -293,8 +304,17 @@ pub fn frame_meta(
 /// A configured, open capture node.
 struct Open {
     dev: Device,
+    /// The sensor sub-device that holds the exposure controls, if not the node itself.
+    sensor: Option<devices::SensorNode>,
     /// `None` after an error: recreated (and restarted) by the next read.
     stream: Option<MmapStream<'static>>,
+}
+
+impl Open {
+    /// The device the exposure and gain controls are written to.
+    fn control_target(&self) -> &Device {
+        self.sensor.as_ref().map_or(&self.dev, |s| &s.dev)
+    }
 }
 
 impl Open {
@@ -335,8 +355,12 @@ pub struct V4l2Source {
     timeout: Duration,
     label: String,
     notes: Vec<String>,
+    /// The control writes of the exposure plan, made again after every restart.
+    writes: Vec<(u32, i64)>,
     tracker: SequenceTracker,
     backoff: Backoff,
+    watchdog: Watchdog,
+    stop: Option<Arc<AtomicBool>>,
 }
 
 impl V4l2Source {
@@ -365,9 +389,12 @@ impl V4l2Source {
             timeout: c.timeout,
             label,
             notes: c.plan.notes.clone(),
+            writes: c.plan.writes.clone(),
             open: Some(c.open),
             tracker: SequenceTracker::new(),
             backoff: Backoff::new(Duration::from_millis(500), Duration::from_secs(30)),
+            watchdog: Watchdog::new(),
+            stop: None,
         })
     }
 
@@ -386,6 +413,11 @@ impl V4l2Source {
         self.tracker.dropped_total
     }
 
+    /// Stream restarts and reopens by the watchdog, since opening.
+    pub fn restarts(&self) -> u64 {
+        self.watchdog.restarts()
+    }
+
     fn gone(&mut self, reason: String) -> SourceError {
         self.open = None;
         SourceError::DeviceGone {
@@ -394,14 +426,108 @@ impl V4l2Source {
         }
     }
 
-    /// Sleeps the backoff delay, then tries to open and configure the device again.
+    /// Sleeps the backoff delay (less if the stop flag is set meanwhile), then tries to
+    /// open and configure the device again.
     fn reopen(&mut self) -> Result<(), SourceError> {
-        std::thread::sleep(self.backoff.next_delay());
+        let until = Instant::now() + self.backoff.next_delay();
+        let stopping = || {
+            self.stop
+                .as_ref()
+                .is_some_and(|s| s.load(Ordering::Relaxed))
+        };
+        while Instant::now() < until && !stopping() {
+            std::thread::sleep((until - Instant::now()).min(Duration::from_millis(100)));
+        }
+        if stopping() {
+            return Err(self.gone("capture is stopping".to_string()));
+        }
         let c = configure(&self.config, Some(&self.format))?;
         self.backoff.reset();
         self.tracker.reset();
         self.open = Some(c.open);
         Ok(())
+    }
+
+    /// Writes the exposure plan's controls again (after a stream restart: a driver may
+    /// reset them with the stream, and a reopened device has its defaults).
+    fn rewrite_controls(&mut self) -> Result<(), io::Error> {
+        let Some(open) = self.open.as_ref() else {
+            return Ok(());
+        };
+        write_controls(open.control_target(), &self.writes)
+            .map(|_| ())
+            .map_err(|(_, _, e)| e)
+    }
+
+    /// What a failed stream (or a failed start of one) means, after the watchdog has
+    /// acted on it. The stream is already stopped.
+    fn stream_failed(&mut self, err: io::Error, waited: Duration) -> SourceError {
+        let interrupted = err.kind() == io::ErrorKind::Interrupted;
+        let err = stream_error(&self.config.device, &self.format, err, waited);
+        let failure = match &err {
+            // A signal woke the wait (the pipeline may be stopping): not a stall.
+            SourceError::Timeout { .. } if interrupted => return err,
+            SourceError::Timeout { .. } => Failure::NoFrame,
+            SourceError::DeviceGone { .. } => Failure::Gone,
+            // A sensor in another mode (EPIPE at the first STREAMON) is a setup error.
+            SourceError::Unsupported(_) if !self.watchdog.delivered() => return err,
+            _ => Failure::Stream,
+        };
+        let cause = match &err {
+            SourceError::Timeout { .. } => format!(
+                "no frame from {} within {:.1} s",
+                self.config.device.display(),
+                waited.as_secs_f64()
+            ),
+            SourceError::Io { source, .. } => {
+                format!(
+                    "streaming from {} failed: {source}",
+                    self.config.device.display()
+                )
+            }
+            other => other.to_string(),
+        };
+        let timed_out = failure == Failure::NoFrame;
+        match self.watchdog.failed(failure) {
+            Action::Reopen if failure == Failure::Gone => {
+                self.open = None;
+                err
+            }
+            Action::Reopen => {
+                self.open = None;
+                SourceError::Restarted {
+                    cause,
+                    timed_out,
+                    action: Restart::Reopen,
+                    restart: self.watchdog.restarts(),
+                }
+            }
+            Action::RestartStream => match self.rewrite_controls() {
+                Err(e) if is_device_gone(&e) => {
+                    self.open = None;
+                    SourceError::DeviceGone {
+                        device: self.config.device.display().to_string(),
+                        reason: e.to_string(),
+                    }
+                }
+                // A control that cannot be written now is tried again at the next
+                // restart; the stream itself is restarted by the next read.
+                _ => SourceError::Restarted {
+                    cause,
+                    timed_out,
+                    action: Restart::Stream,
+                    restart: self.watchdog.restarts(),
+                },
+            },
+            Action::GiveUp => SourceError::Unsupported(format!(
+                "{cause}, and still none after {} stream restarts: {} delivers no frames as \
+                 set up ({}); check `nightcap devices`, the cable, and that no other program \
+                 uses it",
+                Watchdog::STREAM_RESTARTS,
+                self.config.device.display(),
+                self.format
+            )),
+        }
     }
 
     fn read_frame(&mut self, buf: &mut Vec<u8>) -> Result<FrameMeta, SourceError> {
@@ -416,13 +542,11 @@ impl V4l2Source {
                     // A restarted stream restarts the driver's sequence numbers.
                     self.tracker.reset();
                 }
-                Err(e) => {
-                    let err = io_err(&self.config.device, "allocating frame buffers", e);
-                    if matches!(err, SourceError::DeviceGone { .. }) {
-                        self.open = None;
-                    }
-                    return Err(err);
+                // Memory or a busy device at the start are setup errors with a fix.
+                Err(e) if !self.watchdog.delivered() && !is_device_gone(&e) => {
+                    return Err(io_err(&self.config.device, "allocating frame buffers", e));
                 }
+                Err(e) => return Err(self.stream_failed(e, Duration::ZERO)),
             }
         }
         let Some(stream) = open.stream.as_mut() else {
@@ -449,6 +573,7 @@ impl V4l2Source {
         };
         match outcome {
             Ok(Ok((flags, seq, ts))) => {
+                self.watchdog.frame();
                 self.tracker.observe(seq);
                 // Sampled per frame: realtime − monotonic only changes when the clock is
                 // stepped (a Pi without RTC syncing NTP after boot), and then at once.
@@ -468,11 +593,7 @@ impl V4l2Source {
             Err(e) => {
                 // The v4l stream cannot continue after a failed next(): recreate it.
                 open.stop_stream();
-                let err = stream_error(&self.config.device, &self.format, e, started.elapsed());
-                if matches!(err, SourceError::DeviceGone { .. }) {
-                    self.open = None;
-                }
-                Err(err)
+                Err(self.stream_failed(e, started.elapsed()))
             }
         }
     }
@@ -494,7 +615,9 @@ pub fn stream_error(
                 timeout_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
             }
         }
-        _ if is_device_gone(&err) => SourceError::DeviceGone {
+        // EIO from a dequeue is the queue in error (vb2_queue_error), which a stream
+        // restart clears; a device that is really gone fails the restart with ENODEV.
+        _ if is_device_gone(&err) && err.raw_os_error() != Some(5) => SourceError::DeviceGone {
             device: path.to_string(),
             reason: err.to_string(),
         },
@@ -524,6 +647,10 @@ impl FrameSource for V4l2Source {
 
     fn describe(&self) -> String {
         self.label.clone()
+    }
+
+    fn watch_stop(&mut self, stop: Arc<AtomicBool>) {
+        self.stop = Some(stop);
     }
 
     /// A camera keeps its pace: frames the pipeline cannot take are dropped (and recorded).
@@ -589,10 +716,14 @@ fn configure(
             path.display()
         )));
     }
-    let (plan, frame_us) = set_exposure(&dev, sensor.as_ref(), config, &format)?;
+    let (plan, frame_us, on_sensor) = set_exposure(&dev, sensor.as_ref(), config, &format)?;
     let timeout = frame_timeout(plan.exposure_us, frame_us);
     Ok(Configured {
-        open: Open { dev, stream: None },
+        open: Open {
+            dev,
+            sensor: sensor.filter(|_| on_sensor),
+            stream: None,
+        },
         format,
         plan,
         card: caps.card,
@@ -667,13 +798,13 @@ fn negotiate_format(
 
 /// Finds the exposure controls (on the node, else on the sensor sub-device), writes the
 /// plan and, for webcams, a frame interval long enough for the exposure. Returns the plan
-/// and the frame period, µs, if known.
+/// and the frame period, µs, if known, and whether the controls are on the sensor.
 fn set_exposure(
     dev: &Device,
     sensor: Option<&devices::SensorNode>,
     config: &V4l2Config,
     format: &PixelFormat,
-) -> Result<(ExposurePlan, Option<u64>), SourceError> {
+) -> Result<(ExposurePlan, Option<u64>, bool), SourceError> {
     let path = config.device.as_path();
     let (target, controls) = if let Some(exposure) = query_control(dev, ids::EXPOSURE_ABSOLUTE) {
         let controls = ExposureControls::Absolute {
@@ -694,12 +825,13 @@ fn set_exposure(
         // the one asked for as the device allows.
         let frame_us =
             set_frame_interval(dev, format, config.exposure_us).or_else(|| current_frame_us(dev));
-        return controls::plan_without_exposure_control(
+        let gain = query_control(dev, ids::GAIN).map(|c| c.range);
+        let mut plan = controls::plan_without_exposure_control(
             config.exposure_us,
             frame_us,
+            gain.as_ref(),
             config.gain_milli,
         )
-        .map(|plan| (plan, frame_us))
         .ok_or_else(|| {
             SourceError::Unsupported(format!(
                 "{} has no exposure control nightcap can set (exposure_time_absolute, or a \
@@ -707,24 +839,76 @@ fn set_exposure(
                  interval it can read; `nightcap devices` lists what it has",
                 path.display()
             ))
-        });
+        })?;
+        apply_plan(dev, path, &mut plan)?;
+        return Ok((plan, frame_us, false));
     };
-    let plan = controls::plan_exposure(&controls, config.exposure_us, config.gain_milli)
+    let mut plan = controls::plan_exposure(&controls, config.exposure_us, config.gain_milli)
         .map_err(|e| SourceError::Unsupported(format!("{}: {e}", path.display())))?;
     // Webcams cap the exposure at the frame interval: lengthen the interval first.
     let frame_us = match controls {
         ExposureControls::Absolute { .. } => set_frame_interval(dev, format, plan.exposure_us),
         ExposureControls::Sensor { .. } => plan.frame_us,
     };
-    for &(id, value) in &plan.writes {
+    apply_plan(target, path, &mut plan)?;
+    Ok((plan, frame_us, !std::ptr::eq(target, dev)))
+}
+
+/// Makes the plan's control writes on `target` and reads them back: a value the driver
+/// changed is said in a note, and a changed gain is the gain recorded.
+fn apply_plan(target: &Device, path: &Path, plan: &mut ExposurePlan) -> Result<(), SourceError> {
+    let read = write_controls(target, &plan.writes).map_err(|(id, value, e)| {
+        io_err(path, &format!("setting {} to {value}", ids::name(id)), e)
+    })?;
+    for (&(id, asked), got) in plan.writes.iter().zip(read) {
+        match got {
+            Some(got) if got != asked => {
+                plan.notes.push(format!(
+                    "the driver set {} to {got} instead of {asked}",
+                    ids::name(id)
+                ));
+                if id == ids::GAIN && plan.gain_milli.is_some() {
+                    plan.gain_milli = u32::try_from(got.max(0).saturating_mul(1000)).ok();
+                }
+            }
+            Some(_) => {}
+            None => plan
+                .notes
+                .push(format!("{} was set but cannot be read back", ids::name(id))),
+        }
+    }
+    Ok(())
+}
+
+/// Writes each control in order, then reads each back (`None`: it cannot be read, as
+/// for write-only controls). A failed write names the control and the value.
+fn write_controls(
+    target: &Device,
+    writes: &[(u32, i64)],
+) -> Result<Vec<Option<i64>>, (u32, i64, io::Error)> {
+    for &(id, value) in writes {
         let ctrl = Control {
             id,
             value: Value::Integer(value),
         };
-        guard("VIDIOC_S_EXT_CTRLS", || target.set_control(ctrl))
-            .map_err(|e| io_err(path, &format!("setting {} to {value}", ids::name(id)), e))?;
+        guard("VIDIOC_S_EXT_CTRLS", || target.set_control(ctrl)).map_err(|e| (id, value, e))?;
     }
-    Ok((plan, frame_us))
+    Ok(writes
+        .iter()
+        .map(
+            |&(id, _)| match guard("VIDIOC_G_EXT_CTRLS", || target.control(id)) {
+                Ok(Control {
+                    value: Value::Integer(v),
+                    ..
+                }) => Some(v),
+                Ok(Control {
+                    value: Value::Boolean(b),
+                    ..
+                }) => Some(i64::from(b)),
+                _ => None,
+            },
+        )
+        .collect())
 }
 
 /// The sensor-style controls of `dev`, if it has exposure (lines), VBLANK and pixel rate.
@@ -1037,6 +1221,12 @@ mod tests {
         let einval = io::Error::from_raw_os_error(22);
         assert!(matches!(
             stream_error(p, &f, einval, w),
+            SourceError::Io { .. }
+        ));
+        // EIO from a dequeue is a queue in error, which a stream restart clears.
+        let eio = io::Error::from_raw_os_error(5);
+        assert!(matches!(
+            stream_error(p, &f, eio, w),
             SourceError::Io { .. }
         ));
     }
