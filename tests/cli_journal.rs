@@ -97,6 +97,38 @@ fn info_reports_frames_span_gaps_and_ratio() {
 }
 
 #[test]
+fn info_frames_lists_each_frames_timing_as_recorded() {
+    let (_t, dir) = journal();
+    let d = dir.to_str().unwrap();
+    let o = nightcap(&["info", "--frames", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8(o.stdout).unwrap();
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 7, "a header and 6 frames: {out}");
+    assert!(lines[1].starts_with("0 "), "{out}");
+    assert!(lines[1].contains("2026-11-30T00:45:00.000000Z"), "{out}");
+    assert!(lines[4].contains("2026-11-30T00:45:25.000000Z"), "{out}");
+
+    let o = nightcap(&["info", "--frames", "--json", d]);
+    assert!(o.status.success(), "{}", text(&o));
+    let frames: Vec<serde_json::Value> = o
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("one JSON object per line"))
+        .collect();
+    let seqs: Vec<u64> = frames.iter().map(|f| f["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [0, 1, 2, 3, 4, 5]);
+    for (f, i) in frames.iter().zip([0, 1, 2, 5, 6, 7]) {
+        let m = meta(i);
+        assert_eq!(f["time_utc_ns"].as_i64(), Some(m.time_utc_ns), "{f}");
+        assert_eq!(f["driver_seq"].as_u64(), Some(i), "{f}");
+        assert_eq!(f["exposure_us"].as_u64(), Some(5_000_000), "{f}");
+        assert_eq!(f["gain"].as_f64(), Some(1.0), "{f}");
+    }
+}
+
+#[test]
 fn verify_detects_a_flipped_byte_and_repair_keeps_everything_else() {
     let (_t, dir) = journal();
     let d = dir.to_str().unwrap();

@@ -16,15 +16,22 @@ use nightcap_journal::Journal;
 pub struct InfoArgs {
     /// The journal directory.
     pub journal: PathBuf,
-    /// Print the summary as JSON (for scripts).
+    /// Print the summary as JSON (for scripts); with --frames, one JSON object per line.
     #[arg(long)]
     pub json: bool,
+    /// List every frame instead: seq, exposure start (UTC), exposure, gain, and the
+    /// driver's frame number and timestamp (to check a camera's timing).
+    #[arg(long)]
+    pub frames: bool,
 }
 
 pub fn run(args: InfoArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     super::require_journal(&args.journal, true)?;
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
+    if args.frames {
+        return list_frames(&j, args.json);
+    }
     let s = summarize(&j);
     if args.json {
         super::ui::outln(serde_json::to_string_pretty(&s)?)?;
@@ -32,6 +39,73 @@ pub fn run(args: InfoArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         super::ui::out(render(&s, ui.verbose))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One frame of `info --frames --json`.
+#[derive(serde::Serialize)]
+struct FrameLine {
+    seq: u64,
+    start_utc: String,
+    time_utc_ns: i64,
+    exposure_us: u32,
+    gain: f64,
+    driver_seq: u32,
+    driver_ts_ns: u64,
+}
+
+/// `info --frames`: each frame's metadata from its record header, in journal order. A
+/// header that cannot be read is a line saying so (exit 1 at the end), never a stop.
+fn list_frames(j: &Journal, json: bool) -> anyhow::Result<ExitCode> {
+    use std::fmt::Write;
+    let mut damaged = 0u64;
+    let mut out = String::new();
+    if !json {
+        out.push_str("seq        start (UTC)                 exposure s   gain  driver seq   driver time s\n");
+    }
+    for r in j.frames() {
+        let m = match j.frame_meta(&r) {
+            Ok(m) => m,
+            Err(e) => {
+                damaged += 1;
+                eprintln!("nightcap: skipped damaged frame: {e}");
+                continue;
+            }
+        };
+        let start = nightcap_frame::time::utc_iso_micros(m.time_utc_ns);
+        let gain = f64::from(m.gain_milli) / 1000.0;
+        if json {
+            let line = FrameLine {
+                seq: m.seq,
+                start_utc: start,
+                time_utc_ns: m.time_utc_ns,
+                exposure_us: m.exposure_us,
+                gain,
+                driver_seq: m.driver_seq,
+                driver_ts_ns: m.driver_ts_ns,
+            };
+            let _ = writeln!(out, "{}", serde_json::to_string(&line)?);
+        } else {
+            let _ = writeln!(
+                out,
+                "{:<10} {:<27} {:>10.6} {:>6.2} {:>11} {:>15.6}",
+                m.seq,
+                start,
+                f64::from(m.exposure_us) / 1e6,
+                gain,
+                m.driver_seq,
+                m.driver_ts_ns as f64 / 1e9
+            );
+        }
+        if out.len() > 1 << 16 {
+            super::ui::out(std::mem::take(&mut out))?;
+        }
+    }
+    super::ui::out(out)?;
+    Ok(if damaged > 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn mib(b: u64) -> String {

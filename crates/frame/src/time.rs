@@ -76,6 +76,17 @@ pub fn utc_iso(ns: UtcNanos) -> String {
     )
 }
 
+/// ISO 8601 UTC with microseconds and a `Z`: `2026-11-24T02:15:00.123456Z` (frame
+/// listings, where a camera's timing matters to the microsecond).
+pub fn utc_iso_micros(ns: UtcNanos) -> String {
+    let p = utc_parts(ns);
+    let micros = ns.rem_euclid(1_000_000_000) / 1000;
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:06}Z",
+        p.year, p.month, p.day, p.hour, p.minute, p.second, micros
+    )
+}
+
 /// ISO 8601 basic format in UTC, `YYYYmmddTHHMMSSZ`: `20261124T021500Z` (the journal's
 /// segment-name stamp). Years are clamped to 0..=9999 so the stamp keeps its length.
 pub fn utc_iso_basic(ns: UtcNanos) -> String {
@@ -517,6 +528,12 @@ mod tests {
     #[test]
     fn epoch() {
         assert_eq!(utc_iso(0), "1970-01-01T00:00:00.000");
+        assert_eq!(utc_iso_micros(0), "1970-01-01T00:00:00.000000Z");
+        assert_eq!(
+            utc_iso_micros(1_795_999_500_123_456_789),
+            "2026-11-30T00:45:00.123456Z"
+        );
+        assert_eq!(utc_iso_micros(-1_000), "1969-12-31T23:59:59.999999Z");
         assert_eq!(utc_dash_stamp(0), "19700101-000000");
         assert_eq!(utc_exif(0), "1970:01:01 00:00:00");
     }

@@ -415,6 +415,30 @@ impl Segment {
         entry: &IndexEntry,
         buf: &mut Vec<u8>,
     ) -> Result<RecordHeader, ReadError> {
+        let h = self.read_header(entry)?;
+        let damage = |what: String| {
+            ReadError::Damaged(Damage {
+                segment: self.path.clone(),
+                offset: entry.offset,
+                seq: Some(entry.seq),
+                what,
+            })
+        };
+        self.bytes
+            .read_into(
+                entry.offset + RECORD_HEADER_LEN as u64,
+                h.stored_len as usize,
+                buf,
+            )
+            .map_err(|e| damage(format!("unreadable payload: {e}")))?;
+        if super::format::crc(buf) != h.payload_crc {
+            return Err(damage(FormatFault::PayloadCrc.to_string()));
+        }
+        Ok(h)
+    }
+
+    /// Reads and verifies the header of the record at `entry` (not its payload).
+    pub fn read_header(&self, entry: &IndexEntry) -> Result<RecordHeader, ReadError> {
         let damage = |what: String| {
             ReadError::Damaged(Damage {
                 segment: self.path.clone(),
@@ -434,16 +458,6 @@ impl Segment {
             RecordHeader::decode(&head, &self.header, room).map_err(|f| damage(f.to_string()))?;
         if h.kind != entry.kind || h.seq != entry.seq || h.time_ns != entry.time_ns {
             return Err(damage("record does not match the footer index".into()));
-        }
-        self.bytes
-            .read_into(
-                entry.offset + RECORD_HEADER_LEN as u64,
-                h.stored_len as usize,
-                buf,
-            )
-            .map_err(|e| damage(format!("unreadable payload: {e}")))?;
-        if super::format::crc(buf) != h.payload_crc {
-            return Err(damage(FormatFault::PayloadCrc.to_string()));
         }
         Ok(h)
     }
@@ -505,14 +519,13 @@ impl Segment {
         };
         decode(spec, &self.header.format, scratch, h.raw_len as usize)
             .map_err(|e| bad(format!("payload does not decode: {e}")))?;
-        Ok(FrameMeta {
-            seq: h.seq,
-            time_utc_ns: h.time_ns,
-            exposure_us: h.exposure_us,
-            gain_milli: h.gain_milli,
-            driver_seq: h.driver_seq,
-            driver_ts_ns: h.driver_ts_ns,
-        })
+        Ok(frame_meta(&h))
+    }
+
+    /// A frame's metadata from its verified header, without reading its payload (whose
+    /// damage is then not seen).
+    pub fn read_frame_meta(&self, entry: &IndexEntry) -> Result<FrameMeta, ReadError> {
+        self.read_header(entry).map(|h| frame_meta(&h))
     }
 
     /// Reads a GAP record.
@@ -630,6 +643,18 @@ fn open_listed(path: &Path, name: &SegmentName) -> Option<Result<Segment, Journa
         sealed,
     );
     (!gone(&again)).then_some(again)
+}
+
+/// The frame metadata a FRAME record's header holds.
+fn frame_meta(h: &RecordHeader) -> FrameMeta {
+    FrameMeta {
+        seq: h.seq,
+        time_utc_ns: h.time_ns,
+        exposure_us: h.exposure_us,
+        gain_milli: h.gain_milli,
+        driver_seq: h.driver_seq,
+        driver_ts_ns: h.driver_ts_ns,
+    }
 }
 
 /// Lists the segment files of `dir`, ordered by segment number (then state).
@@ -868,6 +893,12 @@ impl Journal {
             meta,
             data,
         })
+    }
+
+    /// One frame's metadata, from its record header only (fast: no payload is read, so
+    /// a damaged payload is not noticed here).
+    pub fn frame_meta(&self, r: &FrameRef) -> Result<FrameMeta, ReadError> {
+        self.segments[r.segment].read_frame_meta(&r.entry)
     }
 
     /// Every readable frame in journal order, decoded to samples: the simplest way to
