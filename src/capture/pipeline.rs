@@ -544,6 +544,11 @@ impl<'a> CaptureLoop<'a> {
                     if let Some(b) = buf {
                         self.pool.give(b);
                     }
+                    // Stopping interrupts the wait for a frame (the signal wakes it):
+                    // that is no camera fault, to log or to record.
+                    if self.stop.load(Ordering::Relaxed) {
+                        break (StopReason::Stopped, None);
+                    }
                     if let Some(hook) = &self.cfg.on_source_error {
                         hook(&e);
                     }

@@ -254,7 +254,12 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
             utc_short(g.start_ns),
             utc_short(g.end_ns),
             g.reason.describe(),
-            count(g.count, "frame"),
+            // A count of 0 means unknown (format.md), as after a restarted stream.
+            if g.count == 0 {
+                "frames lost unknown".to_string()
+            } else {
+                count(g.count, "frame")
+            },
             g.text
         );
     }

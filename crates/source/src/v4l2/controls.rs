@@ -16,6 +16,8 @@
 pub mod ids {
     /// Sensor exposure in lines (user class).
     pub const EXPOSURE: u32 = 0x0098_0911;
+    /// `gain_automatic` (user class): 1 lets the device choose its gain.
+    pub const AUTOGAIN: u32 = 0x0098_0912;
     /// Generic gain, device-defined units (user class).
     pub const GAIN: u32 = 0x0098_0913;
     /// `auto_exposure` menu: 0 auto, 1 manual, 2 shutter priority, 3 aperture priority.
@@ -38,12 +40,13 @@ pub mod ids {
     pub const DIGITAL_GAIN: u32 = 0x009f_0905;
 
     /// The ids `nightcap devices` shows and [`super::plan_exposure`] may use.
-    pub const RELEVANT: [u32; 11] = [
+    pub const RELEVANT: [u32; 12] = [
         EXPOSURE_AUTO,
         EXPOSURE_ABSOLUTE,
         EXPOSURE_AUTO_PRIORITY,
         ISO_SENSITIVITY,
         EXPOSURE,
+        AUTOGAIN,
         GAIN,
         ANALOGUE_GAIN,
         DIGITAL_GAIN,
@@ -57,6 +60,7 @@ pub mod ids {
         match id {
             EXPOSURE => "exposure (lines)",
             GAIN => "gain",
+            AUTOGAIN => "gain_automatic",
             EXPOSURE_AUTO => "auto_exposure",
             EXPOSURE_ABSOLUTE => "exposure_time_absolute (100 us)",
             EXPOSURE_AUTO_PRIORITY => "exposure_dynamic_framerate",
@@ -287,6 +291,17 @@ pub fn plan_without_exposure_control(
         frame_us: Some(frame_us),
         notes,
     })
+}
+
+/// Turns the device's automatic gain off before a gain is written: in automatic mode a
+/// written gain is ignored (and reads back as whatever the device chose). Does nothing
+/// when no gain is written or the device has no automatic gain.
+pub fn manual_gain_first(writes: &mut Vec<(u32, i64)>, has_autogain: bool) {
+    if let Some(at) = writes.iter().position(|w| w.0 == ids::GAIN) {
+        if has_autogain && !writes.iter().any(|w| w.0 == ids::AUTOGAIN) {
+            writes.insert(at, (ids::AUTOGAIN, 0));
+        }
+    }
 }
 
 /// The writes that set `exposure_us` and (if given) `gain_milli` on a device.
@@ -859,6 +874,18 @@ mod tests {
         assert_eq!(clamped.writes, [(ids::GAIN, 255)]);
         assert_eq!(clamped.gain_milli, Some(255_000));
         assert!(clamped.notes[1].contains("0..255"), "{:?}", clamped.notes);
+        // Automatic gain goes off first, else the gain written is ignored.
+        let mut writes = plan.writes.clone();
+        manual_gain_first(&mut writes, true);
+        assert_eq!(writes, [(ids::AUTOGAIN, 0), (ids::GAIN, 4)]);
+        manual_gain_first(&mut writes, true);
+        assert_eq!(writes.len(), 2, "once");
+        let mut plain = plan.writes.clone();
+        manual_gain_first(&mut plain, false);
+        assert_eq!(plain, [(ids::GAIN, 4)]);
+        let mut none = vec![(ids::EXPOSURE_ABSOLUTE, 50)];
+        manual_gain_first(&mut none, true);
+        assert_eq!(none, [(ids::EXPOSURE_ABSOLUTE, 50)]);
         // No gain asked: nothing written, the camera's gain left alone.
         let none =
             plan_without_exposure_control(100_000, Some(100_000), Some(&gain), None).unwrap();

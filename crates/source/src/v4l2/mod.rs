@@ -857,6 +857,8 @@ fn set_exposure(
 /// Makes the plan's control writes on `target` and reads them back: a value the driver
 /// changed is said in a note, and a changed gain is the gain recorded.
 fn apply_plan(target: &Device, path: &Path, plan: &mut ExposurePlan) -> Result<(), SourceError> {
+    let has_autogain = query_control(target, ids::AUTOGAIN).is_some();
+    controls::manual_gain_first(&mut plan.writes, has_autogain);
     let read = write_controls(target, &plan.writes).map_err(|(id, value, e)| {
         io_err(path, &format!("setting {} to {value}", ids::name(id)), e)
     })?;
