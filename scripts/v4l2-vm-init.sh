@@ -24,7 +24,11 @@ check() { # check NAME CONDITION-RESULT
 }
 
 echo "vm: scenario=devices"
-nightcap devices 2>&1 | sed 's/^/  /'
+nightcap devices >/tmp/devices 2>&1
+sed 's/^/  /' /tmp/devices
+# vivid registers a media device: nightcap reads its graph (MEDIA_IOC_G_TOPOLOGY) and
+# finds the capture node in it by device number, with no sensor to set up.
+check devices_media_graph_read "$(grep -q 'media graph /dev/media[0-9]* ([0-9]* entit[a-z]*): this node is "vivid-000-vid-cap", with no camera sensor upstream' /tmp/devices; echo $?)"
 
 # A figure from `nightcap info`: frames, or missed (frames the GAP records count).
 figure() { # figure JOURNAL frames|missed

@@ -1,6 +1,8 @@
 //! The V4L2 path against a real kernel driver: `scripts/v4l2-vm.sh` boots a small Linux
 //! VM (qemu, TCG) with the kernel's `vivid` virtual camera and runs nightcap in it:
-//! - `devices`; every format vivid offers that nightcap can store (22: 8/10/12/16-bit
+//! - `devices`, with the capture node found in vivid's media graph (read with
+//!   `MEDIA_IOC_G_TOPOLOGY`, so the structs nightcap uses for a Pi's graph meet a real
+//!   kernel); every format vivid offers that nightcap can store (22: 8/10/12/16-bit
 //!   Bayer in four orders, grey, YUYV, RGB) streamed at 320x180 with
 //!   `--pixel-format`/`--size`, each stored frame byte-identical to one read with
 //!   `v4l2-ctl`;
@@ -73,6 +75,7 @@ fn nightcap_streams_from_the_kernels_virtual_camera() {
     }
     // Every other scenario ran and passed (a scenario that did not run has no line).
     for check in [
+        "devices_media_graph_read",
         "capture_every_frame_accounted",
         "capture_verifies",
         "capture_told_no_exposure_control",

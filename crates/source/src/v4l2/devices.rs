@@ -201,6 +201,8 @@ pub struct DeviceInfo {
     pub controls: Vec<ControlInfo>,
     /// The active mode of a sensor sub-device.
     pub sensor_mode: Option<SensorMode>,
+    /// Where a video node sits in its media graph, in words (`None`: no graph).
+    pub media: Option<String>,
 }
 
 /// Driver identity of a video node.
@@ -276,6 +278,7 @@ pub fn probe_video(path: &Path) -> io::Result<DeviceInfo> {
         formats,
         controls: relevant_controls(&dev),
         sensor_mode: None,
+        media: None,
     })
 }
 
@@ -289,6 +292,7 @@ pub fn probe_subdev(path: &Path) -> io::Result<DeviceInfo> {
         formats: Vec::new(),
         controls: relevant_controls(&dev),
         sensor_mode: sensor_mode(&dev),
+        media: None,
     })
 }
 
@@ -299,7 +303,10 @@ pub fn discover(dev_dir: &Path) -> (Vec<DeviceInfo>, Vec<ProbeFailure>) {
     let mut failed = Vec::new();
     for path in video {
         match probe_video(&path) {
-            Ok(info) => found.push(info),
+            Ok(mut info) => {
+                info.media = media_summary(dev_dir, &path);
+                found.push(info)
+            }
             Err(e) => failed.push(ProbeFailure {
                 path,
                 error: e.to_string(),
@@ -317,61 +324,9 @@ pub fn discover(dev_dir: &Path) -> (Vec<DeviceInfo>, Vec<ProbeFailure>) {
     (found, failed)
 }
 
-/// `struct v4l2_mbus_framefmt` (linux/v4l2-mediabus.h).
-#[repr(C)]
-#[derive(Default)]
-struct MbusFrameFmt {
-    width: u32,
-    height: u32,
-    code: u32,
-    field: u32,
-    colorspace: u32,
-    ycbcr_enc: u16,
-    quantization: u16,
-    xfer_func: u16,
-    flags: u16,
-    reserved: [u16; 10],
-}
-
-/// `struct v4l2_subdev_format` (linux/v4l2-subdev.h).
-#[repr(C)]
-#[derive(Default)]
-struct SubdevFormat {
-    which: u32,
-    pad: u32,
-    format: MbusFrameFmt,
-    reserved: [u32; 8],
-}
-
-const _: () = assert!(std::mem::size_of::<SubdevFormat>() == 88);
-
-/// `_IOWR('V', 4, struct v4l2_subdev_format)`.
-pub const VIDIOC_SUBDEV_G_FMT: u32 =
-    (3 << 30) | ((std::mem::size_of::<SubdevFormat>() as u32) << 16) | ((b'V' as u32) << 8) | 4;
-
 /// The active format of a sensor sub-device's image pad (pad 0), if it answers.
 pub fn sensor_mode(dev: &Device) -> Option<SensorMode> {
-    const V4L2_SUBDEV_FORMAT_ACTIVE: u32 = 1;
-    let mut f = SubdevFormat {
-        which: V4L2_SUBDEV_FORMAT_ACTIVE,
-        ..SubdevFormat::default()
-    };
-    // SAFETY: SubdevFormat mirrors the kernel's struct v4l2_subdev_format (size checked
-    // above); the ioctl reads `which`/`pad` and fills `format` within the struct, which
-    // lives across the call.
-    unsafe {
-        v4l::v4l2::ioctl(
-            dev.handle().fd(),
-            VIDIOC_SUBDEV_G_FMT as v4l::v4l2::vidioc::_IOC_TYPE,
-            &mut f as *mut _ as *mut std::os::raw::c_void,
-        )
-        .ok()?;
-    }
-    Some(SensorMode {
-        code: f.format.code,
-        width: f.format.width,
-        height: f.format.height,
-    })
+    super::media_io::pad_format(dev, 0).ok()
 }
 
 /// A sensor sub-device able to take exposure in lines.
@@ -400,6 +355,50 @@ pub fn find_sensor_subdev(dev_dir: &Path) -> Option<SensorNode> {
             path,
             dev,
         })
+    })
+}
+
+/// Where the video node `path` sits in its media graph, in words, or `None` when it has
+/// no graph (a graph that cannot be read is said).
+pub fn media_summary(dev_dir: &Path, path: &Path) -> Option<String> {
+    use super::media;
+    let md = super::media_io::media_device_of(dev_dir, path)?;
+    let t = &md.topology;
+    let entity = super::media_io::devnode_of(path)
+        .ok()
+        .and_then(|d| t.entity_by_devnode(d))?;
+    let n = t.entities.len();
+    let graph = format!(
+        "media graph {} ({n} {}): this node is \"{}\"",
+        md.path.display(),
+        if n == 1 { "entity" } else { "entities" },
+        entity.name
+    );
+    Some(match media::route(t, entity.id) {
+        Ok(r) => {
+            let via: Vec<String> = r.hops[1..]
+                .iter()
+                .map(|h| t.name(h.source.entity))
+                .collect();
+            let sub = t
+                .entity(r.sensor)
+                .and_then(|e| e.devnode)
+                .and_then(|d| super::media_io::subdev_path(dev_dir, d));
+            format!(
+                "{graph}, fed by sensor \"{}\"{}{}",
+                t.name(r.sensor),
+                if via.is_empty() {
+                    String::new()
+                } else {
+                    format!(" through \"{}\"", via.join("\", \""))
+                },
+                match sub {
+                    Some(p) => format!(" ({}); capture sets up its links and mode", p.display()),
+                    None => "; the sensor has no sub-device node, nothing to set up".to_string(),
+                }
+            )
+        }
+        Err(_) => format!("{graph}, with no camera sensor upstream (nothing to set up)"),
     })
 }
 
@@ -492,6 +491,9 @@ fn render_device(out: &mut String, info: &DeviceInfo) {
                 info.path.display()
             );
         }
+    }
+    if let Some(m) = &info.media {
+        let _ = writeln!(out, "  {m}");
     }
     if let Some(m) = &info.sensor_mode {
         let what = match mbus_code_info(m.code) {
@@ -617,6 +619,7 @@ mod tests {
                 },
             ],
             sensor_mode: None,
+            media: None,
             controls: vec![ControlInfo {
                 range: ControlRange {
                     id: ids::EXPOSURE_ABSOLUTE,
@@ -640,6 +643,7 @@ mod tests {
                 width: 4056,
                 height: 3040,
             }),
+            media: None,
             controls: vec![ControlInfo {
                 range: ControlRange {
                     id: ids::PIXEL_RATE,
@@ -657,7 +661,9 @@ mod tests {
             path: "/dev/video1".into(),
             error: "Permission denied".into(),
         }];
-        let text = render(&[webcam, sensor], &failed);
+        let mut pi = node("/dev/video2", true, &[b"pRCC"]);
+        pi.media = Some("media graph /dev/media1 (3 entities): this node is \"unicam-image\", fed by sensor \"imx477 10-001a\" (/dev/v4l-subdev0); capture sets up its links and mode".into());
+        let text = render(&[webcam, sensor, pi], &failed);
         let expected = "\
 /dev/video0 (HD Webcam C920): HD Pro Webcam C920 [uvcvideo] on usb-0000:01:00.0-1.2
   format YUYV YUYV 4:2:2: 640x480, 1920x1080
@@ -666,6 +672,9 @@ mod tests {
 /dev/v4l-subdev0 (imx477 10-001a): camera sensor sub-device
   sensor mode 4056x3040 12-bit RGGB (code 0x3012)
   control Pixel Rate [pixel_rate (Hz)] = 840000000 (range 840000000..840000000 step 1, default 840000000), read-only
+/dev/video2: c [d] on b
+  media graph /dev/media1 (3 entities): this node is \"unicam-image\", fed by sensor \"imx477 10-001a\" (/dev/v4l-subdev0); capture sets up its links and mode
+  format pRCC : sizes not listed
 /dev/video1: not usable: Permission denied
 nightcap capture uses /dev/video0 (the first capture device with a format it can store; choose another with --source v4l2:PATH)
 ";
@@ -692,6 +701,7 @@ nightcap capture uses /dev/video0 (the first capture device with a format it can
                 .collect(),
             controls: vec![],
             sensor_mode: None,
+            media: None,
         }
     }
 
@@ -745,12 +755,6 @@ nightcap capture uses /dev/video0 (the first capture device with a format it can
         assert!(find_sensor_subdev(dir.path()).is_none());
         let (found, failed) = discover(&dir.path().join("missing"));
         assert_eq!(render(&found, &failed), format!("{NO_DEVICES}\n"));
-    }
-
-    #[test]
-    fn subdev_ioctl_number_matches_the_kernel_header() {
-        // _IOWR('V', 4, struct v4l2_subdev_format) with sizeof = 88.
-        assert_eq!(VIDIOC_SUBDEV_G_FMT, 0xc058_5604);
     }
 
     #[test]

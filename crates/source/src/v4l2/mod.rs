@@ -24,13 +24,15 @@
 //!   and the gain recorded with each frame is the one read back.
 //!
 //! Pi cameras on the libcamera-era stack (unicam, rp1-cfe) are media-controller devices:
-//! exposure, VBLANK and gain live on the sensor sub-device (`/dev/v4l-subdevN`, the first
-//! one with exposure, VBLANK and pixel-rate controls is used), and the capture node lists
-//! formats the sensor may not deliver. The sensor's current mode is read
-//! (`VIDIOC_SUBDEV_G_FMT`) and only formats of its bit depth, CFA and size are chosen.
-//! nightcap does not change the sensor mode or media links: the boot default (full
-//! resolution on IMX219/IMX477 with a Pi 4) works as is; for another mode, or on a Pi 5
-//! (whose CSI-2 receiver feeds the ISP by default), set it up with `media-ctl` first.
+//! exposure, VBLANK and gain live on the sensor sub-device, and the capture node lists
+//! formats the sensor may not deliver. Before the node's format is set, its media graph
+//! is read ([`media_io`]) and, when a sensor sub-device feeds the node, set up as
+//! [`media`] plans it: links off the path disabled (on a Pi 5 libcamera leaves the
+//! receiver feeding the ISP), the path's links enabled, and the sensor mode (the largest,
+//! or `--size`) set on every pad of the path. Only formats of that mode's bit depth, CFA
+//! and size are then chosen on the node. A node without a graph or without a sensor
+//! sub-device upstream (webcams, `vivid`) is left as it is; the first sub-device with
+//! exposure, VBLANK and pixel-rate controls then stands in as the sensor, if any.
 //!
 //! Controls are written before streaming starts, so the first frame already has the
 //! asked exposure (drivers program the sensor from the current control values at
@@ -45,6 +47,8 @@
 pub mod controls;
 pub mod devices;
 pub mod formats;
+pub mod media;
+pub mod media_io;
 pub mod timing;
 pub mod watchdog;
 
@@ -703,12 +707,38 @@ fn configure(
     // controls (webcams, legacy firmware driver, unicam without media controller).
     let on_node = query_control(&dev, ids::EXPOSURE_ABSOLUTE).is_some()
         || query_control(&dev, ids::EXPOSURE).is_some();
-    let sensor = if on_node {
-        None
+    // On a media-controller camera (a Pi's unicam or rp1-cfe) the graph says which sensor
+    // feeds this node; its links and the sensor mode are set up so the node streams.
+    let mut media_note = None;
+    let (sensor, mode) = if on_node {
+        (None, None)
     } else {
-        devices::find_sensor_subdev(Path::new("/dev"))
+        match media_io::setup(Path::new("/dev"), path, config.size, config.fourcc) {
+            Ok(Some(s)) => {
+                let dev = Device::with_path(&s.sensor_path)
+                    .map_err(|e| io_err(&s.sensor_path, "opening the sensor", e))?;
+                media_note = s.note;
+                let node = devices::SensorNode {
+                    sensor: Sensor::from_name(&s.sensor_name),
+                    name: s.sensor_name,
+                    path: s.sensor_path,
+                    dev,
+                };
+                (Some(node), Some(s.mode))
+            }
+            Ok(None) => {
+                let sensor = devices::find_sensor_subdev(Path::new("/dev"));
+                let mode = sensor.as_ref().and_then(|s| devices::sensor_mode(&s.dev));
+                (sensor, mode)
+            }
+            Err(why) => {
+                return Err(SourceError::Unsupported(format!(
+                    "{}: {why}",
+                    path.display()
+                )))
+            }
+        }
     };
-    let mode = sensor.as_ref().and_then(|s| devices::sensor_mode(&s.dev));
     let format = negotiate_format(&dev, config, mode.as_ref())?;
     if let Some(req) = required.filter(|r| **r != format) {
         return Err(SourceError::Unsupported(format!(
@@ -716,7 +746,8 @@ fn configure(
             path.display()
         )));
     }
-    let (plan, frame_us, on_sensor) = set_exposure(&dev, sensor.as_ref(), config, &format)?;
+    let (mut plan, frame_us, on_sensor) = set_exposure(&dev, sensor.as_ref(), config, &format)?;
+    plan.notes.extend(media_note);
     let timeout = frame_timeout(plan.exposure_us, frame_us);
     Ok(Configured {
         open: Open {
