@@ -267,3 +267,105 @@ fn bad_input_gets_one_clear_line_and_a_nonzero_exit() {
     assert!(o.status.success());
     assert!(text(&o).contains("empty: no segments yet"));
 }
+
+/// A Pi without a real-time clock: its capture starts with the clock at 1970 plus the
+/// uptime and notes `clock_synchronised=no`; NTP steps the clock between frames 5 and 6;
+/// the writer notes the sync three frames later (frames in flight). Each frame keeps the
+/// driver's monotonic stamp (end of exposure).
+fn unsynced_night() -> (tempfile::TempDir, PathBuf, i64) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("journal");
+    let mut cfg = WriterConfig::new(&dir);
+    cfg.budget.reserve_bytes = 0;
+    let mut w = JournalWriter::open(cfg, FMT).unwrap();
+    let boot_offset = 1_795_999_000_000_000_000; // realtime - monotonic once set
+    let meta = |i: u64| {
+        let stamp = 100_000_000_000 + i * 5_000_000_000; // monotonic, end of exposure
+        let offset = if i < 6 { 0 } else { boot_offset };
+        FrameMeta {
+            time_utc_ns: stamp as i64 + offset - 5_000_000_000 + 3_000,
+            exposure_us: 5_000_000,
+            gain_milli: 1000,
+            driver_seq: i as u32,
+            driver_ts_ns: stamp,
+            ..FrameMeta::default()
+        }
+    };
+    w.append_note(
+        0,
+        "source=V4L2 /dev/video0 (unicam)\nformat=x\nclock_synchronised=no",
+    )
+    .unwrap();
+    for i in 0..30 {
+        if i == 9 {
+            w.append_note(boot_offset, "clock_synchronised=yes")
+                .unwrap();
+        }
+        w.append_frame(&meta(i), &frame(i)).unwrap();
+    }
+    w.close().unwrap();
+    (tmp, dir, boot_offset)
+}
+
+#[test]
+fn frames_stamped_before_the_clock_was_set_are_retimed_by_the_cameras_clock() {
+    let (tmp, dir, boot_offset) = unsynced_night();
+    let d = dir.to_str().unwrap();
+    // The library hands out the new times; the records keep what was recorded.
+    let j = nightcap_journal::Journal::open(&dir).unwrap();
+    let frames = j.frames();
+    assert_eq!(frames.len(), 30);
+    for (i, r) in frames.iter().enumerate() {
+        let want = 100_000_000_000 + i as i64 * 5_000_000_000 + boot_offset - 5_000_000_000 + 3_000;
+        assert_eq!(r.time_ns, want, "frame {i}");
+        assert_eq!(r.entry.time_ns != r.time_ns, i < 6, "frame {i}");
+    }
+    assert_eq!(j.retimed.runs.len(), 1);
+    assert_eq!((j.retimed.runs[0].0, j.retimed.runs[0].1), (0, 5));
+
+    let o = nightcap(&["info", d]);
+    let t = text(&o);
+    assert!(o.status.success(), "{t}");
+    assert!(
+        t.contains("frames seq 0..=5 were stamped before the clock was set: re-timed by the camera's clock (moved later by 56.9 years)"),
+        "{t}"
+    );
+    assert!(
+        !t.contains("may be wrong") && !t.contains("stepped back"),
+        "{t}"
+    );
+    assert!(t.contains("time       2026-"), "{t}");
+
+    // Listings, exports and stacks use the new times: no 1970 anywhere.
+    let o = nightcap(&["info", "--frames", "--json", d]);
+    let times: Vec<i64> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["time_utc_ns"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|p| p[1] - p[0] == 5_000_000_000),
+        "{times:?}"
+    );
+    let out = tmp.path().join("stacks");
+    let o = nightcap(&["stack", d, "--every", "60s", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let mut names: Vec<String> = fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jpg"))
+        .collect();
+    names.sort();
+    assert!(
+        !names.is_empty() && names.iter().all(|n| n.contains("2026")),
+        "{names:?}"
+    );
+    assert!(
+        names.len() <= 4,
+        "30 frames of 5 s in 60 s windows: {names:?}"
+    );
+}

@@ -691,7 +691,7 @@ fn spawn_live_stacks(
     cfg.windows.every_ns = Some(i64::from(live.every_s) * 1_000_000_000);
     cfg.windows.from_ns = nightcap_journal::Journal::open(&journal)
         .ok()
-        .and_then(|j| j.frames().last().map(|r| r.entry.time_ns + 1));
+        .and_then(|j| j.frames().last().map(|r| r.time_ns + 1));
     cfg.render.drc = live.drc;
     cfg.sidecar = false;
     cfg.names = nightcap_stack::night::Names::Original { utc: live.utc };

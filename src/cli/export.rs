@@ -48,9 +48,7 @@ pub fn run(args: ExportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let frames: Vec<_> = j
         .frames()
         .into_iter()
-        .filter(|r| {
-            from.is_none_or(|t| r.entry.time_ns >= t) && to.is_none_or(|t| r.entry.time_ns < t)
-        })
+        .filter(|r| from.is_none_or(|t| r.time_ns >= t) && to.is_none_or(|t| r.time_ns < t))
         .collect();
     if frames.is_empty() {
         bail!(

@@ -51,6 +51,9 @@ struct FrameLine {
     gain: f64,
     driver_seq: u32,
     driver_ts_ns: u64,
+    /// The time the record holds, for a frame re-timed (stamped before the clock was set).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recorded_time_utc_ns: Option<i64>,
 }
 
 /// `info --frames`: each frame's metadata from its record header, in journal order. A
@@ -72,6 +75,7 @@ fn list_frames(j: &Journal, json: bool) -> anyhow::Result<ExitCode> {
             }
         };
         let start = nightcap_frame::time::utc_iso_micros(m.time_utc_ns);
+        let recorded = (r.entry.time_ns != m.time_utc_ns).then_some(r.entry.time_ns);
         let gain = f64::from(m.gain_milli) / 1000.0;
         if json {
             let line = FrameLine {
@@ -82,18 +86,20 @@ fn list_frames(j: &Journal, json: bool) -> anyhow::Result<ExitCode> {
                 gain,
                 driver_seq: m.driver_seq,
                 driver_ts_ns: m.driver_ts_ns,
+                recorded_time_utc_ns: recorded,
             };
             let _ = writeln!(out, "{}", serde_json::to_string(&line)?);
         } else {
             let _ = writeln!(
                 out,
-                "{:<10} {:<27} {:>10.6} {:>6.2} {:>11} {:>15.6}",
+                "{:<10} {:<27} {:>10.6} {:>6.2} {:>11} {:>15.6}{}",
                 m.seq,
                 start,
                 f64::from(m.exposure_us) / 1e6,
                 gain,
                 m.driver_seq,
-                m.driver_ts_ns as f64 / 1e9
+                m.driver_ts_ns as f64 / 1e9,
+                if recorded.is_some() { "  re-timed" } else { "" }
             );
         }
         if out.len() > 1 << 16 {
@@ -106,6 +112,19 @@ fn list_frames(j: &Journal, json: bool) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// A duration that may be years (a clock that started at 1970): in years or days when
+/// long, else as [`human_duration`].
+fn long_duration(ns: i64) -> String {
+    let days = ns as f64 / 86_400e9;
+    if days >= 365.0 {
+        format!("{:.1} years", days / 365.25)
+    } else if days >= 2.0 {
+        format!("{days:.1} days")
+    } else {
+        human_duration(ns)
+    }
 }
 
 fn mib(b: u64) -> String {
@@ -202,19 +221,44 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
         s.compression_ratio
     );
     // Captures that started before the kernel's clock was set (a Pi without a real-time
-    // clock): their frames' times may be wrong until the clock was synchronised.
+    // clock): their frames are re-timed by the camera's clock once the clock was set;
+    // without that, their times may be wrong.
+    for r in &s.retimed {
+        let _ = writeln!(
+            o,
+            "clock      frames seq {}..={} were stamped before the clock was set: re-timed by the camera's clock ({} {}); stacks, exports and listings use the new times",
+            r.first_seq,
+            r.last_seq,
+            if r.shift_ns >= 0 { "moved later by" } else { "moved earlier by" },
+            long_duration(r.shift_ns.saturating_abs())
+        );
+    }
     for (i, n) in s.notes.iter().enumerate() {
         if n.text.lines().any(|l| l == "clock_synchronised=no") {
-            let until = s.notes[i + 1..]
+            let next = s.notes[i + 1..]
                 .iter()
-                .find(|m| m.text.lines().any(|l| l.starts_with("clock_synchronised=")))
-                .map_or("to the end of that capture".to_string(), |m| {
-                    format!("to frame seq {}", m.seq.saturating_sub(1))
-                });
+                .find(|m| m.text.lines().any(|l| l.starts_with("clock_synchronised=")));
+            let end = next.map_or(u64::MAX, |m| m.seq);
+            if next.is_some()
+                && s.retimed
+                    .iter()
+                    .any(|r| (n.seq..end.max(n.seq + 1)).contains(&r.first_seq))
+            {
+                continue;
+            }
+            let until = next.map_or("to the end of that capture".to_string(), |m| {
+                format!("to frame seq {}", m.seq.saturating_sub(1))
+            });
             let _ = writeln!(
                 o,
-                "clock      not synchronised when the capture of frame seq {} started: the times of frames seq {} {until} may be wrong (re-time them against the synchronised ones)",
-                n.seq, n.seq
+                "clock      not synchronised when the capture of frame seq {} started: the times of frames seq {} {until} may be wrong{}",
+                n.seq,
+                n.seq,
+                if next.is_some() {
+                    " (they have no camera timestamps to re-time them by)"
+                } else {
+                    " (the capture ended before the clock was set)"
+                }
             );
         }
     }

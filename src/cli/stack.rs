@@ -150,7 +150,7 @@ impl RangeArgs {
         let start = journal
             .frames()
             .iter()
-            .map(|r| r.entry.time_ns)
+            .map(|r| r.time_ns)
             .min()
             .unwrap_or(0);
         (

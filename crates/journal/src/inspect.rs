@@ -7,7 +7,7 @@ use rayon::prelude::*;
 
 use super::codec::{rows_fit, Decoder};
 use super::error::Damage;
-use super::format::{GapReason, Kind, SegmentState};
+use super::format::{GapReason, IndexEntry, Kind, SegmentState};
 use super::reader::{Journal, OpenedBy, ReadError};
 use super::segment::is_padding;
 
@@ -75,6 +75,17 @@ pub struct NoteSummary {
     pub text: String,
 }
 
+/// A run of frames re-timed ([`crate::retime`]).
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct RetimedRun {
+    /// The first frame moved.
+    pub first_seq: u64,
+    /// The last frame moved.
+    pub last_seq: u64,
+    /// How far the first one moved, ns (positive: later).
+    pub shift_ns: i64,
+}
+
 /// What `nightcap info` shows.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct JournalSummary {
@@ -97,6 +108,9 @@ pub struct JournalSummary {
     /// Times the clock stepped back between consecutive frames (in seq order): frames
     /// after a step can carry the same times as earlier ones for other moments.
     pub clock_steps_back: Vec<ClockStep>,
+    /// Frames stamped before the clock was set, re-timed by the camera's clock
+    /// ([`crate::retime`]): per capture, the first and last seq moved and by how much.
+    pub retimed: Vec<RetimedRun>,
     /// Dead time between consecutive frames (the end of one exposure to the start of the
     /// next), ms: median and maximum.
     pub dead_time_p50_ms: f64,
@@ -126,8 +140,17 @@ pub struct JournalSummary {
 pub fn summarize(j: &Journal) -> JournalSummary {
     let mut segments = Vec::new();
     let (mut frames, mut raw, mut stored, mut exposure) = (0u64, 0u64, 0u64, 0u64);
-    for s in &j.segments {
-        let fr: Vec<_> = s.frames().collect();
+    let all = j.frames();
+    for (i, s) in j.segments.iter().enumerate() {
+        // Entries with their (re-timed) start times.
+        let fr: Vec<IndexEntry> = all
+            .iter()
+            .filter(|r| r.segment == i)
+            .map(|r| IndexEntry {
+                time_ns: r.time_ns,
+                ..r.entry
+            })
+            .collect();
         let n = fr.len() as u64;
         frames += n;
         raw += n * s.header.format.max_frame_bytes();
@@ -175,6 +198,16 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         end_ns: segments.iter().filter_map(|s| s.end_ns).max(),
         total_exposure_us: exposure,
         clock_steps_back,
+        retimed: j
+            .retimed
+            .runs
+            .iter()
+            .map(|&(first_seq, last_seq, shift_ns)| RetimedRun {
+                first_seq,
+                last_seq,
+                shift_ns,
+            })
+            .collect(),
         dead_time_p50_ms,
         dead_time_max_ms,
         bytes_on_disk: segments.iter().map(|s| s.bytes).sum(),
@@ -194,9 +227,17 @@ pub fn summarize(j: &Journal) -> JournalSummary {
     }
 }
 
+/// A frame's index entry with its (re-timed) start time.
+fn retimed_entry(r: crate::FrameRef) -> IndexEntry {
+    IndexEntry {
+        time_ns: r.time_ns,
+        ..r.entry
+    }
+}
+
 /// Every frame whose time is earlier than that of the frame before it (by seq).
 fn clock_steps_back(j: &Journal) -> Vec<ClockStep> {
-    let mut frames: Vec<_> = j.frames().into_iter().map(|r| r.entry).collect();
+    let mut frames: Vec<_> = j.frames().into_iter().map(retimed_entry).collect();
     frames.sort_by_key(|e| e.seq);
     frames
         .windows(2)
@@ -211,7 +252,7 @@ fn clock_steps_back(j: &Journal) -> Vec<ClockStep> {
 
 /// Median and maximum dead time (ms) between frames with consecutive seqs.
 fn dead_times(j: &Journal) -> (f64, f64) {
-    let mut frames: Vec<_> = j.frames().into_iter().map(|r| r.entry).collect();
+    let mut frames: Vec<_> = j.frames().into_iter().map(retimed_entry).collect();
     frames.sort_by_key(|e| e.seq);
     let dead: Vec<i64> = frames
         .windows(2)

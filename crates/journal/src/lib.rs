@@ -72,6 +72,7 @@ pub mod reader;
 mod rebuild;
 mod recovery;
 pub mod repair;
+pub mod retime;
 mod rewrite;
 pub mod ring;
 #[cfg(feature = "internals")]
@@ -87,5 +88,5 @@ pub mod writer;
 
 pub use error::{Damage, JournalError};
 pub use format::{Gap, GapReason};
-pub use reader::{FrameRef, Journal, Samples, SamplesError, Segment};
+pub use reader::{FrameRef, Journal, Retimed, Samples, SamplesError, Segment};
 pub use writer::{JournalWriter, WriterConfig, WriterStats};

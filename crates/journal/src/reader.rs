@@ -522,6 +522,27 @@ impl Segment {
         Ok(frame_meta(&h))
     }
 
+    /// The text of NOTE `entry` if its payload starts with one of `prefixes` (only the
+    /// header and the first bytes are read for any other NOTE); `None` for a damaged one.
+    pub fn note_starting_with(&self, entry: &IndexEntry, prefixes: &[&str]) -> Option<String> {
+        let h = self.read_header(entry).ok()?;
+        let longest = prefixes.iter().map(|p| p.len()).max().unwrap_or(0);
+        let mut head = Vec::new();
+        self.bytes
+            .read_into(
+                entry.offset + RECORD_HEADER_LEN as u64,
+                longest.min(h.stored_len as usize),
+                &mut head,
+            )
+            .ok()?;
+        if !prefixes.iter().any(|p| head.starts_with(p.as_bytes())) {
+            return None;
+        }
+        let mut buf = Vec::new();
+        self.read_record(entry, &mut buf).ok()?;
+        Some(String::from_utf8_lossy(&buf).into_owned())
+    }
+
     /// A frame's metadata from its verified header, without reading its payload (whose
     /// damage is then not seen).
     pub fn read_frame_meta(&self, entry: &IndexEntry) -> Result<FrameMeta, ReadError> {
@@ -719,8 +740,21 @@ fn list_with_strays(dir: &Path) -> Result<(Listing, Vec<Damage>), JournalError> 
 pub struct FrameRef {
     /// Index into [`Journal::segments`].
     pub segment: usize,
-    /// The frame's footer index entry.
+    /// The frame's footer index entry (as recorded: reads check records against it).
     pub entry: IndexEntry,
+    /// The frame's exposure start, UTC ns: `entry.time_ns`, or the re-timed start of a
+    /// frame stamped before the clock was set ([`crate::retime`]). Windows, names and
+    /// metadata use this.
+    pub time_ns: i64,
+}
+
+/// Frames re-timed because they were stamped before the system clock was set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Retimed {
+    /// New exposure start (UTC ns) by frame seq.
+    pub times: std::collections::BTreeMap<u64, i64>,
+    /// Per capture: the first and last seq moved and how far the first one moved, ns.
+    pub runs: Vec<(u64, u64, i64)>,
 }
 
 /// All readable segments of a journal directory, in order.
@@ -731,6 +765,8 @@ pub struct Journal {
     pub segments: Vec<Segment>,
     /// Segments that could not be opened at all, and seq holes between segments.
     pub damage: Vec<Damage>,
+    /// Frames whose times are corrected as they are handed out ([`crate::retime`]).
+    pub retimed: Retimed,
 }
 
 impl Journal {
@@ -823,9 +859,62 @@ impl Journal {
             dir: dir.to_path_buf(),
             segments,
             damage,
+            retimed: Retimed::default(),
         };
         journal.check_continuity();
+        journal.retimed = journal.find_retiming();
         Ok(journal)
+    }
+
+    /// The frames to re-time: from the clock NOTEs of captures, the frames of each
+    /// capture that started before the clock was set ([`crate::retime`]). Only NOTEs
+    /// whose text starts as a capture's NOTEs do are read whole, and frame headers only
+    /// within the windows found; a journal without such NOTEs costs one small read per
+    /// NOTE.
+    fn find_retiming(&self) -> Retimed {
+        use crate::retime::{self, ClockNote, FrameTimes};
+        let mut notes = Vec::new();
+        for s in &self.segments {
+            for e in s.records.iter().filter(|e| e.kind == Kind::Note) {
+                if let Some(text) = s.note_starting_with(e, &[retime::RUN_START, retime::SYNCED]) {
+                    notes.extend(ClockNote::parse(e.seq, &text));
+                }
+            }
+        }
+        let mut out = Retimed::default();
+        if !notes
+            .iter()
+            .any(|n| matches!(n, ClockNote::Unsynced { .. }))
+        {
+            return out;
+        }
+        let end = self.segments.iter().map(|s| s.next_seq).max().unwrap_or(0);
+        let frames = self.frames_as_recorded();
+        for w in retime::windows(&notes, end) {
+            let times: Vec<FrameTimes> = frames
+                .iter()
+                .filter(|r| (w.first..=w.last).contains(&r.entry.seq))
+                .filter_map(|r| {
+                    let m = self.segments[r.segment].read_frame_meta(&r.entry).ok()?;
+                    Some(FrameTimes {
+                        seq: m.seq,
+                        time_ns: m.time_utc_ns,
+                        driver_ts_ns: m.driver_ts_ns,
+                    })
+                })
+                .collect();
+            let moved = retime::shifts(&times);
+            if let (Some(first), Some(last)) = (moved.first(), moved.last()) {
+                let was = times
+                    .iter()
+                    .find(|t| t.seq == first.0)
+                    .map_or(0, |t| t.time_ns);
+                out.runs
+                    .push((first.0, last.0, first.1.saturating_sub(was)));
+            }
+            out.times.extend(moved);
+        }
+        out
     }
 
     fn check_continuity(&mut self) {
@@ -855,8 +944,21 @@ impl Journal {
         }
     }
 
-    /// Every frame, in journal order.
+    /// Every frame, in journal order, with its (re-timed) exposure start.
     pub fn frames(&self) -> Vec<FrameRef> {
+        let mut all = self.frames_as_recorded();
+        if !self.retimed.times.is_empty() {
+            for r in &mut all {
+                if let Some(&t) = self.retimed.times.get(&r.entry.seq) {
+                    r.time_ns = t;
+                }
+            }
+        }
+        all
+    }
+
+    /// Every frame with the time its record holds.
+    fn frames_as_recorded(&self) -> Vec<FrameRef> {
         self.segments
             .iter()
             .enumerate()
@@ -864,9 +966,18 @@ impl Journal {
                 s.frames().map(move |e| FrameRef {
                     segment: i,
                     entry: *e,
+                    time_ns: e.time_ns,
                 })
             })
             .collect()
+    }
+
+    /// `meta` with its re-timed exposure start, if its frame was re-timed.
+    pub fn retime(&self, mut meta: FrameMeta) -> FrameMeta {
+        if let Some(&t) = self.retimed.times.get(&meta.seq) {
+            meta.time_utc_ns = t;
+        }
+        meta
     }
 
     /// All damage found while opening (per segment and across segments).
@@ -887,7 +998,7 @@ impl Journal {
     ) -> Result<Frame, ReadError> {
         let seg = &self.segments[r.segment];
         let mut data = Vec::new();
-        let meta = seg.read_frame(&r.entry, dec, scratch, &mut data)?;
+        let meta = self.retime(seg.read_frame(&r.entry, dec, scratch, &mut data)?);
         Ok(Frame {
             format: seg.header.format,
             meta,
@@ -898,7 +1009,9 @@ impl Journal {
     /// One frame's metadata, from its record header only (fast: no payload is read, so
     /// a damaged payload is not noticed here).
     pub fn frame_meta(&self, r: &FrameRef) -> Result<FrameMeta, ReadError> {
-        self.segments[r.segment].read_frame_meta(&r.entry)
+        self.segments[r.segment]
+            .read_frame_meta(&r.entry)
+            .map(|m| self.retime(m))
     }
 
     /// Every readable frame in journal order, decoded to samples: the simplest way to

@@ -97,11 +97,7 @@ pub fn follow_stack(
                 .segments
                 .iter()
                 .all(|s| s.name.state == SegmentState::Sealed);
-            let latest = all
-                .iter()
-                .map(|r| r.entry.time_ns)
-                .max()
-                .unwrap_or(i64::MIN);
+            let latest = all.iter().map(|r| r.time_ns).max().unwrap_or(i64::MIN);
             let windows = plan(&frame_times(&all), &cfg.windows);
             let mut ready = ready_windows(&windows, latest, sealed, finishing, &done);
             if !ready.is_empty() {

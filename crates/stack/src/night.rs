@@ -387,7 +387,7 @@ pub fn frame_times(frames: &[FrameRef]) -> Vec<FrameTime> {
     frames
         .iter()
         .map(|r| FrameTime {
-            start_ns: r.entry.time_ns,
+            start_ns: r.time_ns,
             exposure_us: r.entry.exposure_us,
         })
         .collect()
@@ -496,7 +496,7 @@ pub fn clock_epochs(all: &[FrameRef]) -> Vec<u32> {
     let mut epochs = vec![0u32; all.len()];
     let (mut epoch, mut last) = (0u32, i64::MIN);
     for i in order {
-        let t = all[i].entry.time_ns;
+        let t = all[i].time_ns;
         if t < last {
             epoch += 1;
         }
@@ -727,8 +727,8 @@ pub fn reject_run(
 ) -> (Vec<FrameRef>, usize) {
     let _pools = PoolScope::enter();
     let mut one = [Window {
-        start_ns: frames.first().map_or(0, |r| r.entry.time_ns),
-        end_ns: frames.last().map_or(1, |r| r.entry.time_ns + 1),
+        start_ns: frames.first().map_or(0, |r| r.time_ns),
+        end_ns: frames.last().map_or(1, |r| r.time_ns + 1),
         frames: (0..frames.len()).collect(),
         partial: false,
         rejected: 0,
@@ -807,7 +807,7 @@ pub fn reject_frames(
     for (&i, &reason) in listed {
         progress(StackEvent::Rejected {
             seq: all[i].entry.seq,
-            time_ns: all[i].entry.time_ns,
+            time_ns: all[i].time_ns,
             reason,
         });
     }

@@ -50,16 +50,14 @@ pub fn select_frames(
     let mut frames: Vec<_> = journal
         .frames()
         .into_iter()
-        .filter(|r| {
-            from.is_none_or(|t| r.entry.time_ns >= t) && to.is_none_or(|t| r.entry.time_ns < t)
-        })
+        .filter(|r| from.is_none_or(|t| r.time_ns >= t) && to.is_none_or(|t| r.time_ns < t))
         .collect();
-    frames.sort_by_key(|r| (r.entry.time_ns, r.entry.seq));
+    frames.sort_by_key(|r| (r.time_ns, r.entry.seq));
     let mut formats: Vec<(PixelFormat, UtcNanos)> = Vec::new();
     for r in &frames {
         let f = journal.segments[r.segment].header.format;
         if !formats.iter().any(|(g, _)| *g == f) {
-            formats.push((f, r.entry.time_ns));
+            formats.push((f, r.time_ns));
         }
     }
     if formats.len() > 1 {
@@ -80,10 +78,10 @@ pub fn select_frames(
 /// (fewer than all makes it partial).
 pub fn product_meta(mode: &str, frames: &[FrameRef], combined: u32) -> OutputMeta {
     let mut meta = OutputMeta::new(mode);
-    meta.start_utc_ns = frames.first().map_or(0, |r| r.entry.time_ns);
-    meta.end_utc_ns = frames.last().map_or(0, |r| {
-        r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000
-    });
+    meta.start_utc_ns = frames.first().map_or(0, |r| r.time_ns);
+    meta.end_utc_ns = frames
+        .last()
+        .map_or(0, |r| r.time_ns + i64::from(r.entry.exposure_us) * 1000);
     meta.frames = combined;
     meta.exposure_total_us = frames.iter().map(|r| u64::from(r.entry.exposure_us)).sum();
     meta.partial = combined as usize != frames.len();
@@ -125,7 +123,7 @@ mod tests {
         );
         let j = Journal::open(dir.path()).unwrap();
         let all = select_frames(&j, None, None).unwrap();
-        let times: Vec<i64> = all.iter().map(|r| (r.entry.time_ns - T0) / SEC).collect();
+        let times: Vec<i64> = all.iter().map(|r| (r.time_ns - T0) / SEC).collect();
         assert_eq!(times, [0, 5, 10, 20]);
         let some = select_frames(&j, Some(T0 + 5 * SEC), Some(T0 + 20 * SEC)).unwrap();
         assert_eq!(some.len(), 2, "from is inclusive, to exclusive");

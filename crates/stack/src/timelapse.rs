@@ -67,8 +67,8 @@ pub fn write_frame_timelapse(
     let path_of = |i: usize| dir.join(format!("frame{i:06}.jpg"));
     let write = |i: usize, r: &FrameRef, img: &Image16| {
         let mut meta = OutputMeta::new("frame");
-        meta.start_utc_ns = r.entry.time_ns;
-        meta.end_utc_ns = r.entry.time_ns + i64::from(r.entry.exposure_us) * 1000;
+        meta.start_utc_ns = r.time_ns;
+        meta.end_utc_ns = r.time_ns + i64::from(r.entry.exposure_us) * 1000;
         meta.frames = 1;
         meta.exposure_total_us = u64::from(r.entry.exposure_us);
         // A mosaic is debayered a strip at a time as it is written; `half` makes the
