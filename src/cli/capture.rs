@@ -21,7 +21,7 @@ use nightcap_frame::time::{human_duration, parse_duration, parse_utc};
 use nightcap_journal::ring::Budget;
 use nightcap_journal::WriterConfig;
 use nightcap_source::images::ImageFolder;
-use nightcap_source::sim::{FaultPlan, SensorPreset, SimConfig, SimSky};
+use nightcap_source::sim::{FaultPlan, Rates, SensorPreset, SimConfig, SimSky};
 use nightcap_source::v4l2::{V4l2Config, V4l2Source};
 use nightcap_source::FrameSource;
 use nightcap_stack::follow::follow_stack_beside_capture;
@@ -128,6 +128,10 @@ pub struct CaptureArgs {
     /// Faults to inject into the simulated camera, e.g. "timeout@10,skip@20:3,error@30,gone@40:5".
     #[arg(long)]
     pub sim_faults: Option<String>,
+    /// Meteors, satellites and planes per hour in the simulated sky, e.g. `60,20,5`
+    /// (default 6,3.6,0.7). What crossed is written to `sim-truth.jsonl` in the journal.
+    #[arg(long, value_name = "M,S,P", value_parser = parse_rates)]
+    pub sim_rates: Option<Rates>,
     /// UTC offset (hours) of times in image file names without a zone (images: source).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub utc_offset: f64,
@@ -204,6 +208,13 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         calibration,
     });
     let summary = run_pipeline(source, cfg, &args.journal, live, ui)?;
+    if args.source == SourceSpec::Sim {
+        let n = write_sim_truth(&sim_config(&args)?, &args.journal)?;
+        ui.detail(format!(
+            "{n} simulated meteors, satellites and planes: {}",
+            args.journal.join("sim-truth.jsonl").display()
+        ));
+    }
     print_summary(&summary, &args.journal, args.json, ui)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -285,12 +296,13 @@ fn imported_times(journal: &Path) -> anyhow::Result<std::collections::HashSet<i6
 /// simulated sky: the simulation is always asked for by name, so a stray `--sim-speed`
 /// must not pass unnoticed (nor silently turn a camera capture into a simulated one).
 pub fn misplaced_sim_flag(args: &CaptureArgs, m: &clap::ArgMatches) -> Option<&'static str> {
-    const SIM_FLAGS: [(&str, &str); 6] = [
+    const SIM_FLAGS: [(&str, &str); 7] = [
         ("sim_sensor", "--sim-sensor"),
         ("sim_speed", "--sim-speed"),
         ("sim_start", "--sim-start"),
         ("sim_clouds", "--sim-clouds"),
         ("sim_faults", "--sim-faults"),
+        ("sim_rates", "--sim-rates"),
         ("seed", "--seed"),
     ];
     if args.source == SourceSpec::Sim {
@@ -468,33 +480,87 @@ fn writer_config(args: &CaptureArgs) -> WriterConfig {
     w
 }
 
+/// The simulated sky the flags describe.
+fn sim_config(args: &CaptureArgs) -> anyhow::Result<SimConfig> {
+    let sensor = SensorPreset::from_name(&args.sim_sensor).with_context(|| {
+        format!(
+            "unknown --sim-sensor '{}': use one of {}",
+            args.sim_sensor,
+            SensorPreset::names().join(", ")
+        )
+    })?;
+    let faults = match &args.sim_faults {
+        Some(spec) => FaultPlan::parse(spec).context("bad --sim-faults")?,
+        None => FaultPlan::none(),
+    };
+    let defaults = SimConfig::default();
+    Ok(SimConfig {
+        sensor,
+        seed: args.seed,
+        exposure_us: args.exposure.saturating_mul(1000),
+        gain_milli: gain_milli(args).unwrap_or(defaults.gain_milli),
+        start_utc_ns: args.sim_start.unwrap_or(defaults.start_utc_ns),
+        speed: args.sim_speed,
+        clouds: args.sim_clouds,
+        rates: args.sim_rates.unwrap_or_default(),
+        faults,
+        ..defaults
+    })
+}
+
+/// `--sim-rates M,S,P`: meteors, satellites and planes per hour.
+pub fn parse_rates(text: &str) -> Result<Rates, String> {
+    let v: Vec<f64> = text
+        .split(',')
+        .map(|p| p.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .map_err(|_| format!("'{text}' is not three numbers: use METEORS,SATELLITES,PLANES per hour, e.g. 60,20,5"))?;
+    match v[..] {
+        [m, s, p] if [m, s, p].iter().all(|r| r.is_finite() && (0.0..=3600.0).contains(r)) => {
+            Ok(Rates {
+                meteors_per_hour: m,
+                satellites_per_hour: s,
+                planes_per_hour: p,
+            })
+        }
+        _ => Err(format!(
+            "'{text}' is not three rates from 0 to 3600 per hour: use METEORS,SATELLITES,PLANES, e.g. 60,20,5"
+        )),
+    }
+}
+
+/// Writes what crossed the simulated sky during the frames of `journal` from this
+/// simulation (`sim-truth.jsonl`, one event per line) for detectors to be measured
+/// against. Returns the events written.
+fn write_sim_truth(config: &SimConfig, journal: &Path) -> anyhow::Result<usize> {
+    let j = nightcap_journal::Journal::open(journal)
+        .with_context(|| format!("cannot read the journal {}", journal.display()))?;
+    let period = config.period_ns().max(1);
+    let last = j
+        .frames()
+        .iter()
+        .map(|r| r.entry.time_ns)
+        .filter(|&t| t >= config.start_utc_ns)
+        .max();
+    let Some(last) = last else { return Ok(0) };
+    let slots = ((last - config.start_utc_ns) / period) as u64 + 1;
+    let labels = SimSky::labels(config, 0..slots);
+    let mut text = String::new();
+    for l in &labels {
+        text.push_str(&serde_json::to_string(l)?);
+        text.push('\n');
+    }
+    let path = journal.join("sim-truth.jsonl");
+    nightcap_stack::output::write_bytes_atomic(&path, text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(labels.len())
+}
+
 fn open_source(args: &CaptureArgs) -> anyhow::Result<Box<dyn FrameSource>> {
     let gain_milli = gain_milli(args);
     Ok(match &args.source {
         SourceSpec::Sim => {
-            let sensor = SensorPreset::from_name(&args.sim_sensor).with_context(|| {
-                format!(
-                    "unknown --sim-sensor '{}': use one of {}",
-                    args.sim_sensor,
-                    SensorPreset::names().join(", ")
-                )
-            })?;
-            let faults = match &args.sim_faults {
-                Some(spec) => FaultPlan::parse(spec).context("bad --sim-faults")?,
-                None => FaultPlan::none(),
-            };
-            let defaults = SimConfig::default();
-            let config = SimConfig {
-                sensor,
-                seed: args.seed,
-                exposure_us: args.exposure.saturating_mul(1000),
-                gain_milli: gain_milli.unwrap_or(defaults.gain_milli),
-                start_utc_ns: args.sim_start.unwrap_or(defaults.start_utc_ns),
-                speed: args.sim_speed,
-                clouds: args.sim_clouds,
-                faults,
-                ..defaults
-            };
+            let config = sim_config(args)?;
             Box::new(SimSky::new(config).context("cannot start the simulated sky")?)
         }
         SourceSpec::Camera => {

@@ -25,6 +25,7 @@ use super::args::{parse_bytes, parse_fourcc, parse_size, parse_source, SourceSpe
 use super::capture::CaptureArgs;
 use crate::capture::pipeline::CameraLost;
 use nightcap_frame::time::{parse_duration, parse_utc};
+use nightcap_source::sim::Rates;
 use nightcap_stack::tone::Drc;
 
 /// The whole file. Tables for other commands can be added beside `capture`.
@@ -118,6 +119,7 @@ capture_settings! {
     (sim_start, "sim_start", i64, "utc", opt),
     (sim_clouds, "sim_clouds", bool, "plain", value),
     (sim_faults, "sim_faults", String, "plain", opt),
+    (sim_rates, "sim_rates", Rates, "rates", opt),
     (utc_offset, "utc_offset", f64, "plain", value),
 }
 
@@ -346,6 +348,10 @@ fn drc<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     }
 }
 
+fn rates<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rates>, D::Error> {
+    parsed(d, super::capture::parse_rates)
+}
+
 fn camera_lost<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(d)?;
     match CameraLost::from_name(&text) {
@@ -472,7 +478,7 @@ mod tests {
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
-            sim_faults = \"timeout@1\"\nutc_offset = -2.5\n";
+            sim_faults = \"timeout@1\"\nsim_rates = \"60,20,5\"\nutc_offset = -2.5\n";
         let (a, applied) = merged(text, &[]);
         assert_eq!(applied, CAPTURE_KEYS);
         assert_eq!(a.source, SourceSpec::Images("/frames".into()));
@@ -484,6 +490,7 @@ mod tests {
         assert_eq!(a.gain, Some(3.0));
         assert_eq!((a.pixel_format, a.size), (Some(*b"Y10 "), Some((640, 480))));
         assert_eq!(a.camera_lost, "stop");
+        assert_eq!(a.sim_rates.map(|r| r.planes_per_hour), Some(5.0));
         assert_eq!(a.journal, PathBuf::from("/j"));
         assert_eq!((a.ring_size, a.reserve, a.segment_size), (Some(4), 5, 6));
         assert_eq!(a.segment_time, 7_000_000_000);

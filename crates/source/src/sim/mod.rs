@@ -44,6 +44,7 @@ mod faults;
 mod rng;
 mod sensor;
 mod sky;
+mod transients;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
@@ -55,7 +56,8 @@ use nightcap_frame::{FrameMeta, PixelFormat};
 
 pub use faults::{Fault, FaultPlan, FaultSpecError, MAX_FAULT_COUNT};
 pub use sensor::{SensorPreset, UnknownPreset};
-pub use sky::{Sky, Star, Transient, SIDEREAL_DAY_NS};
+pub use sky::{Sky, Star, SIDEREAL_DAY_NS};
+pub use transients::{EventId, Label, LabelFrame, Rates, Transient};
 
 use faults::SlotOutcome;
 
@@ -91,6 +93,8 @@ pub struct SimConfig {
     /// How cloudy a night with `clouds` is: 0.5 (the default) is partly cloudy, clear
     /// about half the time; 0.8 is cloudy throughout with short breaks; 1 overcast.
     pub cloudiness: f32,
+    /// How often meteors, satellites and planes cross the field.
+    pub rates: Rates,
     pub faults: FaultPlan,
 }
 
@@ -107,6 +111,7 @@ impl Default for SimConfig {
             frames: None,
             clouds: false,
             cloudiness: 0.5,
+            rates: Rates::default(),
             faults: FaultPlan::none(),
         }
     }
@@ -276,6 +281,12 @@ impl SimSky {
     /// each streak runs, (from, to) in pixels.
     pub fn streaks(config: &SimConfig, index: u64) -> Vec<((f64, f64), (f64, f64))> {
         Sky::new(config).streaks_in(index)
+    }
+
+    /// The truth about what crosses frame slots `indices` of `config`: one [`Label`] per
+    /// meteor, satellite pass and plane pass, with the frames it crosses.
+    pub fn labels(config: &SimConfig, indices: std::ops::Range<u64>) -> Vec<Label> {
+        Sky::new(config).labels(indices)
     }
 
     /// The hot pixels of `config` (x, y): the same in every frame.

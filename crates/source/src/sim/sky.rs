@@ -18,23 +18,18 @@ use nightcap_frame::{Cfa, PixelFormat};
 
 use super::rng::{hash2, unit, Stream};
 use super::sensor::{pack_raw_line, pack_yuyv_line, Quantizer, SensorModel};
+use super::transients::{self, Label, Rates, Streak, Transient, MAG0_E_PER_S, PSF_SIGMA};
 use super::SimConfig;
 
 /// Length of the sidereal day in nanoseconds (86164.0905 s): stars turn 360° about the
 /// pole in this time.
 pub const SIDEREAL_DAY_NS: i128 = 86_164_090_500_000;
-/// Electrons per second from a magnitude-0 star (before the sensor's conversion gain).
-const MAG0_E_PER_S: f64 = 5.0e5;
-/// Star PSF: Gaussian standard deviation in pixels.
-const PSF_SIGMA: f32 = 1.2;
 /// Sky background at the top of the frame, electrons per second per pixel.
 const SKY_E_PER_S: f32 = 30.0;
 /// Orange light pollution: sky colour per channel (R, G, B).
 const SKY_COLOUR: [f32; 3] = [1.35, 1.0, 0.65];
 /// Catalogue magnitudes: brightest, faintest.
 const MAG_RANGE: (f64, f64) = (-0.5, 11.0);
-/// Longest crossing of the frame by a satellite or plane, seconds.
-const MAX_PASS_S: f64 = 240.0;
 /// Largest splat radius in pixels (bounds the rows a splat can touch).
 const MAX_RADIUS: i32 = 24;
 
@@ -43,9 +38,6 @@ const TAG_POLE: u64 = 1;
 const TAG_STARS: u64 = 2;
 const TAG_HOT: u64 = 3;
 const TAG_NOISE: u64 = 4;
-const TAG_METEOR: u64 = 5;
-const TAG_SATELLITE: u64 = 6;
-const TAG_PLANE: u64 = 7;
 const TAG_CLOUD: u64 = 8;
 const TAG_GLOW: u64 = 9;
 
@@ -72,6 +64,7 @@ pub struct Sky {
     period_ns: i64,
     clouds: bool,
     cloudiness: f32,
+    rates: Rates,
     pole: (f64, f64),
     stars: Vec<Star>,
     /// Hot pixels: (pixel index, electrons per exposure), sorted by index.
@@ -104,27 +97,6 @@ struct Splats {
     max_span: i32,
 }
 
-/// Something crossing the field during one exposure (see [`Sky::transients_in`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Transient {
-    Meteor,
-    Satellite,
-    /// A plane's navigation light or one strobe flash.
-    Plane,
-}
-
-/// A straight streak of light during an exposure.
-struct Streak {
-    kind: Transient,
-    from: (f64, f64),
-    to: (f64, f64),
-    /// Total electrons.
-    flux: f64,
-    colour: [f32; 3],
-    /// Taper the brightness along the streak (meteors fade in and out).
-    taper: bool,
-}
-
 impl Sky {
     /// Builds the static sky. Cheap (about 1.4 ms for a 12 MP preset), so
     /// [`super::SimSky::render`] can build it per call.
@@ -145,6 +117,7 @@ impl Sky {
             period_ns: config.period_ns(),
             clouds: config.clouds,
             cloudiness: config.cloudiness,
+            rates: config.rates,
             pole,
             stars: Vec::new(),
             hot: Vec::new(),
@@ -406,7 +379,10 @@ impl Sky {
     /// What crosses the field during frame `index` (a plane appears once per light and
     /// strobe flash): lets tests of detection features know what is in a frame.
     pub fn transients_in(&self, index: u64) -> Vec<Transient> {
-        self.transients(index).iter().map(|s| s.kind).collect()
+        self.transients(index)
+            .iter()
+            .map(|s| s.event.kind)
+            .collect()
     }
 
     /// Where the meteors, satellites and planes of frame `index` run: (from, to).
@@ -420,47 +396,27 @@ impl Sky {
     /// Meteors, satellites and planes crossing during frame `index`'s exposure.
     fn transients(&self, index: u64) -> Vec<Streak> {
         let t0 = self.frame_time(index) as f64 / 1e9;
-        let t1 = t0 + self.exposure_s;
-        let mut out = Vec::new();
-        // Meteors: about six an hour, each lasting well under a second.
-        let mut m = Stream::new(hash2(self.seed, TAG_METEOR), index);
-        if m.next() < (self.exposure_s / 600.0).min(1.0) {
-            out.push(self.meteor(&mut m));
+        transients::Frame {
+            seed: self.seed,
+            format: self.format,
+            rates: self.rates,
+            index,
+            t0,
+            t1: t0 + self.exposure_s,
+            period: self.period_ns as f64 / 1e9,
         }
-        for (tag, slot_s, chance) in [(TAG_SATELLITE, 600.0, 0.6), (TAG_PLANE, 1800.0, 0.35)] {
-            // A pass starts inside its slot and lasts at most MAX_PASS_S.
-            let first = ((t0 - slot_s - MAX_PASS_S) / slot_s).floor() as i64;
-            let last = (t1 / slot_s).floor() as i64;
-            for slot in first..=last {
-                let mut r = Stream::new(hash2(self.seed, tag), slot as u64);
-                if r.next() >= chance {
-                    continue;
-                }
-                let pass = Pass::new(&mut r, slot as f64 * slot_s, slot_s, self.format);
-                if tag == TAG_SATELLITE {
-                    pass.satellite(&mut r, t0, t1, &mut out);
-                } else {
-                    pass.plane(&mut r, t0, t1, &mut out);
-                }
-            }
-        }
-        out
+        .streaks()
     }
 
-    fn meteor(&self, r: &mut Stream) -> Streak {
-        let (w, h) = (f64::from(self.format.width), f64::from(self.format.height));
-        let from = (r.range(0.0, w), r.range(0.0, h));
-        let dir = r.range(0.0, TAU);
-        let len = w.hypot(h) * r.range(0.04, 0.25);
-        let mag = r.range(-2.0, 3.0);
-        Streak {
-            from,
-            to: (from.0 + len * dir.cos(), from.1 + len * dir.sin()),
-            flux: MAG0_E_PER_S * 10f64.powf(-0.4 * mag) * 0.4,
-            colour: [0.85, 1.15, 1.0],
-            taper: true,
-            kind: Transient::Meteor,
-        }
+    /// The labelled events of frame slots `indices` (see [`transients::labels`]).
+    pub fn labels(&self, indices: std::ops::Range<u64>) -> Vec<Label> {
+        let frames: Vec<(u64, i64, Vec<Streak>)> = indices
+            .map(|i| (i, self.frame_time(i), self.transients(i)))
+            .collect();
+        // The sky's noise per pixel: shot noise of the darkest sky plus read noise.
+        let sky_e = f64::from(SKY_E_PER_S) * self.exposure_s;
+        let noise = (sky_e + f64::from(self.model.read_noise_e).powi(2)).sqrt();
+        transients::labels(&frames, noise)
     }
 }
 
@@ -470,97 +426,6 @@ fn row_channels(cfa: Cfa, y: usize) -> [usize; 2] {
         cfa.colour_at(0, y).unwrap_or(1),
         cfa.colour_at(1, y).unwrap_or(1),
     ]
-}
-
-/// A straight crossing of the frame by a satellite or plane, in one time slot.
-struct Pass {
-    start_s: f64,
-    duration_s: f64,
-    from: (f64, f64),
-    to: (f64, f64),
-}
-
-impl Pass {
-    fn new(r: &mut Stream, slot_start_s: f64, slot_s: f64, f: PixelFormat) -> Pass {
-        let (w, h) = (f64::from(f.width), f64::from(f.height));
-        // Enter and leave through different edges, a little outside the frame.
-        let edge_point = |r: &mut Stream, edge: u64| {
-            let t = r.next();
-            match edge % 4 {
-                0 => (t * w, -10.0),
-                1 => (w + 10.0, t * h),
-                2 => (t * w, h + 10.0),
-                _ => (-10.0, t * h),
-            }
-        };
-        let e0 = (r.next() * 4.0) as u64;
-        let e1 = e0 + 1 + (r.next() * 3.0) as u64;
-        Pass {
-            start_s: slot_start_s + r.range(0.0, slot_s),
-            duration_s: r.range(40.0, MAX_PASS_S),
-            from: edge_point(r, e0),
-            to: edge_point(r, e1),
-        }
-    }
-
-    fn at(&self, t: f64) -> (f64, f64) {
-        let s = (t - self.start_s) / self.duration_s;
-        (
-            self.from.0 + (self.to.0 - self.from.0) * s,
-            self.from.1 + (self.to.1 - self.from.1) * s,
-        )
-    }
-
-    /// The part of the pass inside `[t0, t1]`, if any.
-    fn overlap(&self, t0: f64, t1: f64) -> Option<(f64, f64)> {
-        let (a, b) = (t0.max(self.start_s), t1.min(self.start_s + self.duration_s));
-        (a < b).then_some((a, b))
-    }
-
-    /// A satellite: a steady streak (magnitude 2-5) along the part crossed.
-    fn satellite(&self, r: &mut Stream, t0: f64, t1: f64, out: &mut Vec<Streak>) {
-        let mag = r.range(2.0, 5.0);
-        if let Some((a, b)) = self.overlap(t0, t1) {
-            out.push(Streak {
-                from: self.at(a),
-                to: self.at(b),
-                flux: MAG0_E_PER_S * 10f64.powf(-0.4 * mag) * (b - a),
-                colour: [1.0, 1.0, 1.0],
-                taper: false,
-                kind: Transient::Satellite,
-            });
-        }
-    }
-
-    /// A plane: a dim red navigation light plus 1 Hz white strobe flashes (dots).
-    fn plane(&self, r: &mut Stream, t0: f64, t1: f64, out: &mut Vec<Streak>) {
-        let phase = r.next();
-        let Some((a, b)) = self.overlap(t0, t1) else {
-            return;
-        };
-        out.push(Streak {
-            from: self.at(a),
-            to: self.at(b),
-            flux: MAG0_E_PER_S * 10f64.powf(-0.4 * 4.0) * (b - a),
-            colour: [1.8, 0.6, 0.6],
-            taper: false,
-            kind: Transient::Plane,
-        });
-        const FLASH_S: f64 = 0.05;
-        let mut k = (a - phase).ceil();
-        while k + phase < b {
-            let (fa, fb) = (k + phase, (k + phase + FLASH_S).min(b));
-            out.push(Streak {
-                from: self.at(fa),
-                to: self.at(fb),
-                flux: MAG0_E_PER_S * 10f64.powf(0.4) * (fb - fa),
-                colour: [1.0, 1.0, 1.0],
-                taper: false,
-                kind: Transient::Plane,
-            });
-            k += 1.0;
-        }
-    }
 }
 
 /// Collects splats, clipping them to the frame and precomputing their profiles.
@@ -623,10 +488,10 @@ impl SplatBuilder {
         let weights: Vec<f64> = (0..n)
             .map(|i| {
                 let u = (i as f64 + 0.5) / n as f64;
-                if s.taper {
-                    (std::f64::consts::PI * u).sin().powi(2)
-                } else {
-                    1.0
+                match s.taper {
+                    // The position in the whole flight of this piece's point u.
+                    Some((u0, u1)) => (std::f64::consts::PI * (u0 + (u1 - u0) * u)).sin().powi(2),
+                    None => 1.0,
                 }
             })
             .collect();

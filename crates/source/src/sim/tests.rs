@@ -478,3 +478,96 @@ fn invalid_configs_are_refused() {
         Err(SimError::Exposure { exposure_us: 0 })
     ));
 }
+
+#[test]
+fn labels_tell_each_event_and_the_frames_it_crosses() {
+    let c = SimConfig {
+        rates: Rates {
+            meteors_per_hour: 120.0,
+            satellites_per_hour: 20.0,
+            planes_per_hour: 6.0,
+        },
+        ..cfg(SensorPreset::Imx477, 5)
+    };
+    let labels = SimSky::labels(&c, 0..1440); // two hours
+    let of = |class: &str| {
+        labels
+            .iter()
+            .filter(|l| l.class == class)
+            .collect::<Vec<_>>()
+    };
+    let (meteors, satellites, planes) = (of("meteor"), of("satellite"), of("plane"));
+    assert!(
+        (160..=320).contains(&meteors.len()),
+        "{} meteors",
+        meteors.len()
+    );
+    assert!(
+        satellites.len() >= 20 && planes.len() >= 4,
+        "{} {}",
+        satellites.len(),
+        planes.len()
+    );
+    // Meteors last under a second: one frame, or two when they straddle a boundary.
+    assert!(meteors.iter().all(|m| (1..=2).contains(&m.frames.len())));
+    let straddling = meteors.iter().filter(|m| m.frames.len() == 2).count();
+    assert!(straddling > 0, "some meteors cross into the next exposure");
+    // Satellites and planes take tens of seconds: many consecutive frames.
+    for l in satellites.iter().chain(&planes) {
+        assert!(l.frames.len() >= 5, "{l:?}");
+        assert!(
+            l.frames.windows(2).all(|p| p[1].index == p[0].index + 1),
+            "{l:?}"
+        );
+    }
+    // Labels agree with what is drawn, frame by frame, and their times are the frames'.
+    for l in labels.iter().take(40) {
+        for f in &l.frames {
+            assert!(
+                SimSky::streaks(&c, f.index).contains(&(f.from, f.to)),
+                "{l:?}"
+            );
+            assert_eq!(f.start_utc_ns, c.frame_meta(f.index).time_utc_ns);
+        }
+    }
+    assert!(labels.iter().all(|l| l.snr > 0.0));
+    // A straddling meteor's two pieces join: the first ends where the second starts,
+    // less the flight during the dead time between the exposures.
+    let m = meteors.iter().find(|m| m.frames.len() == 2).unwrap();
+    let (a, b) = (&m.frames[0], &m.frames[1]);
+    let gap = (b.from.0 - a.to.0).hypot(b.from.1 - a.to.1);
+    let len =
+        (a.to.0 - a.from.0).hypot(a.to.1 - a.from.1) + (b.to.0 - b.from.0).hypot(b.to.1 - b.from.1);
+    assert!(gap < len * 0.2, "gap {gap} against {len}");
+}
+
+#[test]
+fn a_plane_shows_red_and_green_lights_a_wingspan_apart() {
+    let c = SimConfig {
+        rates: Rates {
+            meteors_per_hour: 0.0,
+            satellites_per_hour: 0.0,
+            planes_per_hour: 30.0,
+        },
+        ..cfg(SensorPreset::Imx477, 9)
+    };
+    let labels = SimSky::labels(&c, 0..400);
+    let plane = labels
+        .iter()
+        .find(|l| l.class == "plane" && l.frames.len() > 3)
+        .unwrap();
+    let index = plane.frames[2].index;
+    let streaks = SimSky::streaks(&c, index);
+    // Two long parallel lines (the navigation lights) and a strobe flash per second.
+    let long: Vec<_> = streaks
+        .iter()
+        .filter(|(a, b)| (b.0 - a.0).hypot(b.1 - a.1) > 40.0)
+        .collect();
+    assert!(long.len() >= 2, "{streaks:?}");
+    let apart = (long[0].0 .0 - long[1].0 .0).hypot(long[0].0 .1 - long[1].0 .1);
+    assert!((6.0..=12.5).contains(&apart), "{apart}");
+    assert!(
+        streaks.len() >= 2 + 4,
+        "strobes every second in a 5 s exposure: {streaks:?}"
+    );
+}
