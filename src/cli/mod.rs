@@ -4,7 +4,7 @@
 //! Exit codes: 0 success, 1 failure (one line on stderr naming the problem and the fix),
 //! 2 bad command line, 3 damage found (`verify`), 130 interrupted before anything ran.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
@@ -12,6 +12,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 pub mod args;
 pub mod capture;
 pub mod config;
+pub mod detect;
 pub mod devices;
 pub mod docs;
 pub mod errors;
@@ -62,8 +63,31 @@ pub enum Command {
     Trails(trails::TrailsArgs),
     Timelapse(timelapse::TimelapseArgs),
     Keogram(keogram::KeogramArgs),
+    Detect(detect::DetectArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
+}
+
+/// The text of a small regular file, read without blocking on a FIFO and refusing one
+/// larger than `max` bytes.
+pub fn read_small_text(path: &Path, max: u64) -> std::io::Result<String> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other(
+            "not a regular file (a FIFO, device or directory)",
+        ));
+    }
+    let mut text = String::new();
+    file.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(std::io::Error::other(format!("larger than {max} bytes")));
+    }
+    Ok(text)
 }
 
 /// Exit code for a command that ran but found damage (`verify`).
@@ -136,6 +160,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Import(a) => capture::run_import(a, ui),
         Command::Devices(a) => devices::run(a),
         Command::Info(a) => info::run(a, ui),
+        Command::Detect(a) => detect::run(a, ui),
         Command::Verify(a) => verify::run(a, ui),
         Command::Repair(a) => repair::run(a, ui),
         Command::Export(a) => export::run(a, ui),

@@ -174,6 +174,24 @@ pub fn score(events: &[Event], truth: &[Truth]) -> Score {
     s
 }
 
+impl Score {
+    /// Adds another night's score to this one.
+    pub fn add(&mut self, other: &Score) {
+        for (c, v) in &other.classes {
+            let e = self.classes.entry(c.clone()).or_default();
+            e.labels += v.labels;
+            e.visible += v.visible;
+            e.found += v.found;
+            e.events += v.events;
+            e.correct += v.correct;
+        }
+        for (k, n) in &other.confusion {
+            *self.confusion.entry(k.clone()).or_default() += n;
+        }
+        self.meteors_on_planes_or_satellites += other.meteors_on_planes_or_satellites;
+    }
+}
+
 impl fmt::Display for Score {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(

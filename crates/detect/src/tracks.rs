@@ -7,7 +7,8 @@
 //! lasts under a second: one frame, or two when it straddles a boundary.
 //!
 //! Rules, in order (each with the confidence given to the class):
-//! - flashes along the track (a strobe) or a red and a green light side by side: plane;
+//! - flashes along the track (a strobe), a red and a green light side by side, or a
+//!   streak as wide as two lights a wingspan apart, in enough of its frames: plane;
 //! - three frames or more: satellite (a plane without visible lights is called one too);
 //! - a streak that is part of a longer track's line in the same frames: that track's;
 //! - two frames: a satellite entering and leaving within them (it touches an edge at
@@ -55,7 +56,16 @@ pub struct Linker {
     /// parts of them.
     long: Vec<Track>,
     last: Option<(u64, i64)>,
+    /// The first frame of the current run of adjacent frames.
+    run_start: u64,
+    /// Every streak of the last few frames: short tracks on one line with another are
+    /// pieces of something slow that was not followed (a faint satellite found in
+    /// pieces), not meteors.
+    recent: Vec<Piece>,
 }
+
+/// Frames a track may skip (not found in them) and still continue.
+const MAX_SKIP: u64 = 2;
 
 /// Angle (degrees) between two segments' lines.
 fn angle_between(a: &Segment, b: &Segment) -> f32 {
@@ -146,11 +156,16 @@ impl Linker {
         segs: Vec<Segment>,
     ) -> Vec<Event> {
         let mut done = Vec::new();
-        // Tracks that did not continue into the previous frame are finished.
+        // Tracks that can no longer continue are finished: a gap in the data, or more
+        // than MAX_SKIP frames since their last streak (a faint satellite can be missed
+        // in a frame or two).
+        if !adjacent {
+            self.run_start = seq;
+        }
         let mut keep = Vec::new();
         for mut t in std::mem::take(&mut self.open) {
             let last = t.pieces.last().map_or(0, |p| p.seq);
-            let continues = self.link && adjacent && last + 1 == seq;
+            let continues = self.link && adjacent && seq <= last + 1 + MAX_SKIP;
             if continues {
                 keep.push(t);
             } else {
@@ -162,6 +177,15 @@ impl Linker {
         }
         self.open = keep;
         let before = adjacent && self.last.is_some();
+        self.recent.retain(|p| p.seq + 2 * (MAX_SKIP + 1) >= seq);
+        for seg in &segs {
+            self.recent.push(Piece {
+                seq,
+                start_ns,
+                exposure_us,
+                seg: seg.clone(),
+            });
+        }
         let continuing = self.open.len();
         let mut taken = vec![false; continuing];
         for seg in segs {
@@ -251,10 +275,19 @@ impl Linker {
         if n <= 2 && self.link && self.part_of_long(t) {
             return None;
         }
-        let (class, confidence) = if red_green || (flashes > 0 && flashes * 2 >= n) {
+        let slow_in_pieces = n <= 2 && self.link && self.on_line_with_others(t);
+        // Two lights a wingspan apart, found as one streak, make it wide.
+        let wide = t.pieces.iter().filter(|p| p.seg.width >= 8.0).count();
+        let plane_votes = flashes + wide + t.pieces.iter().filter(|p| p.seg.red_green).count();
+        let (class, confidence) = if red_green && (n < 3 || plane_votes * 10 >= n * 3)
+            || (flashes > 0 && flashes * 2 >= n)
+            || (n >= 3 && plane_votes * 2 >= n)
+        {
             (Class::Plane, if red_green { 0.9 } else { 0.75 })
         } else if n >= 3 {
             (Class::Satellite, 0.9)
+        } else if slow_in_pieces {
+            (Class::Satellite, 0.6)
         } else if broad {
             (Class::Other, 0.6)
         } else if n == 2 {
@@ -288,6 +321,25 @@ impl Linker {
         ))
     }
 
+    /// Whether a short track lies on one line with streaks of other tracks within a few
+    /// frames: a slow mover found in pieces (two meteors on one line within seconds are
+    /// far rarer than a faint satellite missed here and there).
+    fn on_line_with_others(&self, t: &Track) -> bool {
+        let own = |q: &Piece| {
+            t.pieces
+                .iter()
+                .any(|p| p.seq == q.seq && p.seg.a == q.seg.a && p.seg.b == q.seg.b)
+        };
+        t.pieces.iter().any(|p| {
+            self.recent.iter().any(|q| {
+                !own(q)
+                    && q.seq.abs_diff(p.seq) <= MAX_SKIP + 1
+                    && collinear(&q.seg, &p.seg, 12.0)
+                    && collinear(&p.seg, &q.seg, 12.0)
+            })
+        })
+    }
+
     /// Whether a short track lies on the line of a long track in the same frames.
     fn part_of_long(&self, t: &Track) -> bool {
         let tracks = self
@@ -309,13 +361,16 @@ impl Linker {
     }
 }
 
-/// Whether `p` continues track `t`: its frame follows the track's last, its line is the
-/// track's, and one of its ends is where the track's last streak ended plus the flight
-/// during the dead time between the two exposures.
+/// Whether `p` continues track `t`: its frame follows the track's last (or skips up to
+/// [`MAX_SKIP`] frames), its line is the track's, and one of its ends is where the
+/// track's last streak ended plus the flight during the time between the two exposures.
 fn continues(t: &Track, p: &Piece) -> bool {
     let Some(last) = t.pieces.last() else {
         return false;
     };
+    if p.seq <= last.seq {
+        return false;
+    }
     if !collinear(&last.seg, &p.seg, 10.0) {
         return false;
     }

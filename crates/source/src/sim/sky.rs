@@ -408,7 +408,8 @@ impl Sky {
         .streaks()
     }
 
-    /// The labelled events of frame slots `indices` (see [`transients::labels`]).
+    /// The labelled events of frame slots `indices`: one [`Label`] per meteor, satellite
+    /// pass and plane pass, with the frames it crosses.
     pub fn labels(&self, indices: std::ops::Range<u64>) -> Vec<Label> {
         let frames: Vec<(u64, i64, Vec<Streak>)> = indices
             .map(|i| (i, self.frame_time(i), self.transients(i)))
@@ -416,7 +417,8 @@ impl Sky {
         // The sky's noise per pixel: shot noise of the darkest sky plus read noise.
         let sky_e = f64::from(SKY_E_PER_S) * self.exposure_s;
         let noise = (sky_e + f64::from(self.model.read_noise_e).powi(2)).sqrt();
-        transients::labels(&frames, noise)
+        let size = (f64::from(self.format.width), f64::from(self.format.height));
+        transients::labels(&frames, noise, size)
     }
 }
 

@@ -366,8 +366,9 @@ pub struct Label {
     pub slot: i64,
     /// Each frame it crosses, in order.
     pub frames: Vec<LabelFrame>,
-    /// Peak signal over the sky's noise on the brightest pixel of its brightest frame
-    /// (full resolution): below about 3 a detector cannot be expected to see it.
+    /// Peak signal over the sky's noise on the brightest pixel inside the frame of its
+    /// brightest frame (full resolution): below about 3 a detector cannot be expected to
+    /// see it.
     pub snr: f64,
 }
 
@@ -383,21 +384,42 @@ pub struct LabelFrame {
     pub to: (f64, f64),
 }
 
-/// The peak electrons per pixel a streak puts on its brightest pixel.
-pub(super) fn peak_e(s: &Streak) -> f64 {
+/// The peak electrons per pixel a streak puts on its brightest pixel inside a `width` x
+/// `height` frame (0 when none of it is inside): light per pixel of length where it is
+/// brightest (a meteor's taper included), across a Gaussian of the PSF's width.
+pub(super) fn peak_e(s: &Streak, width: f64, height: f64) -> f64 {
     let len = (s.to.0 - s.from.0).hypot(s.to.1 - s.from.1).max(1.0);
-    let sigma = f64::from(PSF_SIGMA);
-    let along = s.flux / len;
-    let taper_peak = if s.taper.is_some() { 2.0 } else { 1.0 };
-    // Across the streak a Gaussian; along it the light per pixel of length.
+    let n = (len.ceil() as usize).clamp(1, 20_000);
+    let weight = |u: f64| match s.taper {
+        Some((u0, u1)) => (std::f64::consts::PI * (u0 + (u1 - u0) * u)).sin().powi(2),
+        None => 1.0,
+    };
+    let total: f64 = (0..n).map(|i| weight((i as f64 + 0.5) / n as f64)).sum();
+    let brightest = (0..n)
+        .map(|i| (i as f64 + 0.5) / n as f64)
+        .filter(|&u| {
+            let (x, y) = (
+                s.from.0 + (s.to.0 - s.from.0) * u,
+                s.from.1 + (s.to.1 - s.from.1) * u,
+            );
+            (0.0..width).contains(&x) && (0.0..height).contains(&y)
+        })
+        .map(weight)
+        .fold(0.0, f64::max);
+    // Electrons per pixel of length where it is brightest.
+    let along = s.flux * brightest / total.max(1e-12) * (n as f64 / len);
     let colour = s.colour.iter().copied().fold(0.0f32, f32::max);
-    along * taper_peak / ((TAU).sqrt() * sigma) * f64::from(colour)
+    along / ((TAU).sqrt() * f64::from(PSF_SIGMA)) * f64::from(colour)
 }
 
 /// Groups the streaks of consecutive frames into labelled events. `frames` holds, per
 /// frame slot in order, its index, exposure start and streaks; `noise_e` is the sky's
-/// noise per pixel in electrons.
-pub(super) fn labels(frames: &[(u64, i64, Vec<Streak>)], noise_e: f64) -> Vec<Label> {
+/// noise per pixel in electrons, `size` the frame's.
+pub(super) fn labels(
+    frames: &[(u64, i64, Vec<Streak>)],
+    noise_e: f64,
+    size: (f64, f64),
+) -> Vec<Label> {
     use std::collections::BTreeMap;
     let mut events: BTreeMap<EventId, Label> = BTreeMap::new();
     for (index, start, streaks) in frames {
@@ -408,7 +430,7 @@ pub(super) fn labels(frames: &[(u64, i64, Vec<Streak>)], noise_e: f64) -> Vec<La
                 frames: Vec::new(),
                 snr: 0.0,
             });
-            l.snr = l.snr.max(peak_e(s) / noise_e.max(1e-9));
+            l.snr = l.snr.max(peak_e(s, size.0, size.1) / noise_e.max(1e-9));
             // The first streak of an event in a frame is its main one (a plane's red
             // light, a satellite's steady track).
             if l.frames.last().is_none_or(|f| f.index != *index) {
