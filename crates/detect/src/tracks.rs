@@ -325,14 +325,19 @@ impl Linker {
     /// frames: a slow mover found in pieces (two meteors on one line within seconds are
     /// far rarer than a faint satellite missed here and there).
     fn on_line_with_others(&self, t: &Track) -> bool {
+        // The track's own streaks (turned to its direction of travel, so either way).
         let own = |q: &Piece| {
-            t.pieces
-                .iter()
-                .any(|p| p.seq == q.seq && p.seg.a == q.seg.a && p.seg.b == q.seg.b)
+            t.pieces.iter().any(|p| {
+                p.seq == q.seq
+                    && ((p.seg.a == q.seg.a && p.seg.b == q.seg.b)
+                        || (p.seg.a == q.seg.b && p.seg.b == q.seg.a))
+            })
         };
         t.pieces.iter().any(|p| {
             self.recent.iter().any(|q| {
                 !own(q)
+                    // Pieces of one frame on one line are one streak broken, not a mover.
+                    && q.seq != p.seq
                     && q.seq.abs_diff(p.seq) <= MAX_SKIP + 1
                     && collinear(&q.seg, &p.seg, 12.0)
                     && collinear(&p.seg, &q.seg, 12.0)
