@@ -8,33 +8,22 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
+#[path = "../tests/support/nights.rs"]
+mod nights;
+
 use nightcap_detect::{DetectConfig, Detector};
-use nightcap_frame::pixels::{to_image16, Image16};
-use nightcap_source::sim::{Rates, SimConfig, SimSky};
+use nightcap_frame::pixels::Image16;
+use nightcap_source::sim::SensorPreset;
 
 const FRAMES: u64 = 8;
 
 fn frames() -> Vec<(i64, u32, Image16)> {
-    let config = SimConfig {
-        speed: 0.0,
-        seed: 3,
-        rates: Rates {
-            meteors_per_hour: 60.0,
-            satellites_per_hour: 20.0,
-            planes_per_hour: 6.0,
-        },
-        ..SimConfig::default()
-    };
-    let format = config.sensor.format();
+    let config = nights::night(SensorPreset::Imx477, 3);
     let mut buf = Vec::new();
     (0..FRAMES)
         .map(|i| {
-            let meta = SimSky::render(&config, i, &mut buf);
-            (
-                meta.time_utc_ns,
-                meta.exposure_us,
-                to_image16(&format, &buf).unwrap(),
-            )
+            let (meta, img) = nights::frame(&config, i, &mut buf);
+            (meta.time_utc_ns, meta.exposure_us, img)
         })
         .collect()
 }

@@ -15,10 +15,10 @@ seeds=${1:-1,2,3,4,5}
 frames=${2:-200}
 sensors=${3:-imx477 imx219 webcam}
 cd "$(dirname "$0")/.."
-cargo build --release --quiet -p nightcap-detect --example sim_night
+cargo build --release --quiet --example detect_nights
 for sensor in $sensors; do
     for mode in link nolink; do
         echo "== $sensor, seeds $seeds, $frames frames each, ${mode/nolink/no linking (baseline)}"
-        target/release/examples/sim_night "$seeds" "$frames" "$sensor" "$mode"
+        target/release/examples/detect_nights "$seeds" "$frames" "$sensor" "$mode"
     done
 done

@@ -10,38 +10,27 @@ mod support;
 use std::fs;
 use std::path::Path;
 
-use nightcap_detect::score::{score, Score, Truth, TruthFrame};
-use nightcap_detect::{DetectConfig, Detector};
-use nightcap_frame::pixels::to_image16;
-use nightcap_source::sim::{Rates, SensorPreset, SimConfig, SimSky};
-use support::{nightcap, printed};
+use nightcap_source::sim::SensorPreset;
+use support::{nightcap, nights, printed, sim_capture};
 
+/// A simulated night at the benchmark's rates (what `sim_capture` runs, plus these flags).
 fn capture(journal: &Path, sensor: &str, frames: u32, seed: u32) {
-    let out = nightcap()
-        .args([
-            "-q",
-            "capture",
-            "--source",
-            "sim",
-            "--sim-speed",
-            "0",
-            "-d",
-            "0",
-        ])
-        .args([
-            "--sim-sensor",
-            sensor,
-            "--sim-rates",
-            "60,20,6",
-            "--reserve",
-            "0",
-        ])
-        .args(["--frames", &frames.to_string(), "--seed", &seed.to_string()])
-        .arg("--journal")
-        .arg(journal)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", printed(&out));
+    let (frames, seed) = (frames.to_string(), seed.to_string());
+    let journal = journal.to_str().expect("UTF-8 path");
+    sim_capture(&[
+        "--sim-sensor",
+        sensor,
+        "--sim-rates",
+        "60,20,6",
+        "--reserve",
+        "0",
+        "--frames",
+        &frames,
+        "--seed",
+        &seed,
+        "--journal",
+        journal,
+    ]);
 }
 
 /// `(labels, visible, found, events, correct)` of a class in the printed score.
@@ -194,67 +183,12 @@ fn bad_input_gets_a_clear_line() {
     assert_eq!(o.status.code(), Some(1), "{}", printed(&o));
 }
 
-/// Detection over `seeds` simulated nights of `frames` frames, with linking and without
-/// (each frame rendered once, searched by both), each scored over all the nights.
-fn nights(sensor: SensorPreset, seeds: &[u64], frames: u64) -> (Score, Score) {
-    let (mut linked, mut alone) = (Score::default(), Score::default());
-    for &seed in seeds {
-        let config = SimConfig {
-            sensor,
-            seed,
-            speed: 0.0,
-            rates: Rates {
-                meteors_per_hour: 60.0,
-                satellites_per_hour: 20.0,
-                planes_per_hour: 6.0,
-            },
-            ..SimConfig::default()
-        };
-        let format = config.sensor.format();
-        let detector = |link| {
-            Detector::new(DetectConfig {
-                link,
-                ..DetectConfig::default()
-            })
-        };
-        let (mut with, mut without) = (detector(true), detector(false));
-        let (mut events_with, mut events_without) = (Vec::new(), Vec::new());
-        let mut buf = Vec::new();
-        for i in 0..frames {
-            let meta = SimSky::render(&config, i, &mut buf);
-            let img = to_image16(&format, &buf).unwrap();
-            events_with.extend(with.push(i, meta.time_utc_ns, meta.exposure_us, &img));
-            events_without.extend(without.push(i, meta.time_utc_ns, meta.exposure_us, &img));
-        }
-        events_with.extend(with.finish().0);
-        events_without.extend(without.finish().0);
-        let truth: Vec<Truth> = SimSky::labels(&config, 0..frames)
-            .into_iter()
-            .map(|l| Truth {
-                class: l.class.to_string(),
-                snr: l.snr,
-                frames: l
-                    .frames
-                    .iter()
-                    .map(|f| TruthFrame {
-                        start_utc_ns: f.start_utc_ns,
-                        from: (f.from.0 as f32, f.from.1 as f32),
-                        to: (f.to.0 as f32, f.to.1 as f32),
-                    })
-                    .collect(),
-            })
-            .collect();
-        linked.add(&score(&events_with, &truth));
-        alone.add(&score(&events_without, &truth));
-    }
-    (linked, alone)
-}
-
 #[test]
 #[ignore = "scores several simulated nights (a few minutes): run with `cargo test -- --include-ignored`, as CI does"]
 fn linking_across_exposures_keeps_planes_and_satellites_from_being_called_meteors() {
     let seeds = [1, 2, 3];
-    let (linked, alone) = nights(SensorPreset::Imx219, &seeds, 150);
+    let searched = nights::search(SensorPreset::Imx219, &seeds, 150, 5.0, &[true, false]);
+    let (linked, alone) = (&searched[0].score, &searched[1].score);
     println!("linking across exposures:\n{linked}\nevery streak alone (baseline):\n{alone}");
     let m = &linked.classes["meteor"];
     assert!(

@@ -54,11 +54,7 @@ pub fn run(args: DetectArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let (from, to) = args.range.resolve(&j);
-    let frames: Vec<_> = j
-        .frames()
-        .into_iter()
-        .filter(|r| from.is_none_or(|t| r.time_ns >= t) && to.is_none_or(|t| r.time_ns < t))
-        .collect();
+    let frames = j.frames_in(from, to);
     if frames.is_empty() {
         anyhow::bail!(
             "no frames to search in {} (check --from/--to against `nightcap info`)",
@@ -191,9 +187,11 @@ fn write_meteor_crops(
     for e in events.iter().filter(|e| e.class == Class::Meteor) {
         let mut stacked: Option<Image16> = None;
         for f in &e.frames {
-            let Some(r) = frames.iter().find(|r| r.entry.seq == f.seq) else {
+            // Frames are in journal order, so by seq.
+            let Ok(at) = frames.binary_search_by_key(&f.seq, |r| r.entry.seq) else {
                 continue;
             };
+            let r = &frames[at];
             let Ok(frame) = j.read_frame(r, &mut dec, &mut scratch) else {
                 continue;
             };

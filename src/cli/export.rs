@@ -45,11 +45,7 @@ pub fn run(args: ExportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let (from, to) = args.range.resolve(&j);
-    let frames: Vec<_> = j
-        .frames()
-        .into_iter()
-        .filter(|r| from.is_none_or(|t| r.time_ns >= t) && to.is_none_or(|t| r.time_ns < t))
-        .collect();
+    let frames = j.frames_in(from, to);
     if frames.is_empty() {
         bail!(
             "no frames to export in {} (check --from/--to against `nightcap info`)",

@@ -4,6 +4,8 @@
 //! check of a journal against them, and file-tree hashes.
 #![allow(dead_code)]
 
+pub mod nights;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::hash::{Hash, Hasher};

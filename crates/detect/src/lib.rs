@@ -86,7 +86,8 @@ pub struct Detector {
     linker: Linker,
     notes: Vec<String>,
     searched: u64,
-    last_searched: Option<(u64, i64)>,
+    /// The seq of the last frame searched.
+    last_searched: Option<u64>,
 }
 
 impl Detector {
@@ -199,14 +200,14 @@ impl Detector {
             ));
         }
         let segs = tracks::merge_in_frame(found.segments);
-        let adjacent = self.last_searched.is_some_and(|(s, _)| s + 1 == seq)
+        let adjacent = self.last_searched.is_some_and(|s| s + 1 == seq)
             && centre > 0
             && self.ring[centre - 1].seq + 1 == seq;
         let events = self.linker.add(seq, start_ns, exposure_us, adjacent, segs);
         self.ring[centre].searched = true;
         self.ring[centre].frame.colour = None;
         self.searched += 1;
-        self.last_searched = Some((seq, start_ns));
+        self.last_searched = Some(seq);
         events
     }
 }

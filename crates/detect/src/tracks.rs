@@ -56,8 +56,6 @@ pub struct Linker {
     /// parts of them.
     long: Vec<Track>,
     last: Option<(u64, i64)>,
-    /// The first frame of the current run of adjacent frames.
-    run_start: u64,
     /// Every streak of the last few frames: short tracks on one line with another are
     /// pieces of something slow that was not followed (a faint satellite found in
     /// pieces), not meteors.
@@ -159,9 +157,6 @@ impl Linker {
         // Tracks that can no longer continue are finished: a gap in the data, or more
         // than MAX_SKIP frames since their last streak (a faint satellite can be missed
         // in a frame or two).
-        if !adjacent {
-            self.run_start = seq;
-        }
         let mut keep = Vec::new();
         for mut t in std::mem::take(&mut self.open) {
             let last = t.pieces.last().map_or(0, |p| p.seq);

@@ -416,14 +416,7 @@ impl Segment {
         buf: &mut Vec<u8>,
     ) -> Result<RecordHeader, ReadError> {
         let h = self.read_header(entry)?;
-        let damage = |what: String| {
-            ReadError::Damaged(Damage {
-                segment: self.path.clone(),
-                offset: entry.offset,
-                seq: Some(entry.seq),
-                what,
-            })
-        };
+        let damage = |what: String| self.damaged(entry, what);
         self.bytes
             .read_into(
                 entry.offset + RECORD_HEADER_LEN as u64,
@@ -437,16 +430,19 @@ impl Segment {
         Ok(h)
     }
 
+    /// The damage of the record at `entry`, in words.
+    fn damaged(&self, entry: &IndexEntry, what: String) -> ReadError {
+        ReadError::Damaged(Damage {
+            segment: self.path.clone(),
+            offset: entry.offset,
+            seq: Some(entry.seq),
+            what,
+        })
+    }
+
     /// Reads and verifies the header of the record at `entry` (not its payload).
     pub fn read_header(&self, entry: &IndexEntry) -> Result<RecordHeader, ReadError> {
-        let damage = |what: String| {
-            ReadError::Damaged(Damage {
-                segment: self.path.clone(),
-                offset: entry.offset,
-                seq: Some(entry.seq),
-                what,
-            })
-        };
+        let damage = |what: String| self.damaged(entry, what);
         let room = self.len.saturating_sub(entry.offset);
         // The header goes to its own small buffer: `buf` keeps its length, so reading the
         // payload over it zero-fills nothing when frames are the same size.
@@ -499,14 +495,7 @@ impl Segment {
         decode: impl FnOnce(CodecSpec, &PixelFormat, &[u8], usize) -> Result<(), CodecError>,
     ) -> Result<FrameMeta, ReadError> {
         let h = self.read_record(entry, scratch)?;
-        let bad = |what: String| {
-            ReadError::Damaged(Damage {
-                segment: self.path.clone(),
-                offset: entry.offset,
-                seq: Some(entry.seq),
-                what,
-            })
-        };
+        let bad = |what: String| self.damaged(entry, what);
         let spec = CodecSpec {
             transform: Transform::from_code(h.transform).ok_or_else(|| {
                 bad(format!(
@@ -553,14 +542,7 @@ impl Segment {
     pub fn read_gap(&self, entry: &IndexEntry) -> Result<Gap, ReadError> {
         let mut buf = Vec::new();
         self.read_record(entry, &mut buf)?;
-        Gap::decode(&buf).map_err(|f| {
-            ReadError::Damaged(Damage {
-                segment: self.path.clone(),
-                offset: entry.offset,
-                seq: Some(entry.seq),
-                what: f.to_string(),
-            })
-        })
+        Gap::decode(&buf).map_err(|f| self.damaged(entry, f.to_string()))
     }
 
     /// Reads a NOTE record's text.
@@ -954,6 +936,14 @@ impl Journal {
                 }
             }
         }
+        all
+    }
+
+    /// The frames whose (re-timed) exposure starts in `from..to` (either end open), in
+    /// journal order.
+    pub fn frames_in(&self, from: Option<i64>, to: Option<i64>) -> Vec<FrameRef> {
+        let mut all = self.frames();
+        all.retain(|r| from.is_none_or(|t| r.time_ns >= t) && to.is_none_or(|t| r.time_ns < t));
         all
     }
 

@@ -47,11 +47,7 @@ pub fn select_frames(
     from: Option<UtcNanos>,
     to: Option<UtcNanos>,
 ) -> Result<Vec<FrameRef>, SelectError> {
-    let mut frames: Vec<_> = journal
-        .frames()
-        .into_iter()
-        .filter(|r| from.is_none_or(|t| r.time_ns >= t) && to.is_none_or(|t| r.time_ns < t))
-        .collect();
+    let mut frames = journal.frames_in(from, to);
     frames.sort_by_key(|r| (r.time_ns, r.entry.seq));
     let mut formats: Vec<(PixelFormat, UtcNanos)> = Vec::new();
     for r in &frames {

@@ -129,6 +129,17 @@ struct SubdevFormat {
     reserved: [u32; 7],
 }
 
+impl SubdevFormat {
+    /// The media-bus code and size it holds.
+    fn mode(&self) -> SensorMode {
+        SensorMode {
+            code: self.format.code,
+            width: self.format.width,
+            height: self.format.height,
+        }
+    }
+}
+
 /// `struct v4l2_subdev_mbus_code_enum`.
 #[repr(C)]
 #[derive(Default)]
@@ -435,11 +446,7 @@ pub fn pad_format(dev: &Device, pad: u32) -> io::Result<SensorMode> {
     };
     // SAFETY: SubdevFormat mirrors struct v4l2_subdev_format; no pointers.
     unsafe { ioctl(dev.handle().fd(), VIDIOC_SUBDEV_G_FMT, &mut f)? };
-    Ok(SensorMode {
-        code: f.format.code,
-        width: f.format.width,
-        height: f.format.height,
-    })
+    Ok(f.mode())
 }
 
 /// Sets `mode` on `pad` of a sub-device (progressive, raw colour space); returns what the
@@ -460,11 +467,7 @@ pub fn set_pad_format(dev: &Device, pad: u32, mode: SensorMode) -> io::Result<Se
     };
     // SAFETY: SubdevFormat mirrors struct v4l2_subdev_format; no pointers.
     unsafe { ioctl(dev.handle().fd(), VIDIOC_SUBDEV_S_FMT, &mut f)? };
-    Ok(SensorMode {
-        code: f.format.code,
-        width: f.format.width,
-        height: f.format.height,
-    })
+    Ok(f.mode())
 }
 
 /// What [`setup`] did.
