@@ -68,7 +68,8 @@ pub struct CaptureArgs {
     /// best raw format it offers when omitted (`nightcap devices` lists them).
     #[arg(long, value_name = "FOURCC", value_parser = parse_fourcc)]
     pub pixel_format: Option<[u8; 4]>,
-    /// The camera's frame size, `WIDTHxHEIGHT`; the largest it offers when omitted.
+    /// The camera's frame size, `WIDTHxHEIGHT`; the largest it offers when omitted. With
+    /// `--source sim`, one of the simulated sensor's modes (`imx477`: 2028x1520 binned).
     #[arg(long, value_name = "WxH", value_parser = parse_size)]
     pub size: Option<(u32, u32)>,
     /// When the camera disappears (unplugged, driver reset): `wait` keeps trying to open
@@ -339,8 +340,30 @@ fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
         );
     }
     let camera = matches!(args.source, SourceSpec::Camera | SourceSpec::V4l2(_));
-    if !camera && (args.pixel_format.is_some() || args.size.is_some()) {
-        usage!("--pixel-format and --size choose a camera's format: use them with --source camera or v4l2:/dev/videoN");
+    let sim = matches!(args.source, SourceSpec::Sim);
+    if !camera && args.pixel_format.is_some() {
+        usage!("--pixel-format chooses a camera's format: use it with --source camera or v4l2:/dev/videoN");
+    }
+    if !camera && !sim && args.size.is_some() {
+        usage!("--size chooses a camera's frame size: use it with --source camera, v4l2:/dev/videoN or sim");
+    }
+    if let (true, Some(size)) = (sim, args.size) {
+        if let Some(sensor) = SensorPreset::from_name(&args.sim_sensor) {
+            if sensor.format_at(size).is_none() {
+                let sizes: Vec<String> = sensor
+                    .sizes()
+                    .iter()
+                    .map(|(w, h)| format!("{w}x{h}"))
+                    .collect();
+                usage!(
+                    "--size {}x{}: the simulated {} has no such mode: use one of {}",
+                    size.0,
+                    size.1,
+                    sensor.name(),
+                    sizes.join(", ")
+                );
+            }
+        }
     }
     if args.frames == Some(0) {
         usage!("--frames 0 would capture nothing: give at least 1, or leave it out to capture until stopped");
@@ -504,6 +527,7 @@ fn sim_config(args: &CaptureArgs) -> anyhow::Result<SimConfig> {
         clouds: args.sim_clouds,
         rates: args.sim_rates.unwrap_or_default(),
         faults,
+        size: args.size,
         ..defaults
     })
 }

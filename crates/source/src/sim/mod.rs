@@ -96,6 +96,8 @@ pub struct SimConfig {
     /// How often meteors, satellites and planes cross the field.
     pub rates: Rates,
     pub faults: FaultPlan,
+    /// One of the sensor's [`SensorPreset::sizes`] (a binned mode); `None`: native.
+    pub size: Option<(u32, u32)>,
 }
 
 impl Default for SimConfig {
@@ -113,11 +115,20 @@ impl Default for SimConfig {
             cloudiness: 0.5,
             rates: Rates::default(),
             faults: FaultPlan::none(),
+            size: None,
         }
     }
 }
 
 impl SimConfig {
+    /// The frames' format: the sensor's native one, or its mode of [`size`](Self::size)
+    /// (native when the sensor has no such mode; [`SimSky::new`] refuses that).
+    pub fn format(&self) -> PixelFormat {
+        self.size
+            .and_then(|s| self.sensor.format_at(s))
+            .unwrap_or_else(|| self.sensor.format())
+    }
+
     /// Virtual time from one exposure start to the next, nanoseconds.
     pub fn period_ns(&self) -> i64 {
         (i64::from(self.exposure_us) + i64::from(self.frame_gap_us)) * 1000
@@ -158,6 +169,21 @@ impl SimConfig {
         if !self.speed.is_finite() || self.speed < 0.0 {
             return Err(SimError::Speed { speed: self.speed });
         }
+        if let Some(size) = self.size {
+            if self.sensor.format_at(size).is_none() {
+                return Err(SimError::Size {
+                    size,
+                    sensor: self.sensor.name(),
+                    sizes: self
+                        .sensor
+                        .sizes()
+                        .iter()
+                        .map(|(w, h)| format!("{w}x{h}"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -172,6 +198,12 @@ pub enum SimError {
          possible, 1 for real time, 720 for an hour of 5 s frames in 5 s"
     )]
     Speed { speed: f64 },
+    #[error("the simulated {sensor} has no {}x{} mode: use one of {sizes}", size.0, size.1)]
+    Size {
+        size: (u32, u32),
+        sensor: &'static str,
+        sizes: String,
+    },
     #[error("could not start the simulated camera's thread: {0}")]
     Thread(#[source] std::io::Error),
 }
@@ -238,7 +270,7 @@ impl SimSky {
                 .map_err(SimError::Thread)?
         };
         Ok(SimSky {
-            format: config.sensor.format(),
+            format: config.format(),
             config,
             shared,
             thread: Some(thread),
@@ -252,7 +284,7 @@ impl SimSky {
     pub fn render(config: &SimConfig, index: u64, buf: &mut Vec<u8>) -> FrameMeta {
         let sky = Sky::new(config);
         // No clearing: rendering writes every byte, padding included.
-        buf.resize(config.sensor.format().max_frame_bytes() as usize, 0);
+        buf.resize(config.format().max_frame_bytes() as usize, 0);
         sky.render(index, buf);
         config.frame_meta(index)
     }
@@ -421,7 +453,7 @@ impl Drop for DoneGuard<'_> {
 fn generate(config: &SimConfig, shared: &Shared) {
     let _done = DoneGuard(shared);
     let sky = Sky::new(config);
-    let frame_bytes = config.sensor.format().max_frame_bytes() as usize;
+    let frame_bytes = config.format().max_frame_bytes() as usize;
     let paced = config.speed > 0.0;
     let slot_real_s = config.period_ns() as f64 / 1e9 / config.speed.max(f64::MIN_POSITIVE);
     let t0 = Instant::now();

@@ -157,6 +157,44 @@ impl SensorPreset {
         self.spec().format
     }
 
+    /// The frame sizes this preset can stream, largest (native) first: the full sensor
+    /// and the binned modes the Pi's drivers offer (IMX477 2028x1520 and 1332x990,
+    /// IMX219 1640x1232, OV5647 1296x972), a webcam's smaller sizes.
+    pub fn sizes(self) -> &'static [(u32, u32)] {
+        match self {
+            SensorPreset::Imx477 => &[(4056, 3040), (2028, 1520), (1332, 990)],
+            SensorPreset::Imx219 => &[(3280, 2464), (1640, 1232)],
+            SensorPreset::Ov5647 => &[(2592, 1944), (1296, 972)],
+            SensorPreset::Webcam => &[(1920, 1080), (1280, 720), (640, 480)],
+            SensorPreset::Small => &[(320, 240)],
+            SensorPreset::Tiny => &[(64, 48)],
+        }
+    }
+
+    /// The stream format at one of [`sizes`](Self::sizes) (a binned mode sees the same
+    /// field with fewer, larger pixels); `None` for a size the preset does not offer.
+    /// Lines are padded as the native format's are.
+    pub fn format_at(self, size: (u32, u32)) -> Option<PixelFormat> {
+        let native = self.format();
+        if size == (native.width, native.height) {
+            return Some(native);
+        }
+        if !self.sizes().contains(&size) {
+            return None;
+        }
+        let line = u32::try_from(native.packing.line_bytes(size.0)?).ok()?;
+        let padded = Some(u64::from(native.stride)) != native.packing.line_bytes(native.width);
+        let align = if padded { 32 } else { 1 };
+        let format = PixelFormat {
+            width: size.0,
+            height: size.1,
+            stride: line.div_ceil(align) * align,
+            ..native
+        };
+        format.validate().ok()?;
+        Some(format)
+    }
+
     pub(crate) fn model(self) -> SensorModel {
         self.spec().model
     }
@@ -311,6 +349,21 @@ mod tests {
         );
         assert_eq!(SensorPreset::Ov5647.to_string(), "ov5647");
         assert_eq!(SensorPreset::Imx477.format().stride, 6112);
+        let binned = SensorPreset::Imx477.format_at((2028, 1520)).unwrap();
+        assert_eq!(
+            (binned.width, binned.height, binned.stride),
+            (2028, 1520, 3072)
+        );
+        let binned = SensorPreset::Imx219.format_at((1640, 1232)).unwrap();
+        assert_eq!((binned.stride, binned.cfa), (2080, Cfa::Bggr));
+        assert_eq!(
+            SensorPreset::Webcam.format_at((640, 480)).unwrap().stride,
+            1280
+        );
+        assert_eq!(SensorPreset::Imx219.format_at((1000, 1000)), None);
+        for p in PRESETS {
+            assert_eq!(p.preset.format_at(p.preset.sizes()[0]), Some(p.format));
+        }
         assert_eq!(SensorPreset::Imx219.format().cfa, Cfa::Bggr);
     }
 

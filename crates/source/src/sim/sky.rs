@@ -101,7 +101,7 @@ impl Sky {
     /// Builds the static sky. Cheap (about 1.4 ms for a 12 MP preset), so
     /// [`super::SimSky::render`] can build it per call.
     pub fn new(config: &SimConfig) -> Sky {
-        let format = config.sensor.format();
+        let format = config.format();
         let model = config.sensor.model();
         let (w, h) = (f64::from(format.width), f64::from(format.height));
         let exposure_s = f64::from(config.exposure_us) / 1e6;
