@@ -13,7 +13,8 @@
 
 use crate::binned::Binned;
 
-/// Shortest segment, half-resolution pixels.
+/// Shortest segment, half-resolution pixels (on frames at least 320 binned pixels
+/// wide; see [`min_length`]).
 pub const MIN_LENGTH: f32 = 10.0;
 /// Largest fraction of pixels allowed above the threshold.
 pub const MAX_CANDIDATES: f32 = 0.01;
@@ -21,6 +22,14 @@ pub const MAX_CANDIDATES: f32 = 0.01;
 pub const PROFILE_BINS: usize = 32;
 /// Largest piece followed, pixels (a cloud edge can be huge).
 const MAX_PIECE: usize = 400_000;
+
+/// Shortest segment on a frame `width` half-resolution pixels wide: [`MIN_LENGTH`],
+/// down to half of it on small sensors, where a plane or satellite crosses only a few
+/// pixels per exposure (a 320-pixel sensor sees in one pixel what a 4000-pixel one
+/// sees in twelve).
+pub fn min_length(width: usize) -> f32 {
+    (width as f32 / 32.0).clamp(MIN_LENGTH / 2.0, MIN_LENGTH)
+}
 
 /// A streak in one frame, in full-resolution pixels.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -186,7 +195,7 @@ fn measure(frame: &Binned, residual: &[f32], piece: &[usize], t: f32, found: &mu
     let length = (tmax - tmin + 1.0) as f32;
     let width = (2.0 * l2.sqrt() + 1.0) as f32;
     let peak = piece.iter().map(|&i| residual[i]).fold(0.0f32, f32::max);
-    if length < MIN_LENGTH || length < 3.0 * width || l1 < 4.0 * l2 {
+    if length < min_length(frame.width) || length < 3.0 * width || l1 < 4.0 * l2 {
         // Compact and bright: a dot (a strobe flash, a twinkle).
         if piece.len() <= 40 && peak > 6.0 * t {
             let (x, y) = full(cx as f32, cy as f32);
@@ -197,13 +206,18 @@ fn measure(frame: &Binned, residual: &[f32], piece: &[usize], t: f32, found: &mu
     let a = (cx + tmin * ux, cy + tmin * uy);
     let b = (cx + tmax * ux, cy + tmax * uy);
     // Profile along the axis: the brightest pixel of each bin.
-    let mut profile = vec![0f32; PROFILE_BINS];
+    let mut profile = vec![f32::NAN; PROFILE_BINS];
     for &i in piece {
         let (dx, dy) = ((i % w) as f64 - cx, (i / w) as f64 - cy);
         let u = ((dx * ux + dy * uy - tmin) / (tmax - tmin).max(1e-9)).clamp(0.0, 1.0);
         let bin = ((u * PROFILE_BINS as f64) as usize).min(PROFILE_BINS - 1);
-        profile[bin] = profile[bin].max(residual[i]);
+        profile[bin] = if profile[bin].is_nan() {
+            residual[i]
+        } else {
+            profile[bin].max(residual[i])
+        };
     }
+    fill_empty_bins(&mut profile);
     let (peak_c, integrated, red_green) = colours(frame, piece, (cx, cy), (ux, uy), width);
     let edge = |p: (f64, f64)| {
         p.0 < 3.0
@@ -321,6 +335,21 @@ fn periodic_peaks(profile: &[f32], at_least: f32) -> u32 {
         }
     }
     peaks
+}
+
+/// Gives each bin of a profile that no pixel fell in (a streak shorter than
+/// [`PROFILE_BINS`] pixels leaves some empty) the value of the nearest bin before it (or
+/// after it, at the start), so a short steady streak does not look like a row of flashes.
+fn fill_empty_bins(profile: &mut [f32]) {
+    let first = profile.iter().copied().find(|v| !v.is_nan()).unwrap_or(0.0);
+    let mut last = first;
+    for v in profile.iter_mut() {
+        if v.is_nan() {
+            *v = last;
+        } else {
+            last = *v;
+        }
+    }
 }
 
 /// Counts the dots lying along each segment (within a few pixels of its line, inside its
