@@ -129,6 +129,7 @@ fn window(c: &mut Criterion) {
                     journal: &journal,
                     frames: journal.frames(),
                     calibration: &cal,
+                    masks: None,
                     on_skip: &|_| {},
                     on_frame: &|| {},
                 };

@@ -102,6 +102,26 @@ fn every_error_is_one_line_with_what_to_do() {
             "use 0 for as fast as possible",
         ),
         (vec!["man", "captur"], 1, "no command 'captur': use one of capture, import"),
+        (
+            vec!["capture", "--source", "sim", "--sim-sensor", "imx219", "--size", "1000x1000", "--journal", j],
+            2,
+            "--size 1000x1000: the simulated imx219 has no such mode: use one of 3280x2464, 1640x1232",
+        ),
+        (
+            vec!["capture", "--source", "images:/nowhere", "--size", "640x480", "--journal", j],
+            2,
+            "--size chooses a camera's frame size",
+        ),
+        (
+            vec!["trails", j, "--keep", "meteors"],
+            2,
+            "--keep and --events go with --clean (e.g. --clean --keep meteors)",
+        ),
+        (
+            vec!["stack", j, "--clean", "--keep", "ufos"],
+            2,
+            "--keep ufos: not a class: use meteors, satellites, planes or other",
+        ),
     ];
     for (args, code, says) in cases {
         let o = nightcap(&args);

@@ -64,41 +64,17 @@ pub fn run(args: DetectArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let truth = truth_file(&args)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let mut detector = Detector::new(DetectConfig {
-        sigma: args.sigma,
-        link: !args.no_link,
-        ..DetectConfig::default()
-    });
-    let bar = ui.bar(frames.len() as u64, "detect");
-    let mut events = Vec::new();
-    let mut dec = Decoder::new();
-    let mut scratch = Vec::new();
-    let mut skipped = 0u64;
-    for r in &frames {
-        let frame = j
-            .read_frame(r, &mut dec, &mut scratch)
-            .map_err(|e| e.to_string())
-            .and_then(|f| {
-                to_image16(&f.format, &f.data)
-                    .map(|img| (f.meta, img))
-                    .map_err(|e| format!("frame {}: {e}", r.entry.seq))
-            });
-        match frame {
-            Ok((meta, img)) => {
-                events.extend(detector.push(meta.seq, meta.time_utc_ns, meta.exposure_us, &img))
-            }
-            Err(e) => {
-                skipped += 1;
-                bar.suspend(|| eprintln!("nightcap: skipped damaged frame: {e}"));
-                events.extend(detector.skip());
-            }
-        }
-        bar.inc(1);
-    }
-    bar.finish_and_clear();
-    let (rest, notes) = detector.finish();
-    events.extend(rest);
-    events.sort_by_key(|e| (e.first_seq(), e.frames[0].start_utc_ns));
+    let found = find_events(
+        &j,
+        &frames,
+        DetectConfig {
+            sigma: args.sigma,
+            link: !args.no_link,
+            ..DetectConfig::default()
+        },
+        &ui,
+    );
+    let (events, notes, skipped) = (found.events, found.notes, found.skipped);
     for n in &notes {
         ui.say(format!("note: {n}"));
     }
@@ -129,6 +105,62 @@ pub fn run(args: DetectArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// What a detection pass over some frames found.
+pub struct Found {
+    /// In time order.
+    pub events: Vec<Event>,
+    /// What could not be done (runs too short, thresholds raised).
+    pub notes: Vec<String>,
+    /// Damaged frames skipped (each said on stderr).
+    pub skipped: u64,
+}
+
+/// Runs the detector over `frames` of `j` in order, with a progress bar; a frame that
+/// cannot be read is said and skipped (it breaks the run like a gap).
+pub fn find_events(
+    j: &Journal,
+    frames: &[nightcap_journal::FrameRef],
+    cfg: DetectConfig,
+    ui: &Ui,
+) -> Found {
+    let mut detector = Detector::new(cfg);
+    let bar = ui.bar(frames.len() as u64, "detect");
+    let mut events = Vec::new();
+    let mut dec = Decoder::new();
+    let mut scratch = Vec::new();
+    let mut skipped = 0u64;
+    for r in frames {
+        let frame = j
+            .read_frame(r, &mut dec, &mut scratch)
+            .map_err(|e| e.to_string())
+            .and_then(|f| {
+                to_image16(&f.format, &f.data)
+                    .map(|img| (f.meta, img))
+                    .map_err(|e| format!("frame {}: {e}", r.entry.seq))
+            });
+        match frame {
+            Ok((meta, img)) => {
+                events.extend(detector.push(meta.seq, r.time_ns, meta.exposure_us, &img))
+            }
+            Err(e) => {
+                skipped += 1;
+                bar.suspend(|| eprintln!("nightcap: skipped damaged frame: {e}"));
+                events.extend(detector.skip());
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    let (rest, notes) = detector.finish();
+    events.extend(rest);
+    events.sort_by_key(|e| (e.first_seq(), e.frames[0].start_utc_ns));
+    Found {
+        events,
+        notes,
+        skipped,
+    }
 }
 
 /// The truth file to score against, if any: `--truth`, else the journal's own.

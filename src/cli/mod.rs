@@ -11,6 +11,7 @@ use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 pub mod args;
 pub mod capture;
+pub mod clean;
 pub mod config;
 pub mod detect;
 pub mod devices;

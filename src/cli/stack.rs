@@ -316,6 +316,8 @@ pub struct StackArgs {
     /// Keep stacking as the journal grows, writing each window once complete, until Ctrl-C.
     #[arg(long)]
     pub follow: bool,
+    #[command(flatten)]
+    pub clean: super::clean::CleanArgs,
 }
 
 impl StackArgs {
@@ -361,10 +363,21 @@ impl StackArgs {
 }
 
 pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
+    args.clean.check()?;
+    if args.follow && args.clean.clean {
+        crate::usage!("--clean needs the night's frames to detect streaks in: stack without --follow once the night is captured");
+    }
     let journal = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let calibration = args.calib.build(&journal, &ui)?;
-    let cfg = args.config(&journal, calibration)?;
+    let mut cfg = args.config(&journal, calibration)?;
+    if args.clean.clean {
+        let (from, to) = args.range.resolve(&journal);
+        cfg.masks = args
+            .clean
+            .masks(&journal, &journal.frames_in(from, to), &ui)?
+            .map(Arc::new);
+    }
     let bar = Mutex::new(None::<indicatif::ProgressBar>);
     let skipped = std::sync::atomic::AtomicUsize::new(0);
     let progress = |ev: StackEvent<'_>| match ev {

@@ -46,6 +46,8 @@ pub struct TrailsArgs {
     /// auto` does (costs one more decode of every frame).
     #[arg(long, value_enum, default_value_t = super::stack::RejectArg::Off)]
     pub reject: super::stack::RejectArg,
+    #[command(flatten)]
+    pub clean: super::clean::CleanArgs,
 }
 
 pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -57,6 +59,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     if args.timelapse == Some(0) || args.fps == 0 {
         crate::usage!("--timelapse and --fps must be at least 1");
     }
+    args.clean.check()?;
     let format = format_of(&args.out)?;
     super::check_output_file(&args.out)?;
     let journal = Journal::open(&args.journal)
@@ -65,6 +68,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let calibration = args.calib.build(&journal, &ui)?;
     let frames =
         super::stack::reject_for_product(&journal, frames, args.reject, &calibration, &ui)?;
+    let masks = args.clean.masks(&journal, &frames, &ui)?;
     let cfg = TrailsConfig {
         comet: args.comet,
         fill_gaps: args.fill_gaps,
@@ -82,7 +86,10 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         &frames,
         &cfg.calibration,
         &mut |d| bar.suspend(|| report_skip(d)),
-        &mut |_, img| {
+        &mut |i, img| {
+            if let Some(m) = &masks {
+                m.apply(frames[i].entry.seq, img);
+            }
             trails.add_lent(img);
             bar.inc(1);
             if let (Some(v), Some(acc), None) = (video.as_mut(), trails.image(), &failure) {

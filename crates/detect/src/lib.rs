@@ -13,11 +13,13 @@
 //! A frame is searched once the [`DetectConfig::window`] frames after it have arrived
 //! (they are part of its background), so events come out a few frames late; memory is
 //! `2 × window + 1` half-resolution frames (about 2 MB per megapixel of the sensor).
-//! [`score`] measures events against the simulated sky's truth.
+//! [`score`] measures events against the simulated sky's truth; [`mask`] turns events
+//! into the parts of frames a clean stack leaves out.
 
 pub mod background;
 pub mod binned;
 pub mod event;
+pub mod mask;
 pub mod score;
 pub mod segments;
 pub mod tracks;

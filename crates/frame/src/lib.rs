@@ -7,11 +7,14 @@
 //! - [`pixels`]: the one way from frame bytes to samples ([`pixels::Image16`]) and back.
 //!   MJPEG frames decode only with the `mjpeg` feature.
 //! - [`fits`]: the FITS subset nightcap writes and reads (stacks, darks, imports).
+//! - [`mask`]: parts of frames to leave out of stacks (a plane's streak), and leaving
+//!   them out.
 //! - [`time`]: UTC timestamps as text, the local calendar, and the times and durations
 //!   users type.
 #![deny(missing_docs)]
 
 pub mod fits;
+pub mod mask;
 mod model;
 pub mod pixels;
 pub mod time;

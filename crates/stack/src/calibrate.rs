@@ -37,6 +37,7 @@ pub fn master_dark(journal: &Journal) -> Result<Image16, CalibError> {
         journal,
         frames: journal.frames(),
         calibration: &none,
+        masks: None,
         on_skip: &quiet,
         on_frame: &tick,
     };

@@ -36,6 +36,7 @@ use crate::reduce::{reduce_pending, Accumulator, FrameFeed, Mode, Pending, Shape
 use crate::reject::{frame_stats, judge, FrameStats, Rejection};
 use crate::tone::{render, Render8, RenderSettings, ToneMap};
 use crate::window::{plan, FrameTime, Window, WindowSpec};
+use nightcap_frame::mask::FrameMasks;
 use nightcap_frame::pixels::{to_image16, Image16};
 use nightcap_frame::time::utc_dash_stamp;
 use nightcap_journal::codec::rows_fit;
@@ -114,6 +115,9 @@ pub struct StackConfig {
     /// Live stacks: find the hot pixels from the frames of the first windows (the night
     /// is not there yet to find them from) and repair them in every stack after.
     pub hot_pixels_from_first_frames: bool,
+    /// Streaks to leave out of each frame (`stack --clean`): applied after calibration;
+    /// frames with a mask are decoded whole instead of streamed band by band.
+    pub masks: Option<std::sync::Arc<FrameMasks>>,
 }
 
 impl StackConfig {
@@ -135,6 +139,7 @@ impl StackConfig {
             names: Names::UtcDashStamp,
             keep_existing: false,
             hot_pixels_from_first_frames: false,
+            masks: None,
         }
     }
 
@@ -236,6 +241,8 @@ pub struct JournalFrames<'a> {
     pub journal: &'a Journal,
     pub frames: Vec<FrameRef>,
     pub calibration: &'a Calibration,
+    /// Streaks to leave out, applied after calibration.
+    pub masks: Option<&'a FrameMasks>,
     pub on_skip: &'a (dyn Fn(&Damage) + Sync),
     pub on_frame: &'a (dyn Fn() + Sync),
 }
@@ -320,6 +327,9 @@ impl FrameFeed for JournalFrames<'_> {
         match result {
             Ok(_) => {
                 self.calibration.apply(&mut buf.img);
+                if let Some(m) = self.masks {
+                    m.apply(r.entry.seq, &mut buf.img);
+                }
                 Some(&buf.img)
             }
             Err(d) => {
@@ -343,7 +353,8 @@ impl FrameFeed for JournalFrames<'_> {
         let r = self.frames.get(index)?;
         let seg = &self.journal.segments[r.segment];
         let f = &seg.header.format;
-        if !self.calibration.is_empty() || !rows_fit(f) {
+        let masked = self.masks.is_some_and(|m| m.touches(r.entry.seq));
+        if !self.calibration.is_empty() || !rows_fit(f) || masked {
             return None;
         }
         let shape = Shape {
@@ -622,6 +633,7 @@ pub fn reduce_window(
         journal,
         frames: w.frames.iter().map(|&i| all[i]).collect(),
         calibration: &cfg.calibration,
+        masks: cfg.masks.as_deref(),
         on_skip: &on_skip,
         on_frame: &on_frame,
     };
