@@ -1,7 +1,8 @@
 //! `nightcap detect` as a user meets it: a simulated night captured with the original
 //! program's kind of command, searched, its events written and scored against the
-//! simulation's truth; bad input (a journal of one frame, a damaged frame, a bad
-//! threshold). The campaign (ignored in the quick run) scores several nights with and
+//! simulation's truth; star trails and stacks with `--clean` (the planes' and
+//! satellites' lines gone, meteors kept, nothing else touched); bad input (a journal of
+//! one frame, a damaged frame, a bad threshold). The campaign (ignored in the quick run) scores several nights with and
 //! without linking streaks across exposures, through the library (three nights of 150
 //! 8 MP frames: about a minute on 2 cores).
 
@@ -116,6 +117,226 @@ fn detect_finds_the_meteors_satellites_and_planes_of_a_simulated_night() {
     assert!(
         text.contains("meteors called on a plane's or satellite's streak: 0"),
         "{text}"
+    );
+}
+
+/// A streak of one frame: its ends, full-resolution pixels.
+type Piece = ((f32, f32), (f32, f32));
+
+/// The streak pieces of the truth file's events of `classes` with at least `snr`: `(from, to)` in full-resolution pixels.
+fn truth_pieces(journal: &Path, classes: &[&str], snr: f64) -> Vec<Piece> {
+    let text = fs::read_to_string(journal.join("sim-truth.jsonl")).unwrap();
+    let mut out = Vec::new();
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if !classes.contains(&v["class"].as_str().unwrap()) || v["snr"].as_f64().unwrap() < snr {
+            continue;
+        }
+        for f in v["frames"].as_array().unwrap() {
+            let p = |k: &str, i: usize| f[k][i].as_f64().unwrap() as f32;
+            out.push(((p("from", 0), p("from", 1)), (p("to", 0), p("to", 1))));
+        }
+    }
+    out
+}
+
+/// Brightest sample of the 4x4 block around (x, y) (a whole mosaic tile or two), or
+/// `None` off the image.
+fn around(img: &nightcap_frame::pixels::Image16, x: f32, y: f32) -> Option<u16> {
+    let (x, y) = (x as i64, y as i64);
+    let (w, h) = (i64::from(img.width), i64::from(img.height));
+    if x < 4 || y < 4 || x >= w - 4 || y >= h - 4 {
+        return None;
+    }
+    let mut best = 0;
+    for dy in -2..2 {
+        for dx in -2..2 {
+            best = best.max(img.data[((y + dy) * w + x + dx) as usize]);
+        }
+    }
+    Some(best)
+}
+
+/// The excess of the image along each piece over the sky 30 pixels to the side: per
+/// piece, the median (`brightest` false) or the largest over its middle half; then the
+/// median over the pieces.
+fn excess_along(img: &nightcap_frame::pixels::Image16, pieces: &[Piece], brightest: bool) -> f32 {
+    let median = |v: &mut Vec<f32>| {
+        v.sort_by(f32::total_cmp);
+        v[v.len() / 2]
+    };
+    let mut per_piece = Vec::new();
+    for &(a, b) in pieces {
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        let len = dx.hypot(dy);
+        if len < 10.0 {
+            continue;
+        }
+        let (nx, ny) = (-dy / len * 30.0, dx / len * 30.0);
+        let mut v: Vec<f32> = (5..=15)
+            .filter_map(|k| {
+                let t = k as f32 / 20.0;
+                let (x, y) = (a.0 + t * dx, a.1 + t * dy);
+                let on = around(img, x, y)?;
+                let off = around(img, x + nx, y + ny)?;
+                Some(f32::from(on) - f32::from(off))
+            })
+            .collect();
+        if v.len() < 5 {
+            continue;
+        }
+        per_piece.push(if brightest {
+            v.iter().copied().fold(f32::MIN, f32::max)
+        } else {
+            median(&mut v)
+        });
+    }
+    assert!(
+        per_piece.len() >= 3,
+        "too few streaks to measure: {}",
+        per_piece.len()
+    );
+    median(&mut per_piece)
+}
+
+#[test]
+fn clean_star_trails_leave_out_planes_and_satellites_and_keep_meteors() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("night");
+    let journal_s = journal.to_str().unwrap();
+    // A Pi camera v2 in its binned mode, ten minutes with two planes, four satellites
+    // and seven meteors (seed 2).
+    sim_capture(&[
+        "--sim-sensor",
+        "imx219",
+        "--size",
+        "1640x1232",
+        "--sim-rates",
+        "60,20,6",
+        "--reserve",
+        "0",
+        "--frames",
+        "120",
+        "--seed",
+        "2",
+        "--journal",
+        journal_s,
+    ]);
+    let trails = |name: &str, extra: &[&str]| {
+        let out = dir.path().join(name);
+        let o = nightcap()
+            .args(["trails", journal_s, "--out", out.to_str().unwrap()])
+            .args(extra)
+            .output()
+            .unwrap();
+        let text = printed(&o);
+        assert!(o.status.success(), "{text}");
+        (
+            nightcap_stack::output::fits::read_fits(&out).unwrap().image,
+            text,
+        )
+    };
+    let (plain, _) = trails("plain.fits", &[]);
+    let (clean, said) = trails("clean.fits", &["--clean", "--keep", "meteors"]);
+    assert!(
+        said.contains("clean: 2 planes, 4 satellites left out of")
+            && said.contains("(kept in: meteor)"),
+        "{said}"
+    );
+    let movers = truth_pieces(&journal, &["plane", "satellite"], 20.0);
+    let meteors = truth_pieces(&journal, &["meteor"], 8.0);
+    let (was, is) = (
+        excess_along(&plain, &movers, false),
+        excess_along(&clean, &movers, false),
+    );
+    eprintln!("planes and satellites: {was} -> {is}");
+    assert!(
+        was > 100.0,
+        "the plain trails show the planes and satellites: {was}"
+    );
+    assert!(
+        is < 0.05 * was,
+        "their lines are gone from the clean trails: {is} (was {was})"
+    );
+    let (was, is) = (
+        excess_along(&plain, &meteors, true),
+        excess_along(&clean, &meteors, true),
+    );
+    assert!(was > 10.0, "the plain trails show the meteors: {was}");
+    assert!(is >= 0.9 * was, "meteors are kept: {is} (was {was})");
+    // Nothing but the streaks changed: every pixel that differs lies near a plane's or
+    // a satellite's path.
+    let all_movers = truth_pieces(&journal, &["plane", "satellite"], 0.0);
+    let near = |x: f32, y: f32| {
+        all_movers.iter().any(|&(a, b)| {
+            let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+            let l2 = (dx * dx + dy * dy).max(1e-6);
+            let t = (((x - a.0) * dx + (y - a.1) * dy) / l2).clamp(0.0, 1.0);
+            (x - a.0 - t * dx).hypot(y - a.1 - t * dy) < 40.0
+        })
+    };
+    let w = plain.width as usize;
+    let changed: Vec<usize> = (0..plain.data.len())
+        .filter(|&i| plain.data[i] != clean.data[i])
+        .collect();
+    assert!(!changed.is_empty());
+    let astray: Vec<(usize, usize)> = changed
+        .iter()
+        .map(|&i| (i % w, i / w))
+        .filter(|&(x, y)| !near(x as f32 + 0.5, y as f32 + 0.5))
+        .collect();
+    assert!(
+        astray.is_empty(),
+        "{} pixels changed away from any plane or satellite, e.g. {:?}",
+        astray.len(),
+        &astray[..astray.len().min(5)]
+    );
+    // A clean max-stack of the whole night is the same image, pixel for pixel, from the
+    // events of an earlier detect run.
+    let found = dir.path().join("found");
+    let o = nightcap()
+        .args(["detect", journal_s, "--out", found.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", printed(&o));
+    let stacks = dir.path().join("stacks");
+    let events = found.join("events.jsonl");
+    let o = nightcap()
+        .args([
+            "stack", journal_s, "--every", "all", "--format", "fits", "--clean",
+        ])
+        .args(["--keep", "meteors", "--events", events.to_str().unwrap()])
+        .args(["--out", stacks.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", printed(&o));
+    let fits: Vec<_> = fs::read_dir(&stacks)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "fits"))
+        .collect();
+    assert_eq!(fits.len(), 1, "{fits:?}");
+    let stacked = nightcap_stack::output::fits::read_fits(&fits[0])
+        .unwrap()
+        .image;
+    assert!(
+        stacked.data == clean.data,
+        "stack --clean differs from trails --clean"
+    );
+    // Without --keep, the meteors go too.
+    let (all_out, said) = trails("all-out.fits", &["--clean"]);
+    assert!(
+        said.contains("meteor") && !said.contains("kept in"),
+        "{said}"
+    );
+    let (was, is) = (
+        excess_along(&plain, &meteors, true),
+        excess_along(&all_out, &meteors, true),
+    );
+    eprintln!("meteors, none kept: {was} -> {is}");
+    assert!(
+        is < 0.3 * was,
+        "meteors are left out without --keep: {is} (was {was})"
     );
 }
 

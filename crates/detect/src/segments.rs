@@ -4,7 +4,7 @@
 //! Pixels above `sigma` noise levels seed a piece, which grows into its 8 neighbours
 //! above half that (so a meteor's faint ends stay attached). A piece of at least
 //! [`MIN_LENGTH`] pixels (half resolution), three times as long as it is wide, is a
-//! segment: its axis from the principal components of its pixels, its end points,
+//! segment (two to three times: a stubby one, which only counts as part of a track): its axis from the principal components of its pixels, its end points,
 //! width, a luminance profile along it, its colour above the local sky, and features the
 //! classifier uses (tapered ends, periodic flashes, red and green lights side by side).
 //! Small pieces are dots (a plane's strobe flash, a twinkle): kept to be matched to
@@ -56,6 +56,10 @@ pub struct Segment {
     pub red_green: bool,
     /// Whether `a` and `b` lie at the frame's edge.
     pub at_edge: [bool; 2],
+    /// Only two to three times as long as wide: a slow plane (its two lights a wingspan
+    /// apart, moving little in one exposure), or a blob. Counts only as part of a track
+    /// of several frames.
+    pub stubby: bool,
 }
 
 impl Segment {
@@ -195,7 +199,8 @@ fn measure(frame: &Binned, residual: &[f32], piece: &[usize], t: f32, found: &mu
     let length = (tmax - tmin + 1.0) as f32;
     let width = (2.0 * l2.sqrt() + 1.0) as f32;
     let peak = piece.iter().map(|&i| residual[i]).fold(0.0f32, f32::max);
-    if length < min_length(frame.width) || length < 3.0 * width || l1 < 4.0 * l2 {
+    let stubby = length < 3.0 * width || l1 < 4.0 * l2;
+    if length < min_length(frame.width) || length < 2.0 * width || l1 < 3.0 * l2 {
         // Compact and bright: a dot (a strobe flash, a twinkle).
         if piece.len() <= 40 && peak > 6.0 * t {
             let (x, y) = full(cx as f32, cy as f32);
@@ -240,6 +245,7 @@ fn measure(frame: &Binned, residual: &[f32], piece: &[usize], t: f32, found: &mu
         pixels: piece.len() as u32,
         red_green,
         at_edge: [edge(a), edge(b)],
+        stubby,
     });
 }
 

@@ -105,6 +105,7 @@ pub fn merge_in_frame(mut segs: Vec<Segment>) -> Vec<Segment> {
                 o.length = omax - omin;
                 o.flashes = o.flashes.max(s.flashes);
                 o.red_green |= s.red_green;
+                o.stubby &= s.stubby;
                 o.pixels += s.pixels;
                 for k in 0..3 {
                     o.peak[k] = o.peak[k].max(s.peak[k]);
@@ -268,6 +269,11 @@ impl Linker {
             .iter()
             .all(|p| p.seg.width > 14.0 && p.seg.width * 4.0 > p.seg.length);
         if n <= 2 && self.link && self.part_of_long(t) {
+            return None;
+        }
+        // Stubby pieces are too round to be a streak on their own: a slow plane's frames
+        // linked into a track, or nothing (a blob, a twinkle).
+        if t.pieces.iter().all(|p| p.seg.stubby) && (n < 3 || !self.link) {
             return None;
         }
         let slow_in_pieces = n <= 2 && self.link && self.on_line_with_others(t);
