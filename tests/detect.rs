@@ -1,6 +1,7 @@
 //! `nightcap detect` as a user meets it: a simulated night captured with the original
 //! program's kind of command, searched, its events written and scored against the
-//! simulation's truth; star trails and stacks with `--clean` (the planes' and
+//! simulation's truth; detection beside a capture (`capture --detect`) and following a
+//! journal (`detect --follow`) finding the same events; star trails and stacks with `--clean` (the planes' and
 //! satellites' lines gone, meteors kept, nothing else touched); bad input (a journal of
 //! one frame, a damaged frame, a bad threshold). The campaign (ignored in the quick run) scores several nights with and
 //! without linking streaks across exposures, through the library (three nights of 150
@@ -338,6 +339,141 @@ fn clean_star_trails_leave_out_planes_and_satellites_and_keep_meteors() {
         is < 0.3 * was,
         "meteors are left out without --keep: {is} (was {was})"
     );
+}
+
+/// `(class, first seq, last seq)` of each line of an events.jsonl, sorted.
+fn event_keys(path: &Path) -> Vec<(String, u64, u64)> {
+    let text = fs::read_to_string(path).unwrap();
+    let mut keys: Vec<(String, u64, u64)> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            let frames = v["frames"].as_array().unwrap();
+            let seq = |f: &serde_json::Value| f["seq"].as_u64().unwrap();
+            (
+                v["class"].as_str().unwrap().to_string(),
+                seq(&frames[0]),
+                seq(&frames[frames.len() - 1]),
+            )
+        })
+        .collect();
+    keys.sort();
+    keys
+}
+
+#[test]
+fn live_detection_beside_a_capture_and_following_a_journal_find_what_detect_finds_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("night");
+    let (live, followed, after) = (
+        dir.path().join("live"),
+        dir.path().join("followed"),
+        dir.path().join("after"),
+    );
+    let j = journal.to_str().unwrap();
+    // Ten simulated minutes at 60x (ten seconds), detecting beside the capture; a
+    // second process follows the journal as it grows.
+    let capture = nightcap()
+        .args([
+            "capture",
+            "--source",
+            "sim",
+            "--sim-sensor",
+            "imx219",
+            "--size",
+            "1640x1232",
+        ])
+        .args([
+            "--sim-speed",
+            "60",
+            "--for",
+            "10m",
+            "--sim-rates",
+            "60,20,6",
+            "--seed",
+            "2",
+        ])
+        .args(["-d", "0", "--reserve", "0", "--journal", j, "--detect"])
+        .arg(&live)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !journal.is_dir() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "capture never made its journal"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let follower = nightcap()
+        .args(["detect", j, "--follow", "--out"])
+        .arg(&followed)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = capture.wait_with_output().unwrap();
+    let said = printed(&out);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("0 dropped"),
+        "detection never costs the capture a frame: {said}"
+    );
+    // Each event is said as it is found, a meteor with its crop.
+    assert!(said.contains("detect: meteor at 2026-08-12 "), "{said}");
+    assert!(said.contains("detect: plane at "), "{said}");
+    assert!(said.contains("detect: 120 frames searched: "), "{said}");
+    // The follower has seen every frame after two polls; Ctrl-C ends it with success.
+    std::thread::sleep(std::time::Duration::from_secs(5));
+    let pid = follower.id().to_string();
+    assert!(std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let out = follower.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", printed(&out));
+    assert!(
+        printed(&out).contains("120 frames searched"),
+        "{}",
+        printed(&out)
+    );
+    // The same events as a detect run over the finished journal.
+    let o = nightcap()
+        .args(["detect", j, "--out"])
+        .arg(&after)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", printed(&o));
+    let want = event_keys(&after.join("events.jsonl"));
+    assert!(want.iter().any(|k| k.0 == "meteor") && want.iter().any(|k| k.0 == "plane"));
+    assert_eq!(
+        event_keys(&live.join("events.jsonl")),
+        want,
+        "capture --detect"
+    );
+    assert_eq!(
+        event_keys(&followed.join("events.jsonl")),
+        want,
+        "detect --follow"
+    );
+    for d in [&live, &followed] {
+        let csv = fs::read_to_string(d.join("events.csv")).unwrap();
+        assert_eq!(
+            csv.lines().count(),
+            want.len() + 1,
+            "a header and a line per event"
+        );
+        for (class, seq, _) in want.iter().filter(|k| k.0 == "meteor") {
+            assert!(
+                d.join(format!("meteor-{seq}.png")).is_file(),
+                "{class} {seq} crop in {}",
+                d.display()
+            );
+        }
+    }
 }
 
 #[test]

@@ -58,6 +58,12 @@ pub struct CaptureArgs {
     /// exposure and gain; checked before capture starts).
     #[arg(long, value_name = "JOURNAL")]
     pub dark: Option<PathBuf>,
+    /// Detect meteors, satellites and planes while capturing, at a low priority beside
+    /// it (never delaying a frame): each event is appended to DIR/events.jsonl and
+    /// events.csv as it is found, with a crop per meteor, and said (default DIR:
+    /// ./detections).
+    #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "detections")]
+    pub detect: Option<PathBuf>,
     /// Dynamic range compression of the live stacks (as the original program's -drc).
     #[arg(long, default_value = "off", value_parser = ["off", "low", "medium", "high"])]
     pub drc: String,
@@ -208,7 +214,14 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         hot_pixels: args.hot_pixels,
         calibration,
     });
-    let summary = run_pipeline(source, cfg, &args.journal, live, ui)?;
+    let detect = args.detect.clone().map(|out| super::detect_live::Follow {
+        out,
+        cfg: nightcap_detect::DetectConfig::default(),
+        from_ns: None,
+        fresh: false,
+        search_rest: true,
+    });
+    let summary = run_pipeline(source, cfg, &args.journal, live, detect, ui)?;
     if args.source == SourceSpec::Sim {
         let n = write_sim_truth(&sim_config(&args)?, &args.journal)?;
         ui.detail(format!(
@@ -257,6 +270,7 @@ pub fn run_import(args: ImportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         Box::new(source),
         CaptureConfig::new(w),
         &args.journal,
+        None,
         None,
         ui,
     )?;
@@ -688,6 +702,7 @@ fn run_pipeline(
     cfg: CaptureConfig,
     journal: &std::path::Path,
     live: Option<LiveStacks>,
+    detect: Option<super::detect_live::Follow>,
     ui: Ui,
 ) -> anyhow::Result<CaptureSummary> {
     let camera_lost = cfg.camera_lost;
@@ -708,11 +723,26 @@ fn run_pipeline(
     let live_stop = Arc::new(AtomicBool::new(false));
     let live_thread =
         live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&live_stop), ui));
+    // Only frames captured now are searched: older ones belong to an earlier night.
+    let detect_thread = detect.map(|mut d| {
+        d.from_ns = nightcap_journal::Journal::open(journal)
+            .ok()
+            .and_then(|j| j.frames().last().map(|r| r.time_ns + 1));
+        super::detect_live::spawn_beside_capture(
+            journal.to_path_buf(),
+            d,
+            Arc::clone(&live_stop),
+            ui,
+        )
+    });
     let result = capture::run(source, cfg, Arc::clone(&stop), Arc::clone(&counters));
     stop.store(true, Ordering::Relaxed);
     live_stop.store(true, Ordering::Relaxed);
     let _ = status.join();
     if let Some(t) = live_thread {
+        let _ = t.join();
+    }
+    if let Some(t) = detect_thread {
         let _ = t.join();
     }
     match result {

@@ -97,6 +97,7 @@ capture_settings! {
     (utc, "utc", bool, "plain", value),
     (hot_pixels, "hot_pixels", bool, "plain", value),
     (dark, "dark", PathBuf, "plain", opt),
+    (detect, "detect", PathBuf, "plain", opt),
     (drc, "drc", String, "drc", value),
     (gain, "gain", f64, "plain", opt),
     (pixel_format, "pixel_format", [u8; 4], "fourcc", opt),
@@ -474,7 +475,7 @@ mod tests {
     #[test]
     fn every_key_reaches_its_flag() {
         let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
-            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndrc = \"low\"\ngain = 3.0\npixel_format = \"Y10\"\nsize = \"640x480\"\ncamera_lost = \"stop\"\njournal = \"/j\"\n\
+            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndetect = \"/events\"\ndrc = \"low\"\ngain = 3.0\npixel_format = \"Y10\"\nsize = \"640x480\"\ncamera_lost = \"stop\"\njournal = \"/j\"\n\
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
@@ -486,6 +487,7 @@ mod tests {
         assert_eq!(a.fileprefix, "/p/img");
         assert!(a.utc && a.hot_pixels);
         assert_eq!(a.dark, Some(PathBuf::from("/darks")));
+        assert_eq!(a.detect, Some(PathBuf::from("/events")));
         assert_eq!(a.drc, "low");
         assert_eq!(a.gain, Some(3.0));
         assert_eq!((a.pixel_format, a.size), (Some(*b"Y10 "), Some((640, 480))));

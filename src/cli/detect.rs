@@ -41,6 +41,10 @@ pub struct DetectArgs {
     /// by default the journal's `sim-truth.jsonl`, if it has one.
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
+    /// Keep searching the journal as it grows (a capture writing it), appending each
+    /// event to the files as it is found, until Ctrl-C.
+    #[arg(long, conflicts_with_all = ["to", "truth"])]
+    pub follow: bool,
 }
 
 pub fn run(args: DetectArgs, ui: Ui) -> anyhow::Result<ExitCode> {
@@ -54,6 +58,9 @@ pub fn run(args: DetectArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let j = Journal::open(&args.journal)
         .with_context(|| format!("cannot read journal {}", args.journal.display()))?;
     let (from, to) = args.range.resolve(&j);
+    if args.follow {
+        return follow(&args, from, ui);
+    }
     let frames = j.frames_in(from, to);
     if frames.is_empty() {
         anyhow::bail!(
@@ -101,6 +108,40 @@ pub fn run(args: DetectArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         super::ui::out(format!("score against {}:\n{s}", path.display()))?;
     }
     Ok(if skipped > 0 {
+        ExitCode::from(super::EXIT_DAMAGED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// `detect --follow`: until Ctrl-C.
+fn follow(args: &DetectArgs, from: Option<i64>, ui: Ui) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::Arc;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    let f = super::detect_live::Follow {
+        out: args.out.clone(),
+        cfg: DetectConfig {
+            sigma: args.sigma,
+            link: !args.no_link,
+            ..DetectConfig::default()
+        },
+        from_ns: from,
+        fresh: true,
+        search_rest: false,
+    };
+    ui.say(format!(
+        "following {} (Ctrl-C to stop); events go to {}",
+        args.journal.display(),
+        args.out.display()
+    ));
+    let done = super::detect_live::follow(&args.journal, &f, &stop, &|line| ui.say(line))?;
+    ui.say(format!("{} in {}", done.describe(), args.out.display()));
+    Ok(if done.skipped > 0 {
         ExitCode::from(super::EXIT_DAMAGED)
     } else {
         ExitCode::SUCCESS
@@ -207,7 +248,7 @@ fn write_events(out: &Path, events: &[Event]) -> anyhow::Result<()> {
 const CROP_MARGIN: f32 = 48.0;
 
 /// Per meteor, its frames max-stacked and cropped around its streak, rendered as a PNG.
-fn write_meteor_crops(
+pub fn write_meteor_crops(
     j: &Journal,
     frames: &[nightcap_journal::FrameRef],
     events: &[Event],

@@ -14,6 +14,7 @@ pub mod capture;
 pub mod clean;
 pub mod config;
 pub mod detect;
+pub mod detect_live;
 pub mod devices;
 pub mod docs;
 pub mod errors;
