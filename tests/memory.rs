@@ -146,6 +146,16 @@ fn every_command_stays_within_its_stated_multiple_of_one_frame() {
             (2, 2),
         ),
         (
+            "trails --clean".into(),
+            own(&["trails", js, "--clean", "--out", &t("clean.jpg")]),
+            (0, 7),
+        ),
+        (
+            "detect".into(),
+            own(&["detect", js, "--out", &t("detections")]),
+            (0, 7),
+        ),
+        (
             "keogram".into(),
             own(&["keogram", js, "--out", &t("keogram.png")]),
             (2, 0),

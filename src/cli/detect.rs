@@ -18,6 +18,8 @@ use nightcap_detect::score::{parse_truth, score};
 use nightcap_detect::{Class, DetectConfig, Detector, Event};
 use nightcap_frame::pixels::{to_image16, Image16};
 use nightcap_journal::codec::Decoder;
+use nightcap_stack::night::JournalFrames;
+use nightcap_stack::pool::Buffers;
 use nightcap_journal::Journal;
 
 /// Find meteors, satellites and planes in a journal's frames.
@@ -169,22 +171,16 @@ pub fn find_events(
     let mut detector = Detector::new(cfg);
     let bar = ui.bar(frames.len() as u64, "detect");
     let mut events = Vec::new();
-    let mut dec = Decoder::new();
-    let mut scratch = Vec::new();
+    let mut buf = Buffers::new();
     let mut skipped = 0u64;
     for r in frames {
-        let frame = j
-            .read_frame(r, &mut dec, &mut scratch)
-            .map_err(|e| e.to_string())
-            .and_then(|f| {
-                to_image16(&f.format, &f.data)
-                    .map(|img| (f.meta, img))
-                    .map_err(|e| format!("frame {}: {e}", r.entry.seq))
-            });
-        match frame {
-            Ok((meta, img)) => {
-                events.extend(detector.push(meta.seq, r.time_ns, meta.exposure_us, &img))
-            }
+        match read_frame(j, r, &mut buf) {
+            Ok(meta) => events.extend(detector.push(
+                meta.seq,
+                r.time_ns,
+                meta.exposure_us,
+                buf.image(),
+            )),
             Err(e) => {
                 skipped += 1;
                 bar.suspend(|| eprintln!("nightcap: skipped damaged frame: {e}"));
@@ -202,6 +198,16 @@ pub fn find_events(
         notes,
         skipped,
     }
+}
+
+/// Decodes frame `r` into `buf` (raw frames straight to samples, with no copy of the
+/// camera's bytes); the damage, said in words, when it cannot be read.
+pub fn read_frame(
+    j: &Journal,
+    r: &nightcap_journal::FrameRef,
+    buf: &mut Buffers,
+) -> Result<nightcap_frame::FrameMeta, String> {
+    JournalFrames::decode_into(j, r, buf).map_err(|d| d.to_string())
 }
 
 /// The truth file to score against, if any: `--truth`, else the journal's own.

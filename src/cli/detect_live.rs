@@ -22,8 +22,6 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use nightcap_detect::{Class, DetectConfig, Detector, Event};
-use nightcap_frame::pixels::to_image16;
-use nightcap_journal::codec::Decoder;
 use nightcap_journal::Journal;
 use nightcap_stack::follow::BESIDE_CAPTURE_NICE;
 
@@ -138,8 +136,7 @@ pub fn follow(
     let mut detector = Detector::new(f.cfg);
     let mut next_seq = 0u64;
     let mut done = Followed::default();
-    let mut dec = Decoder::new();
-    let mut scratch = Vec::new();
+    let mut buf = nightcap_stack::pool::Buffers::new();
     let mut journal: Option<Journal> = None;
     loop {
         let finishing = stop.load(Ordering::Relaxed);
@@ -160,18 +157,10 @@ pub fn follow(
                 .filter(|r| f.from_ns.is_none_or(|from| r.time_ns >= from))
                 .collect();
             for r in &frames {
-                let frame = j
-                    .read_frame(r, &mut dec, &mut scratch)
-                    .map_err(|e| e.to_string())
-                    .and_then(|fr| {
-                        to_image16(&fr.format, &fr.data)
-                            .map(|img| (fr.meta, img))
-                            .map_err(|e| format!("frame {}: {e}", r.entry.seq))
-                    });
-                let events = match frame {
-                    Ok((meta, img)) => {
+                let events = match super::detect::read_frame(j, r, &mut buf) {
+                    Ok(meta) => {
                         done.frames += 1;
-                        detector.push(meta.seq, r.time_ns, meta.exposure_us, &img)
+                        detector.push(meta.seq, r.time_ns, meta.exposure_us, buf.image())
                     }
                     Err(e) => {
                         done.skipped += 1;
