@@ -135,9 +135,10 @@ pub struct CaptureArgs {
     /// Faults to inject into the simulated camera, e.g. "timeout@10,skip@20:3,error@30,gone@40:5".
     #[arg(long)]
     pub sim_faults: Option<String>,
-    /// Meteors, satellites and planes per hour in the simulated sky, e.g. `60,20,5`
-    /// (default 6,3.6,0.7). What crossed is written to `sim-truth.jsonl` in the journal.
-    #[arg(long, value_name = "M,S,P", value_parser = parse_rates)]
+    /// Meteors, satellites, planes and (optionally) other things (insects and birds
+    /// near the lens) per hour in the simulated sky, e.g. `60,20,5` or `60,20,5,2`
+    /// (default 6,3.6,0.7,1). What crossed is written to `sim-truth.jsonl` in the journal.
+    #[arg(long, value_name = "M,S,P[,O]", value_parser = parse_rates)]
     pub sim_rates: Option<Rates>,
     /// UTC offset (hours) of times in image file names without a zone (images: source).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
@@ -546,24 +547,29 @@ fn sim_config(args: &CaptureArgs) -> anyhow::Result<SimConfig> {
     })
 }
 
-/// `--sim-rates M,S,P`: meteors, satellites and planes per hour.
+/// `--sim-rates M,S,P[,O]`: meteors, satellites, planes and other things (insects,
+/// birds near the lens) per hour; without O, the default rate of others.
 pub fn parse_rates(text: &str) -> Result<Rates, String> {
+    let usage = "use METEORS,SATELLITES,PLANES[,OTHERS] per hour, each from 0 to 3600, e.g. 60,20,5 or 60,20,5,2";
     let v: Vec<f64> = text
         .split(',')
         .map(|p| p.trim().parse::<f64>())
         .collect::<Result<_, _>>()
-        .map_err(|_| format!("'{text}' is not three numbers: use METEORS,SATELLITES,PLANES per hour, e.g. 60,20,5"))?;
+        .map_err(|_| format!("'{text}' is not three or four numbers: {usage}"))?;
+    let sane = v
+        .iter()
+        .all(|r| r.is_finite() && (0.0..=3600.0).contains(r));
     match v[..] {
-        [m, s, p] if [m, s, p].iter().all(|r| r.is_finite() && (0.0..=3600.0).contains(r)) => {
-            Ok(Rates {
-                meteors_per_hour: m,
-                satellites_per_hour: s,
-                planes_per_hour: p,
-            })
-        }
-        _ => Err(format!(
-            "'{text}' is not three rates from 0 to 3600 per hour: use METEORS,SATELLITES,PLANES, e.g. 60,20,5"
-        )),
+        [m, s, p] | [m, s, p, _] if sane => Ok(Rates {
+            meteors_per_hour: m,
+            satellites_per_hour: s,
+            planes_per_hour: p,
+            others_per_hour: v
+                .get(3)
+                .copied()
+                .unwrap_or(Rates::default().others_per_hour),
+        }),
+        _ => Err(format!("'{text}' is not three or four rates: {usage}")),
     }
 }
 

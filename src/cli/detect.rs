@@ -18,9 +18,9 @@ use nightcap_detect::score::{parse_truth, score};
 use nightcap_detect::{Class, DetectConfig, Detector, Event};
 use nightcap_frame::pixels::{to_image16, Image16};
 use nightcap_journal::codec::Decoder;
+use nightcap_journal::Journal;
 use nightcap_stack::night::JournalFrames;
 use nightcap_stack::pool::Buffers;
-use nightcap_journal::Journal;
 
 /// Find meteors, satellites and planes in a journal's frames.
 #[derive(Debug, clap::Args)]
@@ -175,12 +175,9 @@ pub fn find_events(
     let mut skipped = 0u64;
     for r in frames {
         match read_frame(j, r, &mut buf) {
-            Ok(meta) => events.extend(detector.push(
-                meta.seq,
-                r.time_ns,
-                meta.exposure_us,
-                buf.image(),
-            )),
+            Ok(meta) => {
+                events.extend(detector.push(meta.seq, r.time_ns, meta.exposure_us, buf.image()))
+            }
             Err(e) => {
                 skipped += 1;
                 bar.suspend(|| eprintln!("nightcap: skipped damaged frame: {e}"));

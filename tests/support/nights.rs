@@ -22,6 +22,7 @@ pub fn night(sensor: SensorPreset, seed: u64) -> SimConfig {
             meteors_per_hour: 60.0,
             satellites_per_hour: 20.0,
             planes_per_hour: 6.0,
+            others_per_hour: 6.0,
         },
         ..SimConfig::default()
     }

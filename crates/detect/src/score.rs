@@ -105,6 +105,8 @@ pub struct Score {
     pub confusion: BTreeMap<(String, String), usize>,
     /// Events called meteors that are a satellite's or a plane's streak.
     pub meteors_on_planes_or_satellites: usize,
+    /// Events called meteors that are an insect's or a bird's path (class `other`).
+    pub meteors_on_others: usize,
 }
 
 /// Scores `events` against `truth`.
@@ -132,8 +134,12 @@ pub fn score(events: &[Event], truth: &[Truth]) -> Score {
         match b {
             Some(i) if truth[*i].class == e.class.name() => entry.correct += 1,
             Some(i) => {
-                if e.class == Class::Meteor && truth[*i].class != "meteor" {
-                    s.meteors_on_planes_or_satellites += 1;
+                if e.class == Class::Meteor {
+                    match truth[*i].class.as_str() {
+                        "satellite" | "plane" => s.meteors_on_planes_or_satellites += 1,
+                        "other" => s.meteors_on_others += 1,
+                        _ => {}
+                    }
                 }
             }
             None => {
@@ -189,6 +195,7 @@ impl Score {
             *self.confusion.entry(k.clone()).or_default() += n;
         }
         self.meteors_on_planes_or_satellites += other.meteors_on_planes_or_satellites;
+        self.meteors_on_others += other.meteors_on_others;
     }
 }
 
@@ -217,7 +224,7 @@ impl fmt::Display for Score {
             write!(f, " {c:>9}")?;
         }
         writeln!(f)?;
-        for row in ["meteor", "satellite", "plane", "none"] {
+        for row in ["meteor", "satellite", "plane", "other", "none"] {
             write!(f, "{row:<14}")?;
             for c in cols {
                 let n = self
@@ -233,6 +240,11 @@ impl fmt::Display for Score {
             f,
             "meteors called on a plane's or satellite's streak: {}",
             self.meteors_on_planes_or_satellites
+        )?;
+        writeln!(
+            f,
+            "meteors called on an insect's or bird's path: {}",
+            self.meteors_on_others
         )
     }
 }

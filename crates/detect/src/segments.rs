@@ -56,6 +56,15 @@ pub struct Segment {
     pub red_green: bool,
     /// Whether `a` and `b` lie at the frame's edge.
     pub at_edge: [bool; 2],
+    /// Its centre line bends away from a straight line by more than a few percent of its
+    /// length (an insect's or a bird's path near the lens; meteors fly straight).
+    pub curved: bool,
+    /// Width of its bright core, full-resolution pixels: how far across it stays above
+    /// half its peak, wherever along it (the same for a faint and a bright streak of one
+    /// sharpness; wider when out of focus).
+    pub core_width: f32,
+    /// Some of it reached the sensor's top (its core is flattened and looks wider).
+    pub saturated: bool,
     /// Only two to three times as long as wide: a slow plane (its two lights a wingspan
     /// apart, moving little in one exposure), or a blob. Counts only as part of a track
     /// of several frames.
@@ -223,6 +232,21 @@ fn measure(frame: &Binned, residual: &[f32], piece: &[usize], t: f32, found: &mu
         };
     }
     fill_empty_bins(&mut profile);
+    let core_width = core_width(
+        piece,
+        residual,
+        w,
+        &profile,
+        (cx, cy),
+        (ux, uy),
+        (tmin, tmax),
+    );
+    // Any colour at the top (a mosaic's brightest colour saturates before the luminance).
+    let top = |v: u16| u32::from(v) * 20 >= u32::from(frame.max_value) * 19;
+    let saturated = piece.iter().any(|&i| match &frame.colour {
+        Some(planes) => planes.iter().any(|p| top(p[i])),
+        None => top(frame.luma[i]),
+    });
     let (peak_c, integrated, red_green) = colours(frame, piece, (cx, cy), (ux, uy), width);
     let edge = |p: (f64, f64)| {
         p.0 < 3.0
@@ -246,6 +270,9 @@ fn measure(frame: &Binned, residual: &[f32], piece: &[usize], t: f32, found: &mu
         red_green,
         at_edge: [edge(a), edge(b)],
         stubby,
+        core_width: 2.0 * core_width,
+        saturated,
+        curved: sagitta(piece, w, (cx, cy), (ux, uy), (tmin, tmax)) > (0.04 * length).max(1.5),
     });
 }
 
@@ -310,6 +337,89 @@ fn colours(
         && green_w > 0.1 * total
         && (red_s / red_w - green_s / green_w).abs() >= 1.5;
     (peak, sum, red_green)
+}
+
+/// The spread across the piece of its light above half the peak of its part along it
+/// (a [`PROFILE_BINS`]-th of it), about each part's own centre, as a full width at half
+/// maximum of a Gaussian of that spread (half-resolution pixels).
+fn core_width(
+    piece: &[usize],
+    residual: &[f32],
+    w: usize,
+    profile: &[f32],
+    c: (f64, f64),
+    u: (f64, f64),
+    (tmin, tmax): (f64, f64),
+) -> f32 {
+    let bins = profile.len();
+    let span = (tmax - tmin).max(1e-9);
+    let at = |i: usize| {
+        let (dx, dy) = ((i % w) as f64 - c.0, (i / w) as f64 - c.1);
+        let t = dx * u.0 + dy * u.1;
+        let s = dy * u.0 - dx * u.1;
+        let b = (((t - tmin) / span * bins as f64) as usize).min(bins - 1);
+        (b, s)
+    };
+    let mut sw = vec![0f64; bins];
+    let mut ss = vec![0f64; bins];
+    for &i in piece {
+        let (b, s) = at(i);
+        let wgt = f64::from((residual[i] - 0.5 * profile[b]).max(0.0));
+        sw[b] += wgt;
+        ss[b] += wgt * s;
+    }
+    let (mut var, mut total) = (0f64, 0f64);
+    for &i in piece {
+        let (b, s) = at(i);
+        if sw[b] <= 0.0 {
+            continue;
+        }
+        let wgt = f64::from((residual[i] - 0.5 * profile[b]).max(0.0));
+        let d = s - ss[b] / sw[b];
+        var += wgt * d * d;
+        total += wgt;
+    }
+    if total <= 0.0 {
+        return 0.0;
+    }
+    (2.355 * (var / total).sqrt()) as f32
+}
+
+/// How far the piece's centre line bends away from a straight line (half-resolution
+/// pixels): the spread of its pixels' mean offset across the axis, per eighth of its
+/// length, around the straight line through the first and last eighths.
+fn sagitta(
+    piece: &[usize],
+    w: usize,
+    c: (f64, f64),
+    u: (f64, f64),
+    (tmin, tmax): (f64, f64),
+) -> f32 {
+    const BINS: usize = 8;
+    let mut sum = [0f64; BINS];
+    let mut n = [0u32; BINS];
+    let span = (tmax - tmin).max(1e-9);
+    for &i in piece {
+        let (dx, dy) = ((i % w) as f64 - c.0, (i / w) as f64 - c.1);
+        let t = dx * u.0 + dy * u.1;
+        let s = dy * u.0 - dx * u.1;
+        let b = (((t - tmin) / span * BINS as f64) as usize).min(BINS - 1);
+        sum[b] += s;
+        n[b] += 1;
+    }
+    let mean: Vec<Option<f64>> = (0..BINS)
+        .map(|b| (n[b] > 0).then(|| sum[b] / f64::from(n[b])))
+        .collect();
+    let (Some(first), Some(last)) = (mean[0], mean[BINS - 1]) else {
+        return 0.0;
+    };
+    mean.iter()
+        .enumerate()
+        .filter_map(|(b, m)| {
+            let line = first + (last - first) * b as f64 / (BINS - 1) as f64;
+            m.map(|m| (m - line).abs())
+        })
+        .fold(0.0, f64::max) as f32
 }
 
 /// Bright in the middle and faint at both ends.

@@ -13,6 +13,9 @@
 //! - a streak that is part of a longer track's line in the same frames: that track's;
 //! - two frames: a satellite entering and leaving within them (it touches an edge at
 //!   both outer ends), else a meteor crossing the boundary between two exposures;
+//! - one frame or two, along a curve, or blurred (its core, the part above half its
+//!   peak, 1.6 times as wide as the median of the night's last streaks, which are in
+//!   focus), and not saturated: something near the lens (an insect, a bird): other;
 //! - one frame: too broad to be a point moving (a bird, an insect, a cloud edge): other;
 //!   with frames on both sides in which it does not continue: meteor (a satellite would);
 //!   at the start or end of the data: meteor if its light curve tapers, else satellite.
@@ -60,7 +63,18 @@ pub struct Linker {
     /// pieces of something slow that was not followed (a faint satellite found in
     /// pieces), not meteors.
     recent: Vec<Piece>,
+    /// Core widths of the last [`WIDTHS`] straight streaks: their median is how wide a
+    /// streak in focus is tonight (satellites, meteors), against which a path near the
+    /// lens, out of focus, stands out.
+    widths: std::collections::VecDeque<f32>,
 }
+
+/// Streak widths remembered.
+const WIDTHS: usize = 256;
+/// How many times the night's focus width a streak's core must be to be blurred.
+const BLURRED: f32 = 1.6;
+/// Widths needed before the night's focus width is trusted.
+const MIN_WIDTHS: usize = 16;
 
 /// Frames a track may skip (not found in them) and still continue.
 const MAX_SKIP: u64 = 2;
@@ -106,6 +120,8 @@ pub fn merge_in_frame(mut segs: Vec<Segment>) -> Vec<Segment> {
                 o.flashes = o.flashes.max(s.flashes);
                 o.red_green |= s.red_green;
                 o.stubby &= s.stubby;
+                o.saturated |= s.saturated;
+                o.curved |= s.curved;
                 o.pixels += s.pixels;
                 for k in 0..3 {
                     o.peak[k] = o.peak[k].max(s.peak[k]);
@@ -131,7 +147,88 @@ pub fn merge_in_frame(mut segs: Vec<Segment>) -> Vec<Segment> {
         }
         out.push(s);
     }
-    out
+    chain_bent_paths(out)
+}
+
+/// Joins pieces of one frame that continue each other end to end at an angle (a path
+/// broken where its light flickered: an insect's wing beats), when the joined path
+/// bends: one curved segment from the first end to the last, so it is told as one thing
+/// near the lens instead of a few short straight streaks.
+fn chain_bent_paths(mut segs: Vec<Segment>) -> Vec<Segment> {
+    let near = |p: (f32, f32), q: (f32, f32), reach: f32| (p.0 - q.0).hypot(p.1 - q.1) < reach;
+    let mut joined = true;
+    while joined {
+        joined = false;
+        'pairs: for i in 0..segs.len() {
+            for j in 0..segs.len() {
+                if i == j {
+                    continue;
+                }
+                let (a, b) = (&segs[i], &segs[j]);
+                let reach = 3.0 * a.width.max(b.width).max(8.0);
+                // a's end meets b's start, whichever way each was measured.
+                let ends = [
+                    (a.b, b.a, false, false),
+                    (a.b, b.b, false, true),
+                    (a.a, b.a, true, false),
+                    (a.a, b.b, true, true),
+                ];
+                let Some(&(_, _, flip_a, flip_b)) = ends.iter().find(|e| near(e.0, e.1, reach))
+                else {
+                    continue;
+                };
+                let a = if flip_a { a.reversed() } else { a.clone() };
+                let b = if flip_b { b.reversed() } else { b.clone() };
+                let turn = angle_between(&a, &b);
+                if !(10.0..=80.0).contains(&turn) {
+                    continue;
+                }
+                let mut m = a.clone();
+                m.b = b.b;
+                let chord = (m.b.0 - m.a.0).hypot(m.b.1 - m.a.1);
+                // The joint's distance from the chord: the bend.
+                let (dx, dy) = (
+                    (m.b.0 - m.a.0) / chord.max(1e-6),
+                    (m.b.1 - m.a.1) / chord.max(1e-6),
+                );
+                let bend = ((a.b.0 - m.a.0) * dy - (a.b.1 - m.a.1) * dx).abs();
+                if chord < 1.0 || bend < 0.04 * chord {
+                    continue;
+                }
+                m.length = a.length + b.length;
+                m.width = a.width.max(b.width);
+                m.angle_deg = (dy.atan2(dx).to_degrees() + 360.0) % 360.0;
+                for k in 0..3 {
+                    m.peak[k] = a.peak[k].max(b.peak[k]);
+                    m.integrated[k] = a.integrated[k] + b.integrated[k];
+                }
+                m.pixels = a.pixels + b.pixels;
+                m.curved = true;
+                m.tapered = false;
+                m.stubby = false;
+                m.core_width = a.core_width.max(b.core_width);
+                m.saturated = a.saturated || b.saturated;
+                m.flashes = a.flashes.max(b.flashes);
+                m.at_edge = [a.at_edge[0], b.at_edge[1]];
+                let half = m.profile.len() / 2;
+                m.profile = a
+                    .profile
+                    .iter()
+                    .step_by(2)
+                    .chain(b.profile.iter().step_by(2))
+                    .copied()
+                    .take(2 * half)
+                    .collect();
+                let (hi, lo) = (i.max(j), i.min(j));
+                segs.swap_remove(hi);
+                segs.swap_remove(lo);
+                segs.push(m);
+                joined = true;
+                break 'pairs;
+            }
+        }
+    }
+    segs
 }
 
 impl Linker {
@@ -174,6 +271,16 @@ impl Linker {
         self.open = keep;
         let before = adjacent && self.last.is_some();
         self.recent.retain(|p| p.seq + 2 * (MAX_SKIP + 1) >= seq);
+        for seg in segs
+            .iter()
+            .filter(|s| !s.stubby && !s.curved && !s.red_green && !s.saturated)
+            .filter(|s| s.core_width >= 1.0)
+        {
+            if self.widths.len() == WIDTHS {
+                self.widths.pop_front();
+            }
+            self.widths.push_back(seg.core_width);
+        }
         for seg in &segs {
             self.recent.push(Piece {
                 seq,
@@ -280,7 +387,18 @@ impl Linker {
         // Two lights a wingspan apart, found as one streak, make it wide.
         let wide = t.pieces.iter().filter(|p| p.seg.width >= 8.0).count();
         let plane_votes = flashes + wide + t.pieces.iter().filter(|p| p.seg.red_green).count();
-        let (class, confidence) = if red_green && (n < 3 || plane_votes * 10 >= n * 3)
+        // A path that bends, or is blurred well beyond the night's streaks in focus,
+        // seen in a frame or two: something near the lens.
+        let curved = n <= 2 && t.pieces.iter().any(|p| p.seg.curved && !p.seg.saturated);
+        let blurred = n <= 2
+            && self.focus_width().is_some_and(|w| {
+                t.pieces
+                    .iter()
+                    .all(|p| !p.seg.saturated && p.seg.core_width > BLURRED * w)
+            });
+        let (class, confidence) = if curved || blurred {
+            (Class::Other, 0.7)
+        } else if red_green && (n < 3 || plane_votes * 10 >= n * 3)
             || (flashes > 0 && flashes * 2 >= n)
             || (n >= 3 && plane_votes * 2 >= n)
         {
@@ -320,6 +438,18 @@ impl Linker {
             confidence,
             t.pieces.iter().map(EventFrame::of).collect(),
         ))
+    }
+
+    /// How wide a streak in focus is tonight: the median core width of the last straight
+    /// streaks (most are satellites and meteors, in focus; `None` until enough were
+    /// seen).
+    fn focus_width(&self) -> Option<f32> {
+        if self.widths.len() < MIN_WIDTHS {
+            return None;
+        }
+        let mut v: Vec<f32> = self.widths.iter().copied().collect();
+        let k = v.len() / 2;
+        Some(*v.select_nth_unstable_by(k, f32::total_cmp).1)
     }
 
     /// Whether a short track lies on one line with streaks of other tracks within a few
@@ -411,5 +541,85 @@ fn align(prev: &Piece, p: &mut Piece) {
     let d = |q: (f32, f32)| (prev.seg.b.0 - q.0).hypot(prev.seg.b.1 - q.1);
     if d(p.seg.b) < d(p.seg.a) {
         p.seg = p.seg.reversed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(a: (f32, f32), b: (f32, f32), width: f32) -> Segment {
+        let (dx, dy) = (b.0 - a.0, b.1 - a.1);
+        Segment {
+            a,
+            b,
+            length: dx.hypot(dy),
+            width,
+            angle_deg: (dy.atan2(dx).to_degrees() + 360.0) % 360.0,
+            peak: [100.0; 3],
+            integrated: [1000.0; 3],
+            profile: vec![50.0; crate::segments::PROFILE_BINS],
+            pixels: 100,
+            tapered: false,
+            flashes: 0,
+            red_green: false,
+            at_edge: [false, false],
+            stubby: false,
+            curved: false,
+            core_width: width / 2.0,
+            saturated: false,
+        }
+    }
+
+    #[test]
+    fn pieces_of_a_bending_path_join_into_one_curved_streak_and_straight_ones_do_not() {
+        // An insect's path broken where its light flickered: three pieces turning.
+        let path = vec![
+            seg((100.0, 100.0), (160.0, 120.0), 12.0),
+            seg((175.0, 128.0), (220.0, 170.0), 12.0),
+            // Measured the other way round.
+            seg((240.0, 260.0), (228.0, 185.0), 12.0),
+        ];
+        let out = merge_in_frame(path);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(out[0].curved);
+        let ends = [out[0].a, out[0].b];
+        assert!(
+            ends.contains(&(100.0, 100.0)) && ends.contains(&(240.0, 260.0)),
+            "{ends:?}"
+        );
+        // A meteor broken by a gap stays one straight streak; two meteors far apart stay
+        // two.
+        let out = merge_in_frame(vec![
+            seg((0.0, 0.0), (100.0, 50.0), 5.0),
+            seg((110.0, 55.0), (200.0, 100.0), 5.0),
+            seg((600.0, 600.0), (700.0, 500.0), 5.0),
+        ]);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out.iter().all(|s| !s.curved));
+    }
+
+    #[test]
+    fn a_blurred_streak_in_one_frame_is_other_once_the_night_shows_streaks_in_focus() {
+        let mut linker = Linker::new(true);
+        let mut events = Vec::new();
+        // A satellite in focus for 20 frames (core 2.5 pixels), then, in a frame of its
+        // own, a streak with a core twice as wide (out of focus, near the lens).
+        for seq in 0..30u64 {
+            let mut segs = Vec::new();
+            if seq < 20 {
+                let x = seq as f32 * 50.0;
+                segs.push(seg((x, 10.0), (x + 49.0, 10.0), 5.0));
+            }
+            if seq == 24 {
+                segs.push(seg((300.0, 400.0), (420.0, 500.0), 11.0));
+            }
+            events.extend(linker.add(seq, seq as i64 * 5_000_000_000, 5_000_000, true, segs));
+        }
+        events.extend(linker.finish());
+        let classes: Vec<(Class, u64)> = events.iter().map(|e| (e.class, e.first_seq())).collect();
+        assert!(classes.contains(&(Class::Satellite, 0)), "{classes:?}");
+        assert!(classes.contains(&(Class::Other, 24)), "{classes:?}");
+        assert!(!classes.iter().any(|c| c.0 == Class::Meteor), "{classes:?}");
     }
 }

@@ -87,6 +87,8 @@ struct Splat {
     gx_off: usize,
     len: usize,
     colour: [f32; 3],
+    /// `1 / (2 σ²)` of its Gaussian.
+    inv: f32,
 }
 
 /// Everything that moves, for one frame: splats sorted by first row, and their
@@ -368,7 +370,7 @@ impl Sky {
             let (x, y) = self.star_position(star, index);
             let clear = clouds.map_or(1.0, |c| 1.0 - 0.97 * c.at(x, y));
             let flux = star_e * 10f64.powf(-0.4 * star.mag) * f64::from(clear);
-            b.add(x, y, flux, star.colour);
+            b.add(x, y, flux, star.colour, PSF_SIGMA);
         }
         for streak in self.transients(index) {
             b.add_streak(&streak);
@@ -450,9 +452,9 @@ impl SplatBuilder {
         }
     }
 
-    /// A Gaussian PSF of `flux` electrons centred at (x, y).
-    fn add(&mut self, x: f64, y: f64, flux: f64, colour: [f32; 3]) {
-        let s2 = f64::from(PSF_SIGMA * PSF_SIGMA);
+    /// A Gaussian spot of width `sigma` and `flux` electrons centred at (x, y).
+    fn add(&mut self, x: f64, y: f64, flux: f64, colour: [f32; 3], sigma: f32) {
+        let s2 = f64::from(sigma * sigma);
         let peak = flux / (TAU * s2);
         // Extend the spot until it falls below a tenth of an electron.
         if peak < 0.1 || !x.is_finite() || !y.is_finite() {
@@ -480,6 +482,7 @@ impl SplatBuilder {
             gx_off,
             len: (x1 - x0 + 1) as usize,
             colour,
+            inv: (1.0 / (2.0 * s2)) as f32,
         });
     }
 
@@ -502,7 +505,7 @@ impl SplatBuilder {
             let u = (i as f64 + 0.5) / n as f64;
             let x = s.from.0 + (s.to.0 - s.from.0) * u;
             let y = s.from.1 + (s.to.1 - s.from.1) * u;
-            self.add(x, y, s.flux * wgt / total, s.colour);
+            self.add(x, y, s.flux * wgt / total, s.colour, s.sigma);
         }
     }
 
@@ -517,13 +520,12 @@ impl Splats {
     fn add_row(&self, y: i32, ch: [usize; 2], sig: &mut [f32]) {
         let start = self.list.partition_point(|s| s.y0 < y - self.max_span);
         let end = self.list.partition_point(|s| s.y0 <= y);
-        let inv = 1.0 / (2.0 * PSF_SIGMA * PSF_SIGMA);
         for s in &self.list[start..end] {
             if s.y1 < y {
                 continue;
             }
             let dy = y as f32 - s.cy;
-            let gy = (-dy * dy * inv).exp();
+            let gy = (-dy * dy * s.inv).exp();
             let weights = [gy * s.colour[ch[0]], gy * s.colour[ch[1]]];
             let gx = &self.gx[s.gx_off..s.gx_off + s.len];
             for (i, (out, &g)) in sig[s.x0..s.x0 + s.len].iter_mut().zip(gx).enumerate() {

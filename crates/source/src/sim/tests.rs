@@ -24,7 +24,7 @@ fn frame(config: &SimConfig, index: u64) -> (Vec<u8>, FrameMeta) {
 
 fn image(config: &SimConfig, index: u64) -> Image16 {
     let (buf, _) = frame(config, index);
-    to_image16(&config.sensor.format(), &buf).unwrap()
+    to_image16(&config.format(), &buf).unwrap()
 }
 
 #[test]
@@ -486,6 +486,7 @@ fn labels_tell_each_event_and_the_frames_it_crosses() {
             meteors_per_hour: 120.0,
             satellites_per_hour: 20.0,
             planes_per_hour: 6.0,
+            others_per_hour: 0.0,
         },
         ..cfg(SensorPreset::Imx477, 5)
     };
@@ -548,6 +549,7 @@ fn a_plane_shows_red_and_green_lights_a_wingspan_apart() {
             meteors_per_hour: 0.0,
             satellites_per_hour: 0.0,
             planes_per_hour: 30.0,
+            others_per_hour: 0.0,
         },
         ..cfg(SensorPreset::Imx477, 9)
     };
@@ -570,4 +572,52 @@ fn a_plane_shows_red_and_green_lights_a_wingspan_apart() {
         streaks.len() >= 2 + 4,
         "strobes every second in a 5 s exposure: {streaks:?}"
     );
+}
+
+#[test]
+fn an_insect_near_the_lens_is_a_curved_blurred_path_labelled_other() {
+    let c = SimConfig {
+        rates: Rates {
+            meteors_per_hour: 0.0,
+            satellites_per_hour: 0.0,
+            planes_per_hour: 0.0,
+            others_per_hour: 60.0,
+        },
+        ..cfg(SensorPreset::Small, 4)
+    };
+    let labels = SimSky::labels(&c, 0..200);
+    let others: Vec<_> = labels.iter().filter(|l| l.class == "other").collect();
+    assert!(others.len() >= 5, "{} in 200 frames at 60/h", others.len());
+    assert!(
+        others.iter().all(|l| l.frames.len() <= 2),
+        "0.5-3 s: a frame or two"
+    );
+    // Its pieces in a frame do not lie on one line (it bends), and its light is spread
+    // wider than a star's: the brightest pixel holds a smaller share of it.
+    let l = others.iter().find(|l| l.snr > 10.0).expect("a visible one");
+    let index = l.frames[0].index;
+    let pieces = SimSky::streaks(&c, index);
+    assert!(pieces.len() >= 3, "{pieces:?}");
+    let dir = |p: &((f64, f64), (f64, f64))| (p.1 .1 - p.0 .1).atan2(p.1 .0 - p.0 .0);
+    let turn = (dir(&pieces[0]) - dir(&pieces[pieces.len() - 1])).abs();
+    assert!(turn > 0.05, "the path bends: {turn} rad");
+    let with = image(&c, index);
+    let without = image(
+        &SimConfig {
+            rates: Rates {
+                others_per_hour: 0.0,
+                ..c.rates
+            },
+            ..c.clone()
+        },
+        index,
+    );
+    let excess: Vec<f64> = with
+        .data
+        .iter()
+        .zip(&without.data)
+        .map(|(&a, &b)| f64::from(a) - f64::from(b))
+        .collect();
+    let lit = excess.iter().filter(|&&e| e > 20.0).count();
+    assert!(lit > 100, "a broad path: {lit} pixels lit");
 }

@@ -11,10 +11,13 @@
 //! - a **satellite** crosses the field in 40–240 s along a straight line, steady, or
 //!   (one in four) flaring once for a second or two;
 //! - a **plane** crosses in 40–240 s with a red and a green navigation light a wingspan
-//!   apart and a white anti-collision strobe flashing every second.
+//!   apart and a white anti-collision strobe flashing every second;
+//! - an **other** thing, near the lens (an insect or a bird lit by the town's lights),
+//!   crosses along a curve in 0.5–3 s, out of focus (3–8 px wide), its light flickering
+//!   with its wing beats; like a meteor it belongs to the frame slot it starts in.
 //!
-//! Rates are [`Rates`]: the defaults (meteors 6/h, satellites 3.6/h, planes 0.7/h) look
-//! like a suburban night in a 12 MP field; benchmarks raise them.
+//! Rates are [`Rates`]: the defaults (meteors 6/h, satellites 3.6/h, planes 0.7/h,
+//! others 1/h) look like a suburban night in a 12 MP field; benchmarks raise them.
 
 use std::f64::consts::TAU;
 
@@ -32,6 +35,7 @@ pub(super) const PSF_SIGMA: f32 = 1.2;
 const TAG_METEOR: u64 = 5;
 const TAG_SATELLITE: u64 = 6;
 const TAG_PLANE: u64 = 7;
+const TAG_OTHER: u64 = 8;
 
 /// Events per hour of each kind.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -39,6 +43,8 @@ pub struct Rates {
     pub meteors_per_hour: f64,
     pub satellites_per_hour: f64,
     pub planes_per_hour: f64,
+    /// Insects and birds near the lens.
+    pub others_per_hour: f64,
 }
 
 impl Default for Rates {
@@ -47,6 +53,7 @@ impl Default for Rates {
             meteors_per_hour: 6.0,
             satellites_per_hour: 3.6,
             planes_per_hour: 0.7,
+            others_per_hour: 1.0,
         }
     }
 }
@@ -58,6 +65,8 @@ pub enum Transient {
     Satellite,
     /// A plane's navigation light or one strobe flash.
     Plane,
+    /// A piece of an insect's or a bird's curved path.
+    Other,
 }
 
 impl Transient {
@@ -67,6 +76,7 @@ impl Transient {
             Transient::Meteor => "meteor",
             Transient::Satellite => "satellite",
             Transient::Plane => "plane",
+            Transient::Other => "other",
         }
     }
 }
@@ -90,6 +100,8 @@ pub(super) struct Streak {
     /// The fractions of the whole flight this piece covers, for a meteor's taper
     /// (`sin²` over the whole flight); `None`: even brightness.
     pub taper: Option<(f64, f64)>,
+    /// Gaussian width of its light across, pixels ([`PSF_SIGMA`] when in focus).
+    pub sigma: f32,
 }
 
 /// The streaks of the exposure `[t0, t1]` (seconds, UTC) of frame slot `index`.
@@ -115,6 +127,9 @@ impl Frame {
         {
             if let Some(m) = self.meteor(k) {
                 m.pieces(self.t0, self.t1, &mut out);
+            }
+            if let Some(o) = self.other(k) {
+                o.pieces(self.t0, self.t1, &mut out);
             }
         }
         for (kind, default_slot, rate) in [
@@ -149,6 +164,46 @@ impl Frame {
             }
         }
         out
+    }
+
+    /// The insect or bird of frame slot `k`, if it has one.
+    fn other(&self, k: u64) -> Option<Other> {
+        let rate = self.rates.others_per_hour;
+        if rate <= 0.0 || !rate.is_finite() {
+            return None;
+        }
+        let mut r = Stream::new(hash2(self.seed, TAG_OTHER), k);
+        if r.next() >= (rate * self.period / 3600.0).min(1.0) {
+            return None;
+        }
+        let (w, h) = (f64::from(self.format.width), f64::from(self.format.height));
+        let start =
+            self.t0 + (k as f64 - self.index as f64) * self.period + r.range(0.0, self.period);
+        let from = (r.range(0.0, w), r.range(0.0, h));
+        let dir = r.range(0.0, TAU);
+        let len = w.hypot(h) * r.range(0.1, 0.4);
+        let to = (from.0 + len * dir.cos(), from.1 + len * dir.sin());
+        // The curve bends to one side by up to a third of its length.
+        let bend = len * r.range(0.1, 0.33) * if r.next() < 0.5 { -1.0 } else { 1.0 };
+        let mid = ((from.0 + to.0) / 2.0, (from.1 + to.1) / 2.0);
+        let control = (mid.0 - dir.sin() * bend, mid.1 + dir.cos() * bend);
+        // Out of focus: wider on larger sensors (the blur is a fraction of the field).
+        let sigma = (r.range(0.0015, 0.004) * w.hypot(h)).clamp(2.5, 16.0) as f32;
+        Some(Other {
+            event: EventId {
+                kind: Transient::Other,
+                slot: k as i64,
+            },
+            start,
+            duration: r.range(0.5, 3.0),
+            from,
+            control,
+            to,
+            sigma,
+            flux: MAG0_E_PER_S * 10f64.powf(-0.4 * r.range(-2.0, 1.5)),
+            beat_hz: r.range(4.0, 12.0),
+            phase: r.next(),
+        })
     }
 
     /// The meteor of frame slot `k`, if it has one.
@@ -222,7 +277,64 @@ impl Meteor {
             flux: self.flux * share,
             colour: [0.85, 1.15, 1.0],
             taper: Some((u0, u1)),
+            sigma: PSF_SIGMA,
         });
+    }
+}
+
+/// An insect or a bird near the lens: a curved, blurred, flickering path.
+struct Other {
+    event: EventId,
+    start: f64,
+    duration: f64,
+    from: (f64, f64),
+    /// The quadratic Bézier curve's control point.
+    control: (f64, f64),
+    to: (f64, f64),
+    sigma: f32,
+    /// Electrons per second at full brightness.
+    flux: f64,
+    /// Wing beats: the light flickers at this rate.
+    beat_hz: f64,
+    phase: f64,
+}
+
+impl Other {
+    /// Straight pieces along the curve, per share of the flight.
+    const STEPS: usize = 24;
+
+    fn at(&self, u: f64) -> (f64, f64) {
+        let v = 1.0 - u;
+        (
+            v * v * self.from.0 + 2.0 * v * u * self.control.0 + u * u * self.to.0,
+            v * v * self.from.1 + 2.0 * v * u * self.control.1 + u * u * self.to.1,
+        )
+    }
+
+    /// The parts of the flight inside `[t0, t1]`, as straight pieces of the curve.
+    fn pieces(&self, t0: f64, t1: f64, out: &mut Vec<Streak>) {
+        let step = self.duration / Self::STEPS as f64;
+        for i in 0..Self::STEPS {
+            let (s0, s1) = (
+                self.start + i as f64 * step,
+                self.start + (i + 1) as f64 * step,
+            );
+            let (a, b) = (t0.max(s0), t1.min(s1));
+            if a >= b {
+                continue;
+            }
+            let u = |t: f64| (t - self.start) / self.duration;
+            let beat = (TAU * (self.beat_hz * (a + b) / 2.0 + self.phase)).sin();
+            out.push(Streak {
+                event: self.event,
+                from: self.at(u(a)),
+                to: self.at(u(b)),
+                flux: self.flux * (b - a) * (0.65 + 0.35 * beat),
+                colour: [1.25, 1.0, 0.7],
+                taper: None,
+                sigma: self.sigma,
+            });
+        }
     }
 }
 
@@ -293,6 +405,7 @@ impl Pass {
             flux: e_per_s * (b - a),
             colour: [1.0, 1.0, 1.0],
             taper: None,
+            sigma: PSF_SIGMA,
         });
         if let Some((mid, len, gain)) = flare {
             if let Some((fa, fb)) = overlap((mid - len / 2.0, mid + len / 2.0), (a, b)) {
@@ -306,6 +419,7 @@ impl Pass {
                         (fa - (mid - len / 2.0)) / len,
                         (fb - (mid - len / 2.0)) / len,
                     )),
+                    sigma: PSF_SIGMA,
                 });
             }
         }
@@ -333,6 +447,7 @@ impl Pass {
                 flux: nav,
                 colour,
                 taper: None,
+                sigma: PSF_SIGMA,
             });
         }
         const FLASH_S: f64 = 0.05;
@@ -346,6 +461,7 @@ impl Pass {
                 flux: MAG0_E_PER_S * 10f64.powf(0.4) * (fb - fa),
                 colour: [1.0, 1.0, 1.0],
                 taper: None,
+                sigma: PSF_SIGMA,
             });
             k += 1.0;
         }
@@ -409,7 +525,7 @@ pub(super) fn peak_e(s: &Streak, width: f64, height: f64) -> f64 {
     // Electrons per pixel of length where it is brightest.
     let along = s.flux * brightest / total.max(1e-12) * (n as f64 / len);
     let colour = s.colour.iter().copied().fold(0.0f32, f32::max);
-    along / ((TAU).sqrt() * f64::from(PSF_SIGMA)) * f64::from(colour)
+    along / ((TAU).sqrt() * f64::from(s.sigma)) * f64::from(colour)
 }
 
 /// Groups the streaks of consecutive frames into labelled events. `frames` holds, per
@@ -432,8 +548,13 @@ pub(super) fn labels(
             });
             l.snr = l.snr.max(peak_e(s, size.0, size.1) / noise_e.max(1e-9));
             // The first streak of an event in a frame is its main one (a plane's red
-            // light, a satellite's steady track).
-            if l.frames.last().is_none_or(|f| f.index != *index) {
+            // light, a satellite's steady track); an insect's path goes on piece by
+            // piece.
+            if let Some(f) = l.frames.last_mut().filter(|f| f.index == *index) {
+                if s.event.kind == Transient::Other {
+                    f.to = s.to;
+                }
+            } else {
                 l.frames.push(LabelFrame {
                     index: *index,
                     start_utc_ns: *start,
