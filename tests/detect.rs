@@ -407,13 +407,25 @@ fn live_detection_beside_a_capture_and_following_a_journal_find_what_detect_find
         );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
-    let follower = nightcap()
-        .args(["detect", j, "--follow", "--out"])
+    // With -v the follower says where it caught up with the journal.
+    let mut follower = nightcap()
+        .args(["-v", "detect", j, "--follow", "--out"])
         .arg(&followed)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    let said_by_follower = {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        let err = follower.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
     let out = capture.wait_with_output().unwrap();
     let said = printed(&out);
     assert!(out.status.success(), "{said}");
@@ -425,20 +437,29 @@ fn live_detection_beside_a_capture_and_following_a_journal_find_what_detect_find
     assert!(said.contains("detect: meteor at 2026-08-12 "), "{said}");
     assert!(said.contains("detect: plane at "), "{said}");
     assert!(said.contains("detect: 120 frames searched: "), "{said}");
-    // The follower has seen every frame after two polls; Ctrl-C ends it with success.
-    std::thread::sleep(std::time::Duration::from_secs(5));
+    // Once the follower has caught up with the last frame, Ctrl-C ends it with success.
+    let mut follower_said = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    while !follower_said.contains("searched up to frame 119;") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match said_by_follower.recv_timeout(left) {
+            Ok(line) => follower_said += &(line + "\n"),
+            Err(_) => panic!("the follower never caught up: {follower_said}"),
+        }
+    }
     let pid = follower.id().to_string();
     assert!(std::process::Command::new("kill")
         .args(["-INT", &pid])
         .status()
         .unwrap()
         .success());
-    let out = follower.wait_with_output().unwrap();
-    assert!(out.status.success(), "{}", printed(&out));
+    assert!(follower.wait().unwrap().success(), "{follower_said}");
+    while let Ok(line) = said_by_follower.recv_timeout(std::time::Duration::from_secs(10)) {
+        follower_said += &(line + "\n");
+    }
     assert!(
-        printed(&out).contains("120 frames searched"),
-        "{}",
-        printed(&out)
+        follower_said.contains("120 frames searched"),
+        "{follower_said}"
     );
     // The same events as a detect run over the finished journal.
     let o = nightcap()

@@ -141,7 +141,7 @@ fn follow(args: &DetectArgs, from: Option<i64>, ui: Ui) -> anyhow::Result<ExitCo
         args.journal.display(),
         args.out.display()
     ));
-    let done = super::detect_live::follow(&args.journal, &f, &stop, &|line| ui.say(line))?;
+    let done = super::detect_live::follow(&args.journal, &f, &stop, &ui, "")?;
     ui.say(format!("{} in {}", done.describe(), args.out.display()));
     Ok(if done.skipped > 0 {
         ExitCode::from(super::EXIT_DAMAGED)

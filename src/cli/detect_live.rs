@@ -125,13 +125,16 @@ impl Followed {
 }
 
 /// Follows the journal in `dir` until `stop` is raised (then searches what is left and
-/// finishes every track). `say` gets one line per event found and per frame skipped.
+/// finishes every track). `ui` says a line per event found and per frame skipped, each
+/// after `prefix`, and with `-v` where it caught up with the journal.
 pub fn follow(
     dir: &Path,
     f: &Follow,
     stop: &AtomicBool,
-    say: &(dyn Fn(String) + Sync),
+    ui: &super::ui::Ui,
+    prefix: &str,
 ) -> anyhow::Result<Followed> {
+    let say = &|line: String| ui.say(format!("{prefix}{line}"));
     let mut log = EventLog::open(&f.out, f.fresh)?;
     let mut detector = Detector::new(f.cfg);
     let mut next_seq = 0u64;
@@ -173,6 +176,12 @@ pub fn follow(
                 if !finishing && !f.search_rest && stop.load(Ordering::Relaxed) {
                     break;
                 }
+            }
+            if !frames.is_empty() && !finishing {
+                ui.detail(format!(
+                    "{prefix}searched up to frame {}; waiting for more",
+                    next_seq.saturating_sub(1)
+                ));
             }
         }
         if finishing {
@@ -251,8 +260,7 @@ pub fn spawn_beside_capture(
             let _ = rustix::process::setpriority_process(None, BESIDE_CAPTURE_NICE);
         };
         lower();
-        let say = |line: String| ui.say(format!("detect: {line}"));
-        let run = || follow(&dir, &f, &stop, &say);
+        let run = || follow(&dir, &f, &stop, &ui, "detect: ");
         let pool = rayon::ThreadPoolBuilder::new()
             .thread_name(|i| format!("live-detect-{i}"))
             .start_handler(move |_| lower())
