@@ -62,6 +62,7 @@ fn detect_finds_the_meteors_satellites_and_planes_of_a_simulated_night() {
         .arg(&journal)
         .arg("--out")
         .arg(&out)
+        .arg("--composite")
         .output()
         .unwrap();
     let text = printed(&o);
@@ -99,6 +100,17 @@ fn detect_finds_the_meteors_satellites_and_planes_of_a_simulated_night() {
             png.display()
         );
     }
+    // The meteors of the night on one image.
+    assert!(
+        fs::read(out.join("meteors.jpg"))
+            .unwrap()
+            .starts_with(b"\xff\xd8"),
+        "meteors.jpg"
+    );
+    assert!(
+        text.contains(&format!("{} meteors over the night's sky", meteors.len())),
+        "{text}"
+    );
     // Scored against the truth the capture left: what a user of the simulation sees.
     assert!(text.contains("score against"), "{text}");
     let [_, visible, found, events_m, correct] = class_line(&text, "meteor");

@@ -43,6 +43,12 @@ pub struct DetectArgs {
     /// by default the journal's `sim-truth.jsonl`, if it has one.
     #[arg(long, value_name = "FILE")]
     pub truth: Option<PathBuf>,
+    /// Also write `meteors.jpg`: every meteor of the night over the sky (the median of
+    /// five frames in a row from the middle of the night: stars, no planes).
+    #[arg(long, conflicts_with = "follow")]
+    pub composite: bool,
+    #[command(flatten)]
+    pub look: super::stack::LookArgs,
     /// Keep searching the journal as it grows (a capture writing it), appending each
     /// event to the files as it is found, until Ctrl-C.
     #[arg(long, conflicts_with_all = ["to", "truth"])]
@@ -89,6 +95,15 @@ pub fn run(args: DetectArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     }
     write_events(&args.out, &events)?;
     let crops = write_meteor_crops(&j, &frames, &events, &args.out)?;
+    if args.composite {
+        let path = args.out.join("meteors.jpg");
+        let n = write_composite(&j, &frames, &events, &path, &args.look)?;
+        ui.say(format!(
+            "{} over the night's sky in {}",
+            count(n, "meteor"),
+            path.display()
+        ));
+    }
     let by_class = |c: Class| events.iter().filter(|e| e.class == c).count() as u64;
     ui.say(format!(
         "{} searched{}: {}, {}, {}, {}; {} in {}",
@@ -245,6 +260,60 @@ fn write_events(out: &Path, events: &[Event]) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
+}
+
+/// Frames whose median is the composite's sky: few enough in a row that the stars
+/// hardly move, enough that a plane or a meteor in one of them is gone.
+const SKY_FRAMES: usize = 5;
+
+/// `meteors.jpg`: the median of [`SKY_FRAMES`] frames in a row from the middle of
+/// `frames`, each meteor's streak pasted onto it from its frames. Returns the meteors
+/// drawn.
+fn write_composite(
+    j: &Journal,
+    frames: &[nightcap_journal::FrameRef],
+    events: &[Event],
+    path: &Path,
+    look: &super::stack::LookArgs,
+) -> anyhow::Result<u64> {
+    let mut buf = Buffers::new();
+    let first = (frames.len() / 2).saturating_sub(SKY_FRAMES / 2);
+    let sky: Vec<Image16> = frames[first..]
+        .iter()
+        .take(SKY_FRAMES)
+        .filter_map(|r| read_frame(j, r, &mut buf).ok().map(|_| buf.image().clone()))
+        .collect();
+    let Some(mut composite) = nightcap_stack::products::median_of(&sky) else {
+        anyhow::bail!(
+            "cannot make {}: the night's frames could not be read, or are of more than one format",
+            path.display()
+        );
+    };
+    drop(sky);
+    let meteors: Vec<Event> = events
+        .iter()
+        .filter(|e| e.class == Class::Meteor)
+        .cloned()
+        .collect();
+    let masks = nightcap_detect::mask::masks(&meteors, &[]);
+    for r in frames.iter().filter(|r| masks.touches(r.entry.seq)) {
+        if read_frame(j, r, &mut buf).is_ok() {
+            nightcap_stack::products::paste_max(
+                &mut composite,
+                buf.image(),
+                masks.get(r.entry.seq),
+            );
+        }
+    }
+    let mut meta =
+        nightcap_stack::select::product_meta("meteor composite", frames, frames.len() as u32);
+    meta.cfa = composite.cfa.name().map(str::to_string);
+    let mut cfg = nightcap_stack::StackConfig::new(".");
+    cfg.format = nightcap_stack::output::image::OutputFormat::Jpeg;
+    cfg.render = look.settings_for(j);
+    nightcap_stack::night::write_stack(path, &composite, &cfg, &meta)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(meteors.len() as u64)
 }
 
 /// Margin around a meteor's streak in its crop, pixels.

@@ -43,6 +43,24 @@ impl Capsule {
         (p.0 - qx).hypot(p.1 - qy)
     }
 
+    /// Calls `each(x, y)` for every pixel of a `width` x `height` image inside the
+    /// capsule (the work is bounded by the capsule's box clipped to the image).
+    pub fn for_each_pixel(&self, width: u32, height: u32, mut each: impl FnMut(usize, usize)) {
+        if !self.is_sane() {
+            return;
+        }
+        let Some((x0, x1, y0, y1)) = pixel_box(self, 0.0, width, height) else {
+            return;
+        };
+        for y in y0..y1 {
+            for x in x0..x1 {
+                if self.distance((x as f32 + 0.5, y as f32 + 0.5)) <= self.radius {
+                    each(x, y);
+                }
+            }
+        }
+    }
+
     /// Whether every coordinate is a finite number and the radius is not negative.
     fn is_sane(&self) -> bool {
         [self.a.0, self.a.1, self.b.0, self.b.1, self.radius]

@@ -1,5 +1,6 @@
 //! Night products besides window stacks: star trails ([`Trails`]), per-frame
-//! timelapse frames ([`timelapse_frames`]) and keograms ([`keogram`]).
+//! timelapse frames ([`timelapse_frames`]), keograms ([`keogram`]) and the meteor
+//! composite ([`median_of`] for its sky, [`paste_max`] for each meteor).
 //!
 //! Star trails are a max composite over the selected frames, with two options:
 //! - **comet** `F` (0 < F < 1): frames are combined in time order as
@@ -194,6 +195,58 @@ fn max_into(acc: &mut [u16], src: &[u16]) {
         .for_each(|(a, s)| a.iter_mut().zip(s).for_each(|(a, &b)| *a = (*a).max(b)));
 }
 
+/// The per-sample median of `frames` (all of one shape; `None` when they are not, or
+/// there are none): a sky with no star trails, planes or meteors in it, for the meteor
+/// composite. Memory: the frames given, and the result.
+pub fn median_of(frames: &[Image16]) -> Option<Image16> {
+    let first = frames.first()?;
+    if frames
+        .iter()
+        .any(|f| !f.same_shape(first) || f.data.len() != first.data.len())
+    {
+        return None;
+    }
+    let mut out = first.clone();
+    let n = frames.len();
+    out.data
+        .par_chunks_mut(1 << 14)
+        .enumerate()
+        .for_each(|(c, chunk)| {
+            let mut v = vec![0u16; n];
+            for (k, o) in chunk.iter_mut().enumerate() {
+                let i = c * (1 << 14) + k;
+                for (slot, f) in v.iter_mut().zip(frames) {
+                    *slot = f.data[i];
+                }
+                *o = *v.select_nth_unstable(n / 2).1;
+            }
+        });
+    Some(out)
+}
+
+/// Copies the brighter of `from` and `into` into `into` at every pixel inside the
+/// capsules (a meteor's streak onto the composite's sky); images of another shape are
+/// left alone (returns false).
+pub fn paste_max(
+    into: &mut Image16,
+    from: &Image16,
+    capsules: &[nightcap_frame::mask::Capsule],
+) -> bool {
+    if !into.same_shape(from) || into.data.len() != from.data.len() {
+        return false;
+    }
+    let (w, ch) = (into.width as usize, usize::from(into.channels.max(1)));
+    for c in capsules {
+        c.for_each_pixel(into.width, into.height, |x, y| {
+            for k in 0..ch {
+                let i = (y * w + x) * ch + k;
+                into.data[i] = into.data[i].max(from.data[i]);
+            }
+        });
+    }
+    true
+}
+
 /// One keogram column: the 2-pixel band at column `x` (rounded down to even in a
 /// mosaic) binned to RGB (mosaic) or the column itself; `height/2` or `height` pixels,
 /// `channels` interleaved.
@@ -291,6 +344,42 @@ pub fn timelapse_frames<E: Send>(
         )
         .collect();
     results.into_iter().flatten().collect()
+}
+
+#[cfg(test)]
+mod composite_tests {
+    use super::*;
+    use nightcap_frame::mask::Capsule;
+
+    #[test]
+    fn the_median_sky_drops_what_moved_and_a_meteor_is_pasted_only_inside_its_streak() {
+        let sky = |v: u16| {
+            let mut img = Image16::zeroed(8, 4, 1, Cfa::Rggb, 12);
+            img.data.fill(v);
+            img
+        };
+        let mut frames = vec![sky(100), sky(102), sky(98)];
+        frames[1].data[5] = 4000; // a plane in one frame
+        let base = median_of(&frames).unwrap();
+        assert_eq!(base.data[5], 100);
+        assert!(base.data.iter().all(|&v| v == 100));
+        assert_eq!(
+            median_of(&[sky(1), Image16::zeroed(4, 4, 1, Cfa::Rggb, 12)]),
+            None
+        );
+        let mut meteor = sky(100);
+        meteor.data[8 + 2] = 3000; // (2, 1), on the streak
+        meteor.data[3 * 8 + 7] = 3000; // (7, 3), off it
+        let mut composite = base.clone();
+        let streak = Capsule {
+            a: (1.0, 1.5),
+            b: (4.0, 1.5),
+            radius: 1.0,
+        };
+        assert!(paste_max(&mut composite, &meteor, &[streak]));
+        assert_eq!(composite.data[8 + 2], 3000);
+        assert_eq!(composite.data[3 * 8 + 7], 100);
+    }
 }
 
 #[cfg(test)]
