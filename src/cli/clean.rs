@@ -79,7 +79,7 @@ impl CleanArgs {
             }
             None => {
                 let found =
-                    super::detect::find_events(journal, frames, DetectConfig::default(), ui);
+                    super::detection::find_events(journal, frames, DetectConfig::default(), ui);
                 for n in &found.notes {
                     ui.detail(format!("detect: note: {n}"));
                 }

@@ -13,13 +13,9 @@
 //! value ([`BESIDE_CAPTURE_NICE`]): below the capture's compression workers, so that it
 //! never delays a frame; when it falls behind it catches up, frames stay in the journal.
 
-use std::fs::{File, OpenOptions};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-use anyhow::Context;
 
 use nightcap_detect::{Class, DetectConfig, Detector, Event};
 use nightcap_journal::Journal;
@@ -27,56 +23,6 @@ use nightcap_stack::follow::BESIDE_CAPTURE_NICE;
 
 /// How often the journal is looked at for new frames.
 pub const POLL: Duration = Duration::from_secs(2);
-
-/// `events.jsonl` and `events.csv` being appended to, one complete line per write.
-pub struct EventLog {
-    jsonl: File,
-    csv: File,
-    out: PathBuf,
-}
-
-impl EventLog {
-    /// Opens (creating `out` and the files if missing) for appending; `fresh` empties
-    /// files an earlier run left. The CSV gets its header when it is empty.
-    pub fn open(out: &Path, fresh: bool) -> anyhow::Result<EventLog> {
-        std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-        let open = |name: &str| {
-            let path = out.join(name);
-            let mut o = OpenOptions::new();
-            if fresh {
-                o.write(true).create(true).truncate(true);
-            } else {
-                o.append(true).create(true);
-            }
-            o.open(&path)
-                .with_context(|| format!("cannot write {}", path.display()))
-        };
-        let jsonl = open("events.jsonl")?;
-        let mut csv = open("events.csv")?;
-        let empty = csv.metadata().map(|m| m.len() == 0).unwrap_or(true);
-        if empty {
-            csv.write_all(format!("{}\n", Event::csv_header()).as_bytes())
-                .with_context(|| format!("cannot write {}", out.join("events.csv").display()))?;
-        }
-        Ok(EventLog {
-            jsonl,
-            csv,
-            out: out.to_path_buf(),
-        })
-    }
-
-    /// Appends one event to both files.
-    pub fn append(&mut self, e: &Event) -> anyhow::Result<()> {
-        let out = &self.out;
-        self.jsonl
-            .write_all(format!("{}\n", e.json()).as_bytes())
-            .with_context(|| format!("cannot write {}", out.join("events.jsonl").display()))?;
-        self.csv
-            .write_all(format!("{}\n", e.csv_row()).as_bytes())
-            .with_context(|| format!("cannot write {}", out.join("events.csv").display()))?;
-        Ok(())
-    }
-}
 
 /// What to follow and where events go.
 #[derive(Debug, Clone)]
@@ -135,7 +81,7 @@ pub fn follow(
     prefix: &str,
 ) -> anyhow::Result<Followed> {
     let say = &|line: String| ui.say(format!("{prefix}{line}"));
-    let mut log = EventLog::open(&f.out, f.fresh)?;
+    let mut log = super::detection::EventLog::open(&f.out, f.fresh)?;
     let mut detector = Detector::new(f.cfg);
     let mut next_seq = 0u64;
     let mut done = Followed::default();
@@ -160,7 +106,7 @@ pub fn follow(
                 .filter(|r| f.from_ns.is_none_or(|from| r.time_ns >= from))
                 .collect();
             for r in &frames {
-                let events = match super::detect::read_frame(j, r, &mut buf) {
+                let events = match super::detection::read_frame(j, r, &mut buf) {
                     Ok(meta) => {
                         done.frames += 1;
                         detector.push(meta.seq, r.time_ns, meta.exposure_us, buf.image())
@@ -205,7 +151,7 @@ pub fn follow(
 fn record(
     j: &Journal,
     events: &[Event],
-    log: &mut EventLog,
+    log: &mut super::detection::EventLog,
     out: &Path,
     done: &mut Followed,
     say: &(dyn Fn(String) + Sync),
@@ -234,7 +180,7 @@ fn record(
         if e.class == Class::Meteor {
             let frames = j.frames();
             let crops =
-                super::detect::write_meteor_crops(j, &frames, std::slice::from_ref(e), out)?;
+                super::detection::write_meteor_crops(j, &frames, std::slice::from_ref(e), out)?;
             if crops > 0 {
                 line.push_str(&format!(
                     ", {}",

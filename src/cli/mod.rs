@@ -15,6 +15,7 @@ pub mod clean;
 pub mod config;
 pub mod detect;
 pub mod detect_live;
+pub mod detection;
 pub mod devices;
 pub mod docs;
 pub mod errors;

@@ -2,8 +2,6 @@
 //! thing that crossed, with its frames, geometry, brightness and light curve; written as
 //! JSON Lines ([`Event::json`]) and CSV ([`Event::csv_header`], [`Event::csv_row`]).
 
-use crate::tracks::Piece;
-
 /// What crossed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -53,24 +51,6 @@ pub struct EventFrame {
     pub integrated: [f32; 3],
     /// Luminance excess along the streak.
     pub profile: Vec<f32>,
-}
-
-impl EventFrame {
-    /// The frame of a track's piece.
-    pub fn of(p: &Piece) -> EventFrame {
-        EventFrame {
-            seq: p.seq,
-            start_utc_ns: p.start_ns,
-            exposure_us: p.exposure_us,
-            from: p.seg.a,
-            to: p.seg.b,
-            length: p.seg.length,
-            width: p.seg.width,
-            peak: p.seg.peak,
-            integrated: p.seg.integrated,
-            profile: p.seg.profile.clone(),
-        }
-    }
 }
 
 /// Something that crossed the field.

@@ -35,6 +35,22 @@ pub struct Piece {
     pub seg: Segment,
 }
 
+/// The event's frame of a track's piece.
+fn frame_of(p: &Piece) -> EventFrame {
+    EventFrame {
+        seq: p.seq,
+        start_utc_ns: p.start_ns,
+        exposure_us: p.exposure_us,
+        from: p.seg.a,
+        to: p.seg.b,
+        length: p.seg.length,
+        width: p.seg.width,
+        peak: p.seg.peak,
+        integrated: p.seg.integrated,
+        profile: p.seg.profile.clone(),
+    }
+}
+
 impl Piece {
     fn end_ns(&self) -> i64 {
         self.start_ns + i64::from(self.exposure_us) * 1000
@@ -436,7 +452,7 @@ impl Linker {
         Some(Event::of(
             class,
             confidence,
-            t.pieces.iter().map(EventFrame::of).collect(),
+            t.pieces.iter().map(frame_of).collect(),
         ))
     }
 

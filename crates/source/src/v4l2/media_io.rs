@@ -393,7 +393,7 @@ pub fn media_device_of(dev_dir: &Path, video: &Path) -> Option<MediaDevice> {
 
 /// The `/dev/v4l-subdevN` under `dev_dir` with device number `devnode`.
 pub fn subdev_path(dev_dir: &Path, devnode: (u32, u32)) -> Option<PathBuf> {
-    let (_, subdevs) = super::devices::list_nodes(dev_dir);
+    let (_, subdevs) = super::nodes::list_nodes(dev_dir);
     subdevs
         .into_iter()
         .find(|p| devnode_of(p).ok() == Some(devnode))

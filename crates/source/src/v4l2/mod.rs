@@ -49,6 +49,7 @@ pub mod devices;
 pub mod formats;
 pub mod media;
 pub mod media_io;
+pub mod nodes;
 pub mod timing;
 pub mod watchdog;
 

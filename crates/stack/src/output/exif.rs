@@ -7,7 +7,7 @@
 //!   ExifIFD: ExposureTime(0x829A) DateTimeOriginal(0x9003) OffsetTime(0x9010) OffsetTimeOriginal(0x9011)
 //!   then the out-of-line values (strings longer than 4 bytes, the rational).
 
-use super::image::OutputMeta;
+use super::meta::OutputMeta;
 
 /// `jpeg` with an APP1 EXIF segment holding `tiff` inserted after its SOI and JFIF
 /// APP0 markers, where EXIF readers look for it. A block too long for one segment

@@ -15,6 +15,7 @@ mod exif;
 pub mod fits;
 pub mod image;
 mod jpeg;
+pub mod meta;
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
