@@ -130,9 +130,11 @@ echo "vm: scenario=timestamps"
 # (timestamp_source 1 or 0) and says which in the buffer flags. nightcap must turn both
 # into the same exposure start: in each run, UTC start - driver stamp is constant, and
 # it is one exposure more with end-of-frame stamps than with start-of-exposure ones. The
-# driver's sequence numbers and stamps are carried unchanged: consecutive stamps differ
-# by the period times the sequence step (within a quarter period: vivid's kernel thread
-# runs late by a few ms under emulation).
+# driver's sequence numbers and stamps are carried unchanged: sequence numbers rise,
+# consecutive stamps differ by the period times the sequence step within half a period
+# (vivid's kernel thread runs late under emulation on a busy host: 33 ms late on a
+# 100 ms period was seen, the next frame as much early), and over the run they add up to
+# the period times the sequence span within a quarter period.
 steady=0
 for src in 0 1; do
 	v4l2-ctl -d /dev/video0 -c timestamp_source=$src
@@ -140,20 +142,26 @@ for src in 0 1; do
 	small -q --frames 8 --journal /j/t >/tmp/out 2>&1 || { sed 's/^/  /' /tmp/out; steady=1; }
 	nightcap info --frames --json /j/t |
 		sed -n 's/.*"time_utc_ns":\([0-9]*\),"exposure_us":\([0-9]*\),.*"driver_seq":\([0-9]*\),"driver_ts_ns":\([0-9]*\).*/\1 \2 \3 \4/p' >/tmp/frames
-	n=0 d0= prev_seq= prev_ts= period_us=0
+	n=0 d0= prev_seq= prev_ts= period_us=0 first_seq= first_ts=
 	while read -r t exp seq ts; do
 		n=$((n + 1)) period_us=$exp
+		[ -n "$first_seq" ] || { first_seq=$seq first_ts=$ts; }
 		d=$((t - ts))
 		[ -n "$d0" ] || d0=$d
 		off=$((d - d0))
 		[ ${off#-} -le 2000000 ] || { echo "  frame $seq: start - stamp moved by $off ns"; steady=1; }
 		if [ -n "$prev_seq" ]; then
 			step=$((ts - prev_ts - (seq - prev_seq) * exp * 1000))
-			[ "$seq" -gt "$prev_seq" ] && [ ${step#-} -le $((exp * 250)) ] ||
+			[ "$seq" -gt "$prev_seq" ] && [ ${step#-} -le $((exp * 500)) ] ||
 				{ echo "  frame $seq after $prev_seq: stamps $((ts - prev_ts)) ns apart"; steady=1; }
 		fi
 		prev_seq=$seq prev_ts=$ts
 	done </tmp/frames
+	if [ -n "$first_seq" ] && [ "$prev_seq" != "$first_seq" ]; then
+		drift=$((prev_ts - first_ts - (prev_seq - first_seq) * period_us * 1000))
+		[ ${drift#-} -le $((period_us * 250)) ] ||
+			{ echo "  frames $first_seq..$prev_seq: stamps drift $drift ns from the period"; steady=1; }
+	fi
 	eval "d_$src=\${d0:-0} n_$src=$n exp_$src=$period_us"
 done
 v4l2-ctl -d /dev/video0 -c timestamp_source=0
