@@ -441,18 +441,20 @@ fn live_detection_beside_a_capture_and_following_a_journal_find_what_detect_find
     let out = capture.wait_with_output().unwrap();
     let said = printed(&out);
     assert!(out.status.success(), "{said}");
-    assert!(
-        said.contains("0 dropped"),
-        "detection never costs the capture a frame: {said}"
-    );
+    // Every frame written is searched. (A capture starved of CPU drops frames rather
+    // than keep the camera waiting, as designed; under a loaded test run it may: that
+    // detection costs it no frame is measured by scripts/live-detect-cost.sh, not here.)
+    let written = nightcap_journal::Journal::open(&journal).unwrap().frames();
+    let last_seq = written.last().unwrap().entry.seq;
     // Each event is said as it is found, a meteor with its crop.
     assert!(said.contains("detect: meteor at 2026-08-12 "), "{said}");
     assert!(said.contains("detect: plane at "), "{said}");
-    assert!(said.contains("detect: 120 frames searched: "), "{said}");
+    let searched = format!("{} frames searched: ", written.len());
+    assert!(said.contains(&format!("detect: {searched}")), "{said}");
     // Once the follower has caught up with the last frame, Ctrl-C ends it with success.
     let mut follower_said = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
-    while !follower_said.contains("searched up to frame 119;") {
+    while !follower_said.contains(&format!("searched up to frame {last_seq};")) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match said_by_follower.recv_timeout(left) {
             Ok(line) => follower_said += &(line + "\n"),
@@ -469,10 +471,7 @@ fn live_detection_beside_a_capture_and_following_a_journal_find_what_detect_find
     while let Ok(line) = said_by_follower.recv_timeout(std::time::Duration::from_secs(10)) {
         follower_said += &(line + "\n");
     }
-    assert!(
-        follower_said.contains("120 frames searched"),
-        "{follower_said}"
-    );
+    assert!(follower_said.contains(&searched), "{follower_said}");
     // The same events as a detect run over the finished journal.
     let o = nightcap()
         .args(["detect", j, "--out"])
