@@ -185,20 +185,17 @@ fn fill_capsule(img: &mut Image16, c: &Capsule) -> u64 {
         })
         .collect();
     let mut changed = 0;
-    for y in y0..y1 {
-        for x in x0..x1 {
-            if c.distance(centre(x, y)) > c.radius {
-                continue;
-            }
-            let p = phase(img.cfa, x, y);
-            for k in 0..chans {
-                if let Some(v) = fill[p * chans + k] {
-                    img.data[(y * w + x) * chans + k] = v;
-                    changed += 1;
-                }
+    let cfa = img.cfa;
+    let data = &mut img.data;
+    c.for_each_pixel(img.width, img.height, |x, y| {
+        let p = phase(cfa, x, y);
+        for k in 0..chans {
+            if let Some(v) = fill[p * chans + k] {
+                data[(y * w + x) * chans + k] = v;
+                changed += 1;
             }
         }
-    }
+    });
     changed / chans as u64
 }
 

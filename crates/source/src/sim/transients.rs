@@ -166,19 +166,25 @@ impl Frame {
         out
     }
 
-    /// The insect or bird of frame slot `k`, if it has one.
-    fn other(&self, k: u64) -> Option<Other> {
-        let rate = self.rates.others_per_hour;
+    /// Whether frame slot `k` has an event of the kind `tag` that happens `rate` times an
+    /// hour, each starting in its slot: its random stream and start time (seconds).
+    fn slot_start(&self, tag: u64, rate: f64, k: u64) -> Option<(Stream, f64)> {
         if rate <= 0.0 || !rate.is_finite() {
             return None;
         }
-        let mut r = Stream::new(hash2(self.seed, TAG_OTHER), k);
+        let mut r = Stream::new(hash2(self.seed, tag), k);
         if r.next() >= (rate * self.period / 3600.0).min(1.0) {
             return None;
         }
-        let (w, h) = (f64::from(self.format.width), f64::from(self.format.height));
         let start =
             self.t0 + (k as f64 - self.index as f64) * self.period + r.range(0.0, self.period);
+        Some((r, start))
+    }
+
+    /// The insect or bird of frame slot `k`, if it has one.
+    fn other(&self, k: u64) -> Option<Other> {
+        let (mut r, start) = self.slot_start(TAG_OTHER, self.rates.others_per_hour, k)?;
+        let (w, h) = (f64::from(self.format.width), f64::from(self.format.height));
         let from = (r.range(0.0, w), r.range(0.0, h));
         let dir = r.range(0.0, TAU);
         let len = w.hypot(h) * r.range(0.1, 0.4);
@@ -208,17 +214,8 @@ impl Frame {
 
     /// The meteor of frame slot `k`, if it has one.
     fn meteor(&self, k: u64) -> Option<Meteor> {
-        let rate = self.rates.meteors_per_hour;
-        if rate <= 0.0 || !rate.is_finite() {
-            return None;
-        }
-        let mut r = Stream::new(hash2(self.seed, TAG_METEOR), k);
-        if r.next() >= (rate * self.period / 3600.0).min(1.0) {
-            return None;
-        }
+        let (mut r, start) = self.slot_start(TAG_METEOR, self.rates.meteors_per_hour, k)?;
         let (w, h) = (f64::from(self.format.width), f64::from(self.format.height));
-        let start =
-            self.t0 + (k as f64 - self.index as f64) * self.period + r.range(0.0, self.period);
         let duration = r.range(0.1, 1.0);
         let from = (r.range(0.0, w), r.range(0.0, h));
         let dir = r.range(0.0, TAU);
