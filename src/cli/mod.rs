@@ -22,6 +22,7 @@ pub mod errors;
 pub mod export;
 pub mod info;
 pub mod keogram;
+pub mod night;
 pub mod repair;
 pub mod stack;
 pub mod timelapse;
@@ -67,6 +68,7 @@ pub enum Command {
     Timelapse(timelapse::TimelapseArgs),
     Keogram(keogram::KeogramArgs),
     Detect(detect::DetectArgs),
+    Night(night::NightArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
 }
@@ -171,6 +173,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Trails(a) => trails::run(a, ui),
         Command::Timelapse(a) => timelapse::run(a, ui),
         Command::Keogram(a) => keogram::run(a, ui),
+        Command::Night(a) => night::run(a),
         Command::Completions(a) => docs::run_completions(a),
         Command::Man(a) => docs::run_man(a, ui),
     }

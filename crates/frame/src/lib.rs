@@ -9,6 +9,7 @@
 //! - [`fits`]: the FITS subset nightcap writes and reads (stacks, darks, imports).
 //! - [`mask`]: parts of frames to leave out of stacks (a plane's streak), and leaving
 //!   them out.
+//! - [`sun`]: the sun's position and the dusk-to-dawn window of a place.
 //! - [`time`]: UTC timestamps as text, the local calendar, and the times and durations
 //!   users type.
 #![deny(missing_docs)]
@@ -17,6 +18,7 @@ pub mod fits;
 pub mod mask;
 mod model;
 pub mod pixels;
+pub mod sun;
 pub mod time;
 
 pub use model::*;
