@@ -9,3 +9,4 @@
 //! `nightcap-stack` (stacks and every other product). See ARCHITECTURE.md.
 pub mod capture;
 pub mod cli;
+pub mod status;

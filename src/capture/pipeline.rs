@@ -39,6 +39,8 @@ pub struct CaptureConfig {
     pub frames: Option<u64>,
     /// Stop once a frame starts this long after the first one (frame timestamps, ns).
     pub run_for_ns: Option<i64>,
+    /// Stop once a frame starts at or after this UTC time (ns): dawn, for `--night`.
+    pub until_ns: Option<i64>,
     /// Pause after a transient source error before trying again (no busy loop).
     pub retry_pause: Duration,
     /// What to do when the camera disappears.
@@ -108,6 +110,7 @@ impl CaptureConfig {
             buffers: default_buffers(cores),
             frames: None,
             run_for_ns: None,
+            until_ns: None,
             retry_pause: Duration::from_millis(200),
             camera_lost: CameraLost::Wait,
             on_source_error: None,
@@ -153,6 +156,8 @@ impl Counters {
 pub enum StopReason {
     FrameLimit,
     TimeLimit,
+    /// The night's dark window ended (`--night`).
+    Dawn,
     SourceEnded,
     Stopped,
     Error,
@@ -164,6 +169,7 @@ impl StopReason {
         match self {
             StopReason::FrameLimit => "stopped at the frame limit (--frames)",
             StopReason::TimeLimit => "stopped at the time limit (--for)",
+            StopReason::Dawn => "stopped at dawn (--night)",
             StopReason::SourceEnded => "the source has no more frames",
             StopReason::Stopped => "stopped (Ctrl-C or SIGTERM)",
             StopReason::Error => "stopped by an error",
@@ -574,6 +580,12 @@ impl<'a> CaptureLoop<'a> {
                     self.pool.give(b);
                 }
                 break (StopReason::TimeLimit, None);
+            }
+            if self.cfg.until_ns.is_some_and(|u| meta.time_utc_ns >= u) {
+                if let Some(b) = buf {
+                    self.pool.give(b);
+                }
+                break (StopReason::Dawn, None);
             }
             self.first.get_or_insert(meta);
             self.counters.captured.fetch_add(1, Ordering::Relaxed);

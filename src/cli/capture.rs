@@ -16,7 +16,13 @@ use anyhow::{bail, Context};
 use super::args::{parse_bytes, parse_fourcc, parse_size, parse_source, SourceSpec};
 use super::ui::{count, Ui};
 use crate::capture::pipeline::CameraLost;
+use crate::capture::pipeline::StopReason;
 use crate::capture::{self, CaptureConfig, CaptureError, CaptureSummary, Counters};
+use crate::status::board::{Board, NightWindow};
+use crate::status::health::OnAlarm;
+use crate::status::server::{Areas, StatusServer};
+use crate::status::watch::WatchConfig;
+use nightcap_frame::sun::{self, Place};
 use nightcap_frame::time::{human_duration, parse_duration, parse_utc};
 use nightcap_journal::ring::Budget;
 use nightcap_journal::WriterConfig;
@@ -27,10 +33,11 @@ use nightcap_source::FrameSource;
 use nightcap_stack::follow::follow_stack_beside_capture;
 use nightcap_stack::tone::Drc;
 use nightcap_stack::StackConfig;
+use std::time::Instant;
 
 /// Capture frames into a journal: from a V4L2 camera, the simulated sky, or a folder of
 /// images. Stops at --frames, --for, the end of the source, or Ctrl-C (everything sealed).
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CaptureArgs {
     /// Where frames come from: `camera` (the first V4L2 camera that streams a format
     /// nightcap can store; see `nightcap devices`), `v4l2:/dev/video0`, `sim` (the
@@ -143,6 +150,32 @@ pub struct CaptureArgs {
     /// UTC offset (hours) of times in image file names without a zone (images: source).
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub utc_offset: f64,
+    /// Serve the status page (with /api/status and /metrics) while capturing, at PORT or
+    /// ADDRESS:PORT (default 127.0.0.1:8080: this machine only; 0.0.0.0:8080 for the
+    /// network). It never delays a frame: its threads run at low priority.
+    #[arg(long, value_name = "ADDR", num_args = 0..=1, default_missing_value = "127.0.0.1:8080", value_parser = super::serve::parse_listen)]
+    pub status: Option<String>,
+    /// Capture only while it is dark at this place (LAT,LON, degrees north and east):
+    /// wait for dusk, capture until dawn (sealing the night's segments), every night,
+    /// until stopped. `nightcap night LAT,LON` prints tonight's window.
+    #[arg(long, value_name = "LAT,LON", value_parser = super::night::parse_place, allow_hyphen_values = true)]
+    pub night: Option<Place>,
+    /// With --night: how dark: `civil` (sun below −6°), `nautical` (−12°),
+    /// `astronomical` (−18°) or degrees.
+    #[arg(long, default_value = "nautical", value_parser = super::night::parse_altitude, allow_hyphen_values = true)]
+    pub dark_below: f64,
+    /// When stderr is not a terminal (a service under systemd), log a status line this
+    /// often (frames, drops, dead time, sky, disk); 0 for never.
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub health_every: i64,
+    /// What an alarm (capture stalled, camera error, disk low) does: `warn` logs it,
+    /// `exit` also stops the capture with a failure status, for a service to restart.
+    #[arg(long, default_value = "warn", value_parser = ["warn", "exit"])]
+    pub on_alarm: String,
+    /// The disk counts as low (an alarm) below this many hours of runway at tonight's
+    /// write rate.
+    #[arg(long, default_value_t = 2.0, value_name = "HOURS")]
+    pub min_runway: f64,
     /// Testing aid: delay the journal writer by this many ms per record (simulates a slow disk).
     #[arg(long, hide = true)]
     pub debug_slow_writer: Option<u64>,
@@ -165,11 +198,259 @@ pub struct ImportArgs {
 pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     check_args(&args)?;
     preflight(&args.journal)?;
-    let source = open_source(&args)?;
-    if let Some(warning) = night_warning(&args, &source.format()) {
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
+    let board = Board::new("capture", &args.journal, args.min_runway);
+    let beside = Beside::start(&args, &board, &stop, ui)?;
+    let result = match args.night {
+        None => capture_session(&args, &board, &stop, None, ui),
+        Some(place) => capture_nights(&args, place, &board, &stop, ui),
+    };
+    board.stopped();
+    let alarm = beside.stop();
+    let summary = result?;
+    if let Some(why) = alarm {
+        bail!(
+            "capture into {} stopped by an alarm: {why}; every frame before is sealed (--on-alarm exit asked for this)",
+            args.journal.display()
+        );
+    }
+    if let Some(summary) = summary {
+        if args.source == SourceSpec::Sim && args.night.is_none() {
+            let n = write_sim_truth(&sim_config(&args)?, &args.journal)?;
+            ui.detail(format!(
+                "{n} simulated meteors, satellites and planes: {}",
+                args.journal.join("sim-truth.jsonl").display()
+            ));
+        }
+        if args.night.is_none() {
+            print_summary(&summary, &args.journal, args.json, ui)?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The status server, the journal watcher and the health thread, beside a capture.
+struct Beside {
+    server: Option<StatusServer>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    done: Arc<AtomicBool>,
+    alarm: Option<crate::status::health::AlarmStop>,
+}
+
+impl Beside {
+    fn start(
+        args: &CaptureArgs,
+        board: &Board,
+        stop: &Arc<AtomicBool>,
+        ui: Ui,
+    ) -> anyhow::Result<Beside> {
+        use std::io::IsTerminal;
+        let done = Arc::new(AtomicBool::new(false));
+        let on_alarm = OnAlarm::from_name(&args.on_alarm).unwrap_or_default();
+        // The log line a minute is for journald: not on a terminal, which has the
+        // status line already.
+        let every = if std::io::stderr().is_terminal() || ui.quiet {
+            Duration::ZERO
+        } else {
+            Duration::from_nanos(args.health_every.max(0) as u64)
+        };
+        let live = (args.live_every_s > 0).then(|| super::serve::live_parts(&args.fileprefix));
+        let mut beside = Beside {
+            server: None,
+            threads: Vec::new(),
+            done: Arc::clone(&done),
+            alarm: None,
+        };
+        if let Some(addr) = &args.status {
+            let areas = Areas {
+                journal: args.journal.clone(),
+                live: live.clone(),
+                detections: args.detect.clone(),
+            };
+            let server = StatusServer::start(addr, board.clone(), areas).context(
+                "the status page cannot start (is the port in use? choose another with --status ADDRESS:PORT)",
+            )?;
+            ui.say(format!("status page: http://{}/", server.addr));
+            beside.server = Some(server);
+        }
+        let watching = args.status.is_some() || !every.is_zero() || on_alarm == OnAlarm::Exit;
+        if watching {
+            beside.threads.push(crate::status::watch::spawn(
+                WatchConfig {
+                    journal: args.journal.clone(),
+                    live,
+                    detections: args.detect.clone(),
+                    ring_bytes: args.ring_size,
+                    reserve_bytes: Some(args.reserve),
+                    every: if args.status.is_some() {
+                        Duration::from_secs(1)
+                    } else {
+                        Duration::from_secs(10)
+                    },
+                    // Decoding every frame is for the page's charts and pictures.
+                    decode: args.status.is_some(),
+                },
+                board.clone(),
+                Arc::clone(&done),
+            ));
+            let (t, why) = crate::status::health::spawn(
+                board.clone(),
+                every,
+                on_alarm,
+                Arc::clone(stop),
+                Arc::clone(&done),
+            );
+            beside.threads.push(t);
+            beside.alarm = Some(why);
+        }
+        Ok(beside)
+    }
+
+    /// Stops everything; returns why an alarm stopped the capture, if one did.
+    fn stop(self) -> Option<String> {
+        self.done.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        if let Some(s) = self.server {
+            s.stop();
+        }
+        self.alarm
+            .and_then(|a| a.lock().unwrap_or_else(|e| e.into_inner()).clone())
+    }
+}
+
+/// The sky's clock for `--night`: the wall clock for a camera; for the simulated sky its
+/// own virtual clock (its start time, sped up by --sim-speed; at speed 0 waiting takes
+/// no time at all).
+struct SkyClock {
+    sim: Option<(Instant, i64, f64)>,
+}
+
+impl SkyClock {
+    fn for_args(args: &CaptureArgs) -> SkyClock {
+        SkyClock {
+            sim: (args.source == SourceSpec::Sim).then(|| {
+                (
+                    Instant::now(),
+                    args.sim_start.unwrap_or(SimConfig::default().start_utc_ns),
+                    args.sim_speed,
+                )
+            }),
+        }
+    }
+
+    fn now(&self) -> i64 {
+        match self.sim {
+            None => nightcap_frame::time::now_utc_ns(),
+            Some((anchor, at, speed)) => at + (anchor.elapsed().as_secs_f64() * speed * 1e9) as i64,
+        }
+    }
+
+    /// The simulated clock reads `t` now (after a night's frames, or a wait at speed 0).
+    fn set(&mut self, t: i64) {
+        if let Some((_, _, speed)) = self.sim {
+            self.sim = Some((Instant::now(), t, speed));
+        }
+    }
+
+    /// Waits until the clock reads `t` or `stop` is set.
+    fn wait_until(&mut self, t: i64, stop: &AtomicBool) {
+        if matches!(self.sim, Some((_, _, speed)) if speed == 0.0) {
+            self.set(t);
+            return;
+        }
+        while !stop.load(Ordering::Relaxed) && self.now() < t {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// `capture --night`: every night, wait for dusk, capture until dawn (each night's
+/// segments sealed at dawn), until stopped or a limit ends a night early.
+fn capture_nights(
+    args: &CaptureArgs,
+    place: Place,
+    board: &Board,
+    stop: &Arc<AtomicBool>,
+    ui: Ui,
+) -> anyhow::Result<Option<CaptureSummary>> {
+    let mut clock = SkyClock::for_args(args);
+    let alt = args.dark_below;
+    let window = |start: i64, end: Option<i64>| NightWindow {
+        place: place.to_string(),
+        dark_below_deg: alt,
+        start_utc: Some(nightcap_frame::time::utc_iso(start)),
+        end_utc: end.map(nightcap_frame::time::utc_iso),
+    };
+    let mut last = None;
+    while !stop.load(Ordering::Relaxed) {
+        match sun::schedule(place, alt, clock.now()) {
+            sun::Schedule::NeverDark => bail!(
+                "the sun does not sink below {alt}° at {place} for a year: nothing to capture (a higher --dark-below such as civil, -6°, may have nights)"
+            ),
+            sun::Schedule::LightUntil(dusk) => {
+                let dawn = match sun::schedule(place, alt, dusk + 1_000_000_000) {
+                    sun::Schedule::DarkUntil(d) => Some(d),
+                    _ => None,
+                };
+                board.set_night(window(dusk, dawn));
+                board.waiting_for_night(Some(dusk));
+                ui.say(format!(
+                    "waiting for night: the sun sinks below {alt}° at {place} at {}; capture starts then",
+                    super::night::clock(dusk, args.utc)
+                ));
+                clock.wait_until(dusk, stop);
+                board.waiting_for_night(None);
+            }
+            sun::Schedule::DarkUntil(dawn) => {
+                let now = clock.now();
+                board.set_night(window(now, Some(dawn)));
+                ui.say(format!(
+                    "night at {place}: capturing until the sun rises above {alt}° at {}",
+                    super::night::clock(dawn, args.utc)
+                ));
+                let mut night = args.clone();
+                if clock.sim.is_some() {
+                    night.sim_start = Some(now);
+                }
+                let summary = capture_session(&night, board, stop, Some(dawn), ui)?;
+                if let Some(s) = &summary {
+                    print_summary(s, &args.journal, args.json, ui)?;
+                    if s.stop != StopReason::Dawn {
+                        return Ok(summary);
+                    }
+                }
+                clock.set(dawn.max(clock.now()));
+                last = summary;
+            }
+        }
+    }
+    Ok(last)
+}
+
+/// One capture from start to a stop: the source opened, the pipeline run, live stacks
+/// and detection beside it. `None` when stopped before the source was opened.
+fn capture_session(
+    args: &CaptureArgs,
+    board: &Board,
+    stop: &Arc<AtomicBool>,
+    until_ns: Option<i64>,
+    ui: Ui,
+) -> anyhow::Result<Option<CaptureSummary>> {
+    if stop.load(Ordering::Relaxed) {
+        return Ok(None);
+    }
+    let source = open_source(args)?;
+    if let Some(warning) = night_warning(args, &source.format()) {
         eprintln!("nightcap: warning: {warning}");
     }
-    let mut cfg = CaptureConfig::new(writer_config(&args));
+    board.set_source(source.describe(), source.format().to_string());
+    let mut cfg = CaptureConfig::new(writer_config(args));
     if let Some(w) = args.workers {
         cfg.workers = w;
         cfg.buffers = crate::capture::pipeline::default_buffers(w);
@@ -179,17 +460,24 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     }
     cfg.frames = args.frames;
     cfg.run_for_ns = args.run_for;
+    cfg.until_ns = until_ns;
     cfg.camera_lost = CameraLost::from_name(&args.camera_lost).unwrap_or_default();
     // Each stall, restart, corrupt buffer or lost camera is a line in the log (journald
     // keeps stderr), as it happens; the journal's GAP records keep them too.
-    cfg.on_source_error = Some(Arc::new(|e: &nightcap_source::SourceError| {
+    let errors = board.clone();
+    cfg.on_source_error = Some(Arc::new(move |e: &nightcap_source::SourceError| {
         eprintln!("nightcap: warning: camera: {e}");
+        let timeout = matches!(e, nightcap_source::SourceError::Timeout { .. });
+        errors.camera_error(format!("camera: {e}"), timeout);
     }));
     cfg.throttle = args.debug_slow_writer.map(Duration::from_millis);
-    if ui.verbose {
-        // As the original printed each frame's time with -v: one line per exposure.
-        cfg.on_frame = Some(Arc::new(
-            |m: &nightcap_frame::FrameMeta, dead: Option<i64>| {
+    let verbose = ui.verbose;
+    let taken = board.clone();
+    // As the original printed each frame's time with -v: one line per exposure.
+    cfg.on_frame = Some(Arc::new(
+        move |m: &nightcap_frame::FrameMeta, dead: Option<i64>| {
+            taken.frame_taken();
+            if verbose {
                 eprintln!(
                     "frame {} UTC: exposure {:.3} s{}",
                     nightcap_frame::time::utc_iso(m.time_utc_ns).replace('T', " "),
@@ -200,11 +488,11 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
                     ))
                     .unwrap_or_default()
                 );
-            },
-        ));
-    }
+            }
+        },
+    ));
     let calibration = match (&args.dark, args.live_every_s > 0) {
-        (Some(dark), true) => live_dark(dark, &source.format(), args.exposure, gain_milli(&args))?,
+        (Some(dark), true) => live_dark(dark, &source.format(), args.exposure, gain_milli(args))?,
         _ => Default::default(),
     };
     let live = (args.live_every_s > 0).then(|| LiveStacks {
@@ -222,16 +510,16 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         fresh: false,
         search_rest: true,
     });
-    let summary = run_pipeline(source, cfg, &args.journal, live, detect, ui)?;
-    if args.source == SourceSpec::Sim {
-        let n = write_sim_truth(&sim_config(&args)?, &args.journal)?;
-        ui.detail(format!(
-            "{n} simulated meteors, satellites and planes: {}",
-            args.journal.join("sim-truth.jsonl").display()
-        ));
-    }
-    print_summary(&summary, &args.journal, args.json, ui)?;
-    Ok(ExitCode::SUCCESS)
+    run_pipeline(
+        source,
+        cfg,
+        &args.journal,
+        live,
+        detect,
+        Arc::clone(stop),
+        ui,
+    )
+    .map(Some)
 }
 
 fn print_summary(s: &CaptureSummary, journal: &Path, json: bool, ui: Ui) -> anyhow::Result<()> {
@@ -267,12 +555,18 @@ pub fn run_import(args: ImportArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     }
     let mut w = WriterConfig::new(&args.journal);
     w.budget.reserve_bytes = 0;
+    let stop = Arc::new(AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, Arc::clone(&stop))
+            .context("cannot install the signal handler")?;
+    }
     let summary = run_pipeline(
         Box::new(source),
         CaptureConfig::new(w),
         &args.journal,
         None,
         None,
+        stop,
         ui,
     )?;
     print_summary(&summary, &args.journal, false, ui)?;
@@ -379,6 +673,15 @@ fn check_args(args: &CaptureArgs) -> anyhow::Result<()> {
                 );
             }
         }
+    }
+    if args.night.is_some() && matches!(args.source, SourceSpec::Images(_)) {
+        usage!("--night schedules a camera by the sun: use it with --source camera, v4l2:/dev/videoN or sim, not with images:");
+    }
+    if !(args.min_runway.is_finite() && args.min_runway >= 0.0) {
+        usage!(
+            "--min-runway {} is out of range: give hours, 0 or more (default 2)",
+            args.min_runway
+        );
     }
     if args.frames == Some(0) {
         usage!("--frames 0 would capture nothing: give at least 1, or leave it out to capture until stopped");
@@ -709,21 +1012,19 @@ fn run_pipeline(
     journal: &std::path::Path,
     live: Option<LiveStacks>,
     detect: Option<super::detect_live::Follow>,
+    stop: Arc<AtomicBool>,
     ui: Ui,
 ) -> anyhow::Result<CaptureSummary> {
     let camera_lost = cfg.camera_lost;
-    let stop = Arc::new(AtomicBool::new(false));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(sig, Arc::clone(&stop))
-            .context("cannot install the signal handler")?;
-    }
+    // The status thread stops with this session; `stop` (Ctrl-C) ends the whole run.
+    let session_done = Arc::new(AtomicBool::new(false));
     ui.say(format!(
         "capturing from {} into {}",
         source.describe(),
         journal.display()
     ));
     let counters = Arc::new(Counters::default());
-    let status = spawn_status(ui, Arc::clone(&counters), Arc::clone(&stop));
+    let status = spawn_status(ui, Arc::clone(&counters), Arc::clone(&session_done));
     // Live stacks stop only after capture has sealed its last frames, so the last
     // (partial) window is complete.
     let live_stop = Arc::new(AtomicBool::new(false));
@@ -741,8 +1042,27 @@ fn run_pipeline(
             ui,
         )
     });
-    let result = capture::run(source, cfg, Arc::clone(&stop), Arc::clone(&counters));
-    stop.store(true, Ordering::Relaxed);
+    // The pipeline raises its stop flag when it ends; a night ending at dawn must not
+    // end the whole run, so it gets a flag of its own that Ctrl-C (or an alarm) raises.
+    let session_stop = Arc::new(AtomicBool::new(stop.load(Ordering::Relaxed)));
+    let forward = {
+        let (stop, session_stop, done) = (
+            Arc::clone(&stop),
+            Arc::clone(&session_stop),
+            Arc::clone(&session_done),
+        );
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                if stop.load(Ordering::Relaxed) {
+                    session_stop.store(true, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
+    let result = capture::run(source, cfg, session_stop, Arc::clone(&counters));
+    session_done.store(true, Ordering::Relaxed);
+    let _ = forward.join();
     live_stop.store(true, Ordering::Relaxed);
     let _ = status.join();
     if let Some(t) = live_thread {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Deserializer};
 use super::args::{parse_bytes, parse_fourcc, parse_size, parse_source, SourceSpec};
 use super::capture::CaptureArgs;
 use crate::capture::pipeline::CameraLost;
+use nightcap_frame::sun::Place;
 use nightcap_frame::time::{parse_duration, parse_utc};
 use nightcap_source::sim::Rates;
 use nightcap_stack::tone::Drc;
@@ -122,6 +123,12 @@ capture_settings! {
     (sim_faults, "sim_faults", String, "plain", opt),
     (sim_rates, "sim_rates", Rates, "rates", opt),
     (utc_offset, "utc_offset", f64, "plain", value),
+    (status, "status", String, "listen", opt),
+    (night, "night", Place, "place", opt),
+    (dark_below, "dark_below", f64, "altitude", value),
+    (health_every, "health_every", i64, "duration_ns", value),
+    (on_alarm, "on_alarm", String, "on_alarm", value),
+    (min_runway, "min_runway", f64, "plain", value),
 }
 
 /// Why a config file cannot be used.
@@ -353,6 +360,29 @@ fn rates<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Rates>, D::Error> {
     parsed(d, super::capture::parse_rates)
 }
 
+fn listen<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    parsed(d, super::serve::parse_listen)
+}
+
+fn place<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Place>, D::Error> {
+    parsed(d, super::night::parse_place)
+}
+
+/// `"nautical"` or a number of degrees (`-15` or `"-15"`).
+fn altitude<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+    parsed(d, super::night::parse_altitude)
+}
+
+fn on_alarm<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let text = String::deserialize(d)?;
+    match crate::status::health::OnAlarm::from_name(&text) {
+        Some(_) => Ok(Some(text)),
+        None => Err(serde::de::Error::custom(format!(
+            "'{text}' is not an on_alarm setting: use warn or exit"
+        ))),
+    }
+}
+
 fn camera_lost<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     let text = String::deserialize(d)?;
     match CameraLost::from_name(&text) {
@@ -479,9 +509,16 @@ mod tests {
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
-            sim_faults = \"timeout@1\"\nsim_rates = \"60,20,5\"\nutc_offset = -2.5\n";
+            sim_faults = \"timeout@1\"\nsim_rates = \"60,20,5\"\nutc_offset = -2.5\n\
+            status = 8081\nnight = \"44.82,20.46\"\ndark_below = \"astronomical\"\n\
+            health_every = \"5m\"\non_alarm = \"exit\"\nmin_runway = 6.0\n";
         let (a, applied) = merged(text, &[]);
         assert_eq!(applied, CAPTURE_KEYS);
+        assert_eq!(a.status.as_deref(), Some("127.0.0.1:8081"));
+        assert_eq!(a.night.map(|p| (p.lat, p.lon)), Some((44.82, 20.46)));
+        assert_eq!(a.dark_below, -18.0);
+        assert_eq!(a.health_every, 300_000_000_000);
+        assert_eq!((a.on_alarm.as_str(), a.min_runway), ("exit", 6.0));
         assert_eq!(a.source, SourceSpec::Images("/frames".into()));
         assert_eq!((a.exposure, a.live_every_s), (1, 2));
         assert_eq!(a.fileprefix, "/p/img");

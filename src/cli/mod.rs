@@ -24,6 +24,7 @@ pub mod info;
 pub mod keogram;
 pub mod night;
 pub mod repair;
+pub mod serve;
 pub mod stack;
 pub mod timelapse;
 pub mod trails;
@@ -69,6 +70,7 @@ pub enum Command {
     Keogram(keogram::KeogramArgs),
     Detect(detect::DetectArgs),
     Night(night::NightArgs),
+    Serve(serve::ServeArgs),
     Completions(docs::CompletionsArgs),
     Man(docs::ManArgs),
 }
@@ -174,6 +176,7 @@ fn run(cli: Cli, matches: &ArgMatches) -> anyhow::Result<ExitCode> {
         Command::Timelapse(a) => timelapse::run(a, ui),
         Command::Keogram(a) => keogram::run(a, ui),
         Command::Night(a) => night::run(a),
+        Command::Serve(a) => serve::run(a, ui),
         Command::Completions(a) => docs::run_completions(a),
         Command::Man(a) => docs::run_man(a, ui),
     }

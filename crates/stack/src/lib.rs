@@ -12,6 +12,7 @@ pub mod debayer;
 pub mod night;
 pub mod output;
 pub mod pool;
+pub mod preview;
 pub mod reduce;
 pub mod timelapse;
 pub mod tone;

@@ -141,6 +141,31 @@ pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), O
     Ok(())
 }
 
+/// An 8-bit display image as the bytes of a JPEG (no metadata), for serving from
+/// memory: the status page's latest frame and keogram.
+pub fn jpeg8_bytes(img: &Image8) -> Result<Vec<u8>, OutputError> {
+    let here = Path::new("(an image in memory)");
+    let need = u64::from(img.width) * u64::from(img.height) * u64::from(img.channels);
+    if !(matches!(img.channels, 1 | 3) && need > 0 && need == img.data.len() as u64) {
+        return Err(OutputError::Shape {
+            width: img.width,
+            height: img.height,
+            channels: img.channels,
+            need,
+            got: img.data.len(),
+        });
+    }
+    check_jpeg_size(here, img.width, img.height)?;
+    jpeg::encode(
+        img.width,
+        img.height,
+        img.channels,
+        Pixels::Whole(&img.data),
+        JPEG_QUALITY,
+    )
+    .map_err(jpeg_err(here))
+}
+
 /// Writes a JPEG whose 8-bit rows `rows(y, row)` produces (`width × channels` bytes
 /// each, channels 1 or 3; called in parallel, once per row, and must write every byte of
 /// `row`), then the sidecar if `meta.sidecar` is set: the same file [`write_jpeg8`]

@@ -1,0 +1,400 @@
+//! The journal watcher: follows a journal as it grows and tells the status board what
+//! it finds (frames with their sky level and star count, GAP records, storage, the
+//! latest frame and the keogram so far, live stacks, detections, files to download).
+//!
+//! Owns all reading of the journal and the folders beside it for the status page, so
+//! serving a request never reads a frame. It runs on its own thread at low priority
+//! beside a capture (the same nice value as the live stacker) and in `nightcap serve`.
+//!
+//! Promises:
+//! - Each frame is decoded once, for its statistics (on the 2x2-binned image, the same
+//!   figures `--reject auto` uses), one keogram column and, for the newest frame of a
+//!   pass, the preview.
+//! - Work per pass is bounded ([`FRAMES_PER_PASS`] frames); a backlog (a night's journal
+//!   opened by `serve`) is worked through pass by pass and shown as such.
+//! - Memory is bounded: the keogram keeps at most [`KEOGRAM_COLUMNS`] columns of at most
+//!   [`KEOGRAM_HEIGHT`] pixels (neighbouring columns merge by maximum when it fills).
+//! - A damaged or vanished frame is skipped; the watcher never stops the capture.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use nightcap_frame::pixels::{to_image16, Image16};
+use nightcap_journal::codec::Decoder;
+use nightcap_journal::format::SegmentState;
+use nightcap_journal::Journal;
+use nightcap_stack::products::{assemble_columns, keogram_column};
+use nightcap_stack::reject::frame_stats;
+use nightcap_stack::tone::{render_8bit, RenderSettings};
+
+use super::board::{Board, Detection, Download, FrameFacts, Storage, NEW_NIGHT_AFTER_NS};
+
+/// Frames decoded per pass at most.
+pub const FRAMES_PER_PASS: usize = 24;
+/// Widest keogram kept (columns).
+pub const KEOGRAM_COLUMNS: usize = 2400;
+/// Tallest keogram column kept (pixels).
+pub const KEOGRAM_HEIGHT: u32 = 480;
+/// Widest preview of the latest frame (pixels).
+pub const PREVIEW_WIDTH: u32 = 1200;
+
+/// Where the watcher looks.
+#[derive(Debug, Clone)]
+pub struct WatchConfig {
+    pub journal: PathBuf,
+    /// Folder and file-name prefix of live stacks (`capture -f`), if any.
+    pub live: Option<(PathBuf, String)>,
+    /// Folder of detection output (`events.jsonl`, crops), if any.
+    pub detections: Option<PathBuf>,
+    /// The ring's budget and the disk reserve, when known (capture).
+    pub ring_bytes: Option<u64>,
+    pub reserve_bytes: Option<u64>,
+    /// Time between passes.
+    pub every: Duration,
+    /// Decode frames (statistics, keogram, preview: the page); without it only record
+    /// headers are read (the health log line).
+    pub decode: bool,
+}
+
+/// Starts the watcher thread; it stops when `stop` is set.
+pub fn spawn(cfg: WatchConfig, board: Board, stop: Arc<AtomicBool>) -> std::thread::JoinHandle<()> {
+    std::thread::Builder::new()
+        .name("status-watch".into())
+        .spawn(move || {
+            let _ = rustix::process::setpriority_process(
+                None,
+                nightcap_stack::follow::BESIDE_CAPTURE_NICE,
+            );
+            let mut w = Watcher::new(cfg, board);
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                w.pass();
+                let rest = w.cfg.every.saturating_sub(started.elapsed());
+                let until = Instant::now() + rest;
+                while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50).min(rest));
+                }
+            }
+        })
+        .expect("a thread can be started")
+}
+
+/// The watcher's state between passes.
+pub struct Watcher {
+    cfg: WatchConfig,
+    board: Board,
+    /// The seq of the last frame handed to the board.
+    last_seq: Option<u64>,
+    last_end_ns: Option<i64>,
+    decoder: Decoder,
+    scratch: Vec<u8>,
+    columns: Vec<Image16>,
+    keogram_dirty: bool,
+    keogram_drawn: Option<Instant>,
+}
+
+impl Watcher {
+    pub fn new(cfg: WatchConfig, board: Board) -> Watcher {
+        Watcher {
+            cfg,
+            board,
+            last_seq: None,
+            last_end_ns: None,
+            decoder: Decoder::new(),
+            scratch: Vec::new(),
+            columns: Vec::new(),
+            keogram_dirty: false,
+            keogram_drawn: None,
+        }
+    }
+
+    /// One pass: new frames, gaps, storage, images, files.
+    pub fn pass(&mut self) {
+        self.board
+            .writer_present(nightcap_journal::lock::check_free(&self.cfg.journal).is_err());
+        self.board
+            .set_clock(nightcap_frame::time::clock_synchronised());
+        let journal = match Journal::open(&self.cfg.journal) {
+            Ok(j) if !j.segments.is_empty() => Some(j),
+            _ => None,
+        };
+        self.storage(journal.as_ref());
+        if let Some(j) = &journal {
+            self.frames(j);
+            self.board.set_gaps(&j.gaps().0);
+        }
+        self.keogram();
+        self.files();
+    }
+
+    fn frames(&mut self, j: &Journal) {
+        let all = j.frames();
+        let start = match self.last_seq {
+            Some(seq) => all.partition_point(|r| r.entry.seq <= seq),
+            None => {
+                // The newest night only: back from the end to the first break of more
+                // than NEW_NIGHT_AFTER_NS.
+                let mut i = all.len();
+                while i > 1 && all[i - 1].time_ns - all[i - 2].time_ns <= NEW_NIGHT_AFTER_NS {
+                    i -= 1;
+                }
+                i.saturating_sub(1)
+            }
+        };
+        let new = &all[start.min(all.len())..];
+        let per_pass = if self.cfg.decode {
+            FRAMES_PER_PASS
+        } else {
+            usize::MAX
+        };
+        let batch = &new[..new.len().min(per_pass)];
+        for (k, r) in batch.iter().enumerate() {
+            self.board.set_backlog((new.len() - k) as u64);
+            let newest = k + 1 == batch.len();
+            let frame = if self.cfg.decode {
+                j.read_frame(r, &mut self.decoder, &mut self.scratch).ok()
+            } else {
+                None
+            };
+            let Some(m) = frame
+                .as_ref()
+                .map(|f| f.meta)
+                .or_else(|| j.frame_meta(r).ok())
+            else {
+                self.last_seq = Some(r.entry.seq);
+                continue;
+            };
+            let header = j.segments[r.segment].read_header(&r.entry).ok();
+            let dead = self.last_end_ns.map(|end| m.time_utc_ns - end);
+            let mut facts = FrameFacts {
+                seq: r.entry.seq,
+                time_ns: m.time_utc_ns,
+                exposure_us: m.exposure_us,
+                gain_milli: Some(m.gain_milli).filter(|g| *g > 0),
+                dead_ns: dead.filter(|d| *d >= 0 && *d < NEW_NIGHT_AFTER_NS),
+                stored_bytes: header.map_or(0, |h| u64::from(h.stored_len)),
+                raw_bytes: header.map_or(0, |h| u64::from(h.raw_len)),
+                sky: None,
+                stars: None,
+            };
+            if let Some(img) = frame.and_then(|f| to_image16(&f.format, &f.data).ok()) {
+                let s = frame_stats(&img);
+                facts.sky = Some(s.sky);
+                facts.stars = Some(s.stars);
+                self.board.add_sky_stats(s);
+                self.add_column(&img);
+                if newest {
+                    if let Ok(jpeg) = nightcap_stack::preview::jpeg(&img, PREVIEW_WIDTH) {
+                        self.board.set_latest(jpeg, m.time_utc_ns);
+                    }
+                }
+            }
+            if let Some(prev) = self.last_end_ns {
+                if m.time_utc_ns - prev > NEW_NIGHT_AFTER_NS {
+                    self.columns.clear();
+                }
+            }
+            self.board.add_frame(&facts);
+            self.last_seq = Some(r.entry.seq);
+            self.last_end_ns = Some(m.time_utc_ns + i64::from(m.exposure_us) * 1000);
+        }
+        self.board.set_backlog((new.len() - batch.len()) as u64);
+    }
+
+    fn add_column(&mut self, img: &Image16) {
+        let col = keogram_column(img, img.width / 2);
+        // Shrink tall columns by averaging whole boxes of rows.
+        let k = col.height.div_ceil(KEOGRAM_HEIGHT).max(1) as usize;
+        let col = if k > 1 {
+            let ch = usize::from(col.channels);
+            let h = col.height as usize / k;
+            let mut out = Image16::zeroed(1, h as u32, col.channels, col.cfa, col.bit_depth);
+            for y in 0..h {
+                for c in 0..ch {
+                    let sum: u32 = (0..k)
+                        .map(|i| u32::from(col.data[(y * k + i) * ch + c]))
+                        .sum();
+                    out.data[y * ch + c] = (sum / k as u32) as u16;
+                }
+            }
+            out
+        } else {
+            col
+        };
+        if self.columns.len() >= KEOGRAM_COLUMNS {
+            let merged: Vec<Image16> = self
+                .columns
+                .chunks(2)
+                .map(|pair| {
+                    let mut a = pair[0].clone();
+                    if let Some(b) = pair.get(1).filter(|b| b.same_shape(&a)) {
+                        for (x, y) in a.data.iter_mut().zip(&b.data) {
+                            *x = (*x).max(*y);
+                        }
+                    }
+                    a
+                })
+                .collect();
+            self.columns = merged;
+        }
+        self.columns.push(col);
+        self.keogram_dirty = true;
+    }
+
+    /// Renders the keogram when it changed, at most every 5 s.
+    fn keogram(&mut self) {
+        if !self.keogram_dirty
+            || self
+                .keogram_drawn
+                .is_some_and(|t| t.elapsed() < Duration::from_secs(5))
+        {
+            return;
+        }
+        if let Some(img) = assemble_columns(&self.columns) {
+            let shown = render_8bit(&img, &RenderSettings::default());
+            if let Ok(jpeg) = nightcap_stack::output::image::jpeg8_bytes(&shown) {
+                self.board.set_keogram(jpeg);
+            }
+        }
+        self.keogram_dirty = false;
+        self.keogram_drawn = Some(Instant::now());
+    }
+
+    fn storage(&mut self, j: Option<&Journal>) {
+        let dir = &self.cfg.journal;
+        let segments = nightcap_journal::reader::list_segments(dir).unwrap_or_default();
+        let mut bytes = 0;
+        let mut sealed = 0;
+        let mut oldest = None;
+        for (path, name) in &segments {
+            bytes += std::fs::symlink_metadata(path).map_or(0, |m| m.len());
+            if name.state == SegmentState::Sealed {
+                sealed += 1;
+                oldest.get_or_insert_with(|| {
+                    path.file_name().map(|n| n.to_string_lossy().into_owned())
+                });
+            }
+        }
+        let oldest_frame = j
+            .and_then(|j| j.frames().first().map(|r| r.time_ns))
+            .map(nightcap_frame::time::utc_iso);
+        self.board.set_storage(Storage {
+            journal_bytes: bytes,
+            // The journal's folder may not exist yet (waiting for the first night): its
+            // nearest existing parent is on the same disk, or about to be.
+            free_bytes: dir
+                .ancestors()
+                .find_map(|d| nightcap_journal::writer::free_bytes(d).ok())
+                .unwrap_or(0),
+            ring_bytes: self.cfg.ring_bytes,
+            reserve_bytes: self.cfg.reserve_bytes,
+            oldest_segment: oldest.flatten(),
+            oldest_frame_utc: oldest_frame,
+            sealed_segments: sealed,
+            ..Storage::default()
+        });
+    }
+
+    /// Downloads, the newest live stack and detections.
+    fn files(&mut self) {
+        let mut downloads = Vec::new();
+        for (area, dir) in [("journal", Some(self.cfg.journal.clone()))] {
+            for (name, bytes) in listing(dir.as_deref(), |n| n.ends_with(".seg")) {
+                downloads.push(Download {
+                    area,
+                    url: format!("/files/{area}/{name}"),
+                    name,
+                    bytes,
+                });
+            }
+        }
+        let mut newest_live = None;
+        if let Some((dir, prefix)) = &self.cfg.live {
+            let mut live = listing(Some(dir), |n| {
+                n.starts_with(prefix.as_str()) && is_product(n)
+            });
+            live.sort();
+            newest_live = live
+                .iter()
+                .filter(|(n, _)| n.ends_with(".jpg"))
+                .max()
+                .cloned();
+            for (name, bytes) in live {
+                downloads.push(Download {
+                    area: "live",
+                    url: format!("/files/live/{name}"),
+                    name,
+                    bytes,
+                });
+            }
+        }
+        self.board.set_live_stack(newest_live);
+        if let Some(dir) = &self.cfg.detections {
+            self.board.set_detections(read_detections(dir));
+            for (name, bytes) in listing(Some(dir), is_product) {
+                downloads.push(Download {
+                    area: "detections",
+                    url: format!("/files/detections/{name}"),
+                    name,
+                    bytes,
+                });
+            }
+        }
+        self.board.set_downloads(downloads);
+    }
+}
+
+/// A file kind the page offers: images, videos, lists and event logs.
+fn is_product(name: &str) -> bool {
+    [
+        ".jpg", ".png", ".tif", ".tiff", ".fits", ".mp4", ".txt", ".jsonl", ".csv", ".json",
+    ]
+    .iter()
+    .any(|e| name.ends_with(e))
+}
+
+/// Regular files (not symlinks, not hidden) in `dir` whose names pass `keep`, with sizes.
+pub fn listing(dir: Option<&Path>, keep: impl Fn(&str) -> bool) -> Vec<(String, u64)> {
+    let Some(dir) = dir else { return Vec::new() };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut v: Vec<(String, u64)> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().into_string().ok()?;
+            let m = e.path().symlink_metadata().ok()?;
+            (m.is_file() && !name.starts_with('.') && keep(&name)).then_some((name, m.len()))
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Events of `events.jsonl` in `dir` (newest last), with their crops when written.
+fn read_detections(dir: &Path) -> Vec<Detection> {
+    let Ok(text) = super::super::cli::read_small_text(&dir.join("events.jsonl"), 16 << 20) else {
+        return Vec::new();
+    };
+    text.lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter_map(|v| {
+            let class = v.get("class")?.as_str()?.to_string();
+            let first = v.get("frames")?.get(0)?;
+            let seq = first.get("seq")?.as_u64()?;
+            let t = first.get("start_utc_ns")?.as_i64()?;
+            let crop = format!("{class}-{seq}.png");
+            let thumb = dir
+                .join(&crop)
+                .is_file()
+                .then(|| format!("/files/detections/{crop}"));
+            Some(Detection {
+                class,
+                time_utc: nightcap_frame::time::utc_iso(t),
+                thumb,
+            })
+        })
+        .collect()
+}
