@@ -123,6 +123,15 @@ fn bytes(status: u16, kind: &str, body: Vec<u8>) -> Response<std::io::Cursor<Vec
         .with_header(header("Cache-Control", "no-store"))
 }
 
+/// The page with the status of this moment in it (the same JSON as `/api/status`, with
+/// `<` escaped so no text of it can end the script).
+fn page(board: &Board) -> String {
+    let json = serde_json::to_string(&board.status())
+        .unwrap_or_else(|_| "null".into())
+        .replace('<', "\\u003c");
+    PAGE.replacen("/*STATUS*/null", &json, 1)
+}
+
 fn not_found() -> Response<std::io::Cursor<Vec<u8>>> {
     bytes(404, "text/plain; charset=utf-8", b"not found\n".to_vec())
 }
@@ -135,7 +144,7 @@ fn handle(req: Request, board: &Board, areas: &Areas) {
     let url = req.url().to_string();
     let path = url.split(['?', '#']).next().unwrap_or("");
     let reply = match path {
-        "/" | "/index.html" => bytes(200, "text/html; charset=utf-8", PAGE.as_bytes().to_vec()),
+        "/" | "/index.html" => bytes(200, "text/html; charset=utf-8", page(board).into_bytes()),
         "/api/status" => match serde_json::to_vec_pretty(&board.status()) {
             Ok(b) => bytes(200, "application/json", b),
             Err(_) => bytes(500, "text/plain", b"status not available\n".to_vec()),
