@@ -180,30 +180,46 @@ fn a_night_as_the_service_runs_it_seen_through_the_page() {
         }
     };
 
-    // Watch the health through the API; at the first CAPTURING, look at the page.
+    // Watch the health through the API; look at the page in each state while it lasts.
     let mut seen: Vec<String> = Vec::new();
     let mut page_checked = false;
+    let mut browser_saw: Vec<String> = Vec::new();
     let started = Instant::now();
     loop {
-        assert!(started.elapsed() < Duration::from_secs(150), "seen {seen:?}");
+        assert!(
+            started.elapsed() < Duration::from_secs(150),
+            "seen {seen:?}"
+        );
         let s = status(&addr);
         let h = s["health"].as_str().unwrap().to_string();
         if seen.last() != Some(&h) {
             seen.push(h.clone());
+            if browser && h != "STARTING" {
+                // The page's health line, counted when the state held across the load.
+                let dom = chromium(&profile, &["--dump-dom", &format!("http://{addr}/")]);
+                if status(&addr)["health"] == h.as_str() {
+                    let words = element(&dom, "health");
+                    assert_eq!(words.replace(' ', "_"), h, "the page says {words}");
+                    browser_saw.push(words);
+                }
+            }
         }
         if h == "CAPTURING" && !page_checked && s["tonight"]["frames"].as_u64().unwrap() >= 30 {
             page_checked = true;
             if browser {
                 let before = status(&addr)["tonight"]["frames"].as_u64().unwrap();
-                let dom = chromium(
-                    &profile,
-                    &["--dump-dom", &format!("http://{addr}/")],
-                );
+                let dom = chromium(&profile, &["--dump-dom", &format!("http://{addr}/")]);
                 let after = status(&addr)["tonight"]["frames"].as_u64().unwrap();
                 assert_eq!(element(&dom, "health"), "CAPTURING", "{dom}");
                 let shown: u64 = element(&dom, "frames").parse().expect("a number of frames");
-                assert!(before <= shown && shown <= after, "page {shown}, API {before}..{after}");
-                assert!(dom.contains("id=\"latest\" alt=\"no frame yet\" src=\"/latest.jpg?v="), "{dom}");
+                assert!(
+                    before <= shown && shown <= after,
+                    "page {shown}, API {before}..{after}"
+                );
+                assert!(
+                    dom.contains("id=\"latest\" alt=\"no frame yet\" src=\"/latest.jpg?v="),
+                    "{dom}"
+                );
                 assert!(dom.contains("<polyline"), "charts drawn: {dom}");
             }
         }
@@ -221,10 +237,24 @@ fn a_night_as_the_service_runs_it_seen_through_the_page() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert!(page_checked, "the page was looked at while capturing");
+    if browser {
+        eprintln!("the browser saw: {}", browser_saw.join(", "));
+        assert!(
+            browser_saw.iter().any(|w| w == "WAITING FOR NIGHT"),
+            "{browser_saw:?}"
+        );
+        assert!(
+            browser_saw.iter().any(|w| w == "CAPTURING"),
+            "{browser_saw:?}"
+        );
+    }
 
     // After dawn: the night's numbers stay, the window moves to the next night. The
     // watcher reads the journal once a second: give it the night's last frames.
-    let journal_frames = nightcap_journal::Journal::open(&journal).unwrap().frames().len() as u64;
+    let journal_frames = nightcap_journal::Journal::open(&journal)
+        .unwrap()
+        .frames()
+        .len() as u64;
     let waited = Instant::now();
     while status(&addr)["tonight"]["frames"].as_u64() != Some(journal_frames)
         && waited.elapsed() < Duration::from_secs(20)
@@ -233,19 +263,40 @@ fn a_night_as_the_service_runs_it_seen_through_the_page() {
     }
     let s = status(&addr);
     assert_eq!(s["health_text"], "WAITING FOR NIGHT");
-    assert!(s["night"]["start_utc"].as_str().unwrap().starts_with("2026-06-22T23:1"), "{s}");
+    assert!(
+        s["night"]["start_utc"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-06-22T23:1"),
+        "{s}"
+    );
     let frames = s["tonight"]["frames"].as_u64().unwrap();
-    assert!((200..=300).contains(&frames), "{frames} frames in 95 min of 20 s exposures, 40 lost");
+    assert!(
+        (200..=300).contains(&frames),
+        "{frames} frames in 95 min of 20 s exposures, 40 lost"
+    );
     assert_eq!(s["tonight"]["dropped_frames"].as_u64(), Some(40), "{s}");
-    assert_eq!(s["tonight"]["gaps"]["camera-timeout"]["missed_frames"].as_u64(), Some(40), "{s}");
-    assert!(s["tonight"]["longest_gap_s"].as_f64().unwrap() > 700.0, "{s}");
-    assert_eq!(frames, journal_frames, "the page counts what the journal holds");
+    assert_eq!(
+        s["tonight"]["gaps"]["camera-timeout"]["missed_frames"].as_u64(),
+        Some(40),
+        "{s}"
+    );
+    assert!(
+        s["tonight"]["longest_gap_s"].as_f64().unwrap() > 700.0,
+        "{s}"
+    );
+    assert_eq!(
+        frames, journal_frames,
+        "the page counts what the journal holds"
+    );
     for img in ["/latest.jpg", "/keogram.jpg"] {
         let (code, kind, body) = get(&addr, img);
         assert_eq!((code, kind.as_str()), (200, "image/jpeg"), "{img}");
         assert_eq!(&body[..2], &[0xFF, 0xD8], "{img} is a JPEG");
     }
-    let live = s["images"]["live_stack"].as_str().expect("a live stack is shown");
+    let live = s["images"]["live_stack"]
+        .as_str()
+        .expect("a live stack is shown");
     let (code, kind, _) = get(&addr, live);
     assert_eq!((code, kind.as_str()), (200, "image/jpeg"), "{live}");
     // A sealed segment downloads as the bytes on disk.
@@ -257,7 +308,10 @@ fn a_night_as_the_service_runs_it_seen_through_the_page() {
         .expect("a sealed segment offered");
     let (code, _, body) = get(&addr, seg["url"].as_str().unwrap());
     assert_eq!(code, 200);
-    assert_eq!(body, std::fs::read(journal.join(seg["name"].as_str().unwrap())).unwrap());
+    assert_eq!(
+        body,
+        std::fs::read(journal.join(seg["name"].as_str().unwrap())).unwrap()
+    );
     // Nothing else can be named.
     std::fs::write(dir.path().join("secret.txt"), "x").unwrap();
     std::os::unix::fs::symlink("/etc/passwd", journal.join("link.seg")).unwrap();
@@ -278,8 +332,14 @@ fn a_night_as_the_service_runs_it_seen_through_the_page() {
     let (code, _, metrics) = get(&addr, "/metrics");
     let metrics = String::from_utf8(metrics).unwrap();
     assert_eq!(code, 200);
-    assert!(metrics.contains("nightcap_health{state=\"waiting_for_night\"} 1"), "{metrics}");
-    assert!(metrics.contains(&format!("nightcap_frames_tonight {frames}\n")), "{metrics}");
+    assert!(
+        metrics.contains("nightcap_health{state=\"waiting_for_night\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!("nightcap_frames_tonight {frames}\n")),
+        "{metrics}"
+    );
 
     if browser {
         let shot = Path::new(env!("CARGO_TARGET_TMPDIR")).join("status-page.png");
@@ -307,10 +367,22 @@ fn a_night_as_the_service_runs_it_seen_through_the_page() {
     said.extend(cap.lines.try_iter());
     let text = said.join("\n");
     assert!(code.success(), "{text}");
-    assert!(text.contains("waiting for night: the sun sinks below -6° at 60,0"), "{text}");
-    assert!(text.contains("nightcap: alarm: STALLED: camera: no frame within"), "{text}");
-    assert!(text.contains("nightcap: recovered: STALLED is over, now CAPTURING"), "{text}");
-    assert!(text.contains("nightcap: status: CAPTURING (frames arrive on time); tonight "), "{text}");
+    assert!(
+        text.contains("waiting for night: the sun sinks below -6° at 60,0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nightcap: alarm: STALLED: camera: no frame within"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nightcap: recovered: STALLED is over, now CAPTURING"),
+        "{text}"
+    );
+    assert!(
+        text.contains("nightcap: status: CAPTURING (frames arrive on time); tonight "),
+        "{text}"
+    );
     assert!(text.contains("stopped at dawn (--night)"), "{text}");
 }
 
@@ -325,7 +397,12 @@ fn serve_refuses_what_is_not_a_journal_and_a_port_in_use() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("is not a nightcap journal"));
     let o = nightcap()
-        .args(["serve", dir.path().to_str().unwrap(), "--listen", "localhost:x"])
+        .args([
+            "serve",
+            dir.path().to_str().unwrap(),
+            "--listen",
+            "localhost:x",
+        ])
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(2));
