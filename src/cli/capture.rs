@@ -55,6 +55,15 @@ pub struct CaptureArgs {
     /// Prefix of the live stacked images (as the original program's -f).
     #[arg(short = 'f', long, default_value = "./img")]
     pub fileprefix: String,
+    /// Bytes the live stacks may take on disk (e.g. 4G; 0 for no limit): past it the
+    /// oldest are deleted, so weeks of unattended nights cannot fill the card. Only files
+    /// named as the live stacker names them (prefix + stamp) count or go.
+    #[arg(long, default_value = "4G", value_parser = parse_bytes)]
+    pub live_budget: u64,
+    /// A caption on each live stack: local date and time, frames and exposure, and SITE
+    /// if given (`--caption garden-pi`).
+    #[arg(long, value_name = "SITE", num_args = 0..=1, default_missing_value = "")]
+    pub caption: Option<String>,
     /// Name live stacks in UTC instead of local time (`img20260812193000.jpg`).
     #[arg(long)]
     pub utc: bool,
@@ -502,6 +511,8 @@ fn capture_session(
         utc: args.utc,
         hot_pixels: args.hot_pixels,
         calibration,
+        budget: args.live_budget,
+        caption: args.caption.clone(),
     });
     let detect = args.detect.clone().map(|out| super::detect_live::Follow {
         out,
@@ -961,6 +972,10 @@ struct LiveStacks {
     hot_pixels: bool,
     /// The master dark (`--dark`), if any.
     calibration: nightcap_stack::calib::Calibration,
+    /// Bytes the live stacks may take (0: no limit).
+    budget: u64,
+    /// Caption with this site line (`--caption`).
+    caption: Option<String>,
 }
 
 /// The gain asked for, in thousandths.
@@ -1144,17 +1159,38 @@ fn spawn_live_stacks(
     cfg.keep_existing = true;
     cfg.hot_pixels_from_first_frames = live.hot_pixels;
     cfg.calibration = live.calibration;
+    cfg.budget_bytes = (live.budget > 0).then_some(live.budget);
+    cfg.caption = live.caption;
     // Beside a capture memory counts more than a window's few percent of speed.
     cfg.writes_in_flight = 1;
     std::thread::spawn(move || {
+        let first_prune = AtomicBool::new(true);
         let said = |e: nightcap_stack::night::StackEvent<'_>| {
-            if let nightcap_stack::night::StackEvent::Written(out) = e {
-                ui.say(format!(
-                    "{} ({})",
-                    out.path.display(),
-                    count(u64::from(out.meta.frames), "frame")
-                ));
+            match e {
+            nightcap_stack::night::StackEvent::Written(out) => ui.say(format!(
+                "{} ({})",
+                out.path.display(),
+                count(u64::from(out.meta.frames), "frame")
+            )),
+            nightcap_stack::night::StackEvent::Pruned(p) => {
+                let text = format!(
+                    "deleted {} ({:.1} MiB) to keep the live stacks within --live-budget",
+                    count(p.deleted.len() as u64, "old live stack"),
+                    p.freed as f64 / 1048576.0
+                );
+                if first_prune.swap(false, Ordering::Relaxed) {
+                    ui.say(format!(
+                        "{text}; from now on the oldest go as new ones come (each said with -v)"
+                    ));
+                } else {
+                    ui.detail(text);
+                }
             }
+            nightcap_stack::night::StackEvent::PruneFailed(e) => eprintln!(
+                "nightcap: warning: cannot keep the live stacks within --live-budget: {e} (check the folder's permissions)"
+            ),
+            _ => {}
+        }
         };
         if let Err(e) = follow_stack_beside_capture(&journal, &cfg, &stop, &said) {
             // An error, so shown even with --quiet; capture itself goes on.

@@ -95,6 +95,8 @@ capture_settings! {
     (exposure, "exposure", u32, "plain", value),
     (live_every_s, "duration", u32, "plain", value),
     (fileprefix, "fileprefix", String, "plain", value),
+    (live_budget, "live_budget", u64, "size", value),
+    (caption, "caption", String, "plain", opt),
     (utc, "utc", bool, "plain", value),
     (hot_pixels, "hot_pixels", bool, "plain", value),
     (dark, "dark", PathBuf, "plain", opt),
@@ -505,7 +507,7 @@ mod tests {
     #[test]
     fn every_key_reaches_its_flag() {
         let text = "[capture]\nsource = \"images:/frames\"\nexposure = 1\nduration = 2\n\
-            fileprefix = \"/p/img\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndetect = \"/events\"\ndrc = \"low\"\ngain = 3.0\npixel_format = \"Y10\"\nsize = \"640x480\"\ncamera_lost = \"stop\"\njournal = \"/j\"\n\
+            fileprefix = \"/p/img\"\nlive_budget = \"1G\"\ncaption = \"garden\"\nutc = true\nhot_pixels = true\ndark = \"/darks\"\ndetect = \"/events\"\ndrc = \"low\"\ngain = 3.0\npixel_format = \"Y10\"\nsize = \"640x480\"\ncamera_lost = \"stop\"\njournal = \"/j\"\n\
             ring_size = 4\nreserve = 5\nsegment_size = 6\nsegment_time = 7\nzstd_level = -3\n\
             workers = 8\nbuffers = 3\nframes = 9\nfor = 10\njson = true\nsim_sensor = \"tiny\"\n\
             sim_speed = 0\nseed = 11\nsim_start = \"2026-01-02T03:04:05Z\"\nsim_clouds = true\n\
@@ -522,6 +524,8 @@ mod tests {
         assert_eq!(a.source, SourceSpec::Images("/frames".into()));
         assert_eq!((a.exposure, a.live_every_s), (1, 2));
         assert_eq!(a.fileprefix, "/p/img");
+        assert_eq!(a.live_budget, 1 << 30);
+        assert_eq!(a.caption.as_deref(), Some("garden"));
         assert!(a.utc && a.hot_pixels);
         assert_eq!(a.dark, Some(PathBuf::from("/darks")));
         assert_eq!(a.detect, Some(PathBuf::from("/events")));

@@ -68,10 +68,12 @@ pub fn run(args: KeogramArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             frames.len()
         );
     };
-    let meta = product_meta("keogram", &frames, img.width);
+    let mut meta = product_meta("keogram", &frames, img.width);
+    meta.marks.ticks = hour_ticks(&frames, img.width);
     let mut cfg = StackConfig::new(".");
     cfg.format = format;
     cfg.render = args.look.settings_for(&journal);
+    cfg.caption = args.look.caption.clone();
     write_stack(&args.out, &img, &cfg, &meta)?;
     ui.say(format!(
         "wrote {} ({} columns)",
@@ -79,4 +81,36 @@ pub fn run(args: KeogramArgs, ui: Ui) -> anyhow::Result<ExitCode> {
         img.width
     ));
     Ok(ExitCode::SUCCESS)
+}
+
+/// A tick at each column where the local clock passes a full hour, labelled with the
+/// hour (`22`, `23`, `00`): the keogram's time axis. Column `i` is frame `i` when every
+/// frame made a column; otherwise columns are spread evenly over the frames' times.
+fn hour_ticks(frames: &[nightcap_journal::FrameRef], columns: u32) -> Vec<(u32, String)> {
+    const HOUR_NS: i64 = 3_600_000_000_000;
+    let (Some(first), Some(last)) = (frames.first(), frames.last()) else {
+        return Vec::new();
+    };
+    let local = |t: i64| t + i64::from(nightcap_frame::time::local_offset_s(t)) * 1_000_000_000;
+    let span = (last.time_ns - first.time_ns).max(1);
+    let column_of = |t: i64| -> u32 {
+        if frames.len() as u32 == columns {
+            frames.partition_point(|r| r.time_ns < t) as u32
+        } else {
+            ((t - first.time_ns) as f64 / span as f64 * f64::from(columns)) as u32
+        }
+    };
+    let mut ticks = Vec::new();
+    let mut hour = local(first.time_ns).div_euclid(HOUR_NS) + 1;
+    loop {
+        // The UTC instant the local clock reads `hour`:00 (the offset of the night).
+        let t = hour * HOUR_NS - (local(first.time_ns) - first.time_ns);
+        if t > last.time_ns {
+            break;
+        }
+        let label = format!("{:02}", hour.rem_euclid(24));
+        ticks.push((column_of(t).min(columns.saturating_sub(1)), label));
+        hour += 1;
+    }
+    ticks
 }

@@ -170,6 +170,10 @@ pub struct LookArgs {
     /// none for frames that are display images already, such as imported JPEGs).
     #[arg(long, value_enum)]
     pub stretch: Option<StretchArg>,
+    /// JPEG only: a caption in the corner: local date and time, frames and exposure, and
+    /// SITE if given (`--caption "garden-pi"`); keograms also get hour ticks.
+    #[arg(long, value_name = "SITE", num_args = 0..=1, default_missing_value = "")]
+    pub caption: Option<String>,
 }
 
 impl LookArgs {
@@ -348,6 +352,7 @@ impl StackArgs {
         cfg.format = self.format;
         cfg.prefix = self.prefix.clone();
         cfg.render = self.look.settings_for(journal);
+        cfg.caption = self.look.caption.clone();
         cfg.debayer_fits = self.debayer;
         cfg.pace = match self.fps {
             Some(f) if f > 0.0 => Pace::Fps(f),
@@ -430,6 +435,8 @@ pub fn run(args: StackArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             super::ui::count(u64::from(o.meta.frames), "frame"),
             if o.meta.partial { ", partial" } else { "" }
         )),
+        // `stack` sets no budget: only live stacks beside a capture are pruned.
+        StackEvent::Pruned(_) | StackEvent::PruneFailed(_) => {}
     };
     let outputs = if args.follow {
         let stop = Arc::new(AtomicBool::new(false));

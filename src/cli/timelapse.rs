@@ -71,6 +71,7 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
             };
             cfg.prefix = "frame".into();
             cfg.render = args.look.settings_for(&journal);
+            cfg.caption = args.look.caption.clone();
             cfg.pace = Pace::Fps(f64::from(args.fps));
             cfg.sidecar = false;
             cfg.calibration = calibration;
@@ -96,6 +97,7 @@ pub fn run(args: TimelapseArgs, ui: Ui) -> anyhow::Result<ExitCode> {
                 half: args.half,
                 calibration: &calibration,
                 duration_s,
+                caption: args.look.caption.clone(),
             };
             let bar = ui.bar(frames.len() as u64, "timelapse");
             let entries =

@@ -120,6 +120,7 @@ pub fn run(args: TrailsArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     let mut stack_cfg = StackConfig::new(".");
     stack_cfg.format = format;
     stack_cfg.render = args.look.settings_for(&journal);
+    stack_cfg.caption = args.look.caption.clone();
     write_stack(&args.out, &img, &stack_cfg, &meta)?;
     if let Some(v) = video {
         let list = v.finish(&img, combined)?;

@@ -130,6 +130,14 @@ pub fn follow_stack(
                 done.extend(ready.iter().map(|w| w.start_ns));
                 outputs.extend(new);
                 outputs.sort_by_key(|o| o.meta.start_utc_ns);
+                if let Some(budget) = cfg.budget_bytes {
+                    match crate::output::budget::prune(&cfg.out_dir, &cfg.prefix, budget) {
+                        Ok(p) if !p.deleted.is_empty() => progress(StackEvent::Pruned(&p)),
+                        Ok(_) => {}
+                        Err(e) => progress(StackEvent::PruneFailed(&e)),
+                    }
+                    outputs.retain(|o| o.path.exists());
+                }
                 if !outputs.is_empty() {
                     write_list(cfg, &outputs)?;
                 }

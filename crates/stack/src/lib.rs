@@ -8,6 +8,7 @@
 
 pub mod calib;
 pub mod calibrate;
+pub mod caption;
 pub mod debayer;
 pub mod night;
 pub mod output;

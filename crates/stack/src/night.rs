@@ -118,6 +118,12 @@ pub struct StackConfig {
     /// Streaks to leave out of each frame (`stack --clean`): applied after calibration;
     /// frames with a mask are decoded whole instead of streamed band by band.
     pub masks: Option<std::sync::Arc<FrameMasks>>,
+    /// Live stacks: keep the stacks in `out_dir` named as this stacker names them within
+    /// this many bytes, deleting the oldest ([`crate::output::budget`]).
+    pub budget_bytes: Option<u64>,
+    /// JPEG stacks: a caption (local time, frames, exposure) and this site line (empty
+    /// for none) in the corner ([`crate::caption`]).
+    pub caption: Option<String>,
 }
 
 impl StackConfig {
@@ -140,6 +146,8 @@ impl StackConfig {
             keep_existing: false,
             hot_pixels_from_first_frames: false,
             masks: None,
+            budget_bytes: None,
+            caption: None,
         }
     }
 
@@ -212,6 +220,10 @@ pub enum StackEvent<'a> {
         time_ns: i64,
         reason: Rejection,
     },
+    /// Old live stacks deleted to stay within [`StackConfig::budget_bytes`].
+    Pruned(&'a crate::output::budget::Pruned),
+    /// The budget could not be kept: the folder could not be read or a file not deleted.
+    PruneFailed(&'a std::io::Error),
 }
 
 /// Why a night could not be stacked.
@@ -529,8 +541,10 @@ fn split_by_clock_epoch(all: &[FrameRef], windows: Vec<Window>) -> Vec<Window> {
 
 /// Writes the concat list of `outputs`.
 pub fn write_list(cfg: &StackConfig, outputs: &[WindowOutput]) -> Result<(), StackError> {
+    // A stack deleted by the live budget leaves the list too.
     let entries: Vec<ConcatEntry> = outputs
         .iter()
+        .filter(|o| o.path.exists())
         .map(|o| ConcatEntry {
             path: o.path.clone(),
             duration_s: o.duration_s,
@@ -664,6 +678,16 @@ pub fn write_stack(
     cfg: &StackConfig,
     meta: &OutputMeta,
 ) -> Result<(), OutputError> {
+    let captioned;
+    let meta = match &cfg.caption {
+        Some(site) if meta.marks.caption.is_none() => {
+            let mut m = meta.clone();
+            m.marks.caption = Some(crate::caption::stack_lines(&m, Some(site)));
+            captioned = m;
+            &captioned
+        }
+        _ => meta,
+    };
     if cfg.format == OutputFormat::Fits {
         use crate::output::fits::FitsValue;
         // A sum fitted into 16 bits says how to get the sum back.

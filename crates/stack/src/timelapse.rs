@@ -30,6 +30,8 @@ pub struct FrameTimelapse<'a> {
     pub calibration: &'a Calibration,
     /// Seconds each frame is shown.
     pub duration_s: f64,
+    /// A caption on every frame, with this site line (empty for none).
+    pub caption: Option<String>,
 }
 
 /// Writes one display JPEG per readable frame of `frames` into `dir` (which must exist)
@@ -71,6 +73,9 @@ pub fn write_frame_timelapse(
         meta.end_utc_ns = r.time_ns + i64::from(r.entry.exposure_us) * 1000;
         meta.frames = 1;
         meta.exposure_total_us = u64::from(r.entry.exposure_us);
+        if let Some(site) = &cfg.caption {
+            meta.marks.caption = Some(crate::caption::stack_lines(&meta, Some(site)));
+        }
         // A mosaic is debayered a strip at a time as it is written; `half` makes the
         // half-size RGB image first.
         let half;

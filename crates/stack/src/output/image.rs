@@ -233,6 +233,22 @@ fn encode_jpeg(
     meta: &OutputMeta,
 ) -> Result<(), OutputError> {
     check_jpeg_size(path, width, height)?;
+    let overlays = crate::caption::overlays(&meta.marks, width, height);
+    let row_len = width as usize * usize::from(channels);
+    let marked = |y: usize, row: &mut [u8]| {
+        match pixels {
+            Pixels::Whole(data) => row.copy_from_slice(&data[y * row_len..(y + 1) * row_len]),
+            Pixels::Rows(f) => f(y, row),
+        }
+        for o in &overlays {
+            o.blend_row(y, row, usize::from(channels));
+        }
+    };
+    let pixels = if overlays.is_empty() {
+        pixels
+    } else {
+        Pixels::Rows(&marked)
+    };
     let jpeg =
         jpeg::encode(width, height, channels, pixels, JPEG_QUALITY).map_err(jpeg_err(path))?;
     let jpeg = with_exif(jpeg, &exif_tiff(meta));
@@ -387,6 +403,7 @@ pub(crate) mod tests {
             software: "nightcap test".into(),
             sum_fit: None,
             sidecar: false,
+            marks: Default::default(),
         }
     }
 

@@ -30,6 +30,19 @@ pub struct OutputMeta {
     /// Also write the JSON sidecar `<file>.json`. Not part of the serialized metadata.
     #[serde(skip)]
     pub sidecar: bool,
+    /// JPEG only: a caption in the bottom-left corner and marks along the top edge
+    /// ([`crate::caption`]). Not part of the serialized metadata.
+    #[serde(skip)]
+    pub marks: Marks,
+}
+
+/// What a JPEG gets drawn on it (never the data of PNG, TIFF or FITS files).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Marks {
+    /// Caption lines, bottom-left.
+    pub caption: Option<Vec<String>>,
+    /// Ticks at these columns along the top edge, each labelled (a keogram's hours).
+    pub ticks: Vec<(u32, String)>,
 }
 
 impl OutputMeta {
@@ -47,6 +60,7 @@ impl OutputMeta {
             software: concat!("nightcap ", env!("CARGO_PKG_VERSION")).to_string(),
             sum_fit: None,
             sidecar: false,
+            marks: Marks::default(),
         }
     }
 

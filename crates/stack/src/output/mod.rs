@@ -10,6 +10,7 @@
 //! FITS, [`concat`](mod@concat) writes ffmpeg concat lists and runs ffmpeg, [`time`](nightcap_frame::time) spells UTC
 //! timestamps for headers and file names.
 
+pub mod budget;
 pub mod concat;
 mod exif;
 pub mod fits;
