@@ -44,6 +44,9 @@ pub struct FrameInfo {
     pub stars: Option<Stars>,
     /// Found when a fill first needs them.
     lit: std::sync::OnceLock<LitLevels>,
+    /// Its lit samples (index into a row, row), found by [`max_and_lit`] while the frame
+    /// is added to the trails, or by the first fill that needs them.
+    lit_samples: std::sync::OnceLock<Vec<(usize, usize)>>,
 }
 
 impl FrameInfo {
@@ -52,6 +55,7 @@ impl FrameInfo {
         FrameInfo {
             stars: stars.then(|| Stars::of(img)),
             lit: std::sync::OnceLock::new(),
+            lit_samples: std::sync::OnceLock::new(),
         }
     }
 
@@ -388,6 +392,112 @@ pub fn fills(motion: &Motion, width: u32, height: u32, img: &Image16) -> bool {
     motion.largest(width, height) >= step / 2.0 + 0.01
 }
 
+/// `acc = max(acc, img)` (the trails' own pass) and, in the same pass, the samples of
+/// `img` lit above its levels, kept in `info` for the fill that has `img` as its first
+/// frame: one read of the frame instead of two. `acc` and `img` must have one shape.
+pub fn max_and_lit(acc: &mut Image16, img: &Image16, info: &FrameInfo) {
+    let levels = info.lit(img);
+    let lit = lit_and_max(img, levels, Some(&mut acc.data));
+    let _ = info.lit_samples.set(lit);
+}
+
+/// The lit samples of `img` (index into a row, row), a block-wide run of a row at a
+/// time: each sample is compared with its colour's level of its block, laid out as a
+/// run of samples once per band of rows (one comparison per sample, no branch: this loop
+/// vectorises); the few runs with a lit sample are then looked at sample by sample. With
+/// `acc`, also `acc = max(acc, img)` on the way.
+fn lit_and_max(
+    img: &Image16,
+    levels: &LitLevels,
+    acc: Option<&mut Vec<u16>>,
+) -> Vec<(usize, usize)> {
+    let (w, ch) = (img.width as usize, usize::from(img.channels));
+    let row = w * ch;
+    let run = BLOCK * ch;
+    let band_len = row * BLOCK;
+    let scan = |band: usize, rows: &[u16], mut acc_rows: Option<&mut [u16]>| {
+        let y0 = band * BLOCK;
+        // Limits per block of the band and row parity.
+        let limits: Vec<[Vec<u16>; 2]> = (0..levels.cols)
+            .map(|r| {
+                let lv = levels.levels[band * levels.cols + r];
+                [0, 1].map(|parity| {
+                    (0..run)
+                        .map(|k| {
+                            let x = r * run + k;
+                            lv[colour(img, x, y0 + parity)].min(u32::from(u16::MAX)) as u16
+                        })
+                        .collect()
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (dy, line) in rows.chunks_exact(row).enumerate() {
+            let y = y0 + dy;
+            if let Some(acc) = acc_rows.as_deref_mut() {
+                for (o, &v) in acc[dy * row..(dy + 1) * row].iter_mut().zip(line) {
+                    *o = (*o).max(v);
+                }
+            }
+            for (r, seg) in line.chunks(run).enumerate() {
+                let lim = &limits[r][y % 2];
+                let any = seg
+                    .iter()
+                    .zip(lim)
+                    .fold(false, |any, (&v, &l)| any | (v > l));
+                if any {
+                    out.extend(
+                        seg.iter()
+                            .zip(lim)
+                            .enumerate()
+                            .filter(|(_, (&v, &l))| v > l)
+                            .map(|(i, _)| (r * run + i, y)),
+                    );
+                }
+            }
+        }
+        out
+    };
+    match acc {
+        Some(acc) => acc
+            .par_chunks_mut(band_len)
+            .zip(img.data.par_chunks(band_len))
+            .enumerate()
+            .flat_map_iter(|(band, (a, rows))| scan(band, rows, Some(a)))
+            .collect(),
+        None => img
+            .data
+            .par_chunks(band_len)
+            .enumerate()
+            .flat_map_iter(|(band, rows)| scan(band, rows, None))
+            .collect(),
+    }
+}
+
+/// One arc to draw: from sample `k` of pixel (`px`, `y`) by (`dx`, `dy`) in `n` steps, at
+/// value `v`.
+struct Segment {
+    px: i64,
+    y: i64,
+    k: usize,
+    dx: i64,
+    dy: i64,
+    n: i64,
+    v: u16,
+}
+
+/// `num / den` rounded to the nearest multiple of `step` (halves away from zero, as
+/// `f64::round`), in integers; `den` and `step` positive.
+fn nearest_multiple(num: i64, den: i64, step: i64) -> i64 {
+    let d = den * step;
+    let q = if num >= 0 {
+        (2 * num + d) / (2 * d)
+    } else {
+        -((-2 * num + d) / (2 * d))
+    };
+    q * step
+}
+
 /// Draws into `acc` the arcs stars crossed between frame `a` and the next frame `b` (see
 /// the module docs); all three must have the same shape. Returns the samples written.
 pub fn fill(
@@ -409,108 +519,74 @@ pub fn fill(
         return 0;
     }
     let (la, lb) = (ia.lit(a), ib.lit(b));
-    // Lit samples of A, a block-wide run of a row at a time: each sample is compared
-    // with its colour's level of its block, laid out as a run of samples once per band
-    // of rows (one comparison per sample, no branch: this loop vectorises); the few runs
-    // with a lit sample are then looked at sample by sample.
-    let run = BLOCK * ch;
-    let lit_a: Vec<(usize, usize)> = a
-        .data
-        .par_chunks(row * BLOCK)
-        .enumerate()
-        .flat_map_iter(|(band, rows)| {
-            let y0 = band * BLOCK;
-            // Limits per block of the band and row parity.
-            let limits: Vec<[Vec<u16>; 2]> = (0..la.cols)
-                .map(|r| {
-                    let levels = la.levels[band * la.cols + r];
-                    [0, 1].map(|parity| {
-                        (0..run)
-                            .map(|k| {
-                                let x = r * run + k;
-                                levels[colour(a, x, y0 + parity)].min(u32::from(u16::MAX)) as u16
-                            })
-                            .collect()
-                    })
-                })
-                .collect();
-            let mut out = Vec::new();
-            for (dy, line) in rows.chunks_exact(row).enumerate() {
-                let y = y0 + dy;
-                for (r, seg) in line.chunks(run).enumerate() {
-                    let lim = &limits[r][y % 2];
-                    let any = seg
-                        .iter()
-                        .zip(lim)
-                        .fold(false, |any, (&v, &l)| any | (v > l));
-                    if any {
-                        out.extend(
-                            seg.iter()
-                                .zip(lim)
-                                .enumerate()
-                                .filter(|(_, (&v, &l))| v > l)
-                                .map(|(i, _)| (r * run + i, y)),
-                        );
+    let lit_a = ia.lit_samples.get_or_init(|| lit_and_max(a, la, None));
+    let round = |v: f32| ((f64::from(v) / step as f64).round() as i64) * step;
+    // Each lit sample's segment, found in parallel (looking up its continuation in B is
+    // most of the work), then drawn in order.
+    let segments: Vec<Segment> = lit_a
+        .par_iter()
+        .filter_map(|&(x, y)| {
+            let (px, k) = (x / ch, x % ch);
+            let (dx, dy) = motion.at(px, y);
+            let (dx, dy) = (round(dx), round(dy));
+            let n = dx.abs().max(dy.abs()) / step;
+            if n == 0 {
+                return None;
+            }
+            let c = colour(a, x, y);
+            // A star leaves its place between frames; what is lit in both at the same
+            // place (a hot pixel, a star too close to the pole to move) starts nothing.
+            if u32::from(b.data[y * row + x]) > lb.at(px, y, c) {
+                return None;
+            }
+            let (tx, ty) = (px as i64 + dx, y as i64 + dy);
+            // The continuation in B: the displaced sample or a same-colour neighbour (the
+            // displacement is rounded) that is lit in B and was not in A (a star arrived
+            // there, not a hot pixel that was there all along).
+            let mut bv = 0u16;
+            for (ox, oy) in [
+                (0, 0),
+                (step, 0),
+                (-step, 0),
+                (0, step),
+                (0, -step),
+                (step, step),
+                (-step, step),
+                (step, -step),
+                (-step, -step),
+            ] {
+                let (bx, by) = (tx + ox, ty + oy);
+                if (0..w as i64).contains(&bx) && (0..h as i64).contains(&by) {
+                    let (bx, by) = (bx as usize, by as usize);
+                    let i = by * row + bx * ch + k;
+                    let arrived = u32::from(b.data[i]) > lb.at(bx, by, c)
+                        && u32::from(a.data[i]) <= la.at(bx, by, c);
+                    if arrived {
+                        bv = bv.max(b.data[i]);
                     }
                 }
             }
-            out
+            (bv > 0).then(|| Segment {
+                px: px as i64,
+                y: y as i64,
+                k,
+                dx,
+                dy,
+                n,
+                v: a.data[y * row + x].min(bv),
+            })
         })
         .collect();
-    let round = |v: f32| ((f64::from(v) / step as f64).round() as i64) * step;
     let mut written = 0;
-    for (x, y) in lit_a {
-        let (px, k) = (x / ch, x % ch);
-        let (dx, dy) = motion.at(px, y);
-        let (dx, dy) = (round(dx), round(dy));
-        let n = dx.abs().max(dy.abs()) / step;
-        if n == 0 {
-            continue;
-        }
-        let c = colour(a, x, y);
-        // A star leaves its place between frames; what is lit in both at the same place
-        // (a hot pixel, a star too close to the pole to move) starts nothing.
-        if u32::from(b.data[y * row + x]) > lb.at(px, y, c) {
-            continue;
-        }
-        let (tx, ty) = (px as i64 + dx, y as i64 + dy);
-        // The continuation in B: the displaced sample or a same-colour neighbour (the
-        // displacement is rounded) that is lit in B and was not in A (a star arrived
-        // there, not a hot pixel that was there all along).
-        let mut bv = 0u16;
-        for (ox, oy) in [
-            (0, 0),
-            (step, 0),
-            (-step, 0),
-            (0, step),
-            (0, -step),
-            (step, step),
-            (-step, step),
-            (step, -step),
-            (-step, -step),
-        ] {
-            let (bx, by) = (tx + ox, ty + oy);
-            if (0..w as i64).contains(&bx) && (0..h as i64).contains(&by) {
-                let (bx, by) = (bx as usize, by as usize);
-                let i = by * row + bx * ch + k;
-                let arrived = u32::from(b.data[i]) > lb.at(bx, by, c)
-                    && u32::from(a.data[i]) <= la.at(bx, by, c);
-                if arrived {
-                    bv = bv.max(b.data[i]);
-                }
-            }
-        }
-        if bv == 0 {
-            continue;
-        }
-        let v = a.data[y * row + x].min(bv);
-        for s in 1..n {
-            let sx = px as i64 + round(dx as f32 * s as f32 / n as f32);
-            let sy = y as i64 + round(dy as f32 * s as f32 / n as f32);
+    for g in segments {
+        for s in 1..g.n {
+            // The point s/n of the way, on the nearest sample of the segment's colour.
+            let sx = g.px + nearest_multiple(g.dx * s, g.n, step);
+            let sy = g.y + nearest_multiple(g.dy * s, g.n, step);
             if (0..w as i64).contains(&sx) && (0..h as i64).contains(&sy) {
-                let o = &mut acc.data[sy as usize * row + sx as usize * ch + k];
-                if *o < v {
-                    *o = v;
+                let o = &mut acc.data[sy as usize * row + sx as usize * ch + g.k];
+                if *o < g.v {
+                    *o = g.v;
                     written += 1;
                 }
             }
@@ -616,5 +692,21 @@ mod tests {
     fn without_stars_there_is_no_motion() {
         let a = frame(64, 64, &[], 0);
         assert!(Motion::between(&Stars::of(&a), &Stars::of(&a), 64, 64).is_none());
+    }
+
+    #[test]
+    fn steps_round_as_f64_round_does() {
+        for num in -200i64..=200 {
+            for den in 1..=9 {
+                for step in [1i64, 2] {
+                    let want = ((num as f64 / den as f64 / step as f64).round() as i64) * step;
+                    assert_eq!(
+                        nearest_multiple(num, den, step),
+                        want,
+                        "{num}/{den} step {step}"
+                    );
+                }
+            }
+        }
     }
 }

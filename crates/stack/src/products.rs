@@ -120,22 +120,34 @@ impl Trails {
         if !acc.same_shape(img) || acc.data.len() != img.data.len() {
             return false;
         }
+        // With gap filling, the frame's lit samples are found in the same pass that
+        // adds it (FrameInfo made first); stars are found on the two frames of every
+        // REMEASURE-th pair (and until a first measurement succeeds, then on every
+        // REMEASURE-th pair after a failed one).
+        let gap_info = match &self.prev {
+            Some(_) if self.fill_gaps => {
+                let due = self.since + 1 >= gapfill::REMEASURE
+                    || (self.motion.is_none() && self.since == 0);
+                Some(FrameInfo::of(img, due))
+            }
+            _ => None,
+        };
         if let Some(f) = self.comet {
             acc.data
                 .par_iter_mut()
                 .zip(&img.data)
                 .for_each(|(a, &v)| *a = ((f32::from(*a) * f) as u16).max(v));
+        } else if let Some(info) = gap_info.as_ref().filter(|_| {
+            // Only a frame the next pair may fill from needs its lit samples.
+            self.motion
+                .is_none_or(|m| gapfill::fills(&m, img.width, img.height, img))
+        }) {
+            gapfill::max_and_lit(acc, img, info);
         } else {
             max_into(&mut acc.data, &img.data);
         }
         if self.fill_gaps {
-            if let Some((prev, prev_info)) = &mut self.prev {
-                // Stars are found on the two frames of every REMEASURE-th pair (and
-                // until a first measurement succeeds, then on every REMEASURE-th pair
-                // after a failed one).
-                let due = self.since + 1 >= gapfill::REMEASURE
-                    || (self.motion.is_none() && self.since == 0);
-                let info = FrameInfo::of(img, due);
+            if let (Some((prev, prev_info)), Some(info)) = (&mut self.prev, gap_info) {
                 self.since += 1;
                 if let (Some(a), Some(b)) = (&prev_info.stars, &info.stars) {
                     match Motion::between(a, b, img.width, img.height) {
