@@ -1133,20 +1133,7 @@ fn spawn_live_stacks(
     stop: Arc<AtomicBool>,
     ui: Ui,
 ) -> std::thread::JoinHandle<()> {
-    let prefix = std::path::Path::new(&live.prefix);
-    let (dir, name) = if live.prefix.ends_with('/') {
-        (prefix.to_path_buf(), String::new())
-    } else {
-        let dir = prefix
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(std::path::Path::new("."));
-        let name = prefix
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        (dir.to_path_buf(), name)
-    };
+    let (dir, name) = super::serve::live_parts(&live.prefix);
     let mut cfg = StackConfig::new(dir);
     cfg.prefix = name;
     cfg.windows.every_ns = Some(i64::from(live.every_s) * 1_000_000_000);

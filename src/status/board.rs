@@ -105,7 +105,6 @@ impl Series {
 /// What one frame tells the board (from the journal watcher).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FrameFacts {
-    pub seq: u64,
     pub time_ns: i64,
     pub exposure_us: u32,
     pub gain_milli: Option<u32>,
@@ -274,13 +273,27 @@ struct Live {
     writer_present: bool,
 }
 
+impl Live {
+    /// A frame arrived now: the stall clock restarts and a camera error is over.
+    fn frame_seen(&mut self) {
+        let now = Instant::now();
+        if let Some(prev) = self.last_frame_at {
+            if self.intervals.len() >= 16 {
+                self.intervals.remove(0);
+            }
+            self.intervals.push(now - prev);
+        }
+        self.last_frame_at = Some(now);
+        self.camera_error = None;
+    }
+}
+
 #[derive(Debug)]
 struct Inner {
     mode: &'static str,
     journal: String,
     tonight: Tonight,
     dead_ns: Vec<i64>,
-    last_frame_end_ns: Option<i64>,
     last_frame_ns: Option<i64>,
     periods_ns: Vec<i64>,
     storage: Storage,
@@ -314,7 +327,6 @@ impl Board {
             journal: journal.display().to_string(),
             tonight: Tonight::default(),
             dead_ns: Vec::new(),
-            last_frame_end_ns: None,
             last_frame_ns: None,
             periods_ns: Vec::new(),
             storage: Storage::default(),
@@ -341,17 +353,7 @@ impl Board {
 
     /// The capture took a frame (called on the capture thread: only stamps the time).
     pub fn frame_taken(&self) {
-        let now = Instant::now();
-        let mut g = self.lock();
-        if let Some(prev) = g.live.last_frame_at {
-            let d = now - prev;
-            if g.live.intervals.len() >= 16 {
-                g.live.intervals.remove(0);
-            }
-            g.live.intervals.push(d);
-        }
-        g.live.last_frame_at = Some(now);
-        g.live.camera_error = None;
+        self.lock().live.frame_seen();
     }
 
     /// The camera reported an error; `timeout` when it was a frame that never came (a
@@ -403,9 +405,7 @@ impl Board {
         }
         if g.mode == "serve" {
             // The journal is the only witness of frames arriving.
-            drop(g);
-            self.frame_taken();
-            g = self.lock();
+            g.live.frame_seen();
         }
         let t = &mut g.tonight;
         t.frames += 1;
@@ -419,7 +419,6 @@ impl Board {
             g.periods_ns.push(p);
         }
         g.last_frame_ns = Some(f.time_ns);
-        g.last_frame_end_ns = Some(f.time_ns + i64::from(f.exposure_us) * 1000);
         if let Some(d) = f.dead_ns {
             g.dead_ns.push(d);
             g.charts.dead_time_ms.push(f.time_ns, d as f64 / 1e6);
@@ -433,9 +432,8 @@ impl Board {
         if let Some(s) = f.sky {
             g.charts.sky_level.push(f.time_ns, s);
         }
-        if let (Some(sky), Some(stars)) = (f.sky, f.stars) {
+        if let Some(stars) = f.stars {
             g.charts.star_count.push(f.time_ns, f64::from(stars));
-            let _ = sky;
         }
         g.timing.exposure_s = Some(f64::from(f.exposure_us) / 1e6);
         g.timing.gain = f.gain_milli.map(|m| f64::from(m) / 1000.0);
@@ -650,16 +648,14 @@ impl Inner {
                 "no capture is writing this journal (a copy, or capture has stopped)".into(),
             );
         }
-        if let (Some(runway), Some(min)) = (self.storage.runway_hours, Some(self.min_runway_h)) {
-            if runway < min {
-                return (
-                    Health::DiskLow,
-                    format!(
-                        "{:.1} hours of disk left at tonight's write rate (alarm below {min} h): free space or lower --ring-size",
-                        runway
-                    ),
-                );
-            }
+        if let Some(runway) = self.storage.runway_hours.filter(|r| *r < self.min_runway_h) {
+            return (
+                Health::DiskLow,
+                format!(
+                    "{runway:.1} hours of disk left at tonight's write rate (alarm below {} h): free space or lower --ring-size",
+                    self.min_runway_h
+                ),
+            );
         }
         let error = |e: &(String, i64, bool), extra: String| {
             let h = if e.2 {

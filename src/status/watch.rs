@@ -169,7 +169,6 @@ impl Watcher {
             let header = j.segments[r.segment].read_header(&r.entry).ok();
             let dead = self.last_end_ns.map(|end| m.time_utc_ns - end);
             let mut facts = FrameFacts {
-                seq: r.entry.seq,
                 time_ns: m.time_utc_ns,
                 exposure_us: m.exposure_us,
                 gain_milli: Some(m.gain_milli).filter(|g| *g > 0),
@@ -299,48 +298,36 @@ impl Watcher {
 
     /// Downloads, the newest live stack and detections.
     fn files(&mut self) {
-        let mut downloads = Vec::new();
-        for (area, dir) in [("journal", Some(self.cfg.journal.clone()))] {
-            for (name, bytes) in listing(dir.as_deref(), |n| n.ends_with(".seg")) {
-                downloads.push(Download {
-                    area,
-                    url: format!("/files/{area}/{name}"),
-                    name,
-                    bytes,
-                });
-            }
-        }
+        let offer = |area: &'static str, files: Vec<(String, u64)>| {
+            files.into_iter().map(move |(name, bytes)| Download {
+                area,
+                url: format!("/files/{area}/{name}"),
+                name,
+                bytes,
+            })
+        };
+        let mut downloads: Vec<Download> = offer(
+            "journal",
+            listing(Some(&self.cfg.journal), |n| n.ends_with(".seg")),
+        )
+        .collect();
         let mut newest_live = None;
         if let Some((dir, prefix)) = &self.cfg.live {
-            let mut live = listing(Some(dir), |n| {
+            // Listed in name order, which is time order for the live stacker's names.
+            let live = listing(Some(dir), |n| {
                 n.starts_with(prefix.as_str()) && is_product(n)
             });
-            live.sort();
             newest_live = live
                 .iter()
                 .filter(|(n, _)| n.ends_with(".jpg"))
                 .max()
                 .cloned();
-            for (name, bytes) in live {
-                downloads.push(Download {
-                    area: "live",
-                    url: format!("/files/live/{name}"),
-                    name,
-                    bytes,
-                });
-            }
+            downloads.extend(offer("live", live));
         }
         self.board.set_live_stack(newest_live);
         if let Some(dir) = &self.cfg.detections {
             self.board.set_detections(read_detections(dir));
-            for (name, bytes) in listing(Some(dir), is_product) {
-                downloads.push(Download {
-                    area: "detections",
-                    url: format!("/files/detections/{name}"),
-                    name,
-                    bytes,
-                });
-            }
+            downloads.extend(offer("detections", listing(Some(dir), is_product)));
         }
         self.board.set_downloads(downloads);
     }

@@ -120,9 +120,8 @@ pub struct Image8 {
     pub data: Vec<u8>,
 }
 
-/// Writes an 8-bit display image as JPEG, then the sidecar if `meta.sidecar` is set: the
-/// same file [`write_image`] writes for the 16-bit image the 8 bits were scaled from.
-pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
+/// Fails unless `img` is grey or RGB and holds exactly its pixels.
+fn check_image8(img: &Image8) -> Result<(), OutputError> {
     let need = u64::from(img.width) * u64::from(img.height) * u64::from(img.channels);
     if !(matches!(img.channels, 1 | 3) && need > 0 && need == img.data.len() as u64) {
         return Err(OutputError::Shape {
@@ -133,6 +132,13 @@ pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), O
             got: img.data.len(),
         });
     }
+    Ok(())
+}
+
+/// Writes an 8-bit display image as JPEG, then the sidecar if `meta.sidecar` is set: the
+/// same file [`write_image`] writes for the 16-bit image the 8 bits were scaled from.
+pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), OutputError> {
+    check_image8(img)?;
     let pixels = Pixels::Whole(&img.data);
     encode_jpeg(path, img.width, img.height, img.channels, pixels, meta)?;
     if meta.sidecar {
@@ -145,16 +151,7 @@ pub fn write_jpeg8(path: &Path, img: &Image8, meta: &OutputMeta) -> Result<(), O
 /// memory: the status page's latest frame and keogram.
 pub fn jpeg8_bytes(img: &Image8) -> Result<Vec<u8>, OutputError> {
     let here = Path::new("(an image in memory)");
-    let need = u64::from(img.width) * u64::from(img.height) * u64::from(img.channels);
-    if !(matches!(img.channels, 1 | 3) && need > 0 && need == img.data.len() as u64) {
-        return Err(OutputError::Shape {
-            width: img.width,
-            height: img.height,
-            channels: img.channels,
-            need,
-            got: img.data.len(),
-        });
-    }
+    check_image8(img)?;
     check_jpeg_size(here, img.width, img.height)?;
     jpeg::encode(
         img.width,
