@@ -315,6 +315,36 @@ fn a_zeroed_first_sector_of_a_lone_segment_costs_no_frame() {
     assert_eq!(support::info_json(&j)["frames"], 12);
 }
 
+/// A damaged frame in one segment and a damaged header in the next: repair rebuilds the
+/// header before rewriting the segment before it, so that rewrite sets aside only its
+/// own damaged frame (it once took the next readable segment's first seq and set aside
+/// every frame of the segment between as "missing", then could not fix the overlap).
+#[test]
+fn a_damaged_frame_before_a_damaged_header_costs_one_frame() {
+    use nightcap_journal::format::Kind;
+    let tmp = tempfile::tempdir().unwrap();
+    let j = tmp.path().join("j");
+    sim_journal(&j, 40);
+    let segs = segments(&j);
+    assert!(segs.len() >= 3);
+    let frame = open_segment(&segs[0])
+        .records
+        .iter()
+        .filter(|e| e.kind == Kind::Frame)
+        .nth(2)
+        .copied()
+        .unwrap();
+    poke(&segs[0], frame.offset as usize + 64 + 40, |b| !b);
+    poke(&segs[1], 100, |b| b ^ 0x10);
+    let js = j.to_str().unwrap();
+    let (c, text) = code(&["repair", js]);
+    assert_eq!(c, 0, "{text}");
+    assert!(text.contains("1 frame set aside"), "{text}");
+    assert!(!text.contains("cannot fix"), "{text}");
+    assert_eq!(code(&["verify", js]).0, 0);
+    assert_eq!(support::info_json(&j)["frames"], 39);
+}
+
 /// Repair killed at random moments, then run again: every kept original is byte for byte
 /// one of the damaged files (never a repair's output), and the journal ends as one
 /// uninterrupted repair leaves it. `NIGHTCAP_REPAIR_KILLS=N` runs more trials.

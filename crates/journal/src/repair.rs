@@ -220,15 +220,27 @@ pub fn repair(dir: &Path) -> Result<RepairReport, JournalError> {
     let verified = super::inspect::verify(&journal, &|_| {});
     let plan = plan(dir, &journal, &verified)?;
     let neighbours: Vec<_> = journal.segments.iter().map(|s| s.header).collect();
-    for fix in &plan.fixes {
+    // Headers first: a rewrite sets aside the seqs up to the next segment's first, which
+    // is known only once that segment's header is readable again (with the damaged
+    // header left out, the next readable segment's first seq would make the rewrite set
+    // aside every frame of the one between, as if it were missing).
+    let (rebuilds, rewrites): (Vec<&Fix>, Vec<&Fix>) = plan
+        .fixes
+        .iter()
+        .partition(|f| matches!(f, Fix::RebuildHeader { .. }));
+    let mut reopened = None;
+    for fix in rebuilds.into_iter().chain(rewrites) {
+        if matches!(fix, Fix::Rewrite { .. }) && reopened.is_none() {
+            reopened = Some(Journal::open(dir)?);
+        }
+        let journal = reopened.as_ref().unwrap_or(&journal);
         match fix {
             Fix::Rewrite { segment, .. } => {
-                let seg = journal
-                    .segments
-                    .iter()
-                    .find(|s| s.path == *segment)
-                    .expect("planned from this journal");
-                let next = next_first_seq(&journal, seg.name.segno);
+                let Some(seg) = journal.segments.iter().find(|s| s.path == *segment) else {
+                    // Gone since it was planned (another process): the final check says so.
+                    continue;
+                };
+                let next = next_first_seq(journal, seg.name.segno);
                 let original = keep_original(segment)?;
                 let (kept, set_aside) = rewrite(dir, seg, seg.header, next)?;
                 report.rewritten.push(Rewritten {
@@ -243,7 +255,7 @@ pub fn repair(dir: &Path) -> Result<RepairReport, JournalError> {
                 let name =
                     SegmentName::parse(&segment.file_name().unwrap_or_default().to_string_lossy())
                         .expect("listed as a segment");
-                let next = next_first_seq(&journal, name.segno);
+                let next = next_first_seq(journal, name.segno);
                 match rebuild(dir, segment, &name, &neighbours, next)? {
                     Some(done) => report.rewritten.push(done),
                     None => {
