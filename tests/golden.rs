@@ -151,7 +151,7 @@ fn with_file(name: &str, bytes: &[u8]) -> tempfile::TempDir {
 fn the_code_still_writes_the_golden_bytes() {
     let fresh = tempfile::tempdir().unwrap();
     nightcap_testkit::golden::write(fresh.path());
-    let rgb48 = format!("2.0/{SEALED}");
+    let rgb48 = format!("2.1/{SEALED}");
     for name in [SEALED, ACTIVE, WITH_GAP, "README.md", rgb48.as_str()] {
         let committed = fs::read(golden_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
         let written = fs::read(fresh.path().join(name)).unwrap();
@@ -212,6 +212,59 @@ fn format_1_0_segments_still_read_back_exactly() {
         opened,
         vec![OpenedBy::Footer, OpenedBy::Prefix, OpenedBy::Footer]
     );
+}
+
+/// Format 1.1 segments (before STATS records), kept as they were written: they read
+/// frame for frame, and their frames' statistics are measured on demand instead.
+#[test]
+fn format_1_1_segments_still_read_back_exactly() {
+    let old = golden_dir().join("1.1");
+    let (frames, damage) = salvage(&old);
+    assert!(damage.is_empty(), "{damage:?}");
+    let seqs: Vec<u64> = frames.iter().map(|(s, _)| *s).collect();
+    assert_eq!(seqs, (0..14).collect::<Vec<_>>());
+    for (seq, data) in &frames {
+        assert_eq!(data, &expected(index_of_seq(*seq)), "seq {seq}");
+    }
+    let j = Journal::open(&old).unwrap();
+    let bytes = fs::read(old.join(SEALED)).unwrap();
+    assert_eq!((bytes[8], bytes[10]), (1, 1), "version 1.1");
+    assert!(j.frames().iter().all(|r| j.stats(r).is_none()));
+}
+
+/// Every golden frame of format 1.2 and 2.1 is followed by its STATS record, whose
+/// figures are exactly what measuring the decoded frame gives (what a reader of a 1.1
+/// journal computes instead).
+#[test]
+fn golden_stats_records_hold_each_frames_measured_statistics() {
+    for dir in [golden_dir(), golden_dir().join("2.1")] {
+        let j = Journal::open(&dir).unwrap();
+        let bytes = fs::read(dir.join(SEALED)).unwrap();
+        assert_eq!(
+            (bytes[8], bytes[10]),
+            if dir.ends_with("2.1") { (2, 1) } else { (1, 2) },
+            "version of {}",
+            dir.display()
+        );
+        let frames = j.frames();
+        assert!(!frames.is_empty());
+        for r in &frames {
+            let stored = j
+                .stats(r)
+                .unwrap_or_else(|| panic!("{}: seq {} has no STATS", dir.display(), r.entry.seq));
+            let f = j
+                .read_frame(r, &mut Decoder::new(), &mut Vec::new())
+                .unwrap();
+            let img = nightcap_frame::pixels::to_image16(&f.format, &f.data).unwrap();
+            assert_eq!(
+                stored,
+                nightcap_stack::stats::measure_image(&img),
+                "seq {}",
+                r.entry.seq
+            );
+            assert!(stored.column_rows() > 0);
+        }
+    }
 }
 
 #[test]

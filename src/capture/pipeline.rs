@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use super::policy::{ladder, next_rung};
 use nightcap_frame::{FrameMeta, PixelFormat};
 use nightcap_journal::codec::{CodecSpec, Encoder};
+use nightcap_journal::format::FrameStats;
 use nightcap_journal::{Gap, GapReason, JournalError, JournalWriter, WriterConfig, WriterStats};
 use nightcap_source::sequence::{SeqEvent, SequenceTracker};
 use nightcap_source::{FrameSource, SourceError};
@@ -228,6 +229,8 @@ enum Ready {
         spec: CodecSpec,
         raw_len: usize,
         payload: Vec<u8>,
+        /// Its statistics, for the STATS record after it.
+        stats: Option<FrameStats>,
     },
     Gap(Gap),
     Failed {
@@ -792,6 +795,16 @@ fn spawn_worker(
             // (Linux nice values are per thread; failure just keeps the default.)
             let _ = rustix::process::setpriority_process(None, WORKER_NICE);
             let mut encoder = Encoder::new(counters.level.load(Ordering::Relaxed));
+            // The statistics' parallel steps run on this worker's own thread, at its
+            // priority, never on the shared pool.
+            let measure_pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(1)
+                .thread_name(move |_| format!("measure-{i}"))
+                .start_handler(|_| {
+                    let _ = rustix::process::setpriority_process(None, WORKER_NICE);
+                })
+                .build()
+                .ok();
             loop {
                 let item = {
                     let guard = rx.lock().unwrap_or_else(|e| e.into_inner());
@@ -806,6 +819,11 @@ fn spawn_worker(
                             encoder.set_level(level);
                         }
                         let mut payload = pool.take_payload();
+                        // Measured before encoding, which uses the bytes as scratch.
+                        let stats = measure_pool
+                            .as_ref()
+                            .map(|p| p.install(|| nightcap_stack::stats::measure(&format, &buf)))
+                            .unwrap_or_else(|| nightcap_stack::stats::measure(&format, &buf));
                         // The frame's bytes are not needed once encoded (the buffer
                         // only goes back to the pool): the encoder may use them as scratch.
                         let ready = match encoder.encode_in_place(&format, &mut buf, &mut payload) {
@@ -814,6 +832,7 @@ fn spawn_worker(
                                 spec,
                                 raw_len: buf.len(),
                                 payload,
+                                stats,
                             },
                             Err(e) => Ready::Failed {
                                 meta,
@@ -935,8 +954,9 @@ fn append(
             spec,
             raw_len,
             payload,
+            stats,
         } => {
-            writer.append_encoded(meta, *spec, *raw_len, payload)?;
+            writer.append_encoded_with_stats(meta, *spec, *raw_len, payload, stats.as_ref())?;
             counters.written.fetch_add(1, Ordering::Relaxed);
             counters
                 .raw_bytes

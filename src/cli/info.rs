@@ -307,6 +307,19 @@ pub fn render(s: &JournalSummary, verbose: bool) -> String {
             g.text
         );
     }
+    if s.frames > 0 {
+        let _ = writeln!(
+            o,
+            "statistics {} of {} frames measured by the writer{}",
+            s.frames_measured,
+            s.frames,
+            if s.frames_measured < s.frames {
+                " (the others are measured when needed)"
+            } else {
+                ""
+            }
+        );
+    }
     // Padding NOTEs (written at syncs) carry nothing and are not notes to a reader.
     let _ = writeln!(o, "notes      {}", s.notes.len());
     for n in s.notes.iter().take(if verbose { usize::MAX } else { 5 }) {

@@ -287,6 +287,44 @@ pub fn unpack_line(packing: Packing, line: &[u8], row: &mut [u16]) {
     }
 }
 
+/// Pixels `x0..x0 + n` of one delivered line of `packing` to samples (`n` pixels times
+/// 3 for the RGB packings) at the start of `out`, unpacking only the packing groups that
+/// hold them (a keogram column without unpacking whole lines). `false` when the line is
+/// too short or the packing has no lines (MJPEG).
+pub fn unpack_span(packing: Packing, line: &[u8], x0: usize, n: usize, out: &mut [u16]) -> bool {
+    // (pixels per group, bytes per group, samples per pixel)
+    let (ppg, bpg, spp) = match packing {
+        Packing::U8 => (1, 1, 1),
+        Packing::U16Le => (1, 2, 1),
+        Packing::Csi2P10 => (4, 5, 1),
+        Packing::Csi2P12 => (2, 3, 1),
+        Packing::Yuyv => (2, 4, 3),
+        Packing::Rgb24 => (1, 3, 3),
+        Packing::Rgb48 => (1, 6, 3),
+        Packing::Mjpeg => return false,
+    };
+    let (g0, g1) = (x0 / ppg, (x0 + n).div_ceil(ppg));
+    let Some(bytes) = line.get(g0 * bpg..g1 * bpg) else {
+        return false;
+    };
+    if out.len() < n * spp {
+        return false;
+    }
+    let mut tmp = [0u16; 24];
+    let mut owned = Vec::new();
+    let need = (g1 - g0) * ppg * spp;
+    let buf: &mut [u16] = if need <= tmp.len() {
+        &mut tmp[..need]
+    } else {
+        owned.resize(need, 0);
+        &mut owned
+    };
+    unpack_line(packing, bytes, buf);
+    let skip = (x0 - g0 * ppg) * spp;
+    out[..n * spp].copy_from_slice(&buf[skip..skip + n * spp]);
+    true
+}
+
 /// BT.601 limited-range YCbCr to 8-bit RGB (what webcams deliver).
 fn yuv_to_rgb(y: u8, u: u8, v: u8) -> [u16; 3] {
     let c = (i32::from(y) - 16) * 298;
@@ -331,6 +369,39 @@ fn decode_mjpeg(format: &PixelFormat, data: &[u8]) -> Result<Image16, PixelError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_span_unpacks_as_the_whole_line_does() {
+        let width = 14usize;
+        for packing in [
+            Packing::U8,
+            Packing::U16Le,
+            Packing::Csi2P10,
+            Packing::Csi2P12,
+            Packing::Yuyv,
+            Packing::Rgb24,
+            Packing::Rgb48,
+        ] {
+            let bytes = packing.line_bytes(width as u32).unwrap() as usize;
+            let line: Vec<u8> = (0..bytes).map(|i| (i * 37 + 11) as u8).collect();
+            let spp = if matches!(packing, Packing::Yuyv | Packing::Rgb24 | Packing::Rgb48) {
+                3
+            } else {
+                1
+            };
+            let mut whole = vec![0u16; width * spp];
+            unpack_line(packing, &line, &mut whole);
+            for x0 in 0..width {
+                for n in 1..=(width - x0).min(3) {
+                    let mut out = vec![0u16; n * spp];
+                    assert!(unpack_span(packing, &line, x0, n, &mut out), "{packing:?}");
+                    assert_eq!(out, whole[x0 * spp..(x0 + n) * spp], "{packing:?} {x0} {n}");
+                }
+            }
+            let mut out = [0u16; 3];
+            assert!(!unpack_span(packing, &line[..1], width - 1, 1, &mut out));
+        }
+    }
     use proptest::prelude::*;
 
     fn fmt(packing: Packing, width: u32, height: u32, bit_depth: u8, pad: u32) -> PixelFormat {

@@ -12,10 +12,11 @@ use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat, MAX_FRAME_BYTES};
 pub const SEGMENT_MAGIC: [u8; 8] = [0x89, b'N', b'C', b'J', b'\r', b'\n', 0x1a, b'\n'];
 /// The newest major version this reader understands: it reads 1.x and 2.x.
 pub const MAJOR: u16 = 2;
-/// The minor version written in 1.x segments (those of every packing but 16-bit RGB).
-pub const MINOR: u16 = 1;
-/// The minor version written in 2.x segments.
-pub const MINOR_2: u16 = 0;
+/// The minor version written in 1.x segments (those of every packing but 16-bit RGB):
+/// 2 since STATS records (1.1 added the header copies).
+pub const MINOR: u16 = 2;
+/// The minor version written in 2.x segments: 1 since STATS records.
+pub const MINOR_2: u16 = 1;
 
 /// The version a segment of frames packed as `packing` is written in: 1.1, or 2.0 for
 /// the packings 2.0 added (a 1.x reader refuses those segments as newer).
@@ -44,6 +45,10 @@ pub const INDEX_ENTRY_LEN: usize = 32;
 pub const MAX_GAP_LEN: u32 = 4096;
 /// Largest NOTE payload.
 pub const MAX_NOTE_LEN: u32 = 65536;
+/// Largest STATS payload (a keogram column of [`MAX_STATS_ROWS`] RGB rows fits).
+pub const MAX_STATS_LEN: u32 = 4096;
+/// Most rows of the keogram column a STATS record holds.
+pub const MAX_STATS_ROWS: u16 = 480;
 /// Largest FOOTER payload (two million records).
 pub const MAX_FOOTER_LEN: u32 = 64 * 1024 * 1024;
 /// Record flag: a reader that does not know the kind skips the record.
@@ -276,6 +281,8 @@ pub enum Kind {
     Note,
     /// The footer index of a sealed segment.
     Footer,
+    /// A frame's statistics (since 1.2 and 2.1): sky, noise, stars, a keogram column.
+    Stats,
     /// A kind this reader does not know, marked skippable by its writer.
     Unknown(u8),
 }
@@ -288,6 +295,7 @@ impl Kind {
             Kind::Gap => 2,
             Kind::Note => 3,
             Kind::Footer => 4,
+            Kind::Stats => 5,
             Kind::Unknown(c) => c,
         }
     }
@@ -298,6 +306,7 @@ impl Kind {
             2 => Kind::Gap,
             3 => Kind::Note,
             4 => Kind::Footer,
+            5 => Kind::Stats,
             c => Kind::Unknown(c),
         }
     }
@@ -463,6 +472,7 @@ impl RecordHeader {
             Kind::Gap => MAX_GAP_LEN,
             Kind::Note => MAX_NOTE_LEN,
             Kind::Footer => MAX_FOOTER_LEN,
+            Kind::Stats => MAX_STATS_LEN,
             Kind::Unknown(_) if self.flags & FLAG_SKIPPABLE != 0 => MAX_FOOTER_LEN,
             Kind::Unknown(_) => return Err(FormatFault::RecordField("unknown kind")),
         };
@@ -627,6 +637,116 @@ impl Gap {
             end_ns: i64_at(b, 16),
             reason: GapReason::from_code(u32_at(b, 24)),
             text: String::from_utf8_lossy(text).into_owned(),
+        })
+    }
+}
+
+/// A STATS payload: what one frame looks like, measured once by the writer so readers
+/// need not decode the frame again (cloud rejection, the status page's charts and
+/// keogram). The figures are those of `nightcap_stack::stats` (2x2 cells of a fixed
+/// subsample of rows); `cells = 0` means the frame was too small to measure.
+///
+/// ```text
+/// 0  cells u32 | 4 stars u32 | 8 sky f32 | 12 noise f32 | 16 bright_fraction f32
+/// 20 saturated_fraction f32 | 24 background_r f32 | 28 background_g f32
+/// 32 background_b f32 | 36 column_rows u16 | 38 column_channels u8 | 39 zero
+/// 40..64 zero | 64 column[column_rows * column_channels] u16
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct FrameStats {
+    /// 2x2 cells measured (0: the frame was too small).
+    pub cells: u32,
+    /// Stars found among them.
+    pub stars: u32,
+    /// Median cell sum: the sky background of a 2x2 cell.
+    pub sky: f32,
+    /// Robust noise of a cell sum.
+    pub noise: f32,
+    /// Fraction of cells far above the sky (lit cloud, lights).
+    pub bright_fraction: f32,
+    /// Fraction of samples at the stream's largest value.
+    pub saturated_fraction: f32,
+    /// Median sample per colour (red, green, blue; the one value thrice for mono).
+    pub background: [f32; 3],
+    /// Channels of the keogram column (1 or 3; 0 with no column).
+    pub column_channels: u8,
+    /// The keogram column at the frame's centre, top to bottom, at most
+    /// [`MAX_STATS_ROWS`] rows (averaged down), channels interleaved.
+    #[serde(skip)]
+    pub column: Vec<u16>,
+}
+
+impl FrameStats {
+    /// Rows of the keogram column.
+    pub fn column_rows(&self) -> usize {
+        self.column
+            .len()
+            .checked_div(usize::from(self.column_channels))
+            .unwrap_or(0)
+    }
+
+    /// The STATS payload's bytes (a column longer than the format allows is left out).
+    pub fn encode(&self) -> Vec<u8> {
+        let ch = usize::from(self.column_channels);
+        let rows = self.column_rows();
+        let column = rows <= usize::from(MAX_STATS_ROWS)
+            && matches!(ch, 1 | 3)
+            && rows * ch == self.column.len();
+        let (rows, ch) = if column { (rows, ch) } else { (0, 0) };
+        let mut b = Vec::with_capacity(64 + 2 * rows * ch);
+        b.extend_from_slice(&self.cells.to_le_bytes());
+        b.extend_from_slice(&self.stars.to_le_bytes());
+        for v in [
+            self.sky,
+            self.noise,
+            self.bright_fraction,
+            self.saturated_fraction,
+        ]
+        .into_iter()
+        .chain(self.background)
+        {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&(rows as u16).to_le_bytes());
+        b.push(ch as u8);
+        b.resize(64, 0);
+        if column {
+            for v in &self.column {
+                b.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        b
+    }
+
+    /// Reads a STATS payload. Longer payloads are read (later minor versions may add
+    /// fields after the column); a column that does not fit the payload is damage.
+    pub fn decode(b: &[u8]) -> Result<FrameStats, FormatFault> {
+        if b.len() < 64 {
+            return Err(FormatFault::Short(b.len(), 64));
+        }
+        let f = |off| f32::from_bits(u32_at(b, off));
+        let rows = usize::from(u16_at(b, 36));
+        let ch = b[38];
+        if rows > usize::from(MAX_STATS_ROWS) || !matches!((rows, ch), (0, 0) | (1.., 1 | 3)) {
+            return Err(FormatFault::RecordField("stats column"));
+        }
+        let n = rows * usize::from(ch);
+        let column = b
+            .get(64..64 + 2 * n)
+            .ok_or(FormatFault::RecordField("stats column"))?
+            .chunks_exact(2)
+            .map(|p| u16::from_le_bytes([p[0], p[1]]))
+            .collect();
+        Ok(FrameStats {
+            cells: u32_at(b, 0),
+            stars: u32_at(b, 4),
+            sky: f(8),
+            noise: f(12),
+            bright_fraction: f(16),
+            saturated_fraction: f(20),
+            background: [f(24), f(28), f(32)],
+            column_channels: ch,
+            column,
         })
     }
 }
@@ -944,7 +1064,7 @@ mod tests {
     }
 
     #[test]
-    fn sixteen_bit_rgb_segments_are_format_2_and_others_stay_1_1() {
+    fn sixteen_bit_rgb_segments_are_format_2_and_others_stay_1_x() {
         let rgb48 = SegmentHeader {
             format: PixelFormat {
                 fourcc: *b"RGB6",
@@ -958,10 +1078,10 @@ mod tests {
             ..seg()
         };
         let b = rgb48.encode();
-        assert_eq!((u16_at(&b, 8), u16_at(&b, 10)), (2, 0));
+        assert_eq!((u16_at(&b, 8), u16_at(&b, 10)), (2, 1));
         assert_eq!(SegmentHeader::decode(&b), Ok(rgb48));
         let b1 = seg().encode();
-        assert_eq!((u16_at(&b1, 8), u16_at(&b1, 10)), (1, 1));
+        assert_eq!((u16_at(&b1, 8), u16_at(&b1, 10)), (1, 2));
         // A 1.x header cannot hold the new packing: damage, even with a good checksum.
         let mut old = b;
         old[8] = 1;

@@ -132,6 +132,9 @@ pub struct JournalSummary {
     pub notes: Vec<NoteSummary>,
     /// Bytes taken by padding NOTEs (at most a page per sync of the writer).
     pub padding_bytes: u64,
+    /// Frames whose writer stored their statistics (STATS records, format 1.2 and
+    /// later); the others are measured when a reader needs them.
+    pub frames_measured: u64,
     /// Damage found in the indexes.
     pub damage: Vec<Damage>,
 }
@@ -222,6 +225,10 @@ pub fn summarize(j: &Journal) -> JournalSummary {
         gaps,
         notes,
         padding_bytes,
+        frames_measured: all
+            .iter()
+            .filter(|r| j.segments[r.segment].stats_entry(r.entry.seq).is_some())
+            .count() as u64,
         segments,
         damage,
     }
@@ -352,6 +359,7 @@ pub fn verify(j: &Journal, progress: &(dyn Fn(u64) + Sync)) -> VerifyReport {
             records += 1;
             let result = match e.kind {
                 Kind::Gap => s.read_gap(e).map(|_| ()),
+                Kind::Stats => s.read_stats(e).map(|_| ()),
                 _ => s.read_note(e).map(|_| ()),
             };
             if let Err(ReadError::Damaged(d)) = result {

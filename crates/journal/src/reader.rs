@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 use super::codec::{CodecError, CodecSpec, Compression, Decoder, Transform};
 use super::error::{Damage, JournalError};
 use super::format::{
-    decode_footer, FormatFault, Gap, IndexEntry, Kind, RecordHeader, SegmentHeader, SegmentName,
-    SegmentState, Trailer, HEADER_LEN, MAX_FOOTER_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
+    decode_footer, FormatFault, FrameStats, Gap, IndexEntry, Kind, RecordHeader, SegmentHeader,
+    SegmentName, SegmentState, Trailer, HEADER_LEN, MAX_FOOTER_LEN, RECORD_HEADER_LEN, TRAILER_LEN,
 };
 use super::recovery::{on_bad_record, Action};
 use nightcap_frame::pixels::{to_image16, Image16, PixelError};
@@ -96,6 +96,8 @@ pub struct Segment {
     /// The seq the next segment's first frame should have: one past the last frame, or
     /// past the frames a repair set aside at the end of this segment.
     pub next_seq: u64,
+    /// The STATS entries, by the seq of the frame each describes (the first per seq).
+    stats: Vec<IndexEntry>,
     bytes: SegmentBytes,
 }
 
@@ -152,6 +154,7 @@ impl Segment {
             valid_end: HEADER_LEN as u64,
             damage: Vec::new(),
             next_seq: header.first_seq,
+            stats: Vec::new(),
             bytes,
         };
         if seg.name.state == SegmentState::Sealed {
@@ -170,6 +173,14 @@ impl Segment {
             seg.scan(&mut buf)?;
         }
         seg.check_sequence();
+        seg.stats = seg
+            .records
+            .iter()
+            .filter(|e| e.kind == Kind::Stats)
+            .copied()
+            .collect();
+        seg.stats.sort_by_key(|e| e.seq);
+        seg.stats.dedup_by_key(|e| e.seq);
         Ok(seg)
     }
 
@@ -543,6 +554,19 @@ impl Segment {
         let mut buf = Vec::new();
         self.read_record(entry, &mut buf)?;
         Gap::decode(&buf).map_err(|f| self.damaged(entry, f.to_string()))
+    }
+
+    /// The STATS entry of the frame `seq`, if its writer measured it.
+    pub fn stats_entry(&self, seq: u64) -> Option<&IndexEntry> {
+        let i = self.stats.binary_search_by_key(&seq, |e| e.seq).ok()?;
+        self.stats.get(i)
+    }
+
+    /// Reads a STATS record.
+    pub fn read_stats(&self, entry: &IndexEntry) -> Result<FrameStats, ReadError> {
+        let mut buf = Vec::new();
+        self.read_record(entry, &mut buf)?;
+        FrameStats::decode(&buf).map_err(|f| self.damaged(entry, f.to_string()))
     }
 
     /// Reads a NOTE record's text.
@@ -1016,6 +1040,14 @@ impl Journal {
             decoder: Decoder::new(),
             scratch: Vec::new(),
         }
+    }
+
+    /// The statistics its writer stored for frame `r` (a STATS record): `None` when
+    /// there are none (a journal older than format 1.2, an imported frame) or the record
+    /// is damaged; the caller then measures the decoded frame.
+    pub fn stats(&self, r: &FrameRef) -> Option<FrameStats> {
+        let seg = &self.segments[r.segment];
+        seg.read_stats(seg.stats_entry(r.entry.seq)?).ok()
     }
 
     /// Every GAP record (unreadable ones are returned as damage).

@@ -220,10 +220,20 @@ pub(crate) fn rewrite(
         }
     }
     // Frames in seq order, each once; GAPs and NOTEs (whose seq is that of the next
-    // frame) before the frame they precede.
-    intact.sort_by_key(|(h, _)| (h.seq, h.kind == Kind::Frame));
+    // frame) before the frame they precede, a frame's STATS (whose seq is the frame's)
+    // right after it, once, and only for a frame kept.
+    let rank = |k: Kind| match k {
+        Kind::Frame => 1,
+        Kind::Stats => 2,
+        _ => 0,
+    };
+    intact.sort_by_key(|(h, _)| (h.seq, rank(h.kind)));
     let mut seen = std::collections::HashSet::new();
     intact.retain(|(h, _)| h.kind != Kind::Frame || seen.insert(h.seq));
+    let mut measured = std::collections::HashSet::new();
+    intact.retain(|(h, _)| {
+        h.kind != Kind::Stats || (seen.contains(&h.seq) && measured.insert(h.seq))
+    });
     let frames = intact.iter().filter(|(h, _)| h.kind == Kind::Frame).count() as u64;
     let mut records: Vec<(RecordHeader, Vec<u8>)> = Vec::with_capacity(intact.len() + 4);
     let mut expect = header.first_seq;

@@ -27,3 +27,4 @@ pub mod products;
 pub mod reject;
 pub mod select;
 pub mod stars;
+pub mod stats;

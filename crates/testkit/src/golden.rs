@@ -87,8 +87,24 @@ fn append_frames(
         let meta = SimSky::render(&sim(), i, &mut raw);
         let h = frame_record(&SensorPreset::Tiny.format(), &meta, &raw, &mut payload);
         let seq = seg.append(h, &payload).expect("append");
+        append_stats(seg, seq, &meta, &SensorPreset::Tiny.format(), &raw);
         list.frame(file, seq, &meta, &raw);
     }
+}
+
+/// The STATS record of frame `seq` (since 1.2 and 2.1), as a capture writes it: right
+/// after its FRAME, with the frame's statistics measured from its bytes.
+fn append_stats(
+    seg: &mut ActiveSegment,
+    seq: u64,
+    meta: &FrameMeta,
+    format: &PixelFormat,
+    raw: &[u8],
+) {
+    let stats = nightcap_stack::stats::measure(format, raw).expect("a golden frame measures");
+    let payload = stats.encode();
+    let h = RecordHeader::meta_record(Kind::Stats, seq, meta.time_utc_ns, &payload, 0);
+    seg.append_copy(h, &payload).expect("append");
 }
 
 /// The simulated-sky configuration the golden frames come from.
@@ -128,10 +144,10 @@ pub fn rgb48_frame(i: u64) -> Vec<u8> {
     raw
 }
 
-/// Writes the format 2.0 golden segment (16-bit RGB: the packing 2.0 adds) into `dir`:
-/// sealed, 3 frames.
+/// Writes the format 2.1 golden segment (16-bit RGB: the packing 2.0 adds) into `dir`:
+/// sealed, 3 frames, each followed by its STATS record.
 fn write_rgb48(dir: &Path, list: &mut Listing) {
-    std::fs::create_dir_all(dir).expect("create golden 2.0 dir");
+    std::fs::create_dir_all(dir).expect("create golden 2.1 dir");
     let f = rgb48_format();
     let mut h = header(0, 0);
     h.format = f;
@@ -155,7 +171,8 @@ fn write_rgb48(dir: &Path, list: &mut Listing) {
         };
         let rec = frame_record(&f, &meta, &raw, &mut payload);
         let seq = seg.append(rec, &payload).expect("append");
-        list.frame(&format!("2.0/{name}"), seq, &meta, &raw);
+        append_stats(&mut seg, seq, &meta, &f, &raw);
+        list.frame(&format!("2.1/{name}"), seq, &meta, &raw);
     }
     seg.seal(T0 + MIN / 2).expect("seal");
 }
@@ -217,26 +234,29 @@ pub fn write(dir: &Path) {
         let meta = SimSky::render(&sim(), i, &mut raw);
         let h = frame_record(&SensorPreset::Tiny.format(), &meta, &raw, &mut stored);
         let seq = seg.append(h, &stored).expect("append");
+        append_stats(&mut seg, seq, &meta, &SensorPreset::Tiny.format(), &raw);
         list.frame(name, seq, &meta, &raw);
     }
     seg.seal(T0 + 3 * MIN).expect("seal");
 
-    // 4. Format 2.0, a journal of its own: 16-bit RGB, the packing 2.0 adds.
-    write_rgb48(&dir.join("2.0"), &mut list);
+    // 4. Format 2.1, a journal of its own: 16-bit RGB, the packing 2.0 adds.
+    write_rgb48(&dir.join("2.1"), &mut list);
 
     let readme = format!(
         "# Golden segments\n\nMade by `scripts/make-golden.sh` (`cargo run --example make_golden`); read by\n\
          `tests/golden.rs`. Do not edit by hand: a change of the format or of the default codec\n\
          regenerates them in the same commit as the spec.\n\n\
-         Format 1.1: each segment opens with a padding NOTE and a NOTE holding a copy of its\n\
-         header (offset 512); the sealed ones repeat the copy before the footer.\n\
+         Format 1.2: each segment opens with a padding NOTE and a NOTE holding a copy of its\n\
+         header (offset 512); the sealed ones repeat the copy before the footer. Each FRAME is\n\
+         followed by its STATS record (kind 5): the frame's statistics and keogram column as\n\
+         `nightcap_stack::stats::measure` gives them for the decoded frame.\n\
          Stream: 64x48, fourcc `pRCC`, CSI-2 RAW12, RGGB, stride 128 (32 padding bytes per line).\n\
          Frames: the simulated sky's `tiny` preset, seed 7, 5 s exposures at gain 4.\n\n\
          `00000001-...active` is an active segment (no footer): a reader returns its 3 frames\n\
          as the valid prefix. `00000002-...seg` holds a GAP record (2 frames missed, camera\n\
          timeout) between seq 11 and seq 12.\n\n\
-         `2.0/` is a journal of its own in format 2.0 (version 2.0 in the header: the first\n\
-         version with the 16-bit RGB packing, code 7): 3 frames of 16x8 `RGB6`, 14 significant\n\
+         `2.1/` is a journal of its own in format 2.1 (2.0, the first version with the 16-bit\n\
+         RGB packing, code 7, plus STATS records): 3 frames of 16x8 `RGB6`, 14 significant\n\
          bits, stride 104 (8 padding bytes a line); sample `k` (R, G, B interleaved) of row `y`\n\
          of frame `i` is `(4099 i + 331 y + 997 k + 5) mod 16384`.\n\n\
          | file | seq | time_ns (UTC) | exposure_us | raw bytes | CRC-32C of decoded bytes |\n\

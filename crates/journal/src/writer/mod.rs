@@ -29,7 +29,7 @@ use syncer::{lock, Syncer};
 
 use super::codec::{CodecSpec, Encoder};
 use super::error::JournalError;
-use super::format::{Gap, Kind, RecordHeader, SegmentHeader, SegmentState};
+use super::format::{FrameStats, Gap, Kind, RecordHeader, SegmentHeader, SegmentState};
 use super::lock::JournalLock;
 use super::reader::list_segments;
 use super::ring::{self, Budget, Plan, Sealed};
@@ -219,13 +219,24 @@ impl<S: Storage> JournalWriter<S> {
 
     /// Encodes and appends one frame; returns its seq.
     pub fn append_frame(&mut self, meta: &FrameMeta, raw: &[u8]) -> Result<u64, JournalError> {
+        self.append_frame_with_stats(meta, raw, None)
+    }
+
+    /// Encodes and appends one frame followed by its STATS record (when given); returns
+    /// the frame's seq.
+    pub fn append_frame_with_stats(
+        &mut self,
+        meta: &FrameMeta,
+        raw: &[u8],
+        stats: Option<&FrameStats>,
+    ) -> Result<u64, JournalError> {
         self.check_frame(raw.len())?;
         let mut payload = std::mem::take(&mut self.payload);
         let format = *self.format();
         let spec = self.encoder.encode(&format, raw, &mut payload);
-        let result = spec
-            .map_err(JournalError::from)
-            .and_then(|spec| self.append_encoded(meta, spec, raw.len(), &payload));
+        let result = spec.map_err(JournalError::from).and_then(|spec| {
+            self.append_encoded_with_stats(meta, spec, raw.len(), &payload, stats)
+        });
         self.payload = payload;
         result
     }
@@ -252,10 +263,25 @@ impl<S: Storage> JournalWriter<S> {
         raw_len: usize,
         payload: &[u8],
     ) -> Result<u64, JournalError> {
+        self.append_encoded_with_stats(meta, spec, raw_len, payload, None)
+    }
+
+    /// Appends a frame already encoded and, right after it in the same segment, the
+    /// STATS record of its statistics (when given); returns the frame's seq.
+    pub fn append_encoded_with_stats(
+        &mut self,
+        meta: &FrameMeta,
+        spec: CodecSpec,
+        raw_len: usize,
+        payload: &[u8],
+        stats: Option<&FrameStats>,
+    ) -> Result<u64, JournalError> {
         self.check_frame(raw_len)?;
         let codes = (spec.transform.code(), spec.compression.code());
         let header = RecordHeader::frame_record(meta, codes, raw_len, payload);
-        let seq = self.append_record(header, payload, Some(meta.time_utc_ns))?;
+        let stats = stats.map(FrameStats::encode);
+        let seq =
+            self.append_record(header, payload, Some((meta.time_utc_ns, stats.as_deref())))?;
         self.stats.frames += 1;
         self.stats.raw_bytes += raw_len as u64;
         self.stats.stored_bytes += payload.len() as u64;
@@ -284,16 +310,18 @@ impl<S: Storage> JournalWriter<S> {
         Ok(())
     }
 
+    /// Appends one record; `frame` (a FRAME's exposure start and the STATS payload to
+    /// follow it, if any) for frames.
     fn append_record(
         &mut self,
         header: RecordHeader,
         payload: &[u8],
-        frame_ns: Option<i64>,
+        frame: Option<(i64, Option<&[u8]>)>,
     ) -> Result<u64, JournalError> {
         if self.poisoned {
             return Err(JournalError::Poisoned);
         }
-        let result = self.try_append(header, payload, frame_ns);
+        let result = self.try_append(header, payload, frame);
         if result.is_err() {
             self.poisoned = true;
         }
@@ -304,17 +332,22 @@ impl<S: Storage> JournalWriter<S> {
         &mut self,
         header: RecordHeader,
         payload: &[u8],
-        frame_ns: Option<i64>,
+        frame: Option<(i64, Option<&[u8]>)>,
     ) -> Result<u64, JournalError> {
-        // A frame after a restart is preceded by the restart GAP: both must fit (a resumed
-        // segment can be nearly full).
+        let frame_ns = frame.map(|(t, _)| t);
+        let stats = frame.and_then(|(_, s)| s);
+        // A frame after a restart is preceded by the restart GAP, and a frame's STATS
+        // record follows it: all must fit in one segment (a resumed segment can be
+        // nearly full).
         let gap_len = frame_ns
             .and_then(|t| self.pending_restart.map(|start| restart_gap(start, t)))
             .map(|g| g.encode().len());
-        let lens: &[usize] = match gap_len {
-            Some(g) => &[g, payload.len()],
-            None => &[payload.len()],
-        };
+        let lens: Vec<usize> = gap_len
+            .into_iter()
+            .chain([payload.len()])
+            .chain(stats.map(<[u8]>::len))
+            .collect();
+        let lens = lens.as_slice();
         // Held from taking in the padding to the end of the write: no barrier places one
         // meanwhile (see `Syncer`).
         let shared = Arc::clone(&self.syncer.shared);
@@ -337,7 +370,7 @@ impl<S: Storage> JournalWriter<S> {
             if roll {
                 self.seal_active()?;
             }
-            self.start_segment(payload.len())?;
+            self.start_segment(lens.iter().sum())?;
             fence = lock(&shared.fence);
         }
         let mut active = self.active.take().expect("a segment was just started");
@@ -345,6 +378,10 @@ impl<S: Storage> JournalWriter<S> {
             self.append_restart_gap(&mut active, t)?;
         }
         let seq = active.append(header, payload)?;
+        if let Some(p) = stats {
+            let h = RecordHeader::meta_record(Kind::Stats, seq, header.time_ns, p, 0);
+            active.append_copy(h, p)?;
+        }
         fence.due = active.padding(header.time_ns);
         drop(fence);
         self.next_seq = active.next_seq();
