@@ -5,6 +5,11 @@
 //! (page-cached) and max-stacking them, and writing one 12 MP stack as the JPEG a window
 //! produces (tone map, debayer to 8-bit RGB, libjpeg-turbo at quality 95 4:4:4).
 //!
+//! And per-frame statistics: what measuring one 12 MP frame from its bytes costs a
+//! capture worker (`stats/measure_bytes`, against `decode_then_measure`, what a reader
+//! of a journal without STATS records pays), and `--reject auto`'s judging of 12 frames
+//! from their stored STATS records against measuring the decoded frames.
+//!
 //!     cargo bench --bench stack -- --warm-up-time 1 --measurement-time 3
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -15,9 +20,10 @@ use nightcap_frame::{Cfa, FrameMeta, Packing, PixelFormat};
 use nightcap_journal::codec::{Decoder, Encoder};
 use nightcap_journal::{Journal, JournalWriter, WriterConfig};
 use nightcap_stack::calib::Calibration;
-use nightcap_stack::night::{write_stack, JournalFrames, StackConfig};
+use nightcap_stack::night::{reject_run, write_stack, JournalFrames, StackConfig};
 use nightcap_stack::output::image::OutputMeta;
 use nightcap_stack::reduce::{reduce, Accumulator, Gather, Mode, Shape};
+use nightcap_stack::stats::{measure, measure_image};
 
 const W: u32 = 4056;
 const H: u32 = 3040;
@@ -140,6 +146,60 @@ fn window(c: &mut Criterion) {
     g.finish();
 }
 
+/// A journal of 12 noise frames in `dir`, with their STATS records or without.
+fn journal_of_12(dir: &std::path::Path, with_stats: bool) -> Journal {
+    let format = hq_format();
+    let mut cfg = WriterConfig::new(dir);
+    cfg.budget.reserve_bytes = 0;
+    let mut w = JournalWriter::open(cfg, format).unwrap();
+    for i in 0..12u64 {
+        let meta = FrameMeta {
+            time_utc_ns: i as i64 * 5_000_000_000,
+            exposure_us: 5_000_000,
+            ..FrameMeta::default()
+        };
+        let raw = pack_frame(&format, &noise_frame(i + 1));
+        let stats = with_stats.then(|| measure(&format, &raw).unwrap());
+        w.append_frame_with_stats(&meta, &raw, stats.as_ref())
+            .unwrap();
+    }
+    w.close().unwrap();
+    Journal::open(dir).unwrap()
+}
+
+fn stats(c: &mut Criterion) {
+    let format = hq_format();
+    let raw = pack_frame(&format, &noise_frame(1));
+    let mut g = c.benchmark_group("stats_4056x3040");
+    g.sample_size(10);
+    // On one thread, as a capture worker measures.
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    g.bench_function("measure_bytes", |b| {
+        b.iter(|| one.install(|| measure(&format, &raw).unwrap()))
+    });
+    g.bench_function("decode_then_measure", |b| {
+        b.iter(|| one.install(|| measure_image(&to_image16(&format, &raw).unwrap())))
+    });
+    g.finish();
+
+    let tmp = tempfile::tempdir().unwrap();
+    let cal = Calibration::default();
+    let mut g = c.benchmark_group("reject_12_frames");
+    g.throughput(Throughput::Elements(12));
+    g.sample_size(10);
+    for (name, with_stats) in [("stored_stats", true), ("measured", false)] {
+        let journal = journal_of_12(&tmp.path().join(name), with_stats);
+        let frames = journal.frames();
+        g.bench_function(name, |b| {
+            b.iter(|| reject_run(&journal, &frames, &cal, &|_| {}))
+        });
+    }
+    g.finish();
+}
+
 fn write(c: &mut Criterion) {
     let img = image(1);
     let tmp = tempfile::tempdir().unwrap();
@@ -155,5 +215,5 @@ fn write(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, combine, decode, window, write);
+criterion_group!(benches, combine, decode, window, stats, write);
 criterion_main!(benches);

@@ -7,11 +7,12 @@
 //! beside a capture (the same nice value as the live stacker) and in `nightcap serve`.
 //!
 //! Promises:
-//! - Each frame is decoded once, for its statistics (on the 2x2-binned image, the same
-//!   figures `--reject auto` uses), one keogram column and, for the newest frame of a
-//!   pass, the preview.
-//! - Work per pass is bounded ([`FRAMES_PER_PASS`] frames); a backlog (a night's journal
-//!   opened by `serve`) is worked through pass by pass and shown as such.
+//! - A frame's statistics (the figures `--reject auto` uses) and its keogram column come
+//!   from its STATS record; only the newest frame of a pass is decoded, for the preview,
+//!   and frames without a record (journals before format 1.2) once each, to measure them.
+//! - Work per pass is bounded ([`FRAMES_PER_PASS`] decodes, [`MEASURED_PER_PASS`]
+//!   frames); a backlog (a night's journal opened by `serve`) is worked through pass by
+//!   pass and shown as such.
 //! - Memory is bounded: the keogram keeps at most [`KEOGRAM_COLUMNS`] columns of at most
 //!   [`KEOGRAM_HEIGHT`] pixels (neighbouring columns merge by maximum when it fills).
 //! - A damaged or vanished frame is skipped; the watcher never stops the capture.
@@ -25,18 +26,21 @@ use nightcap_frame::pixels::{to_image16, Image16};
 use nightcap_journal::codec::Decoder;
 use nightcap_journal::format::SegmentState;
 use nightcap_journal::Journal;
-use nightcap_stack::products::{assemble_columns, keogram_column};
-use nightcap_stack::reject::frame_stats;
+use nightcap_stack::products::assemble_columns;
+use nightcap_stack::reject::FrameStats;
+use nightcap_stack::stats::{column_image, measure_image};
 use nightcap_stack::tone::{render_8bit, RenderSettings};
 
 use super::board::{Board, Detection, Download, FrameFacts, Storage, NEW_NIGHT_AFTER_NS};
 
-/// Frames decoded per pass at most.
+/// Frames decoded per pass at most (frames without a STATS record, and the preview).
 pub const FRAMES_PER_PASS: usize = 24;
+/// Frames taken per pass at most (their STATS records read, no frame decoded).
+pub const MEASURED_PER_PASS: usize = 2048;
 /// Widest keogram kept (columns).
 pub const KEOGRAM_COLUMNS: usize = 2400;
-/// Tallest keogram column kept (pixels).
-pub const KEOGRAM_HEIGHT: u32 = 480;
+/// Tallest keogram column kept (pixels): a STATS record's column.
+pub const KEOGRAM_HEIGHT: u32 = nightcap_stack::stats::MAX_STATS_ROWS as u32;
 /// Widest preview of the latest frame (pixels).
 pub const PREVIEW_WIDTH: u32 = 1200;
 
@@ -144,16 +148,19 @@ impl Watcher {
             }
         };
         let new = &all[start.min(all.len())..];
-        let per_pass = if self.cfg.decode {
-            FRAMES_PER_PASS
-        } else {
-            usize::MAX
-        };
-        let batch = &new[..new.len().min(per_pass)];
-        for (k, r) in batch.iter().enumerate() {
-            self.board.set_backlog((new.len() - k) as u64);
-            let newest = k + 1 == batch.len();
-            let frame = if self.cfg.decode {
+        let (mut decoded, mut done) = (0usize, 0usize);
+        let mut preview_of = None;
+        for r in new {
+            if self.cfg.decode && (decoded >= FRAMES_PER_PASS || done >= MEASURED_PER_PASS) {
+                break;
+            }
+            self.board.set_backlog((new.len() - done) as u64);
+            done += 1;
+            // A frame's STATS record spares decoding it; frames without one (journals
+            // before format 1.2) are decoded and measured here.
+            let stored = if self.cfg.decode { j.stats(r) } else { None };
+            let frame = if self.cfg.decode && stored.is_none() {
+                decoded += 1;
                 j.read_frame(r, &mut self.decoder, &mut self.scratch).ok()
             } else {
                 None
@@ -178,50 +185,46 @@ impl Watcher {
                 sky: None,
                 stars: None,
             };
-            if let Some(img) = frame.and_then(|f| to_image16(&f.format, &f.data).ok()) {
-                let s = frame_stats(&img);
-                facts.sky = Some(s.sky);
-                facts.stars = Some(s.stars);
-                self.board.add_sky_stats(s);
-                self.add_column(&img);
-                if newest {
-                    if let Ok(jpeg) = nightcap_stack::preview::jpeg(&img, PREVIEW_WIDTH) {
-                        self.board.set_latest(jpeg, m.time_utc_ns);
-                    }
-                }
-            }
             if let Some(prev) = self.last_end_ns {
                 if m.time_utc_ns - prev > NEW_NIGHT_AFTER_NS {
                     self.columns.clear();
                 }
             }
+            let img = frame.and_then(|f| to_image16(&f.format, &f.data).ok());
+            let measured = stored.or_else(|| img.as_ref().map(measure_image));
+            if let Some(s) = &measured {
+                facts.sky = Some(f64::from(s.sky));
+                facts.stars = Some(s.stars);
+                self.board.add_sky_stats(FrameStats::from(s));
+                let depth = j.segments[r.segment].header.format.bit_depth;
+                if let Some(col) = column_image(s, depth) {
+                    self.add_column(col);
+                }
+            }
+            preview_of = Some((*r, img, m.time_utc_ns));
             self.board.add_frame(&facts);
             self.last_seq = Some(r.entry.seq);
             self.last_end_ns = Some(m.time_utc_ns + i64::from(m.exposure_us) * 1000);
         }
-        self.board.set_backlog((new.len() - batch.len()) as u64);
+        // The preview: the newest frame of the pass, decoded now if it was not already.
+        if let (true, Some((r, img, time))) = (self.cfg.decode, preview_of) {
+            let img = img.or_else(|| {
+                let f = j
+                    .read_frame(&r, &mut self.decoder, &mut self.scratch)
+                    .ok()?;
+                to_image16(&f.format, &f.data).ok()
+            });
+            if let Some(jpeg) =
+                img.and_then(|i| nightcap_stack::preview::jpeg(&i, PREVIEW_WIDTH).ok())
+            {
+                self.board.set_latest(jpeg, time);
+            }
+        }
+        self.board.set_backlog((new.len() - done) as u64);
     }
 
-    fn add_column(&mut self, img: &Image16) {
-        let col = keogram_column(img, img.width / 2);
-        // Shrink tall columns by averaging whole boxes of rows.
-        let k = col.height.div_ceil(KEOGRAM_HEIGHT).max(1) as usize;
-        let col = if k > 1 {
-            let ch = usize::from(col.channels);
-            let h = col.height as usize / k;
-            let mut out = Image16::zeroed(1, h as u32, col.channels, col.cfa, col.bit_depth);
-            for y in 0..h {
-                for c in 0..ch {
-                    let sum: u32 = (0..k)
-                        .map(|i| u32::from(col.data[(y * k + i) * ch + c]))
-                        .sum();
-                    out.data[y * ch + c] = (sum / k as u32) as u16;
-                }
-            }
-            out
-        } else {
-            col
-        };
+    /// Adds one keogram column (already at most [`KEOGRAM_HEIGHT`] rows high).
+    fn add_column(&mut self, col: Image16) {
         if self.columns.len() >= KEOGRAM_COLUMNS {
             let merged: Vec<Image16> = self
                 .columns

@@ -749,10 +749,6 @@ fn write_rendered(
     write_jpeg_rows(path, img.width, img.height, channels, &fill, meta)
 }
 
-/// Rejection ([`super::reject`]): statistics of every frame of `windows` not yet in
-/// `cache` (keyed by seq; one decode each), judged against every frame in the cache (the
-/// night so far, when following a growing journal); rejected frames are
-/// removed from `windows` (counted in [`Window::rejected`]) and reported.
 /// [`reject_frames`] for a product made of one run of frames (trails, timelapse,
 /// keogram): the frames kept, in their order, and how many were rejected.
 pub fn reject_run(
@@ -784,6 +780,11 @@ pub fn reject_run(
     )
 }
 
+/// Rejection ([`super::reject`]): statistics of every frame of `windows` not yet in
+/// `cache` (keyed by seq; the STATS record its writer stored, or one decode each for
+/// frames without one or when a calibration changes the frames), judged against every
+/// frame in the cache (the night so far, when following a growing journal); rejected
+/// frames are removed from `windows` (counted in [`Window::rejected`]) and reported.
 pub fn reject_frames(
     journal: &Journal,
     all: &[FrameRef],
@@ -803,9 +804,16 @@ pub fn reject_frames(
         .filter(|(i, r)| in_windows.contains(i) && !cache.contains_key(&r.entry.seq))
         .map(|(_, r)| r)
         .collect();
+    // The statistics the writer stored, when frames are judged as recorded (a dark or
+    // flat changes what they would measure); the others are measured here, once.
+    let stored = calibration.is_empty();
     let fresh: Vec<(u64, FrameStats)> = todo
         .par_iter()
         .map_init(Pooled::take, |buf, r| {
+            if let Some(s) = journal.stats(r).filter(|_| stored) {
+                progress(StackEvent::Frame);
+                return Some((r.entry.seq, FrameStats::from(&s)));
+            }
             let out = JournalFrames::decode(journal, r, buf)
                 .ok()
                 .map(|(_, mut img)| {

@@ -22,9 +22,11 @@
 //! end has no clear part to compare with, and nothing in it is rejected; twilight and
 //! moonrise count as a bright sky.
 //!
-//! Computing statistics needs every frame decoded once before stacking; `stack --reject
-//! auto` therefore costs one extra decode pass (it is off by default: a max stack is
-//! what the original program made, clouds included).
+//! The statistics are [`crate::stats`]'s: the capture workers store them in each frame's
+//! STATS record, so `stack --reject auto` reads them instead of decoding every frame an
+//! extra time; frames without them (journals before format 1.2) or with a calibration
+//! applied are measured, one extra decode each. Rejection is off by default: a max stack
+//! is what the original program made, clouds included.
 
 use crate::stars::median;
 use nightcap_frame::pixels::Image16;

@@ -10,7 +10,7 @@
 //! - Bounded work: a frame of more than [`MAX_CELLS`] cells is measured on evenly spaced
 //!   bands of [`BAND_ROWS`] cell rows that together hold at most that many cells (a
 //!   third of a 12 MP frame), unpacked from the delivered bytes band by band; the
-//!   background and saturation on every 4th sample of those rows.
+//!   background and saturation on every 16th pixel of those rows.
 //! - The keogram column (the 2-pixel band at the frame's centre, as
 //!   [`crate::products::keogram_column`] makes it) is unpacked from the two pixels of
 //!   every line only, and averaged down to at most [`MAX_STATS_ROWS`] rows: the status
@@ -22,12 +22,12 @@ use nightcap_frame::{Cfa, Packing, PixelFormat};
 pub use nightcap_journal::format::{FrameStats, MAX_STATS_ROWS};
 
 use crate::products::keogram_column;
-use crate::stars::{median, Cells};
+use crate::stars::Cells;
 
 /// Frames with more 2x2 cells than this are measured on bands of rows.
 pub const MAX_CELLS: usize = 1 << 20;
 /// Cell rows (twice as many pixel rows) per band.
-pub const BAND_ROWS: usize = 32;
+pub const BAND_ROWS: usize = 16;
 
 /// The shape of a frame's samples.
 #[derive(Debug, Clone, Copy)]
@@ -148,9 +148,9 @@ fn measure_with(
         for (i, samples) in img.data.chunks_exact_mut(row_len).enumerate() {
             let y = 2 * band.start + i;
             row(y, samples);
-            // Every 4th pixel of each row, starting one pixel later every other pair
+            // Every 16th pixel of each row, starting one pixel later every other pair
             // of rows: every colour of a 2x2 mosaic is sampled.
-            for x in ((i >> 1) & 1..s.width).step_by(4) {
+            for x in ((i >> 1) & 1..s.width).step_by(16) {
                 for c in 0..s.channels {
                     let v = samples[x * s.channels + c];
                     let colour = match (s.channels, s.cfa.colour_at(x, y)) {
@@ -181,16 +181,22 @@ fn measure_with(
             .flat_map(|c| c.values.iter().copied())
             .collect(),
     };
+    // Medians of integers (cell sums and their differences), on at most about 200 000
+    // of each.
     let step = (all.values.len() / 200_000).max(1);
-    let mut sample: Vec<f64> = all
+    let mut sample: Vec<u32> = all.values.iter().step_by(step).copied().collect();
+    let sky = f64::from(median_u32(&mut sample));
+    let mut diffs: Vec<u32> = all
         .values
-        .iter()
+        .chunks_exact(all.width)
         .step_by(step)
-        .map(|&v| f64::from(v))
+        .flat_map(|row| row.windows(2).map(|p| p[0].abs_diff(p[1])))
         .collect();
-    let sky = median(&mut sample);
-    let noise = all.noise();
-    let bright = sample.iter().filter(|&&v| v > sky + 20.0 * noise).count();
+    let noise = (1.4826 * f64::from(median_u32(&mut diffs)) / std::f64::consts::SQRT_2).max(1.0);
+    let bright = sample
+        .iter()
+        .filter(|&&v| f64::from(v) > sky + 20.0 * noise)
+        .count();
     stats.cells = all.values.len() as u32;
     stats.stars = bands_cells
         .iter()
@@ -210,6 +216,15 @@ fn measure_with(
     }
     stats.background = if mono { [background[1]; 3] } else { background };
     stats
+}
+
+/// The median of `v` (element `len/2` in order; reordered in place), 0 for none.
+fn median_u32(v: &mut [u32]) -> u32 {
+    if v.is_empty() {
+        return 0;
+    }
+    let mid = v.len() / 2;
+    *v.select_nth_unstable(mid).1
 }
 
 /// The keogram column at the frame's centre (2 pixels wide in a mosaic, binned to RGB),
