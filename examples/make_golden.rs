@@ -5,6 +5,6 @@ fn main() {
     let dir = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "formats/golden".into());
-    nightcap_testkit::golden::write(std::path::Path::new(&dir));
+    nightcap_testkit::golden::write(std::path::Path::new(&dir), nightcap_stack::stats::measure);
     println!("golden segments written to {dir}");
 }

@@ -150,7 +150,7 @@ fn with_file(name: &str, bytes: &[u8]) -> tempfile::TempDir {
 #[test]
 fn the_code_still_writes_the_golden_bytes() {
     let fresh = tempfile::tempdir().unwrap();
-    nightcap_testkit::golden::write(fresh.path());
+    nightcap_testkit::golden::write(fresh.path(), nightcap_stack::stats::measure);
     let rgb48 = format!("2.1/{SEALED}");
     for name in [SEALED, ACTIVE, WITH_GAP, "README.md", rgb48.as_str()] {
         let committed = fs::read(golden_dir().join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));

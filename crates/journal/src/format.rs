@@ -975,6 +975,45 @@ impl SegmentName {
 mod tests {
     use super::*;
 
+    #[test]
+    fn stats_payloads_round_trip_and_hostile_ones_are_refused() {
+        let s = FrameStats {
+            cells: 1_000,
+            stars: 42,
+            sky: 812.5,
+            noise: 7.25,
+            bright_fraction: 0.01,
+            saturated_fraction: 0.002,
+            background: [200.0, 210.0, 190.0],
+            column_channels: 3,
+            column: (0..3 * 480).map(|v| v as u16).collect(),
+        };
+        let b = s.encode();
+        assert_eq!(b.len(), 64 + 2 * 3 * 480);
+        assert!(b.len() <= MAX_STATS_LEN as usize);
+        assert_eq!(FrameStats::decode(&b), Ok(s.clone()));
+        // A later minor version's fields after the column are ignored.
+        let mut longer = b.clone();
+        longer.extend_from_slice(&[7; 100]);
+        assert_eq!(FrameStats::decode(&longer), Ok(s.clone()));
+        // Short, a column past the payload, too tall, or of 2 channels: damage.
+        assert!(FrameStats::decode(&b[..63]).is_err());
+        assert!(FrameStats::decode(&b[..b.len() - 2]).is_err());
+        for (rows, ch) in [(481u16, 3u8), (10, 2), (0, 3), (10, 0)] {
+            let mut bad = b.clone();
+            bad[36..38].copy_from_slice(&rows.to_le_bytes());
+            bad[38] = ch;
+            assert!(FrameStats::decode(&bad).is_err(), "{rows} rows of {ch}");
+        }
+        // A column that does not fit the format is left out when encoding.
+        let odd = FrameStats {
+            column: vec![1; 5],
+            ..s
+        };
+        let d = FrameStats::decode(&odd.encode()).unwrap();
+        assert_eq!((d.column_rows(), d.column_channels), (0, 0));
+    }
+
     fn seg() -> SegmentHeader {
         SegmentHeader {
             run_id: 7,

@@ -13,7 +13,7 @@ use std::path::Path;
 use nightcap_frame::{FrameMeta, PixelFormat};
 use nightcap_journal::codec::Encoder;
 use nightcap_journal::format::{
-    crc, Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentState,
+    crc, FrameStats, Gap, GapReason, Kind, RecordHeader, SegmentHeader, SegmentState,
 };
 use nightcap_journal::segment::ActiveSegment;
 use nightcap_source::sim::{SensorPreset, SimConfig, SimSky};
@@ -80,6 +80,7 @@ fn append_frames(
     file: &str,
     frames: std::ops::Range<u64>,
     list: &mut Listing,
+    measure: Measure,
 ) {
     let mut raw = Vec::new();
     let mut payload = Vec::new();
@@ -87,7 +88,7 @@ fn append_frames(
         let meta = SimSky::render(&sim(), i, &mut raw);
         let h = frame_record(&SensorPreset::Tiny.format(), &meta, &raw, &mut payload);
         let seq = seg.append(h, &payload).expect("append");
-        append_stats(seg, seq, &meta, &SensorPreset::Tiny.format(), &raw);
+        append_stats(seg, seq, &meta, &SensorPreset::Tiny.format(), &raw, measure);
         list.frame(file, seq, &meta, &raw);
     }
 }
@@ -100,8 +101,9 @@ fn append_stats(
     meta: &FrameMeta,
     format: &PixelFormat,
     raw: &[u8],
+    measure: Measure,
 ) {
-    let stats = nightcap_stack::stats::measure(format, raw).expect("a golden frame measures");
+    let stats = measure(format, raw).expect("a golden frame measures");
     let payload = stats.encode();
     let h = RecordHeader::meta_record(Kind::Stats, seq, meta.time_utc_ns, &payload, 0);
     seg.append_copy(h, &payload).expect("append");
@@ -146,7 +148,7 @@ pub fn rgb48_frame(i: u64) -> Vec<u8> {
 
 /// Writes the format 2.1 golden segment (16-bit RGB: the packing 2.0 adds) into `dir`:
 /// sealed, 3 frames, each followed by its STATS record.
-fn write_rgb48(dir: &Path, list: &mut Listing) {
+fn write_rgb48(dir: &Path, list: &mut Listing, measure: Measure) {
     std::fs::create_dir_all(dir).expect("create golden 2.1 dir");
     let f = rgb48_format();
     let mut h = header(0, 0);
@@ -171,17 +173,22 @@ fn write_rgb48(dir: &Path, list: &mut Listing) {
         };
         let rec = frame_record(&f, &meta, &raw, &mut payload);
         let seq = seg.append(rec, &payload).expect("append");
-        append_stats(&mut seg, seq, &meta, &f, &raw);
+        append_stats(&mut seg, seq, &meta, &f, &raw, measure);
         list.frame(&format!("2.1/{name}"), seq, &meta, &raw);
     }
     seg.seal(T0 + MIN / 2).expect("seal");
 }
 
-/// Writes the golden segments and their README into `dir`, replacing old ones.
+/// How a frame's statistics are measured: `nightcap_stack::stats::measure` (passed in,
+/// so this kit, and the fuzz target built on it, need not build the stacker).
+pub type Measure = fn(&PixelFormat, &[u8]) -> Option<FrameStats>;
+
+/// Writes the golden segments and their README into `dir`, replacing old ones, their
+/// STATS records measured by `measure`.
 ///
 /// # Panics
 /// On I/O errors: this is a developer tool.
-pub fn write(dir: &Path) {
+pub fn write(dir: &Path, measure: Measure) {
     std::fs::create_dir_all(dir).expect("create golden dir");
     for e in std::fs::read_dir(dir).expect("list golden dir") {
         let p = e.expect("entry").path();
@@ -201,19 +208,19 @@ pub fn write(dir: &Path) {
     let note = b"source=golden: simulated sky, tiny preset, seed 7";
     seg.append(RecordHeader::meta_record(Kind::Note, 0, T0, note, 0), note)
         .expect("append");
-    append_frames(&mut seg, name, 0..6, &mut list);
+    append_frames(&mut seg, name, 0..6, &mut list, measure);
     seg.seal(T0 + MIN / 2).expect("seal");
 
     // 2. Active, never sealed: 3 frames, then zeroed preallocated space.
     let name = &file(1, SegmentState::Active);
     let mut seg = ActiveSegment::create(dir, header(1, 6), 32 * 1024).expect("create");
-    append_frames(&mut seg, name, 6..9, &mut list);
+    append_frames(&mut seg, name, 6..9, &mut list, measure);
     drop(seg);
 
     // 3. Sealed with a GAP: frames 12 and 13 were missed (camera timeout).
     let name = &file(2, SegmentState::Sealed);
     let mut seg = ActiveSegment::create(dir, header(2, 9), 64 * 1024).expect("create");
-    append_frames(&mut seg, name, 9..12, &mut list);
+    append_frames(&mut seg, name, 9..12, &mut list, measure);
     let c = sim();
     let gap = Gap {
         count: 2,
@@ -234,13 +241,20 @@ pub fn write(dir: &Path) {
         let meta = SimSky::render(&sim(), i, &mut raw);
         let h = frame_record(&SensorPreset::Tiny.format(), &meta, &raw, &mut stored);
         let seq = seg.append(h, &stored).expect("append");
-        append_stats(&mut seg, seq, &meta, &SensorPreset::Tiny.format(), &raw);
+        append_stats(
+            &mut seg,
+            seq,
+            &meta,
+            &SensorPreset::Tiny.format(),
+            &raw,
+            measure,
+        );
         list.frame(name, seq, &meta, &raw);
     }
     seg.seal(T0 + 3 * MIN).expect("seal");
 
     // 4. Format 2.1, a journal of its own: 16-bit RGB, the packing 2.0 adds.
-    write_rgb48(&dir.join("2.1"), &mut list);
+    write_rgb48(&dir.join("2.1"), &mut list, measure);
 
     let readme = format!(
         "# Golden segments\n\nMade by `scripts/make-golden.sh` (`cargo run --example make_golden`); read by\n\

@@ -14,7 +14,7 @@ use nightcap_journal::{codec, format as fmt, inspect, Journal};
 
 /// The fuzzing entry point (used by `fuzz/` and by the regression test that replays
 /// `fuzz/regressions/`): reads `data` as a sealed and as an active segment of a journal
-/// held in memory, and reads every frame, gap and note. Panics only if the
+/// held in memory, and reads every frame, its STATS record, gap and note. Panics only if the
 /// reader breaks one of its promises (it returned a frame of the wrong length).
 pub fn fuzz_segment_bytes(data: &[u8]) {
     // In memory, so an execution costs microseconds, not file-system calls; the reader
@@ -36,6 +36,12 @@ pub fn fuzz_segment_bytes(data: &[u8]) {
                     assert!(
                         f.data.len() == want || !f.format.fixed_size(),
                         "frame of the wrong length"
+                    );
+                }
+                if let Some(s) = j.stats(&r) {
+                    assert!(
+                        s.column_rows() <= usize::from(fmt::MAX_STATS_ROWS),
+                        "a STATS column taller than the format allows"
                     );
                 }
             }
