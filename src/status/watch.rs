@@ -388,3 +388,49 @@ fn read_detections(dir: &Path) -> Vec<Detection> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn watched(dir: &Path) -> Board {
+        let board = Board::new("serve", dir, 2.0);
+        let mut w = Watcher::new(
+            WatchConfig {
+                journal: dir.to_path_buf(),
+                live: None,
+                detections: None,
+                ring_bytes: None,
+                reserve_bytes: None,
+                every: Duration::from_secs(1),
+                decode: true,
+            },
+            board.clone(),
+        );
+        w.pass();
+        board
+    }
+
+    /// The golden journal of format 1.2 (STATS records) and of 1.1 (none) hold the same
+    /// frames: the page shows the same sky, stars and keogram from the records as from
+    /// decoding the frames.
+    #[test]
+    fn stored_statistics_show_what_measuring_the_frames_shows() {
+        let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("formats/golden");
+        let (new, old) = (watched(&golden), watched(&golden.join("1.1")));
+        let series = |b: &Board| {
+            let c = b.status().charts;
+            let v = |s: &super::super::board::Series| {
+                s.0.iter().map(|p| (p.t, p.v)).collect::<Vec<_>>()
+            };
+            (v(&c.sky_level), v(&c.star_count))
+        };
+        let (sky, stars) = series(&new);
+        assert_eq!(sky.len(), 14);
+        assert_eq!((sky, stars), series(&old));
+        let k = |b: &Board| b.keogram().map(|p| p.jpeg.to_vec());
+        assert!(k(&new).is_some());
+        assert_eq!(k(&new), k(&old));
+        assert!(new.status().images.latest.is_some());
+    }
+}
