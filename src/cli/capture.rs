@@ -229,11 +229,18 @@ pub fn run(args: CaptureArgs, ui: Ui) -> anyhow::Result<ExitCode> {
     }
     if let Some(summary) = summary {
         if args.source == SourceSpec::Sim && args.night.is_none() {
-            let n = write_sim_truth(&sim_config(&args)?, &args.journal)?;
-            ui.detail(format!(
-                "{n} simulated meteors, satellites and planes: {}",
-                args.journal.join("sim-truth.jsonl").display()
-            ));
+            // A side file for measuring detectors: failing to write it (a full disk the
+            // ring kept capturing on) is worth a warning, not the capture's failure.
+            match write_sim_truth(&sim_config(&args)?, &args.journal) {
+                Ok(n) => ui.detail(format!(
+                    "{n} simulated meteors, satellites and planes: {}",
+                    args.journal.join("sim-truth.jsonl").display()
+                )),
+                Err(e) => eprintln!(
+                    "nightcap: warning: {}; every frame is in the journal, only the list of simulated events is missing",
+                    super::one_line(&e)
+                ),
+            }
         }
         if args.night.is_none() {
             print_summary(&summary, &args.journal, args.json, ui)?;
@@ -518,6 +525,7 @@ fn capture_session(
         out,
         cfg: nightcap_detect::DetectConfig::default(),
         from_ns: None,
+        from_seq: None,
         fresh: false,
         search_rest: true,
     });
@@ -1047,9 +1055,7 @@ fn run_pipeline(
         live.map(|l| spawn_live_stacks(l, journal.to_path_buf(), Arc::clone(&live_stop), ui));
     // Only frames captured now are searched: older ones belong to an earlier night.
     let detect_thread = detect.map(|mut d| {
-        d.from_ns = nightcap_journal::Journal::open(journal)
-            .ok()
-            .and_then(|j| j.frames().last().map(|r| r.time_ns + 1));
+        d.from_seq = next_seq_of(journal);
         super::detect_live::spawn_beside_capture(
             journal.to_path_buf(),
             d,
@@ -1122,6 +1128,14 @@ fn spawn_status(ui: Ui, c: Arc<Counters>, stop: Arc<AtomicBool>) -> std::thread:
     })
 }
 
+/// The seq the next frame written to `journal` gets (one past its last frame); `None`
+/// for a journal without frames (every frame is new).
+fn next_seq_of(journal: &std::path::Path) -> Option<u64> {
+    nightcap_journal::Journal::open(journal)
+        .ok()
+        .and_then(|j| j.frames().last().map(|r| r.entry.seq + 1))
+}
+
 /// The stacker following the journal (`stack --follow`) with the original program's
 /// naming: `-f ./img -d 60` writes `./img20260812213000.jpg` every minute, named in local
 /// time (`--utc`: UTC); an existing file is never replaced (a restart inside a window
@@ -1137,9 +1151,9 @@ fn spawn_live_stacks(
     let mut cfg = StackConfig::new(dir);
     cfg.prefix = name;
     cfg.windows.every_ns = Some(i64::from(live.every_s) * 1_000_000_000);
-    cfg.windows.from_ns = nightcap_journal::Journal::open(&journal)
-        .ok()
-        .and_then(|j| j.frames().last().map(|r| r.time_ns + 1));
+    // The frames captured now: by seq, not time (a clock stepped back at boot, or a
+    // simulated night replayed, gives them times before the journal's last frame).
+    cfg.from_seq = next_seq_of(&journal);
     cfg.render.drc = live.drc;
     cfg.sidecar = false;
     cfg.names = nightcap_stack::night::Names::Original { utc: live.utc };
