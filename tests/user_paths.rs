@@ -211,6 +211,37 @@ fn a_restart_inside_a_window_never_overwrites_its_stack() {
     );
 }
 
+/// A capture whose frames are timed before the journal's last frame (a Pi's clock set
+/// back at boot, or the simulated night run again) still gets its live stacks: the live
+/// stacker takes the frames captured now by seq, not by time, and keeps the old images.
+#[test]
+fn a_capture_timed_before_the_journals_last_frame_still_gets_live_stacks() {
+    let tmp = tempfile::tempdir().unwrap();
+    live_capture(tmp.path(), "UTC", "2026-08-12T21:30:00", 24, &[]);
+    let first = tmp.path().join("img20260812213000.jpg");
+    let before = std::fs::read(&first).unwrap();
+    // The same night again: the same times, the same window names.
+    let said = live_capture(tmp.path(), "UTC", "2026-08-12T21:30:00", 24, &[]);
+    assert_eq!(
+        std::fs::read(&first).unwrap(),
+        before,
+        "an old stack was replaced"
+    );
+    assert_eq!(
+        stacks_in(tmp.path()),
+        [
+            "img20260812213000-2.jpg",
+            "img20260812213000.jpg",
+            "img20260812213100-2.jpg",
+            "img20260812213100.jpg"
+        ]
+    );
+    assert!(
+        said.contains("img20260812213100-2.jpg (12 frames)"),
+        "{said}"
+    );
+}
+
 #[test]
 fn from_and_to_take_local_clock_times_and_offsets() {
     let tmp = tempfile::tempdir().unwrap();

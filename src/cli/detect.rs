@@ -146,6 +146,7 @@ fn follow(args: &DetectArgs, from: Option<i64>, ui: Ui) -> anyhow::Result<ExitCo
             ..DetectConfig::default()
         },
         from_ns: from,
+        from_seq: None,
         fresh: true,
         search_rest: false,
     };

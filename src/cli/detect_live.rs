@@ -32,6 +32,9 @@ pub struct Follow {
     pub cfg: DetectConfig,
     /// Only frames starting at or after this time (UTC ns).
     pub from_ns: Option<i64>,
+    /// Only frames of this seq or later (`capture --detect`: the frames captured now,
+    /// whatever their times).
+    pub from_seq: Option<u64>,
     /// Empty the event files first (`detect --follow`); else append (`capture --detect`
     /// restarted on the same night keeps the events found before).
     pub fresh: bool,
@@ -83,7 +86,7 @@ pub fn follow(
     let say = &|line: String| ui.say(format!("{prefix}{line}"));
     let mut log = super::detection::EventLog::open(&f.out, f.fresh)?;
     let mut detector = Detector::new(f.cfg);
-    let mut next_seq = 0u64;
+    let mut next_seq = f.from_seq.unwrap_or(0);
     let mut done = Followed::default();
     let mut buf = nightcap_stack::pool::Buffers::new();
     let mut journal: Option<Journal> = None;

@@ -92,7 +92,10 @@ pub fn follow_stack(
         let finishing = stop.load(Ordering::Relaxed);
         // A journal being created or rolled may be briefly unreadable: try again later.
         if let Ok(journal) = Journal::open(dir) {
-            let all = journal.frames();
+            let mut all = journal.frames();
+            if let Some(from) = cfg.from_seq {
+                all.retain(|r| r.entry.seq >= from);
+            }
             let sealed = journal
                 .segments
                 .iter()

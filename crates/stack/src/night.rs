@@ -112,6 +112,10 @@ pub struct StackConfig {
     /// Never replace an existing file: a window whose name is taken gets `-2`, `-3`, ...
     /// (a capture restarted inside a window must not overwrite that window's stack).
     pub keep_existing: bool,
+    /// Live stacks: only frames of this seq or later (the frames of this capture run,
+    /// whatever their times: a clock stepped back, or a replayed simulated night, must
+    /// not hide them behind the journal's older frames).
+    pub from_seq: Option<u64>,
     /// Live stacks: find the hot pixels from the frames of the first windows (the night
     /// is not there yet to find them from) and repair them in every stack after.
     pub hot_pixels_from_first_frames: bool,
@@ -144,6 +148,7 @@ impl StackConfig {
             writes_in_flight: 2,
             names: Names::UtcDashStamp,
             keep_existing: false,
+            from_seq: None,
             hot_pixels_from_first_frames: false,
             masks: None,
             budget_bytes: None,
