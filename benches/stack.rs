@@ -107,23 +107,8 @@ fn decode(c: &mut Criterion) {
 }
 
 fn window(c: &mut Criterion) {
-    let format = hq_format();
     let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("j");
-    let mut cfg = WriterConfig::new(&dir);
-    cfg.budget.reserve_bytes = 0;
-    let mut w = JournalWriter::open(cfg, format).unwrap();
-    for i in 0..12u64 {
-        let meta = FrameMeta {
-            time_utc_ns: i as i64 * 5_000_000_000,
-            exposure_us: 5_000_000,
-            ..FrameMeta::default()
-        };
-        w.append_frame(&meta, &pack_frame(&format, &noise_frame(i + 1)))
-            .unwrap();
-    }
-    w.close().unwrap();
-    let journal = Journal::open(&dir).unwrap();
+    let journal = journal_of_12(&tmp.path().join("j"), false);
     let cal = Calibration::default();
     let mut g = c.benchmark_group("window_12_frames");
     g.throughput(Throughput::Elements(12));

@@ -192,19 +192,25 @@ fn format_2_0_rgb48_segment_reads_back_exactly() {
     assert_eq!(j.segments[0].header.format, f);
 }
 
-/// Format 1.0 segments (before the header copies), kept as they were written: old
-/// journals stay readable, frame for frame, through the footer.
-#[test]
-fn format_1_0_segments_still_read_back_exactly() {
-    let old = golden_dir().join("1.0");
-    let (frames, damage) = salvage(&old);
+/// Reads the golden journal in `dir` (of any format version): every one of its 14
+/// frames back exactly, no damage. Returns it opened.
+fn reads_back_every_golden_frame(dir: &Path) -> Journal {
+    let (frames, damage) = salvage(dir);
     assert!(damage.is_empty(), "{damage:?}");
     let seqs: Vec<u64> = frames.iter().map(|(s, _)| *s).collect();
     assert_eq!(seqs, (0..14).collect::<Vec<_>>());
     for (seq, data) in &frames {
         assert_eq!(data, &expected(index_of_seq(*seq)), "seq {seq}");
     }
-    let j = Journal::open(&old).unwrap();
+    Journal::open(dir).unwrap()
+}
+
+/// Format 1.0 segments (before the header copies), kept as they were written: old
+/// journals stay readable, frame for frame, through the footer.
+#[test]
+fn format_1_0_segments_still_read_back_exactly() {
+    let old = golden_dir().join("1.0");
+    let j = reads_back_every_golden_frame(&old);
     assert!(j.segments.iter().all(|s| s.records[0].offset == 256));
     use nightcap_journal::reader::OpenedBy;
     let opened: Vec<OpenedBy> = j.segments.iter().map(|s| s.opened_by).collect();
@@ -219,14 +225,7 @@ fn format_1_0_segments_still_read_back_exactly() {
 #[test]
 fn format_1_1_segments_still_read_back_exactly() {
     let old = golden_dir().join("1.1");
-    let (frames, damage) = salvage(&old);
-    assert!(damage.is_empty(), "{damage:?}");
-    let seqs: Vec<u64> = frames.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (0..14).collect::<Vec<_>>());
-    for (seq, data) in &frames {
-        assert_eq!(data, &expected(index_of_seq(*seq)), "seq {seq}");
-    }
-    let j = Journal::open(&old).unwrap();
+    let j = reads_back_every_golden_frame(&old);
     let bytes = fs::read(old.join(SEALED)).unwrap();
     assert_eq!((bytes[8], bytes[10]), (1, 1), "version 1.1");
     assert!(j.frames().iter().all(|r| j.stats(r).is_none()));
@@ -269,14 +268,7 @@ fn golden_stats_records_hold_each_frames_measured_statistics() {
 
 #[test]
 fn the_golden_journal_reads_back_exactly() {
-    let (frames, damage) = salvage(&golden_dir());
-    assert!(damage.is_empty(), "{damage:?}");
-    let seqs: Vec<u64> = frames.iter().map(|(s, _)| *s).collect();
-    assert_eq!(seqs, (0..14).collect::<Vec<_>>());
-    for (seq, data) in &frames {
-        assert_eq!(data, &expected(index_of_seq(*seq)), "seq {seq}");
-    }
-    let j = Journal::open(&golden_dir()).unwrap();
+    let j = reads_back_every_golden_frame(&golden_dir());
     let (gaps, _) = j.gaps();
     assert_eq!(gaps.len(), 1);
     assert_eq!((gaps[0].count, gaps[0].reason), (2, GapReason::Timeout));
