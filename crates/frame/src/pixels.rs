@@ -235,6 +235,15 @@ pub fn pack_frame(format: &PixelFormat, samples: &[u16]) -> Vec<u8> {
     out
 }
 
+/// The channels and CFA of a frame's samples: 3 and none for the RGB packings (YUYV
+/// included), 1 and the stream's CFA otherwise.
+pub fn sample_layout(format: &PixelFormat) -> (u8, Cfa) {
+    match format.packing {
+        Packing::Yuyv | Packing::Rgb24 | Packing::Rgb48 | Packing::Mjpeg => (3, Cfa::None),
+        _ => (1, format.cfa),
+    }
+}
+
 /// Turns the bytes of one frame into an [`Image16`] (see the module docs for layouts).
 pub fn to_image16(format: &PixelFormat, data: &[u8]) -> Result<Image16, PixelError> {
     if format.packing == Packing::Mjpeg {
@@ -248,11 +257,7 @@ pub fn to_image16(format: &PixelFormat, data: &[u8]) -> Result<Image16, PixelErr
         });
     }
     let (w, stride) = (format.width as usize, format.stride as usize);
-    let rgb = matches!(
-        format.packing,
-        Packing::Yuyv | Packing::Rgb24 | Packing::Rgb48
-    );
-    let (channels, cfa) = if rgb { (3, Cfa::None) } else { (1, format.cfa) };
+    let (channels, cfa) = sample_layout(format);
     let mut img = Image16::zeroed(format.width, format.height, channels, cfa, format.bit_depth);
     let row_len = w * usize::from(channels);
     for (line, row) in data.chunks(stride).zip(img.data.chunks_exact_mut(row_len)) {

@@ -17,7 +17,9 @@
 //!   page draws the night's keogram from it without decoding frames.
 //! - Never panics on any bytes: a frame that does not match its format is not measured.
 
-use nightcap_frame::pixels::{max_for_depth, to_image16, unpack_line, unpack_span, Image16};
+use nightcap_frame::pixels::{
+    max_for_depth, sample_layout, to_image16, unpack_line, unpack_span, Image16,
+};
 use nightcap_frame::{Cfa, Packing, PixelFormat};
 pub use nightcap_journal::format::{FrameStats, MAX_STATS_ROWS};
 
@@ -48,15 +50,12 @@ pub fn measure(format: &PixelFormat, raw: &[u8]) -> Option<FrameStats> {
     if (raw.len() as u64) < format.max_frame_bytes() {
         return None;
     }
-    let rgb = matches!(
-        format.packing,
-        Packing::Yuyv | Packing::Rgb24 | Packing::Rgb48
-    );
+    let (channels, cfa) = sample_layout(format);
     let shape = Shape {
         width: format.width as usize,
         height: format.height as usize,
-        channels: if rgb { 3 } else { 1 },
-        cfa: if rgb { Cfa::None } else { format.cfa },
+        channels: usize::from(channels),
+        cfa,
         bit_depth: format.bit_depth,
     };
     let stride = format.stride as usize;
@@ -119,10 +118,7 @@ fn measure_with(
     row: &mut dyn FnMut(usize, &mut [u16]),
     span: &mut Span<'_>,
 ) -> FrameStats {
-    let mut stats = FrameStats {
-        column_channels: 0,
-        ..FrameStats::default()
-    };
+    let mut stats = FrameStats::default();
     if s.width == 0 || s.height == 0 {
         return stats;
     }

@@ -342,12 +342,16 @@ impl<S: Storage> JournalWriter<S> {
         let gap_len = frame_ns
             .and_then(|t| self.pending_restart.map(|start| restart_gap(start, t)))
             .map(|g| g.encode().len());
-        let lens: Vec<usize> = gap_len
+        let (mut all, mut n) = ([0usize; 3], 0);
+        for len in gap_len
             .into_iter()
             .chain([payload.len()])
             .chain(stats.map(<[u8]>::len))
-            .collect();
-        let lens = lens.as_slice();
+        {
+            all[n] = len;
+            n += 1;
+        }
+        let lens = &all[..n];
         // Held from taking in the padding to the end of the write: no barrier places one
         // meanwhile (see `Syncer`).
         let shared = Arc::clone(&self.syncer.shared);
