@@ -313,8 +313,9 @@ pub struct StackArgs {
     pub no_sidecar: bool,
     #[command(flatten)]
     pub calib: CalibArgs,
-    /// Leave out cloudy or bright frames, judged against the night (costs one more
-    /// decode of every frame).
+    /// Leave out cloudy or bright frames, judged against the night (from the statistics
+    /// the capture stored with each frame; frames without them, and a dark or flat, cost
+    /// one more decode each).
     #[arg(long, value_enum, default_value_t = RejectArg::Off)]
     pub reject: RejectArg,
     /// Keep stacking as the journal grows, writing each window once complete, until Ctrl-C.

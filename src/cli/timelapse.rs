@@ -42,7 +42,8 @@ pub struct TimelapseArgs {
     #[command(flatten)]
     pub calib: CalibArgs,
     /// Leave out cloudy or bright frames, judged against the night as `stack --reject
-    /// auto` does (costs one more decode of every frame).
+    /// auto` does (from the statistics the capture stored with each frame; frames without
+    /// them, and a dark or flat, cost one more decode each).
     #[arg(long, value_enum, default_value_t = super::stack::RejectArg::Off)]
     pub reject: super::stack::RejectArg,
 }

@@ -100,7 +100,8 @@ pub struct StackConfig {
     pub sidecar: bool,
     /// Dark subtraction and hot-pixel repair applied to every frame before reducing.
     pub calibration: Calibration,
-    /// Leave out cloudy or bright frames ([`super::reject`]); costs one extra decode.
+    /// Leave out cloudy or bright frames ([`super::reject`]), judged from the stored
+    /// statistics (one extra decode for a frame without them).
     pub reject: bool,
     /// Stacks written while the next window is reduced, at most (at least 1): each holds
     /// one stack (its accumulator, then its image). Two are 2.6 % faster than one on 12 MP,
