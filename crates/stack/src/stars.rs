@@ -37,12 +37,18 @@ impl Cells {
                 let bot = &img.data[(2 * cy + 1) * w * ch..(2 * cy + 2) * w * ch];
                 // Whole cells only (an odd last column is left out).
                 let (top, bot) = (&top[..2 * cw * ch], &bot[..2 * cw * ch]);
-                for ((cell, t), b) in cells
-                    .iter_mut()
-                    .zip(top.chunks_exact(2 * ch))
-                    .zip(bot.chunks_exact(2 * ch))
-                {
-                    *cell = t.iter().chain(b).map(|&v| u32::from(v)).sum();
+                let cells = cells.iter_mut().zip(top.chunks_exact(2 * ch));
+                if ch == 1 {
+                    // A mosaic or a grey frame, most of them: four samples, summed in a
+                    // loop that vectorises.
+                    for ((cell, t), b) in cells.zip(bot.chunks_exact(2)) {
+                        *cell =
+                            u32::from(t[0]) + u32::from(t[1]) + u32::from(b[0]) + u32::from(b[1]);
+                    }
+                } else {
+                    for ((cell, t), b) in cells.zip(bot.chunks_exact(2 * ch)) {
+                        *cell = t.iter().chain(b).map(|&v| u32::from(v)).sum();
+                    }
                 }
             });
         Some(Cells {
@@ -55,16 +61,41 @@ impl Cells {
     /// The robust noise of one cell, from differences of neighbouring cells: a sky
     /// gradient or the edge of a cloud does not count as noise (it would hide every star).
     pub fn noise(&self) -> f64 {
-        let mut diffs: Vec<f64> = self
-            .values
-            .chunks_exact(self.width)
-            .step_by((self.height / 400).max(1))
-            .flat_map(|row| {
-                row.windows(2)
-                    .map(|p| (f64::from(p[1]) - f64::from(p[0])).abs())
-            })
-            .collect();
-        (1.4826 * median(&mut diffs) / std::f64::consts::SQRT_2).max(1.0)
+        let rows = || {
+            self.values
+                .chunks_exact(self.width)
+                .step_by((self.height / 400).max(1))
+                .flat_map(|row| row.windows(2).map(|p| p[1].abs_diff(p[0])))
+        };
+        // The median difference (the element at len / 2 in order), counted in a
+        // histogram of the small differences a night sky has; only when it lies beyond
+        // them are the differences collected and selected.
+        const BINS: usize = 4096;
+        let mut hist = vec![0u32; BINS];
+        let mut n = 0usize;
+        for d in rows() {
+            hist[(d as usize).min(BINS - 1)] += 1;
+            n += 1;
+        }
+        let mid = n / 2;
+        let mut seen = 0usize;
+        let mut m = None;
+        for (v, &c) in hist[..BINS - 1].iter().enumerate() {
+            seen += c as usize;
+            if seen > mid {
+                m = Some(v as u32);
+                break;
+            }
+        }
+        let m = match m {
+            Some(m) => m,
+            None if n == 0 => 0,
+            None => {
+                let mut diffs: Vec<u32> = rows().collect();
+                *diffs.select_nth_unstable(mid).1
+            }
+        };
+        (1.4826 * f64::from(m) / std::f64::consts::SQRT_2).max(1.0)
     }
 
     /// The stars: cell positions of the peaks (see the module docs), top to bottom.
@@ -77,8 +108,17 @@ impl Cells {
                 let mut out = Vec::new();
                 for cx in 2..cw - 2 {
                     let v = cells[cy * cw + cx];
-                    // Cheap first: a peak is above its left and right neighbours.
+                    // Cheap first: a peak is above its left and right neighbours, then
+                    // above all eight (most of the noise is gone by then).
                     if v <= cells[cy * cw + cx - 1] || v <= cells[cy * cw + cx + 1] {
+                        continue;
+                    }
+                    let peak = (0..3).all(|dy| {
+                        (0..3).all(|dx| {
+                            (dy, dx) == (1, 1) || cells[(cy + dy - 1) * cw + cx + dx - 1] < v
+                        })
+                    });
+                    if !peak {
                         continue;
                     }
                     // The local sky: the mean of the ring of cells two away.
@@ -108,14 +148,7 @@ impl Cells {
                     if lit < 2 {
                         continue;
                     }
-                    let peak = (0..3).all(|dy| {
-                        (0..3).all(|dx| {
-                            (dy, dx) == (1, 1) || cells[(cy + dy - 1) * cw + cx + dx - 1] < v
-                        })
-                    });
-                    if peak {
-                        out.push((cx, cy));
-                    }
+                    out.push((cx, cy));
                 }
                 out
             })
@@ -131,4 +164,78 @@ pub fn median(v: &mut [f64]) -> f64 {
     }
     let mid = v.len() / 2;
     *v.select_nth_unstable_by(mid, f64::total_cmp).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The noise as it was first written: every difference as an f64, the median by
+    /// selection.
+    fn noise_by_selection(c: &Cells) -> f64 {
+        let mut diffs: Vec<f64> = c
+            .values
+            .chunks_exact(c.width)
+            .step_by((c.height / 400).max(1))
+            .flat_map(|row| {
+                row.windows(2)
+                    .map(|p| (f64::from(p[1]) - f64::from(p[0])).abs())
+            })
+            .collect();
+        (1.4826 * median(&mut diffs) / std::f64::consts::SQRT_2).max(1.0)
+    }
+
+    fn cells(width: usize, height: usize, spread: u32) -> Cells {
+        let mut x = 0x2545_f491u32;
+        let values = (0..width * height)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                1000 + x % spread
+            })
+            .collect();
+        Cells {
+            width,
+            height,
+            values,
+        }
+    }
+
+    #[test]
+    fn the_noise_is_the_median_difference_whether_counted_or_selected() {
+        // Night-sky differences (counted in the histogram), differences past it (the
+        // selection), tall frames (every nth row), and frames too small to have any.
+        for (w, h, spread) in [
+            (300, 200, 40),
+            (300, 200, 30_000),
+            (64, 1_000, 9),
+            (1, 5, 10),
+            (2, 1, 1),
+        ] {
+            let c = cells(w, h, spread);
+            assert_eq!(c.noise(), noise_by_selection(&c), "{w}x{h} spread {spread}");
+        }
+    }
+
+    #[test]
+    fn a_star_is_found_and_a_hot_pixel_is_not() {
+        let (w, h) = (40u32, 40u32);
+        let mut img = Image16::zeroed(w, h, 1, nightcap_frame::Cfa::Rggb, 12);
+        let mut x = 7u32;
+        for v in img.data.iter_mut() {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+            *v = 200 + ((x >> 16) % 9) as u16;
+        }
+        // A star: a blob of 3x3 pixels from pixel (20, 20), brightest in cell (10, 10)
+        // and lighting its neighbours; a hot pixel at (30, 30), lighting one cell.
+        for dy in 0..3 {
+            for dx in 0..3 {
+                img.data[(20 + dy) * 40 + 20 + dx] += if (dx, dy) == (0, 0) { 3000 } else { 900 };
+            }
+        }
+        img.data[30 * 40 + 30] += 4000;
+        let c = Cells::of(&img).expect("cells");
+        assert_eq!(c.stars(c.noise()), vec![(10, 10)]);
+    }
 }
